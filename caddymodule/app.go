@@ -1,0 +1,203 @@
+// Package caddymodule is the Caddy face of llm-router: the `llm_router` app,
+// which owns what must outlive a config reload (model registry, provider
+// transports and balancer state), and the `http.handlers.llm_router` handler,
+// which serves the router's endpoint table.
+package caddymodule
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
+
+	"github.com/llmrouter/llm-router/caddymodule/config"
+	"github.com/llmrouter/llm-router/caddymodule/provider"
+	"github.com/llmrouter/llm-router/resources"
+)
+
+func init() {
+	caddy.RegisterModule(App{})
+}
+
+// DefaultModelsConfig is where the packaged models configuration lives.
+const DefaultModelsConfig = "/etc/llm-router/models-config.json"
+
+// Version is the router version reported by {prefix}/version; set at link time
+// with -X github.com/llmrouter/llm-router/caddymodule.Version=….
+var Version = "0.1.0-dev"
+
+// pool holds state shared across config reloads (provider transports,
+// balancer counters), reference-counted by the configs that use it.
+var pool = caddy.NewUsagePool()
+
+// App is the `llm_router` Caddy app. It loads the models configuration and
+// prepares one upstream client per provider.
+type App struct {
+	// ModelsConfig is the path of models-config.json. Empty means
+	// LLM_ROUTER_MODELS_CONFIG, then /etc/llm-router/models-config.json when it
+	// exists, then the example embedded in the binary.
+	ModelsConfig string `json:"models_config,omitempty"`
+	// ConnectTimeout bounds connecting to a provider (default 10s).
+	ConnectTimeout caddy.Duration `json:"connect_timeout,omitempty"`
+	// ExternalTimeout bounds the wait for a provider's answer: the response
+	// headers, a whole non-streamed body, and any silence inside a stream
+	// (LLM_ROUTER_EXTERNAL_TIMEOUT, default 300s).
+	ExternalTimeout caddy.Duration `json:"external_timeout,omitempty"`
+
+	cfg       *config.Config
+	upstreams map[string]*provider.Upstream
+	poolKeys  []string
+	rr        *roundRobin
+	logger    *zap.Logger
+}
+
+// CaddyModule returns the Caddy module information.
+func (App) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{ID: "llm_router", New: func() caddy.Module { return new(App) }}
+}
+
+// Provision loads and validates the models configuration. An invalid
+// configuration fails provisioning, so Caddy refuses to start (or refuses the
+// reload and keeps serving the previous config).
+func (a *App) Provision(ctx caddy.Context) error {
+	a.logger = ctx.Logger()
+	if a.ConnectTimeout <= 0 {
+		a.ConnectTimeout = caddy.Duration(10 * time.Second)
+	}
+	if a.ExternalTimeout <= 0 {
+		a.ExternalTimeout = caddy.Duration(300 * time.Second)
+	}
+	cfg, err := a.loadModels()
+	if err != nil {
+		return err
+	}
+	a.cfg = cfg
+	a.upstreams = map[string]*provider.Upstream{}
+	repl := caddy.NewReplacer()
+	for _, m := range cfg.Models() {
+		for _, p := range m.Providers {
+			token := p.APIToken
+			if strings.Contains(token, "{") {
+				token = repl.ReplaceAll(token, "")
+				if token == "" {
+					a.logger.Warn("provider api_token placeholder resolved to an empty value", zap.String("provider", p.ID))
+				}
+			}
+			rt, key, err := a.transport(p)
+			if err != nil {
+				return err
+			}
+			a.poolKeys = append(a.poolKeys, key)
+			up, err := provider.New(p, token, rt)
+			if err != nil {
+				return err
+			}
+			a.upstreams[p.ID] = up
+		}
+	}
+	v, _, err := pool.LoadOrNew("rr", func() (caddy.Destructor, error) { return &roundRobin{}, nil })
+	if err != nil {
+		return err
+	}
+	a.poolKeys = append(a.poolKeys, "rr")
+	a.rr = v.(*roundRobin)
+	a.logger.Info("models configuration loaded", zap.String("source", cfg.Source), zap.Int("models", len(cfg.Models())))
+	return nil
+}
+
+func (a *App) loadModels() (*config.Config, error) {
+	path := a.ModelsConfig
+	if path == "" {
+		path = os.Getenv("LLM_ROUTER_MODELS_CONFIG")
+	}
+	if path == "" {
+		if _, err := os.Stat(DefaultModelsConfig); err == nil {
+			path = DefaultModelsConfig
+		}
+	}
+	if path == "" {
+		data, err := fs.ReadFile(resources.FS, "models-config.json")
+		if err != nil {
+			return nil, fmt.Errorf("embedded models config: %w", err)
+		}
+		return config.Parse("embedded models-config.json", data)
+	}
+	return config.LoadFile(path)
+}
+
+type sharedTransport struct{ *http.Transport }
+
+func (t sharedTransport) Destruct() error {
+	t.CloseIdleConnections()
+	return nil
+}
+
+// transport returns the provider's transport from the reload-surviving pool,
+// so keep-alive connections stay warm across `caddy reload`.
+func (a *App) transport(p *config.Provider) (http.RoundTripper, string, error) {
+	key := fmt.Sprintf("transport|%s|%s|%d|%d", p.ID, p.APIHost, a.ConnectTimeout, a.ExternalTimeout)
+	v, _, err := pool.LoadOrNew(key, func() (caddy.Destructor, error) {
+		return sharedTransport{provider.NewTransport(provider.TransportOptions{
+			ConnectTimeout:        time.Duration(a.ConnectTimeout),
+			ResponseHeaderTimeout: time.Duration(a.ExternalTimeout),
+		})}, nil
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	return v.(sharedTransport).Transport, key, nil
+}
+
+// Start implements caddy.App.
+func (a *App) Start() error { return nil }
+
+// Stop implements caddy.App.
+func (a *App) Stop() error { return nil }
+
+// Cleanup releases this config's references to shared state.
+func (a *App) Cleanup() error {
+	var errs []error
+	for _, k := range a.poolKeys {
+		if _, err := pool.Delete(k); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	a.poolKeys = nil
+	return errors.Join(errs...)
+}
+
+// Config returns the models configuration in force for this app.
+func (a *App) Config() *config.Config { return a.cfg }
+
+// Upstream returns the prepared client of a provider.
+func (a *App) Upstream(id string) *provider.Upstream { return a.upstreams[id] }
+
+// roundRobin hands out providers of a model in turn; it lives in the usage
+// pool so turns continue across reloads.
+type roundRobin struct {
+	m sync.Map // model name → *atomic.Uint64
+}
+
+func (r *roundRobin) next(model string, n int) int {
+	v, _ := r.m.Load(model)
+	if v == nil {
+		v, _ = r.m.LoadOrStore(model, new(atomic.Uint64))
+	}
+	return int((v.(*atomic.Uint64).Add(1) - 1) % uint64(n))
+}
+
+func (r *roundRobin) Destruct() error { return nil }
+
+var (
+	_ caddy.App          = (*App)(nil)
+	_ caddy.Provisioner  = (*App)(nil)
+	_ caddy.CleanerUpper = (*App)(nil)
+)

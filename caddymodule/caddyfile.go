@@ -1,0 +1,152 @@
+package caddymodule
+
+import (
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/dustin/go-humanize"
+)
+
+func init() {
+	httpcaddyfile.RegisterGlobalOption("llm_router", parseGlobal)
+	httpcaddyfile.RegisterHandlerDirective("llm_router", parseDirective)
+	httpcaddyfile.RegisterDirectiveOrder("llm_router", httpcaddyfile.Before, "reverse_proxy")
+}
+
+// parseGlobal parses the global option block:
+//
+//	llm_router {
+//	    models_config <path>
+//	    connect_timeout <duration>
+//	    external_timeout <duration|seconds>
+//	}
+func parseGlobal(d *caddyfile.Dispenser, existing any) (any, error) {
+	app := new(App)
+	if err := app.UnmarshalCaddyfile(d); err != nil {
+		return nil, err
+	}
+	return httpcaddyfile.App{Name: "llm_router", Value: caddyconfig.JSON(app, nil)}, nil
+}
+
+// UnmarshalCaddyfile sets up the app from Caddyfile tokens.
+func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // option name
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for d.NextBlock(0) {
+		switch d.Val() {
+		case "models_config":
+			a.ModelsConfig = optionalArg(d)
+		case "connect_timeout":
+			v, err := durationArg(d)
+			if err != nil {
+				return err
+			}
+			a.ConnectTimeout = v
+		case "external_timeout":
+			v, err := durationArg(d)
+			if err != nil {
+				return err
+			}
+			a.ExternalTimeout = v
+		default:
+			return d.Errf("unrecognized llm_router option %q", d.Val())
+		}
+	}
+	return nil
+}
+
+func parseDirective(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	m := new(Handler)
+	err := m.UnmarshalCaddyfile(h.Dispenser)
+	return m, err
+}
+
+// UnmarshalCaddyfile sets up the handler from Caddyfile tokens:
+//
+//	llm_router {
+//	    prefix <path|none>
+//	    max_request_body <bytes|size>
+//	    request_timeout <duration|seconds>
+//	    default_language <pl|en>
+//	    prompts_dir <dir>
+//	}
+func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // directive name
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for d.NextBlock(0) {
+		switch d.Val() {
+		case "prefix":
+			p := optionalArg(d)
+			h.Prefix = &p
+		case "max_request_body":
+			if !d.NextArg() {
+				return d.ArgErr()
+			}
+			n, err := humanize.ParseBytes(d.Val())
+			if err != nil || n == 0 {
+				return d.Errf("max_request_body: invalid size %q", d.Val())
+			}
+			h.MaxRequestBody = int64(n)
+		case "request_timeout":
+			v, err := durationArg(d)
+			if err != nil {
+				return err
+			}
+			h.RequestTimeout = v
+		case "default_language":
+			if !d.NextArg() {
+				return d.ArgErr()
+			}
+			h.DefaultLanguage = d.Val()
+		case "prompts_dir":
+			h.PromptsDir = optionalArg(d)
+		default:
+			return d.Errf("unrecognized llm_router subdirective %q", d.Val())
+		}
+	}
+	return nil
+}
+
+// optionalArg reads one optional argument: an environment placeholder that
+// expands to nothing leaves the option at its default.
+func optionalArg(d *caddyfile.Dispenser) string {
+	if d.NextArg() {
+		return d.Val()
+	}
+	return ""
+}
+
+// durationArg reads a duration; a bare number is seconds, as in the original
+// system's environment variables.
+func durationArg(d *caddyfile.Dispenser) (caddy.Duration, error) {
+	if !d.NextArg() {
+		return 0, d.ArgErr()
+	}
+	v := strings.TrimSpace(d.Val())
+	if n, err := strconv.ParseFloat(v, 64); err == nil {
+		if n < 0 {
+			return 0, d.Errf("%s must not be negative", v)
+		}
+		return caddy.Duration(n * float64(time.Second)), nil
+	}
+	dur, err := caddy.ParseDuration(v)
+	if err != nil {
+		return 0, d.Errf("invalid duration %q: %v", v, err)
+	}
+	return caddy.Duration(dur), nil
+}
+
+var (
+	_ caddyfile.Unmarshaler = (*App)(nil)
+	_ caddyfile.Unmarshaler = (*Handler)(nil)
+)

@@ -1,0 +1,111 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const good = `{
+  // comments and trailing commas are allowed (HuJSON)
+  "google_models": {
+    "google/gemma-3-12b-it": {
+      "providers": [
+        {"id": "gemma-a", "api_host": "http://10.0.0.71:7000/", "api_token": "", "api_type": "VLLM",
+         "input_size": 4096, "model_path": "", "weight": 1.0, "keep_alive": null, "tool_calling": false},
+        {"id": "gemma-b", "api_host": "http://10.0.0.71:7001/", "api_type": "vllm", "input_size": "8192", "weight": 0.5},
+      ],
+      "providers_sleep": [],
+    },
+    "not-active": {"providers": [{"id": "x", "api_host": "http://h", "api_type": "openai"}]},
+  },
+  "openai_models": {
+    "gpt-oss:120b": {"providers": [{"id": "oss", "api_host": "http://10.0.0.66:11434", "api_type": "ollama",
+      "keep_alive": "35m", "tool_calling": true, "model_path": "gpt-oss:120b-q4"}]},
+  },
+  "active_models": {
+    "openai_models": ["gpt-oss:120b"],
+    "google_models": ["google/gemma-3-12b-it"],
+  },
+}`
+
+func TestParseGood(t *testing.T) {
+	cfg, err := Parse("models.json", []byte(good))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, m := range cfg.Models() {
+		names = append(names, m.Name)
+	}
+	// Groups keep document order, models keep their active_models order.
+	if got, want := strings.Join(names, ","), "google/gemma-3-12b-it,gpt-oss:120b"; got != want {
+		t.Fatalf("models = %s, want %s", got, want)
+	}
+	if _, ok := cfg.Model("not-active"); ok {
+		t.Fatal("inactive model must not be served")
+	}
+	g, _ := cfg.Model("google/gemma-3-12b-it")
+	if len(g.Providers) != 2 || g.Providers[0].APIType != APIVLLM || g.Providers[1].Weight != 0.5 || g.Providers[1].InputSize != 8192 {
+		t.Fatalf("providers parsed wrong: %+v %+v", g.Providers[0], g.Providers[1])
+	}
+	o, _ := cfg.Model("gpt-oss:120b")
+	p := o.Providers[0]
+	if p.UpstreamModel(o.Name) != "gpt-oss:120b-q4" || p.KeepAlive != "35m" || !p.ToolCalling || p.Weight != 1 {
+		t.Fatalf("provider parsed wrong: %+v", p)
+	}
+	if g.Providers[0].UpstreamModel(g.Name) != g.Name {
+		t.Fatal("empty model_path must send the logical name")
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	wrap := func(providers string) string {
+		return `{"g": {"m": {"providers": [` + providers + `]}}, "active_models": {"g": ["m"]}}`
+	}
+	tests := []struct {
+		name, doc string
+		want      []string // substrings the error must contain
+	}{
+		{"syntax", "{\n\"a\": ,\n}", []string{"cfg.json", "line 2", "invalid JSON"}},
+		{"no active", `{"g": {}}`, []string{`field "active_models"`, "required"}},
+		{"undefined group", `{"active_models": {"g": ["m"]}}`, []string{`group "g" is not defined`}},
+		{"undefined model", `{"g": {}, "active_models": {"g": ["m"]}}`, []string{`model "m"`, "not defined"}},
+		{"no providers key", `{"g": {"m": {}}, "active_models": {"g": ["m"]}}`, []string{`model "m"`, `field "providers"`}},
+		{"missing id", wrap(`{"api_host": "http://h", "api_type": "openai"}`), []string{`model "m"`, "provider #0", `field "id"`}},
+		{"missing host", wrap(`{"id": "p1", "api_type": "openai"}`), []string{`provider "p1"`, `field "api_host"`}},
+		{"bad host", wrap(`{"id": "p1", "api_host": "h:80", "api_type": "openai"}`), []string{`provider "p1"`, `field "api_host"`}},
+		{"unknown type", wrap(`{"id": "p1", "api_host": "http://h", "api_type": "llamacpp"}`), []string{`provider "p1"`, `field "api_type"`, "llamacpp"}},
+		{"dup id", wrap(`{"id": "p1", "api_host": "http://h", "api_type": "openai"}, {"id": "p1", "api_host": "http://h2", "api_type": "vllm"}`), []string{`provider "p1"`, "duplicate"}},
+		{"bad weight", wrap(`{"id": "p1", "api_host": "http://h", "api_type": "openai", "weight": "heavy"}`), []string{`field "weight"`}},
+		{"bad input", wrap(`{"id": "p1", "api_host": "http://h", "api_type": "openai", "input_size": 1.5}`), []string{`field "input_size"`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("cfg.json", []byte(tt.doc))
+			if err == nil {
+				t.Fatal("want an error")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestLoadFile(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "m.json")
+	if err := os.WriteFile(p, []byte(good), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := LoadFile(p)
+	if err != nil || cfg.Source != p {
+		t.Fatalf("LoadFile: %v", err)
+	}
+	if _, err := LoadFile(filepath.Join(t.TempDir(), "missing.json")); err == nil {
+		t.Fatal("missing file must fail")
+	}
+}

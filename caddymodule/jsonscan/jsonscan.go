@@ -1,0 +1,457 @@
+// Package jsonscan reads and edits the top-level members of a JSON object
+// without decoding it: one validating pass over the bytes finds where each
+// member's value starts and ends, so a proxy can read the few fields routing
+// needs (model, stream) and rewrite one of them in place.
+package jsonscan
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+)
+
+// ErrNotObject is returned when the document is not a JSON object.
+var ErrNotObject = errors.New("the body must be a JSON object")
+
+// SyntaxError reports malformed JSON at a byte offset.
+type SyntaxError struct {
+	Offset int
+	Msg    string
+}
+
+func (e *SyntaxError) Error() string {
+	return fmt.Sprintf("malformed JSON at byte %d: %s", e.Offset, e.Msg)
+}
+
+// Span locates a member value inside the scanned document: doc[Start:End].
+type Span struct {
+	Start, End int
+}
+
+// Valid reports whether the span was found.
+func (s Span) Valid() bool { return s.End > s.Start }
+
+// Member is one top-level member of an object.
+type Member struct {
+	// Key is the raw key bytes between the quotes (still escaped).
+	Key []byte
+	// Value locates the raw value.
+	Value Span
+}
+
+// Object is the result of scanning a JSON object.
+type Object struct {
+	// Doc is the scanned document.
+	Doc []byte
+	// Members are the top-level members in document order.
+	Members []Member
+}
+
+// Scan validates doc as a JSON object and records its top-level members.
+// The value of a repeated key is the last one, as encoding/json decodes it.
+func Scan(doc []byte) (*Object, error) {
+	o := &Object{Doc: doc}
+	s := scanner{b: doc}
+	s.ws()
+	if s.i >= len(doc) || doc[s.i] != '{' {
+		if s.i >= len(doc) {
+			return nil, &SyntaxError{Offset: s.i, Msg: "empty body"}
+		}
+		if err := s.value(); err != nil {
+			return nil, err
+		}
+		return nil, ErrNotObject
+	}
+	s.i++
+	s.ws()
+	if s.i < len(doc) && doc[s.i] == '}' {
+		s.i++
+	} else {
+		for {
+			s.ws()
+			if s.i >= len(doc) || doc[s.i] != '"' {
+				return nil, s.err("expected a member name")
+			}
+			ks := s.i + 1
+			if err := s.str(); err != nil {
+				return nil, err
+			}
+			key := doc[ks : s.i-1]
+			s.ws()
+			if s.i >= len(doc) || doc[s.i] != ':' {
+				return nil, s.err("expected ':' after member name")
+			}
+			s.i++
+			s.ws()
+			vs := s.i
+			if err := s.value(); err != nil {
+				return nil, err
+			}
+			o.Members = append(o.Members, Member{Key: key, Value: Span{vs, s.i}})
+			s.ws()
+			if s.i >= len(doc) {
+				return nil, s.err("unexpected end of object")
+			}
+			if doc[s.i] == ',' {
+				s.i++
+				continue
+			}
+			if doc[s.i] == '}' {
+				s.i++
+				break
+			}
+			return nil, s.err("expected ',' or '}'")
+		}
+	}
+	s.ws()
+	if s.i != len(doc) {
+		return nil, s.err("unexpected data after the object")
+	}
+	return o, nil
+}
+
+// Find returns the span of the value of key (the last occurrence).
+func (o *Object) Find(key string) Span {
+	var sp Span
+	for i := range o.Members {
+		if keyEq(o.Members[i].Key, key) {
+			sp = o.Members[i].Value
+		}
+	}
+	return sp
+}
+
+// Raw returns the raw value of key, or nil when absent.
+func (o *Object) Raw(key string) []byte {
+	sp := o.Find(key)
+	if !sp.Valid() {
+		return nil
+	}
+	return o.Doc[sp.Start:sp.End]
+}
+
+// String returns the string value of key. ok is false when the key is absent
+// or null; err is set when the value is present but not a string.
+func (o *Object) String(key string) (v string, ok bool, err error) {
+	raw := o.Raw(key)
+	if raw == nil || string(raw) == "null" {
+		return "", false, nil
+	}
+	if raw[0] != '"' {
+		return "", false, fmt.Errorf("%q must be a string", key)
+	}
+	if bytes.IndexByte(raw, '\\') < 0 {
+		return string(raw[1 : len(raw)-1]), true, nil
+	}
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return "", false, fmt.Errorf("%q: %w", key, err)
+	}
+	return v, true, nil
+}
+
+// Bool returns the boolean value of key. ok is false when absent or null;
+// err is set when present with another type.
+func (o *Object) Bool(key string) (v, ok bool, err error) {
+	raw := o.Raw(key)
+	switch string(raw) {
+	case "", "null":
+		return false, false, nil
+	case "true":
+		return true, true, nil
+	case "false":
+		return false, true, nil
+	}
+	return false, false, fmt.Errorf("%q must be a boolean", key)
+}
+
+// Set returns a copy of the document with key's value replaced by the raw JSON
+// value val, appending the member when the key is absent. Every occurrence of a
+// repeated key is replaced.
+func (o *Object) Set(key string, val []byte) []byte {
+	var spans []Span
+	for i := range o.Members {
+		if keyEq(o.Members[i].Key, key) {
+			spans = append(spans, o.Members[i].Value)
+		}
+	}
+	if len(spans) == 0 {
+		return o.appendMember(key, val)
+	}
+	out := make([]byte, 0, len(o.Doc)+len(val)*len(spans))
+	prev := 0
+	for _, sp := range spans {
+		out = append(out, o.Doc[prev:sp.Start]...)
+		out = append(out, val...)
+		prev = sp.End
+	}
+	return append(out, o.Doc[prev:]...)
+}
+
+// Delete returns a copy of the document without key (every occurrence).
+func (o *Object) Delete(key string) []byte {
+	keep := o.Members[:0:0]
+	for _, m := range o.Members {
+		if !keyEq(m.Key, key) {
+			keep = append(keep, m)
+		}
+	}
+	if len(keep) == len(o.Members) {
+		return bytes.Clone(o.Doc)
+	}
+	out := make([]byte, 0, len(o.Doc))
+	out = append(out, '{')
+	for i, m := range keep {
+		if i > 0 {
+			out = append(out, ',')
+		}
+		out = append(out, '"')
+		out = append(out, m.Key...)
+		out = append(out, '"', ':')
+		out = append(out, o.Doc[m.Value.Start:m.Value.End]...)
+	}
+	return append(out, '}')
+}
+
+func (o *Object) appendMember(key string, val []byte) []byte {
+	end := bytes.LastIndexByte(o.Doc, '}')
+	out := make([]byte, 0, len(o.Doc)+len(key)+len(val)+4)
+	out = append(out, o.Doc[:end]...)
+	if len(o.Members) > 0 {
+		out = append(out, ',')
+	}
+	out = strconv.AppendQuote(out, key)
+	out = append(out, ':')
+	out = append(out, val...)
+	return append(out, o.Doc[end:]...)
+}
+
+// Quote returns s as a JSON string value.
+func Quote(s string) []byte {
+	b, _ := json.Marshal(s) // a string always marshals
+	return b
+}
+
+func keyEq(raw []byte, key string) bool {
+	if bytes.IndexByte(raw, '\\') < 0 {
+		return string(raw) == key
+	}
+	var k string
+	q := make([]byte, 0, len(raw)+2)
+	q = append(append(append(q, '"'), raw...), '"')
+	if json.Unmarshal(q, &k) != nil {
+		return false
+	}
+	return k == key
+}
+
+type scanner struct {
+	b     []byte
+	i     int
+	depth int
+}
+
+// maxDepth bounds nesting so hostile input cannot exhaust the stack.
+const maxDepth = 10000
+
+func (s *scanner) err(msg string) error { return &SyntaxError{Offset: s.i, Msg: msg} }
+
+func (s *scanner) ws() {
+	for s.i < len(s.b) {
+		switch s.b[s.i] {
+		case ' ', '\t', '\n', '\r':
+			s.i++
+		default:
+			return
+		}
+	}
+}
+
+func (s *scanner) value() error {
+	if s.i >= len(s.b) {
+		return s.err("unexpected end of input")
+	}
+	switch c := s.b[s.i]; {
+	case c == '"':
+		return s.str()
+	case c == '{':
+		return s.obj()
+	case c == '[':
+		return s.arr()
+	case c == 't':
+		return s.lit("true")
+	case c == 'f':
+		return s.lit("false")
+	case c == 'n':
+		return s.lit("null")
+	case c == '-' || (c >= '0' && c <= '9'):
+		return s.num()
+	}
+	return s.err("invalid character")
+}
+
+func (s *scanner) lit(l string) error {
+	if !bytes.HasPrefix(s.b[s.i:], []byte(l)) {
+		return s.err("invalid literal")
+	}
+	s.i += len(l)
+	return nil
+}
+
+func (s *scanner) num() error {
+	start := s.i
+	if s.b[s.i] == '-' {
+		s.i++
+	}
+	digits := func() int {
+		n := 0
+		for s.i < len(s.b) && s.b[s.i] >= '0' && s.b[s.i] <= '9' {
+			s.i++
+			n++
+		}
+		return n
+	}
+	intStart := s.i
+	if digits() == 0 {
+		return s.err("invalid number")
+	}
+	if s.b[intStart] == '0' && s.i-intStart > 1 {
+		return &SyntaxError{Offset: start, Msg: "invalid number (leading zero)"}
+	}
+	if s.i < len(s.b) && s.b[s.i] == '.' {
+		s.i++
+		if digits() == 0 {
+			return s.err("invalid number")
+		}
+	}
+	if s.i < len(s.b) && (s.b[s.i] == 'e' || s.b[s.i] == 'E') {
+		s.i++
+		if s.i < len(s.b) && (s.b[s.i] == '+' || s.b[s.i] == '-') {
+			s.i++
+		}
+		if digits() == 0 {
+			return s.err("invalid number")
+		}
+	}
+	return nil
+}
+
+func (s *scanner) str() error {
+	s.i++ // opening quote
+	for s.i < len(s.b) {
+		c := s.b[s.i]
+		switch {
+		case c == '"':
+			s.i++
+			return nil
+		case c == '\\':
+			s.i++
+			if s.i >= len(s.b) {
+				return s.err("unterminated string")
+			}
+			switch s.b[s.i] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				s.i++
+			case 'u':
+				if s.i+5 > len(s.b) {
+					return s.err("invalid \\u escape")
+				}
+				for _, h := range s.b[s.i+1 : s.i+5] {
+					if !isHex(h) {
+						return s.err("invalid \\u escape")
+					}
+				}
+				s.i += 5
+			default:
+				return s.err("invalid escape")
+			}
+		case c < 0x20:
+			return s.err("control character in string")
+		default:
+			// Like encoding/json, invalid UTF-8 is accepted (it decodes to U+FFFD).
+			s.i++
+		}
+	}
+	return s.err("unterminated string")
+}
+
+func isHex(c byte) bool {
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')
+}
+
+func (s *scanner) obj() error {
+	if s.depth++; s.depth > maxDepth {
+		return s.err("nesting too deep")
+	}
+	defer func() { s.depth-- }()
+	s.i++
+	s.ws()
+	if s.i < len(s.b) && s.b[s.i] == '}' {
+		s.i++
+		return nil
+	}
+	for {
+		s.ws()
+		if s.i >= len(s.b) || s.b[s.i] != '"' {
+			return s.err("expected a member name")
+		}
+		if err := s.str(); err != nil {
+			return err
+		}
+		s.ws()
+		if s.i >= len(s.b) || s.b[s.i] != ':' {
+			return s.err("expected ':'")
+		}
+		s.i++
+		s.ws()
+		if err := s.value(); err != nil {
+			return err
+		}
+		s.ws()
+		if s.i >= len(s.b) {
+			return s.err("unexpected end of object")
+		}
+		switch s.b[s.i] {
+		case ',':
+			s.i++
+		case '}':
+			s.i++
+			return nil
+		default:
+			return s.err("expected ',' or '}'")
+		}
+	}
+}
+
+func (s *scanner) arr() error {
+	if s.depth++; s.depth > maxDepth {
+		return s.err("nesting too deep")
+	}
+	defer func() { s.depth-- }()
+	s.i++
+	s.ws()
+	if s.i < len(s.b) && s.b[s.i] == ']' {
+		s.i++
+		return nil
+	}
+	for {
+		s.ws()
+		if err := s.value(); err != nil {
+			return err
+		}
+		s.ws()
+		if s.i >= len(s.b) {
+			return s.err("unexpected end of array")
+		}
+		switch s.b[s.i] {
+		case ',':
+			s.i++
+		case ']':
+			s.i++
+			return nil
+		default:
+			return s.err("expected ',' or ']'")
+		}
+	}
+}

@@ -1,0 +1,136 @@
+package jsonscan
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+func TestScanAgreesWithEncodingJSON(t *testing.T) {
+	docs := []string{
+		`{}`, ` { "a" : 1 } `, `{"model":"m","stream":true,"messages":[{"role":"user","content":"h\u00e9\"llo"}]}`,
+		`{"a":[1,2,{"b":[]}],"c":-0.5e+3,"d":null,"e":false}`, `{"a":"\ud83d\ude00"}`,
+		`{`, `{"a"}`, `{"a":}`, `{"a":1,}`, `{"a":01}`, `{"a":1.}`, `{"a":"x\q"}`, `{"a":"` + "\x01" + `"}`,
+		`{"a":[1,]}`, `{"a":1} x`, `{"a":tru}`, `{"a":"\u12"}`, "{\"a\":\"\xff\"}", `{"a":1}{}`, ``, `   `,
+	}
+	for _, d := range docs {
+		_, err := Scan([]byte(d))
+		valid := json.Valid([]byte(d))
+		if (err == nil) != valid {
+			t.Errorf("Scan(%q) err=%v, json.Valid=%v", d, err, valid)
+		}
+	}
+}
+
+func TestNotObject(t *testing.T) {
+	for _, d := range []string{`[]`, `"x"`, `1`, `null`} {
+		if _, err := Scan([]byte(d)); err != ErrNotObject {
+			t.Errorf("Scan(%s) = %v, want ErrNotObject", d, err)
+		}
+	}
+}
+
+func TestFields(t *testing.T) {
+	o, err := Scan([]byte(`{"model":"gpt\/4","stream":true,"n":null,"x":3,"model2":"no","s":"a"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, ok, err := o.String("model"); v != "gpt/4" || !ok || err != nil {
+		t.Fatalf("model = %q %v %v", v, ok, err)
+	}
+	if v, ok, err := o.Bool("stream"); !v || !ok || err != nil {
+		t.Fatalf("stream = %v %v %v", v, ok, err)
+	}
+	if _, ok, err := o.String("n"); ok || err != nil {
+		t.Fatal("null must read as absent")
+	}
+	if _, _, err := o.String("x"); err == nil {
+		t.Fatal("a number is not a string")
+	}
+	if _, _, err := o.Bool("s"); err == nil {
+		t.Fatal("a string is not a bool")
+	}
+	if _, ok, _ := o.Bool("missing"); ok {
+		t.Fatal("missing must be absent")
+	}
+}
+
+func TestSetDelete(t *testing.T) {
+	tests := []struct{ doc, key, val, want string }{
+		{`{"model":"a","x":1}`, "model", `"b"`, `{"model":"b","x":1}`},
+		{`{"x":1}`, "model", `"b"`, `{"x":1,"model":"b"}`},
+		{`{}`, "model", `"b"`, `{"model":"b"}`},
+		{` { } `, "stream", `true`, ` { "stream":true} `},
+		{`{"model":"a","model":"c"}`, "model", `"b"`, `{"model":"b","model":"b"}`},
+	}
+	for _, tt := range tests {
+		o, err := Scan([]byte(tt.doc))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := string(o.Set(tt.key, []byte(tt.val)))
+		if got != tt.want {
+			t.Errorf("Set(%s, %s, %s) = %s, want %s", tt.doc, tt.key, tt.val, got, tt.want)
+		}
+		if !json.Valid([]byte(got)) {
+			t.Errorf("Set produced invalid JSON %s", got)
+		}
+	}
+	o, _ := Scan([]byte(`{"a":1,"anonymize":true,"b":[2]}`))
+	if got := string(o.Delete("anonymize")); got != `{"a":1,"b":[2]}` {
+		t.Fatalf("Delete = %s", got)
+	}
+}
+
+func FuzzScan(f *testing.F) {
+	for _, s := range []string{`{"model":"m","stream":true}`, `{"a":[{"b":"\u0041"}]}`, `{`, `[]`, `{"a":1e5}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		o, err := Scan(b)
+		if err == nil {
+			if !json.Valid(b) {
+				t.Fatalf("accepted invalid JSON %q", b)
+			}
+			out := o.Set("model", []byte(`"z"`))
+			if !json.Valid(out) {
+				t.Fatalf("Set broke JSON: %q", out)
+			}
+			return
+		}
+		if err != ErrNotObject && json.Valid(b) && strings.HasPrefix(strings.TrimSpace(string(b)), "{") {
+			t.Fatalf("rejected valid object %q: %v", b, err)
+		}
+	})
+}
+
+var benchDoc = []byte(`{"model":"meta-llama/Llama-3.1-8B-Instruct","messages":[{"role":"system","content":"You are a helpful assistant."},{"role":"user","content":"` + strings.Repeat("Tell me about load balancing. ", 40) + `"}],"temperature":0.7,"max_tokens":256,"stream":true}`)
+
+func BenchmarkScanAndRewrite(b *testing.B) {
+	b.SetBytes(int64(len(benchDoc)))
+	b.ReportAllocs()
+	for b.Loop() {
+		o, err := Scan(benchDoc)
+		if err != nil {
+			b.Fatal(err)
+		}
+		o.Bool("stream")
+		o.String("model")
+		_ = o.Set("model", []byte(`"llama3"`))
+	}
+}
+
+func BenchmarkStdlibUnmarshalMarshal(b *testing.B) {
+	b.SetBytes(int64(len(benchDoc)))
+	b.ReportAllocs()
+	for b.Loop() {
+		var m map[string]any
+		if err := json.Unmarshal(benchDoc, &m); err != nil {
+			b.Fatal(err)
+		}
+		m["model"] = "llama3"
+		if _, err := json.Marshal(m); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

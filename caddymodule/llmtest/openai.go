@@ -1,0 +1,312 @@
+// Package llmtest provides protocol-faithful fake LLM servers for tests and
+// benchmarks, in the spirit of net/http/httptest: an OpenAI-compatible server
+// (which also plays vLLM and LM Studio), with streaming, token delays and
+// injectable faults.
+package llmtest
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Fault is a failure the fake server injects into its answers.
+type Fault int
+
+// Faults a fake server can inject.
+const (
+	// NoFault answers normally.
+	NoFault Fault = iota
+	// Fail500 answers 500 with an OpenAI error body.
+	Fail500
+	// Fail429 answers 429 with Retry-After and an OpenAI error body.
+	Fail429
+	// Hang never answers; it waits until the client gives up.
+	Hang
+	// CutMidStream sends the first half of a stream (or of a body), then
+	// drops the connection.
+	CutMidStream
+	// Fail400 answers 400 with an OpenAI error body naming a parameter.
+	Fail400
+)
+
+// Request is a request the fake server received.
+type Request struct {
+	Method string
+	Path   string
+	Header http.Header
+	Body   []byte
+}
+
+// JSON decodes the request body into a generic map.
+func (r Request) JSON() map[string]any {
+	var m map[string]any
+	_ = json.Unmarshal(r.Body, &m)
+	return m
+}
+
+// OpenAI is a fake OpenAI-compatible chat server.
+type OpenAI struct {
+	// Name identifies the server in its replies ("Hello from <Name>").
+	Name string
+	*httptest.Server
+
+	mu       sync.Mutex
+	reply    string
+	tokens   int
+	delay    time.Duration
+	fault    Fault
+	requests []Request
+	models   []string
+}
+
+// NewOpenAI starts a fake OpenAI-compatible server. Close it when done.
+func NewOpenAI(name string) *OpenAI {
+	s := &OpenAI{Name: name, reply: "Hello from " + name + ".", tokens: 4}
+	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
+	return s
+}
+
+// SetReply sets the completion text and how many stream deltas carry it.
+func (s *OpenAI) SetReply(text string, deltas int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.reply, s.tokens = text, max(deltas, 1)
+}
+
+// SetDelay sets the pause before each streamed delta (and before a
+// non-streamed answer).
+func (s *OpenAI) SetDelay(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.delay = d
+}
+
+// SetFault makes later requests fail the given way.
+func (s *OpenAI) SetFault(f Fault) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.fault = f
+}
+
+// SetModels sets the ids listed by GET /v1/models.
+func (s *OpenAI) SetModels(ids ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.models = ids
+}
+
+// Requests returns a copy of the requests received so far.
+func (s *OpenAI) Requests() []Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Request(nil), s.requests...)
+}
+
+// Count returns how many requests reached path.
+func (s *OpenAI) Count(path string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, r := range s.requests {
+		if r.Path == path {
+			n++
+		}
+	}
+	return n
+}
+
+// RefusedURL returns an http URL on which nothing listens.
+func RefusedURL() string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(fmt.Sprintf("llmtest: listen: %v", err))
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return "http://" + addr
+}
+
+func (s *OpenAI) serve(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	s.mu.Lock()
+	s.requests = append(s.requests, Request{Method: r.Method, Path: r.URL.Path, Header: r.Header.Clone(), Body: body})
+	reply, tokens, delay, fault, models := s.reply, s.tokens, s.delay, s.fault, s.models
+	s.mu.Unlock()
+
+	switch {
+	case r.Method == http.MethodGet && r.URL.Path == "/health":
+		if fault == Fail500 || fault == Hang {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+		return
+	case r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/models"):
+		s.listModels(w, models)
+		return
+	case r.Method != http.MethodPost || !strings.HasSuffix(r.URL.Path, "/chat/completions"):
+		writeOpenAIError(w, http.StatusNotFound, "invalid_request_error", "", "Unknown request URL: "+r.Method+" "+r.URL.Path)
+		return
+	}
+
+	var req struct {
+		Model         string `json:"model"`
+		Stream        bool   `json:"stream"`
+		StreamOptions *struct {
+			IncludeUsage bool `json:"include_usage"`
+		} `json:"stream_options"`
+		Messages []json.RawMessage `json:"messages"`
+	}
+	if err := json.Unmarshal(body, &req); err != nil {
+		writeOpenAIError(w, http.StatusBadRequest, "invalid_request_error", "", "We could not parse the JSON body of your request.")
+		return
+	}
+	switch fault {
+	case Fail500:
+		writeOpenAIError(w, http.StatusInternalServerError, "server_error", "", "The server had an error while processing your request.")
+		return
+	case Fail429:
+		w.Header().Set("Retry-After", "1")
+		writeOpenAIError(w, http.StatusTooManyRequests, "rate_limit_exceeded", "", "Rate limit reached for requests.")
+		return
+	case Fail400:
+		writeOpenAIError(w, http.StatusBadRequest, "invalid_request_error", "temperature", "Invalid value for 'temperature'.")
+		return
+	case Hang:
+		<-r.Context().Done()
+		return
+	}
+	if req.Model == "" || len(req.Messages) == 0 {
+		writeOpenAIError(w, http.StatusBadRequest, "invalid_request_error", "messages", "'messages' and 'model' are required.")
+		return
+	}
+	prompt := 0
+	for _, m := range req.Messages {
+		prompt += len(strings.Fields(string(m)))
+	}
+	parts := split(reply, tokens)
+	id := fmt.Sprintf("chatcmpl-%s-%d", s.Name, time.Now().UnixNano())
+	created := time.Now().Unix()
+	if !req.Stream {
+		if !sleep(r, delay) {
+			return
+		}
+		out, _ := json.Marshal(map[string]any{
+			"id": id, "object": "chat.completion", "created": created, "model": req.Model,
+			"choices": []any{map[string]any{"index": 0, "message": map[string]any{"role": "assistant", "content": reply},
+				"logprobs": nil, "finish_reason": "stop"}},
+			"usage": map[string]any{"prompt_tokens": prompt, "completion_tokens": len(parts), "total_tokens": prompt + len(parts)},
+		})
+		w.Header().Set("Content-Type", "application/json")
+		if fault == CutMidStream {
+			cut(w, out[:len(out)/2], len(out))
+			return
+		}
+		w.Write(out)
+		return
+	}
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.WriteHeader(http.StatusOK)
+	fl := http.NewResponseController(w)
+	chunk := func(delta map[string]any, finish any) {
+		b, _ := json.Marshal(map[string]any{"id": id, "object": "chat.completion.chunk", "created": created, "model": req.Model,
+			"choices": []any{map[string]any{"index": 0, "delta": delta, "logprobs": nil, "finish_reason": finish}}})
+		fmt.Fprintf(w, "data: %s\n\n", b)
+		fl.Flush()
+	}
+	chunk(map[string]any{"role": "assistant", "content": ""}, nil)
+	for i, p := range parts {
+		if fault == CutMidStream && i == len(parts)/2 {
+			panic(http.ErrAbortHandler) // drops the connection without a clean end
+		}
+		if !sleep(r, delay) {
+			return
+		}
+		chunk(map[string]any{"content": p}, nil)
+	}
+	chunk(map[string]any{}, "stop")
+	if req.StreamOptions != nil && req.StreamOptions.IncludeUsage {
+		b, _ := json.Marshal(map[string]any{"id": id, "object": "chat.completion.chunk", "created": created, "model": req.Model,
+			"choices": []any{}, "usage": map[string]any{"prompt_tokens": prompt, "completion_tokens": len(parts), "total_tokens": prompt + len(parts)}})
+		fmt.Fprintf(w, "data: %s\n\n", b)
+	}
+	io.WriteString(w, "data: [DONE]\n\n")
+	fl.Flush()
+}
+
+func (s *OpenAI) listModels(w http.ResponseWriter, ids []string) {
+	data := make([]any, 0, len(ids))
+	for _, id := range ids {
+		data = append(data, map[string]any{"id": id, "object": "model", "created": 1700000000, "owned_by": s.Name})
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(map[string]any{"object": "list", "data": data})
+}
+
+// cut writes part of a body announced with a longer Content-Length, then
+// drops the connection.
+func cut(w http.ResponseWriter, part []byte, full int) {
+	w.Header().Set("Content-Length", fmt.Sprint(full))
+	w.WriteHeader(http.StatusOK)
+	w.Write(part)
+	http.NewResponseController(w).Flush()
+	panic(http.ErrAbortHandler)
+}
+
+func sleep(r *http.Request, d time.Duration) bool {
+	if d <= 0 {
+		return true
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-r.Context().Done():
+		return false
+	}
+}
+
+// split cuts text into n pieces on word boundaries where possible.
+func split(text string, n int) []string {
+	words := strings.SplitAfter(text, " ")
+	if n >= len(words) {
+		return words
+	}
+	out := make([]string, 0, n)
+	per := (len(words) + n - 1) / n
+	for i := 0; i < len(words); i += per {
+		out = append(out, strings.Join(words[i:min(i+per, len(words))], ""))
+	}
+	return out
+}
+
+func writeOpenAIError(w http.ResponseWriter, status int, typ, param, msg string) {
+	var p any
+	if param != "" {
+		p = param
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(map[string]any{"error": map[string]any{"message": msg, "type": typ, "param": p, "code": nil}})
+}
+
+// ReadSSE reads an SSE body and returns the data payloads of its events.
+func ReadSSE(r io.Reader) ([]string, error) {
+	var out []string
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 8<<20)
+	for sc.Scan() {
+		if d, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
+			out = append(out, d)
+		}
+	}
+	return out, sc.Err()
+}
