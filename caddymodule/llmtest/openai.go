@@ -65,6 +65,34 @@ type OpenAI struct {
 	fault    Fault
 	requests []Request
 	models   []string
+	gate     chan struct{}
+	canceled int
+}
+
+// Hold makes later streams pause after their first content delta until the
+// returned release function is called (it is safe to call more than once).
+// Tests use it to prove that events reach the client before the stream ends.
+func (s *OpenAI) Hold() (release func()) {
+	g := make(chan struct{})
+	s.mu.Lock()
+	s.gate = g
+	s.mu.Unlock()
+	var once sync.Once
+	return func() { once.Do(func() { close(g) }) }
+}
+
+// Canceled returns how many requests the client abandoned before the server
+// finished answering them.
+func (s *OpenAI) Canceled() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.canceled
+}
+
+func (s *OpenAI) noteCanceled() {
+	s.mu.Lock()
+	s.canceled++
+	s.mu.Unlock()
 }
 
 // NewOpenAI starts a fake OpenAI-compatible server. Close it when done.
@@ -138,7 +166,7 @@ func (s *OpenAI) serve(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
 	s.mu.Lock()
 	s.requests = append(s.requests, Request{Method: r.Method, Path: r.URL.Path, Header: r.Header.Clone(), Body: body})
-	reply, tokens, delay, fault, models := s.reply, s.tokens, s.delay, s.fault, s.models
+	reply, tokens, delay, fault, models, gate := s.reply, s.tokens, s.delay, s.fault, s.models, s.gate
 	s.mu.Unlock()
 
 	switch {
@@ -180,6 +208,7 @@ func (s *OpenAI) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	case Hang:
 		<-r.Context().Done()
+		s.noteCanceled()
 		return
 	}
 	if req.Model == "" || len(req.Messages) == 0 {
@@ -227,9 +256,18 @@ func (s *OpenAI) serve(w http.ResponseWriter, r *http.Request) {
 			panic(http.ErrAbortHandler) // drops the connection without a clean end
 		}
 		if !sleep(r, delay) {
+			s.noteCanceled()
 			return
 		}
 		chunk(map[string]any{"content": p}, nil)
+		if i == 0 && gate != nil {
+			select {
+			case <-gate:
+			case <-r.Context().Done():
+				s.noteCanceled()
+				return
+			}
+		}
 	}
 	chunk(map[string]any{}, "stop")
 	if req.StreamOptions != nil && req.StreamOptions.IncludeUsage {
