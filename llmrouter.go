@@ -1,9 +1,18 @@
-// Package llmrouter registers every llm-router Caddy module. Import it
-// (blank) into a Caddy build, as `xcaddy build --with
+// Package llmrouter registers every llm-router Caddy module and subcommand.
+// Import it (blank) into a Caddy build, as `xcaddy build --with
 // github.com/llmrouter/llm-router` does, to get the router.
 package llmrouter
 
 import (
 	// The llm_router app and http.handlers.llm_router handler.
 	_ "github.com/llmrouter/llm-router/caddymodule"
+	// `llm-router audit keygen|verify|decrypt`.
+	_ "github.com/llmrouter/llm-router/caddymodule/audit"
+	// `llm-router keys create|list|disable|rotate|delete`.
+	_ "github.com/llmrouter/llm-router/caddymodule/auth"
+	// Plugins: maskers, guardrails, utils.
+	_ "github.com/llmrouter/llm-router/plugins/nask_guard"
+	_ "github.com/llmrouter/llm-router/plugins/pii_masker"
+	_ "github.com/llmrouter/llm-router/plugins/simple_semantic_routing"
+	_ "github.com/llmrouter/llm-router/plugins/sojka_guard"
 )

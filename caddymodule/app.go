@@ -18,8 +18,10 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 
+	"github.com/llmrouter/llm-router/caddymodule/audit"
 	"github.com/llmrouter/llm-router/caddymodule/config"
 	"github.com/llmrouter/llm-router/caddymodule/provider"
+	"github.com/llmrouter/llm-router/plugins"
 	"github.com/llmrouter/llm-router/resources"
 )
 
@@ -52,11 +54,24 @@ type App struct {
 	// (LLM_ROUTER_EXTERNAL_TIMEOUT, default 300s).
 	ExternalTimeout caddy.Duration `json:"external_timeout,omitempty"`
 
+	// AuditDir enables the encrypted audit log in this directory
+	// (LLM_ROUTER_AUDIT_DIR); AuditPublicKey is the armored OpenPGP public
+	// key records are encrypted to (LLM_ROUTER_AUDIT_PUBLIC_KEY).
+	AuditDir       string `json:"audit_dir,omitempty"`
+	AuditPublicKey string `json:"audit_public_key,omitempty"`
+
 	cfg       *config.Config
 	upstreams map[string]*provider.Upstream
 	poolKeys  []string
 	rr        *roundRobin
 	logger    *zap.Logger
+	ctx       caddy.Context
+	env       plugins.Env
+	pipeline  *plugins.Pipeline
+	monitor   *plugins.ServicesMonitor
+	metrics   *metrics
+	auditLog  *audit.Log
+	auditKey  string
 }
 
 // CaddyModule returns the Caddy module information.
@@ -109,6 +124,16 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 	a.poolKeys = append(a.poolKeys, "rr")
 	a.rr = v.(*roundRobin)
+	a.ctx = ctx
+	if err := a.buildPipeline(ctx); err != nil {
+		return err
+	}
+	if a.metrics, err = a.loadMetrics(ctx); err != nil {
+		return err
+	}
+	if err := a.openAudit(); err != nil {
+		return err
+	}
 	a.logger.Info("models configuration loaded", zap.String("source", cfg.Source), zap.Int("models", len(cfg.Models())))
 	return nil
 }
@@ -156,8 +181,44 @@ func (a *App) transport(p *config.Provider) (http.RoundTripper, string, error) {
 	return v.(sharedTransport).Transport, key, nil
 }
 
-// Start implements caddy.App.
-func (a *App) Start() error { return nil }
+// Start implements caddy.App: it starts the monitors, which stop when this
+// config is unloaded.
+func (a *App) Start() error {
+	if a.monitor != nil {
+		go a.monitor.Run(a.ctx)
+	}
+	return nil
+}
+
+// openAudit opens the shared audit log when auditing is configured; an
+// audit directory without a valid public key refuses to start.
+func (a *App) openAudit() error {
+	if a.AuditDir == "" {
+		a.AuditDir = os.Getenv("LLM_ROUTER_AUDIT_DIR")
+	}
+	if a.AuditPublicKey == "" {
+		a.AuditPublicKey = os.Getenv("LLM_ROUTER_AUDIT_PUBLIC_KEY")
+	}
+	if a.AuditDir == "" {
+		if a.env.MaskingWithAudit || a.env.GuardrailAuditRequest {
+			return errors.New("auditing is enabled (LLM_ROUTER_*_WITH_AUDIT) but LLM_ROUTER_AUDIT_DIR is not set")
+		}
+		return nil
+	}
+	if a.AuditPublicKey == "" {
+		return errors.New("audit log: LLM_ROUTER_AUDIT_PUBLIC_KEY (an armored OpenPGP public key file) is required")
+	}
+	key := "audit|" + a.AuditDir
+	v, _, err := pool.LoadOrNew(key, func() (caddy.Destructor, error) {
+		return audit.Open(audit.Config{Dir: a.AuditDir, PublicKeyFile: a.AuditPublicKey, Logger: a.logger.Named("audit")})
+	})
+	if err != nil {
+		return fmt.Errorf("audit log: %w", err)
+	}
+	a.poolKeys = append(a.poolKeys, key)
+	a.auditLog = v.(*audit.Log)
+	return nil
+}
 
 // Stop implements caddy.App.
 func (a *App) Stop() error { return nil }

@@ -1,17 +1,22 @@
 package caddymodule
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
+
+	"github.com/llmrouter/llm-router/caddymodule/protocol/ollama"
+	"github.com/llmrouter/llm-router/caddymodule/protocol/openai"
 )
 
 func init() {
@@ -105,8 +110,24 @@ func (h *Handler) buildRoutes() map[string]route {
 		add("GET", path, "models", dialectOpenAI, (*Handler).openAIModels)
 	}
 	for _, path := range []string{p + "/chat/completions", "/chat/completions", "/v1/chat/completions"} {
-		add("POST", path, "chat_completions", dialectOpenAI, (*Handler).openAIChat)
+		add("POST", path, "chat_completions", dialectOpenAI, chatEndpoint(kindOpenAIChat))
 	}
+	add("POST", p+"/v0/chat/completions", "lmstudio_chat", dialectOpenAI, chatEndpoint(kindOpenAIChat))
+	add("GET", p+"/v0/models", "lmstudio_models", dialectOpenAI, (*Handler).lmStudioModels)
+	add("POST", "/v1/completions", "completions", dialectOpenAI, chatEndpoint(kindCompletions))
+	add("POST", "/completions", "completions", dialectOpenAI, chatEndpoint(kindCompletions))
+	add("POST", "/v1/responses", "responses", dialectOpenAI, chatEndpoint(kindResponses))
+	add("POST", "/responses", "responses", dialectOpenAI, chatEndpoint(kindResponses))
+	add("POST", "/v1/embeddings", "embeddings", dialectOpenAI, embedEndpoint(openai.Embeddings{}))
+	add("POST", "/embeddings", "embeddings", dialectOpenAI, embedEndpoint(openai.Embeddings{}))
+	add("POST", p+"/embeddings", "embeddings", dialectOpenAI, embedAuto)
+	add("POST", "/v1/messages", "messages", dialectAnthropic, chatEndpoint(kindAnthropic))
+	add("GET", "/", "ollama_home", dialectOllama, (*Handler).ollamaHome)
+	add("GET", p+"/tags", "tags", dialectOllama, (*Handler).ollamaTags)
+	add("POST", p+"/show", "show", dialectOllama, (*Handler).ollamaShow)
+	add("POST", p+"/chat", "ollama_chat", dialectOllama, chatEndpoint(kindOllamaChat))
+	add("POST", p+"/generate", "ollama_generate", dialectOllama, chatEndpoint(kindOllamaGen))
+	add("POST", p+"/embed", "ollama_embed", dialectOllama, embedEndpoint(ollama.Embed{}))
 	return rs
 }
 
@@ -130,14 +151,69 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		defer cancel()
 		r = r.WithContext(ctx)
 	}
-	err := rt.fn(h, w, r, rt)
+	info := &reqInfo{}
+	r = r.WithContext(context.WithValue(r.Context(), reqInfoKey{}, info))
+	sw := &statusWriter{ResponseWriter: w}
+	start := time.Now()
+	err := rt.fn(h, sw, r, rt)
 	var ae *apiError
 	if errors.As(err, &ae) {
-		writeError(w, rt.dialect, ae)
-		return nil
+		writeError(sw, rt.dialect, ae)
+		err = nil
+	}
+	code := sw.status
+	if code == 0 {
+		code = http.StatusOK
+		if r.Context().Err() != nil {
+			code = 499 // the client went away
+		}
+	}
+	h.app.metrics.requests.WithLabelValues(rt.name, info.model, info.provider, strconv.Itoa(code)).Inc()
+	h.app.metrics.duration.WithLabelValues(rt.name, info.model).Observe(time.Since(start).Seconds())
+	if extra, ok := r.Context().Value(caddyhttp.ExtraLogFieldsCtxKey).(*caddyhttp.ExtraLogFields); ok && info.model != "" {
+		extra.Add(zap.String("llm_model", info.model))
+		extra.Add(zap.String("llm_provider", info.provider))
 	}
 	return err
 }
+
+// reqInfo collects what a request was routed to, for metrics and logs.
+// Only configured names go in (bounded label values).
+type reqInfo struct {
+	model, provider string
+}
+
+type reqInfoKey struct{}
+
+func requestInfo(ctx context.Context) *reqInfo {
+	if i, ok := ctx.Value(reqInfoKey{}).(*reqInfo); ok {
+		return i
+	}
+	return &reqInfo{}
+}
+
+// statusWriter records the status code written.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusWriter) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the flusher underneath.
+func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 func (h *Handler) knownPath(path string) bool {
 	for k := range h.routes {

@@ -1,0 +1,442 @@
+package caddymodule
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/llmrouter/llm-router/caddymodule/config"
+	"github.com/llmrouter/llm-router/caddymodule/jsonscan"
+	"github.com/llmrouter/llm-router/caddymodule/protocol"
+	"github.com/llmrouter/llm-router/caddymodule/protocol/anthropic"
+	"github.com/llmrouter/llm-router/caddymodule/protocol/ollama"
+	"github.com/llmrouter/llm-router/caddymodule/protocol/openai"
+	"github.com/llmrouter/llm-router/caddymodule/provider"
+)
+
+// chatKind describes a chat endpoint: its client codec, its stream default,
+// and which providers can take the client's body as it is (passthrough).
+type chatKind struct {
+	codec         protocol.ClientCodec
+	streamDefault bool
+	// same maps a provider api_type that speaks this very dialect to the
+	// upstream operation that serves it.
+	same map[string]provider.Op
+	// sseDone is the payload that ends a passthrough SSE stream cleanly
+	// ("" when a clean EOF is enough).
+	sseDone string
+}
+
+var openAIWire = []string{config.APIOpenAI, config.APIVLLM, config.APILMStudio}
+
+func sameOp(op provider.Op, types ...string) map[string]provider.Op {
+	m := map[string]provider.Op{}
+	for _, t := range types {
+		m[t] = op
+	}
+	return m
+}
+
+var (
+	kindOpenAIChat  = &chatKind{codec: openai.Chat{}, same: sameOp(provider.OpChat, openAIWire...), sseDone: "[DONE]"}
+	kindCompletions = &chatKind{codec: openai.Completions{}, same: sameOp(provider.OpCompletions, openAIWire...), sseDone: "[DONE]"}
+	kindResponses   = &chatKind{codec: openai.Responses{}, same: sameOp(provider.OpResponses, config.APIOpenAI, config.APIVLLM)}
+	kindAnthropic   = &chatKind{codec: anthropic.Messages{}, same: sameOp(provider.OpChat, config.APIAnthropic)}
+	kindOllamaChat  = &chatKind{codec: ollama.Chat{}, streamDefault: true, same: sameOp(provider.OpChat, config.APIOllama)}
+	kindOllamaGen   = &chatKind{codec: ollama.Generate{}, streamDefault: true, same: sameOp(provider.OpCompletions, config.APIOllama)}
+)
+
+// providerCodec returns the codec that speaks to a provider of apiType.
+func providerCodec(apiType string) protocol.ProviderCodec {
+	switch apiType {
+	case config.APIOllama:
+		return ollama.Chat{}
+	case config.APIAnthropic:
+		return anthropic.Messages{}
+	case config.APIOpenAI:
+		return openai.Chat{Official: true}
+	}
+	return openai.Chat{}
+}
+
+func chatEndpoint(k *chatKind) endpointFunc {
+	return func(h *Handler, w http.ResponseWriter, r *http.Request, rt route) error {
+		return h.serveChat(w, r, rt, k)
+	}
+}
+
+// chatCall is one chat request on its way through the router.
+type chatCall struct {
+	kind     *chatKind
+	body     []byte
+	obj      *jsonscan.Object
+	model    string // the client's model name (after routing)
+	stream   bool
+	creq     *protocol.Request // decoded lazily
+	modified bool              // texts changed (masking): passthrough must re-encode
+	blocked  string            // set when a guardrail blocked the request
+}
+
+func (c *chatCall) decode() (*protocol.Request, error) {
+	if c.creq != nil {
+		return c.creq, nil
+	}
+	creq, err := c.kind.codec.DecodeRequest(c.body)
+	if err != nil {
+		return nil, requestError(err)
+	}
+	creq.Stream = c.stream
+	c.creq = creq
+	return creq, nil
+}
+
+func requestError(err error) error {
+	var re *protocol.RequestError
+	if errors.As(err, &re) {
+		ae := &apiError{Status: http.StatusBadRequest, Msg: "invalid request: " + re.Error()}
+		if i := strings.IndexAny(re.Field, ".["); i > 0 {
+			ae.Param = re.Field[:i]
+		} else {
+			ae.Param = re.Field
+		}
+		return ae
+	}
+	return &apiError{Status: http.StatusBadRequest, Msg: "invalid request: " + err.Error()}
+}
+
+// serveChat serves any chat dialect against any provider type.
+func (h *Handler) serveChat(w http.ResponseWriter, r *http.Request, rt route, k *chatKind) error {
+	body, err := h.readBody(w, r)
+	if err != nil {
+		return err
+	}
+	pr, err := parseChat(body, k.streamDefault)
+	if err != nil {
+		return err
+	}
+	c := &chatCall{kind: k, body: body, obj: pr.obj, model: pr.model, stream: pr.stream}
+	if err := h.runPipeline(r.Context(), w, rt, c); err != nil {
+		return err
+	}
+	if c.stream && c.blocked != "" {
+		return nil
+	}
+	m, err := h.resolveModel(c.model)
+	if err != nil {
+		return err
+	}
+	return h.callProviders(w, r, rt, c, m)
+}
+
+// callProviders tries the model's providers until one answers, failing over
+// on connection errors, timeouts before the first byte, 429 and 5xx.
+func (h *Handler) callProviders(w http.ResponseWriter, r *http.Request, rt route, c *chatCall, m *config.Model) error {
+	tried := map[string]bool{}
+	var last error
+	for attempt := 0; attempt < len(m.Providers) && attempt < maxAttempts; attempt++ {
+		lease, err := h.app.acquire(r.Context(), m, func(id string) bool { return tried[id] })
+		if err != nil {
+			if last != nil {
+				break
+			}
+			return err
+		}
+		p := lease.provider()
+		tried[p.ID] = true
+		info := requestInfo(r.Context())
+		info.model, info.provider = m.Name, p.ID
+		g := h.app.metrics.inflight.WithLabelValues(m.Name, p.ID)
+		g.Inc()
+		start := time.Now()
+		res := h.attempt(w, r, rt, c, m, p)
+		g.Dec()
+		lease.release(res.err == nil && !res.retry, time.Since(start))
+		if !res.retry {
+			return res.err
+		}
+		last = res.err
+		if r.Context().Err() != nil {
+			return nil
+		}
+		if attempt+1 < len(m.Providers) {
+			if !sleepCtx(r.Context(), backoff(attempt)) {
+				return nil
+			}
+		}
+	}
+	if res, ok := last.(*upstreamAnswer); ok {
+		return res.write(w, h, rt, c)
+	}
+	return last
+}
+
+// maxAttempts bounds failover.
+const maxAttempts = 3
+
+func backoff(attempt int) time.Duration {
+	d := time.Duration(25<<attempt) * time.Millisecond
+	return d/2 + time.Duration(time.Now().UnixNano()%int64(d/2+1))
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+type attemptResult struct {
+	err   error
+	retry bool // nothing reached the client; another provider may be tried
+}
+
+// upstreamAnswer is a provider's error answer kept until failover is over.
+type upstreamAnswer struct {
+	status      int
+	header      http.Header
+	body        []byte
+	passthrough bool
+}
+
+func (u *upstreamAnswer) Error() string { return fmt.Sprintf("provider answered %d", u.status) }
+
+// write sends the provider's error answer: as is when the client speaks the
+// provider's dialect, else re-shaped into the client's error object.
+func (u *upstreamAnswer) write(w http.ResponseWriter, h *Handler, rt route, c *chatCall) error {
+	if u.passthrough {
+		copyUpstreamHeaders(w.Header(), u.header)
+		w.Header().Set("Content-Type", orDefault(u.header.Get("Content-Type"), "application/json"))
+		w.WriteHeader(u.status)
+		_, _ = w.Write(u.body)
+		return nil
+	}
+	ae := &apiError{Status: u.status, Msg: "provider error: " + upstreamMessage(u.body, u.status)}
+	if ra := u.header.Get("Retry-After"); ra != "" {
+		w.Header().Set("Retry-After", ra)
+	}
+	return ae
+}
+
+func orDefault(s, d string) string {
+	if s == "" {
+		return d
+	}
+	return s
+}
+
+// upstreamMessage extracts the message of an error body in any dialect.
+func upstreamMessage(body []byte, status int) string {
+	var v struct {
+		Error   json.RawMessage `json:"error"`
+		Message string          `json:"message"`
+	}
+	if json.Unmarshal(body, &v) == nil {
+		var s string
+		if json.Unmarshal(v.Error, &s) == nil && s != "" {
+			return s
+		}
+		var o struct {
+			Message string `json:"message"`
+		}
+		if json.Unmarshal(v.Error, &o) == nil && o.Message != "" {
+			return o.Message
+		}
+		if v.Message != "" {
+			return v.Message
+		}
+	}
+	return http.StatusText(status)
+}
+
+func retryableStatus(s int) bool { return s == http.StatusTooManyRequests || s >= 500 }
+
+// attempt sends the request to one provider and relays its answer.
+func (h *Handler) attempt(w http.ResponseWriter, r *http.Request, rt route, c *chatCall, m *config.Model, p *config.Provider) attemptResult {
+	up := h.app.Upstream(p.ID)
+	op, same := c.kind.same[p.APIType]
+	var upBody []byte
+	var pcodec protocol.ProviderCodec
+	upModel := p.UpstreamModel(m.Name)
+	if same && !c.modified {
+		upBody = c.obj.Set("model", jsonscan.Quote(upModel))
+	} else {
+		creq, err := c.decode()
+		if err != nil {
+			return attemptResult{err: err}
+		}
+		if p.APIType != config.APIAnthropic && !p.ToolCalling && len(creq.Tools) > 0 {
+			return attemptResult{err: &apiError{Status: http.StatusBadRequest, Param: "tools",
+				Msg: fmt.Sprintf("model '%s' is served by a provider without tool calling (tool_calling is false); remove 'tools' or use another model", m.Name)}}
+		}
+		cp := *creq
+		cp.Model = upModel
+		if same {
+			pcodec = c.kind.codec.(protocol.ProviderCodec)
+		} else {
+			pcodec = providerCodec(p.APIType)
+			op = provider.OpChat
+		}
+		b, err := pcodec.EncodeRequest(&cp)
+		if err != nil {
+			return attemptResult{err: requestError(err)}
+		}
+		upBody = b
+		if same {
+			pcodec = nil // the answer passes through
+		}
+	}
+
+	ctx, cancel := context.WithCancelCause(r.Context())
+	defer cancel(nil)
+	if !c.stream {
+		var stop context.CancelFunc
+		ctx, stop = context.WithTimeout(ctx, time.Duration(h.app.ExternalTimeout))
+		defer stop()
+	}
+	upReq, err := up.NewRequest(ctx, http.MethodPost, op, upBody)
+	if err != nil {
+		return attemptResult{err: err}
+	}
+	if rid := r.Header.Get("X-Request-Id"); rid != "" {
+		upReq.Header.Set("X-Request-Id", rid)
+	}
+	resp, err := up.Client.Do(upReq)
+	if err != nil {
+		e := h.upstreamError(r, up, m.Name, err)
+		return attemptResult{err: e, retry: e != nil}
+	}
+	defer resp.Body.Close()
+
+	if resp.StatusCode >= 300 || !c.stream {
+		data, err := io.ReadAll(resp.Body)
+		if err != nil {
+			e := h.upstreamError(r, up, m.Name, err)
+			return attemptResult{err: e, retry: e != nil}
+		}
+		if resp.StatusCode >= 300 {
+			h.logger.Info("provider answered with an error", zap.String("provider", p.ID), zap.String("model", m.Name), zap.Int("status", resp.StatusCode))
+			ans := &upstreamAnswer{status: resp.StatusCode, header: resp.Header, body: data, passthrough: pcodec == nil}
+			if retryableStatus(resp.StatusCode) {
+				return attemptResult{err: ans, retry: true}
+			}
+			return attemptResult{err: ans.write(w, h, rt, c)}
+		}
+		if pcodec == nil {
+			copyUpstreamHeaders(w.Header(), resp.Header)
+			w.Header().Set("Content-Type", orDefault(resp.Header.Get("Content-Type"), "application/json"))
+			w.WriteHeader(http.StatusOK)
+			_, _ = w.Write(data)
+			return attemptResult{}
+		}
+		cres, err := pcodec.DecodeResponse(data)
+		if err != nil {
+			h.logger.Warn("provider answer could not be decoded", zap.String("provider", p.ID), zap.Error(err))
+			return attemptResult{err: &apiError{Status: http.StatusBadGateway, Msg: fmt.Sprintf("the provider of model '%s' sent an answer that could not be read", m.Name)}, retry: true}
+		}
+		cres.Model = c.model
+		out, err := c.kind.codec.EncodeResponse(cres)
+		if err != nil {
+			return attemptResult{err: err}
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write(out)
+		return attemptResult{}
+	}
+
+	// Streams: from here on bytes reach the client; no more failover.
+	if pcodec == nil {
+		return attemptResult{err: h.relayStream(ctx, cancel, w, r, rt, c, resp, up, m.Name)}
+	}
+	setStreamHeaders(w.Header(), c.kind.codec.StreamContentType())
+	w.WriteHeader(http.StatusOK)
+	rc := http.NewResponseController(w)
+	idle := time.Duration(h.app.ExternalTimeout)
+	timer := time.AfterFunc(idle, func() { cancel(provider.ErrIdle) })
+	defer timer.Stop()
+	dec := pcodec.NewStreamDecoder(&idleReader{r: resp.Body, timer: timer, idle: idle})
+	creq, _ := c.decode()
+	enc := c.kind.codec.NewStreamEncoder(w, rc.Flush, protocol.StreamOptions{Model: c.model, IncludeUsage: creq != nil && creq.IncludeUsage})
+	if _, err := protocol.Pump(ctx, dec, enc); err != nil && r.Context().Err() == nil {
+		h.logger.Warn("translated stream failed", zap.String("provider", p.ID), zap.String("model", m.Name), zap.Error(err))
+	}
+	return attemptResult{}
+}
+
+// idleReader resets the idle timer on every read that returns data.
+type idleReader struct {
+	r     io.Reader
+	timer *time.Timer
+	idle  time.Duration
+}
+
+func (i *idleReader) Read(p []byte) (int, error) {
+	n, err := i.r.Read(p)
+	if n > 0 {
+		i.timer.Reset(i.idle)
+	}
+	return n, err
+}
+
+// relayStream copies a same-dialect stream to the client as it arrives,
+// flushing after every read, and ends a cut stream with the dialect's error.
+func (h *Handler) relayStream(ctx context.Context, cancel context.CancelCauseFunc, w http.ResponseWriter, r *http.Request, rt route, c *chatCall, resp *http.Response, up *provider.Upstream, model string) error {
+	copyUpstreamHeaders(w.Header(), resp.Header)
+	setStreamHeaders(w.Header(), orDefault(resp.Header.Get("Content-Type"), c.kind.codec.StreamContentType()))
+	w.WriteHeader(resp.StatusCode)
+	rc := http.NewResponseController(w)
+	_ = rc.Flush()
+
+	idle := time.Duration(h.app.ExternalTimeout)
+	timer := time.AfterFunc(idle, func() { cancel(provider.ErrIdle) })
+	defer timer.Stop()
+
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	buf := *bp
+	var tail [32]byte
+	tailLen := 0
+	for {
+		n, err := resp.Body.Read(buf)
+		if n > 0 {
+			timer.Reset(idle)
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				return nil // client gone; the deferred cancel stops the provider
+			}
+			if rc.Flush() != nil {
+				return nil
+			}
+			tailLen = keepTail(&tail, tailLen, buf[:n])
+		}
+		if err == nil {
+			continue
+		}
+		if r.Context().Err() != nil {
+			return nil
+		}
+		if errors.Is(err, io.EOF) && (c.kind.sseDone == "" || bytes.HasSuffix(bytes.TrimRight(tail[:tailLen], "\r\n "), []byte(c.kind.sseDone))) {
+			return nil
+		}
+		cause := "the provider ended the stream before it was complete"
+		if errors.Is(context.Cause(ctx), provider.ErrIdle) {
+			cause = fmt.Sprintf("the provider sent nothing for %s", idle)
+		}
+		h.logger.Warn("provider stream failed", zap.String("provider", up.P.ID), zap.String("model", model), zap.Error(err))
+		enc := c.kind.codec.NewStreamEncoder(w, rc.Flush, protocol.StreamOptions{Model: c.model})
+		ev := protocol.Event{Kind: protocol.EvError, Status: http.StatusBadGateway, Text: cause}
+		_ = enc.Write(&ev)
+		return nil
+	}
+}

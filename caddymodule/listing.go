@@ -1,0 +1,84 @@
+package caddymodule
+
+import (
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/llmrouter/llm-router/caddymodule/jsonscan"
+)
+
+func (h *Handler) ollamaHome(w http.ResponseWriter, _ *http.Request, _ route) error {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, err := w.Write([]byte("Ollama is running"))
+	return err
+}
+
+// ollamaTags lists the active models in Ollama's /api/tags shape, plus the
+// fields the original router added; no provider address is shown.
+func (h *Handler) ollamaTags(w http.ResponseWriter, _ *http.Request, _ route) error {
+	now := time.Now().UTC().Format(time.RFC3339)
+	models := []map[string]any{}
+	for _, m := range h.app.Config().Models() {
+		p := m.Providers[0]
+		models = append(models, map[string]any{
+			"name": m.Name, "model": m.Name, "modified_at": now, "size": 0, "digest": "",
+			"details": map[string]any{"format": "", "family": "", "families": nil, "parameter_size": "", "quantization_level": ""},
+			"id": m.Name, "object": "model", "owned_by": p.APIType, "publisher": p.APIType,
+			"input_size": p.InputSize, "max_context_length": p.InputSize, "is_embedding": p.IsEmbedding,
+		})
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"models": models})
+}
+
+// ollamaShow answers /api/show for an active model.
+func (h *Handler) ollamaShow(w http.ResponseWriter, r *http.Request, rt route) error {
+	body, err := h.readBody(w, r)
+	if err != nil {
+		return err
+	}
+	obj, err := jsonscan.Scan(body)
+	if err != nil {
+		return &apiError{Status: http.StatusBadRequest, Msg: "invalid JSON body: " + err.Error()}
+	}
+	name, _, _ := obj.String("model")
+	if name == "" {
+		name, _, _ = obj.String("name")
+	}
+	if name == "" {
+		return &apiError{Status: http.StatusBadRequest, Msg: "model is required"}
+	}
+	m, err := h.resolveModel(name)
+	if err != nil {
+		return err
+	}
+	p := m.Providers[0]
+	caps := []string{"completion"}
+	if p.IsEmbedding {
+		caps = []string{"embedding"}
+	} else if p.ToolCalling {
+		caps = append(caps, "tools")
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{
+		"modelfile": "", "parameters": "", "template": "",
+		"details":      map[string]any{"format": "", "family": "", "parameter_size": "", "quantization_level": ""},
+		"model_info":   map[string]any{"general.architecture": strings.SplitN(m.Name, ":", 2)[0], "context_length": p.InputSize},
+		"capabilities": caps,
+		"modified_at":  time.Now().UTC().Format(time.RFC3339),
+	})
+}
+
+// lmStudioModels lists the active models in LM Studio's /api/v0/models shape.
+func (h *Handler) lmStudioModels(w http.ResponseWriter, _ *http.Request, _ route) error {
+	data := []map[string]any{}
+	for _, m := range h.app.Config().Models() {
+		p := m.Providers[0]
+		typ := "llm"
+		if p.IsEmbedding {
+			typ = "embeddings"
+		}
+		data = append(data, map[string]any{"id": m.Name, "object": "model", "type": typ, "publisher": p.APIType,
+			"arch": m.Name, "compatibility_type": "gguf", "quantization": "", "state": "loaded", "max_context_length": p.InputSize})
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"object": "list", "data": data})
+}

@@ -1,0 +1,224 @@
+package caddymodule
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
+
+	"github.com/llmrouter/llm-router/caddymodule/audit"
+	"github.com/llmrouter/llm-router/caddymodule/protocol"
+	"github.com/llmrouter/llm-router/plugins"
+)
+
+// autoModel is the model name that asks the utils pipeline to choose.
+const autoModel = "auto"
+
+// RoutedModelHeader reports the model chosen for "model": "auto".
+const RoutedModelHeader = "X-LLM-Router-Model"
+
+// buildPipeline loads the plugins named by the original's LLM_ROUTER_*
+// pipeline variables as Caddy modules.
+func (a *App) buildPipeline(ctx caddy.Context) error {
+	env, err := plugins.FromEnv(os.Getenv)
+	if err != nil {
+		return fmt.Errorf("plugin pipelines: %w", err)
+	}
+	a.env = env
+	p := &plugins.Pipeline{ForceMasking: env.ForceMasking,
+		OnFailOpen: func(svc string, err error) {
+			a.logger.Warn("plugin service unavailable; fail-open plugin skipped", zap.String("service", svc), zap.Error(err))
+		}}
+	var svcs []plugins.Service
+	load := func(ns, name string) (any, error) {
+		mod, err := ctx.LoadModuleByID(ns+"."+name, nil)
+		if err != nil {
+			return nil, fmt.Errorf("plugin %q: %w", name, err)
+		}
+		if s, ok := mod.(plugins.Service); ok {
+			svcs = append(svcs, s)
+		}
+		return mod, nil
+	}
+	for _, n := range env.UtilsPipeline {
+		m, err := load("llm_router.utils", n)
+		if err != nil {
+			return err
+		}
+		u, ok := m.(plugins.Util)
+		if !ok {
+			return fmt.Errorf("plugin %q is not a utils plugin", n)
+		}
+		p.Utils = append(p.Utils, u)
+	}
+	for _, n := range env.MaskingPipeline {
+		m, err := load("llm_router.maskers", n)
+		if err != nil {
+			return err
+		}
+		mk, ok := m.(plugins.Masker)
+		if !ok {
+			return fmt.Errorf("plugin %q is not a masker", n)
+		}
+		p.Maskers = append(p.Maskers, mk)
+	}
+	guards := func(names []string) ([]plugins.Guardrail, error) {
+		var out []plugins.Guardrail
+		for _, n := range names {
+			m, err := load("llm_router.guardrails", n)
+			if err != nil {
+				return nil, err
+			}
+			g, ok := m.(plugins.Guardrail)
+			if !ok {
+				return nil, fmt.Errorf("plugin %q is not a guardrail", n)
+			}
+			out = append(out, g)
+		}
+		return out, nil
+	}
+	if env.ForceGuardrailRequest {
+		if p.RequestGuardrails, err = guards(env.GuardrailPipelineRequest); err != nil {
+			return err
+		}
+	}
+	if env.ForceGuardrailResponse {
+		if p.ResponseGuardrails, err = guards(env.GuardrailPipelineResponse); err != nil {
+			return err
+		}
+	}
+	if len(svcs) > 0 && env.MonitorInterval > 0 {
+		a.monitor = plugins.NewServicesMonitor(plugins.MonitorConfig{Interval: env.MonitorInterval}, svcs...)
+		p.Health = a.monitor
+	}
+	a.pipeline = p
+	return nil
+}
+
+// runPipeline runs utils (model "auto"), request guardrails and maskers on
+// a chat request, in the original's order. A blocked streamed request gets
+// its answer here (c.blocked is set).
+func (h *Handler) runPipeline(ctx context.Context, w http.ResponseWriter, rt route, c *chatCall) error {
+	p := h.app.pipeline
+	if c.model == autoModel {
+		if p == nil || len(p.Utils) == 0 {
+			return &apiError{Status: http.StatusNotFound, Param: "model", Code: "model_not_found",
+				Msg: "model 'auto' needs a routing plugin (LLM_ROUTER_UTILS_PLUGINS_PIPELINE=simple_semantic_routing); none is configured"}
+		}
+		creq, err := c.decode()
+		if err != nil {
+			return err
+		}
+		req := &plugins.Request{Model: c.model, Texts: texts(creq)}
+		if err := p.Route(ctx, req); err != nil {
+			return pluginError(err)
+		}
+		if req.Model == autoModel || req.Model == "" {
+			return &apiError{Status: http.StatusNotFound, Param: "model", Msg: "the routing plugin could not choose a model for 'auto'"}
+		}
+		c.model = req.Model
+		w.Header().Set(RoutedModelHeader, c.model)
+	}
+	if p == nil {
+		return nil
+	}
+	if len(p.RequestGuardrails) > 0 {
+		creq, err := c.decode()
+		if err != nil {
+			return err
+		}
+		d, err := p.CheckRequest(ctx, texts(creq))
+		if err != nil {
+			return pluginError(err)
+		}
+		if h.app.env.GuardrailAuditRequest && !d.Safe {
+			h.audit(ctx, audit.KindGuardrail, map[string]any{"endpoint": rt.name, "model": c.model, "guardrail": d.Guardrail,
+				"safe": d.Safe, "reason": d.Reason, "details": d.Details})
+		}
+		if !d.Safe {
+			h.app.metrics.guardrailIncidents.Inc()
+			msg := fmt.Sprintf("The request was blocked by the %s guardrail: %s", orDefault(d.Guardrail, "request"), orDefault(d.Reason, "unsafe content"))
+			if !c.stream {
+				return &apiError{Status: http.StatusForbidden, Code: "guardrail_blocked", Msg: msg}
+			}
+			setStreamHeaders(w.Header(), c.kind.codec.StreamContentType())
+			w.WriteHeader(http.StatusOK)
+			rc := http.NewResponseController(w)
+			enc := c.kind.codec.NewStreamEncoder(w, rc.Flush, protocol.StreamOptions{Model: c.model})
+			_ = protocol.WriteText(enc, c.model, msg)
+			c.blocked = msg
+			return nil
+		}
+	}
+	anonymize, _, _ := c.obj.Bool("anonymize")
+	if p.MaskingEnabled(anonymize) {
+		creq, err := c.decode()
+		if err != nil {
+			return err
+		}
+		orig := texts(creq)
+		masked, mappings, err := p.Mask(ctx, orig)
+		if err != nil {
+			return pluginError(err)
+		}
+		i := 0
+		changed := false
+		creq.VisitTexts(func(t *string) {
+			if i < len(masked) {
+				if *t != masked[i] {
+					changed = true
+				}
+				*t = masked[i]
+			}
+			i++
+		})
+		delete(creq.Extra, "anonymize")
+		c.modified = true
+		if changed {
+			h.app.metrics.maskerIncidents.Inc()
+			if h.app.env.MaskingWithAudit {
+				h.audit(ctx, audit.KindMasking, map[string]any{"endpoint": rt.name, "model": c.model,
+					"original": orig, "masked": masked, "mappings": mappings})
+			}
+		}
+	}
+	return nil
+}
+
+func texts(creq *protocol.Request) []string {
+	var out []string
+	creq.VisitTexts(func(t *string) { out = append(out, *t) })
+	return out
+}
+
+// pluginError maps a pipeline failure to the client's error: a plugin
+// service that is down or broken refuses the request (fail closed).
+func pluginError(err error) error {
+	if errors.Is(err, plugins.ErrServiceUnavailable) {
+		return &apiError{Status: http.StatusServiceUnavailable, Msg: "request refused: " + err.Error(), RetryAfter: 5 * time.Second}
+	}
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return &apiError{Status: http.StatusGatewayTimeout, Msg: "request pipeline timed out"}
+	}
+	return &apiError{Status: http.StatusInternalServerError, Msg: "request pipeline failed: " + strings.TrimSpace(err.Error())}
+}
+
+// audit records an audit event when auditing is configured. A request
+// never waits on disk; a full queue is logged (and counted).
+func (h *Handler) audit(ctx context.Context, kind string, fields map[string]any) {
+	if h.app.auditLog == nil {
+		return
+	}
+	if err := h.app.auditLog.Record(ctx, kind, fields); err != nil {
+		h.logger.Error("audit record not written", zap.String("kind", kind), zap.Error(err))
+	}
+}

@@ -1,0 +1,387 @@
+package anthropic
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+
+	"github.com/llmrouter/llm-router/caddymodule/protocol"
+	"github.com/llmrouter/llm-router/caddymodule/protocol/internal/wire"
+)
+
+type aEvent struct {
+	Type    string `json:"type"`
+	Message *struct {
+		ID    string `json:"id"`
+		Model string `json:"model"`
+		Usage aUsage `json:"usage"`
+	} `json:"message"`
+	Index        int `json:"index"`
+	ContentBlock *struct {
+		Type string `json:"type"`
+		ID   string `json:"id"`
+		Name string `json:"name"`
+		Text string `json:"text"`
+	} `json:"content_block"`
+	Delta *struct {
+		Type         string  `json:"type"`
+		Text         string  `json:"text"`
+		Thinking     string  `json:"thinking"`
+		PartialJSON  string  `json:"partial_json"`
+		StopReason   string  `json:"stop_reason"`
+		StopSequence *string `json:"stop_sequence"`
+	} `json:"delta"`
+	Usage *struct {
+		InputTokens              *int `json:"input_tokens"`
+		OutputTokens             *int `json:"output_tokens"`
+		CacheCreationInputTokens *int `json:"cache_creation_input_tokens"`
+		CacheReadInputTokens     *int `json:"cache_read_input_tokens"`
+	} `json:"usage"`
+	Error *struct {
+		Type    string `json:"type"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+// streamDecoder turns Messages SSE into canonical events.
+type streamDecoder struct {
+	sse     *protocol.SSEReader
+	q       []protocol.Event
+	qi      int
+	done    bool
+	started bool
+	usage   aUsage
+	blocks  []int // canonical tool index per content block index (-1: not a tool)
+	tools   int
+}
+
+func newStreamDecoder(r io.Reader) *streamDecoder {
+	return &streamDecoder{sse: protocol.NewSSEReader(r), q: make([]protocol.Event, 0, 4)}
+}
+
+// Next implements protocol.StreamDecoder.
+func (d *streamDecoder) Next() (protocol.Event, error) {
+	for {
+		if d.qi < len(d.q) {
+			ev := d.q[d.qi]
+			d.qi++
+			return ev, nil
+		}
+		d.q, d.qi = d.q[:0], 0
+		if d.done {
+			return protocol.Event{}, io.EOF
+		}
+		_, data, err := d.sse.Next()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return protocol.Event{}, fmt.Errorf("%w: stream cut before message_stop: %w", protocol.ErrUpstream, io.ErrUnexpectedEOF)
+			}
+			return protocol.Event{}, err
+		}
+		if err := d.handle(data); err != nil {
+			return protocol.Event{}, err
+		}
+	}
+}
+
+func (d *streamDecoder) push(ev protocol.Event) { d.q = append(d.q, ev) }
+
+func (d *streamDecoder) handle(data []byte) error {
+	var e aEvent
+	if err := json.Unmarshal(data, &e); err != nil {
+		return fmt.Errorf("%w: malformed event: %w", protocol.ErrUpstream, err)
+	}
+	if !d.started && e.Type != "ping" && e.Type != "error" {
+		d.started = true
+		ev := protocol.Event{Kind: protocol.EvStart}
+		if e.Message != nil {
+			d.usage = e.Message.Usage
+			ev.ID, ev.Model, ev.Usage = e.Message.ID, e.Message.Model, d.usage.canonical()
+		}
+		d.push(ev)
+		if e.Type == "message_start" {
+			return nil
+		}
+	}
+	switch e.Type {
+	case "content_block_start":
+		if e.ContentBlock == nil {
+			return fmt.Errorf("%w: content_block_start without content_block", protocol.ErrUpstream)
+		}
+		if e.Index < 0 || e.Index > len(d.blocks)+1024 {
+			return fmt.Errorf("%w: content block index %d out of range", protocol.ErrUpstream, e.Index)
+		}
+		for len(d.blocks) <= e.Index {
+			d.blocks = append(d.blocks, -1)
+		}
+		switch e.ContentBlock.Type {
+		case "tool_use":
+			d.blocks[e.Index] = d.tools
+			d.push(protocol.Event{Kind: protocol.EvToolStart, Index: d.tools, ID: e.ContentBlock.ID, Name: e.ContentBlock.Name})
+			d.tools++
+		case "text":
+			if e.ContentBlock.Text != "" {
+				d.push(protocol.Event{Kind: protocol.EvText, Text: e.ContentBlock.Text})
+			}
+		}
+	case "content_block_delta":
+		if e.Delta == nil {
+			return fmt.Errorf("%w: content_block_delta without delta", protocol.ErrUpstream)
+		}
+		switch e.Delta.Type {
+		case "text_delta":
+			if e.Delta.Text != "" {
+				d.push(protocol.Event{Kind: protocol.EvText, Text: e.Delta.Text})
+			}
+		case "thinking_delta":
+			if e.Delta.Thinking != "" {
+				d.push(protocol.Event{Kind: protocol.EvReasoning, Text: e.Delta.Thinking})
+			}
+		case "input_json_delta":
+			if e.Index < 0 || e.Index >= len(d.blocks) || d.blocks[e.Index] < 0 {
+				return fmt.Errorf("%w: input_json_delta for block %d which is not a tool_use", protocol.ErrUpstream, e.Index)
+			}
+			if e.Delta.PartialJSON != "" {
+				d.push(protocol.Event{Kind: protocol.EvToolArgs, Index: d.blocks[e.Index], Text: e.Delta.PartialJSON})
+			}
+		}
+	case "message_delta":
+		if u := e.Usage; u != nil {
+			if u.InputTokens != nil {
+				d.usage.InputTokens = *u.InputTokens
+			}
+			if u.OutputTokens != nil {
+				d.usage.OutputTokens = *u.OutputTokens
+			}
+			if u.CacheReadInputTokens != nil {
+				d.usage.CacheReadInputTokens = *u.CacheReadInputTokens
+			}
+			if u.CacheCreationInputTokens != nil {
+				d.usage.CacheCreationInputTokens = *u.CacheCreationInputTokens
+			}
+		}
+		if e.Delta != nil && e.Delta.StopReason != "" {
+			ev := protocol.Event{Kind: protocol.EvStop, Stop: StopFrom(e.Delta.StopReason)}
+			if e.Delta.StopSequence != nil {
+				ev.StopSequence = *e.Delta.StopSequence
+			}
+			d.push(ev)
+		}
+		d.push(protocol.Event{Kind: protocol.EvUsage, Usage: d.usage.canonical()})
+	case "message_stop":
+		d.done = true
+		d.push(protocol.Event{Kind: protocol.EvEnd})
+	case "ping":
+		d.push(protocol.Event{Kind: protocol.EvPing})
+	case "error":
+		d.done = true
+		ev := protocol.Event{Kind: protocol.EvError, Status: http.StatusBadGateway, Text: "upstream error"}
+		if e.Error != nil {
+			ev.Status, ev.Code = statusOf(e.Error.Type), e.Error.Type
+			if e.Error.Message != "" {
+				ev.Text = e.Error.Message
+			}
+		}
+		d.push(ev)
+	}
+	return nil
+}
+
+type blockKind uint8
+
+const (
+	blockNone blockKind = iota
+	blockText
+	blockThinking
+	blockTool
+)
+
+// streamEncoder writes canonical events as Messages SSE events.
+type streamEncoder struct {
+	out      wire.Out
+	opts     protocol.StreamOptions
+	started  bool
+	next     int       // next content block index
+	open     blockKind // kind of the open block
+	openIdx  int       // its block index
+	openTool int       // canonical tool index of an open tool block
+	tools    []int     // block index per canonical tool index (-1 unknown)
+	stop     protocol.StopReason
+	stopSeq  string
+	usage    protocol.Usage
+}
+
+func newStreamEncoder(w io.Writer, flush func() error, opts protocol.StreamOptions) *streamEncoder {
+	return &streamEncoder{out: wire.Out{W: w, Flush: flush, Buf: make([]byte, 0, 512)}, opts: opts, openTool: -1}
+}
+
+func (e *streamEncoder) event(name string) {
+	e.out.Buf = append(e.out.Buf, "event: "...)
+	e.out.Buf = append(e.out.Buf, name...)
+	e.out.Buf = append(e.out.Buf, "\ndata: "...)
+}
+
+func (e *streamEncoder) start(ev *protocol.Event) {
+	e.started = true
+	model := e.opts.Model
+	if model == "" {
+		model = ev.Model
+	}
+	id := e.opts.ID
+	if id == "" {
+		id = e.opts.MintID("msg_")
+	}
+	e.usage = ev.Usage
+	u := usageOf(ev.Usage)
+	e.event("message_start")
+	b := append(e.out.Buf, `{"type":"message_start","message":{"id":`...)
+	b = wire.AppendString(b, id)
+	b = append(b, `,"type":"message","role":"assistant","model":`...)
+	b = wire.AppendString(b, model)
+	b = append(b, `,"content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":`...)
+	b = wire.AppendInt(b, u.InputTokens)
+	b = append(b, `,"cache_creation_input_tokens":`...)
+	b = wire.AppendInt(b, u.CacheCreationInputTokens)
+	b = append(b, `,"cache_read_input_tokens":`...)
+	b = wire.AppendInt(b, u.CacheReadInputTokens)
+	b = append(b, `,"output_tokens":`...)
+	b = wire.AppendInt(b, u.OutputTokens)
+	e.out.Buf = append(b, "}}}\n\n"...)
+}
+
+func (e *streamEncoder) closeOpen() {
+	if e.open == blockNone {
+		return
+	}
+	e.event("content_block_stop")
+	b := append(e.out.Buf, `{"type":"content_block_stop","index":`...)
+	b = wire.AppendInt(b, e.openIdx)
+	e.out.Buf = append(b, "}\n\n"...)
+	e.open, e.openTool = blockNone, -1
+}
+
+func (e *streamEncoder) openBlock(k blockKind, head string) {
+	e.closeOpen()
+	e.open, e.openIdx = k, e.next
+	e.next++
+	e.event("content_block_start")
+	b := append(e.out.Buf, `{"type":"content_block_start","index":`...)
+	b = wire.AppendInt(b, e.openIdx)
+	b = append(b, `,"content_block":`...)
+	e.out.Buf = append(b, head...)
+}
+
+func (e *streamEncoder) delta(typ, field, text string) {
+	e.event("content_block_delta")
+	b := append(e.out.Buf, `{"type":"content_block_delta","index":`...)
+	b = wire.AppendInt(b, e.openIdx)
+	b = append(b, `,"delta":{"type":"`...)
+	b = append(b, typ...)
+	b = append(b, `","`...)
+	b = append(b, field...)
+	b = append(b, `":`...)
+	b = wire.AppendString(b, text)
+	e.out.Buf = append(b, "}}\n\n"...)
+}
+
+// Write implements protocol.StreamEncoder.
+func (e *streamEncoder) Write(ev *protocol.Event) error {
+	if e.out.Done {
+		return nil
+	}
+	if !e.started && ev.Kind != protocol.EvError && ev.Kind != protocol.EvPing {
+		e.start(ev)
+	}
+	switch ev.Kind {
+	case protocol.EvText:
+		if ev.Text == "" {
+			break
+		}
+		if e.open != blockText {
+			e.openBlock(blockText, `{"type":"text","text":""}}`+"\n\n")
+		}
+		e.delta("text_delta", "text", ev.Text)
+	case protocol.EvReasoning:
+		if ev.Text == "" {
+			break
+		}
+		if e.open != blockThinking {
+			e.openBlock(blockThinking, `{"type":"thinking","thinking":"","signature":""}}`+"\n\n")
+		}
+		e.delta("thinking_delta", "thinking", ev.Text)
+	case protocol.EvToolStart:
+		id := ev.ID
+		if id == "" {
+			id = e.opts.MintID("toolu_")
+		}
+		head := append([]byte(`{"type":"tool_use","id":`), wire.AppendString(nil, id)...)
+		head = append(head, `,"name":`...)
+		head = wire.AppendString(head, ev.Name)
+		head = append(head, ",\"input\":{}}}\n\n"...)
+		e.openBlock(blockTool, string(head))
+		for len(e.tools) <= ev.Index {
+			e.tools = append(e.tools, -1)
+		}
+		e.tools[ev.Index] = e.openIdx
+		e.openTool = ev.Index
+	case protocol.EvToolArgs:
+		if ev.Text == "" {
+			break
+		}
+		if e.open != blockTool || e.openTool != ev.Index {
+			// An upstream interleaved arguments of several calls after the
+			// block was closed: refuse rather than send a corrupt call.
+			return e.fail(http.StatusBadGateway, "upstream interleaved tool call arguments; cannot re-encode as Anthropic events")
+		}
+		e.delta("input_json_delta", "partial_json", ev.Text)
+	case protocol.EvStop:
+		e.closeOpen()
+		e.stop, e.stopSeq = ev.Stop, ev.StopSequence
+	case protocol.EvUsage:
+		e.usage = ev.Usage
+	case protocol.EvPing:
+		e.out.Buf = append(e.out.Buf, "event: ping\ndata: {\"type\":\"ping\"}\n\n"...)
+	case protocol.EvError:
+		return e.fail(ev.Status, ev.Text)
+	case protocol.EvEnd:
+		e.closeOpen()
+		if e.stop == "" {
+			e.stop = protocol.StopEnd
+		}
+		u := usageOf(e.usage)
+		e.event("message_delta")
+		b := append(e.out.Buf, `{"type":"message_delta","delta":{"stop_reason":"`...)
+		b = append(b, StopReason(e.stop)...)
+		b = append(b, `","stop_sequence":`...)
+		if e.stop == protocol.StopSequence && e.stopSeq != "" {
+			b = wire.AppendString(b, e.stopSeq)
+		} else {
+			b = append(b, "null"...)
+		}
+		b = append(b, `},"usage":{"input_tokens":`...)
+		b = wire.AppendInt(b, u.InputTokens)
+		b = append(b, `,"cache_creation_input_tokens":`...)
+		b = wire.AppendInt(b, u.CacheCreationInputTokens)
+		b = append(b, `,"cache_read_input_tokens":`...)
+		b = wire.AppendInt(b, u.CacheReadInputTokens)
+		b = append(b, `,"output_tokens":`...)
+		b = wire.AppendInt(b, u.OutputTokens)
+		b = append(b, "}}\n\n"...)
+		e.out.Buf = append(b, "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"...)
+		e.out.Done = true
+	}
+	return e.out.Send()
+}
+
+func (e *streamEncoder) fail(status int, msg string) error {
+	if status == 0 {
+		status = http.StatusBadGateway
+	}
+	e.event("error")
+	e.out.Buf = AppendError(e.out.Buf, status, msg)
+	e.out.Buf = append(e.out.Buf, "\n\n"...)
+	e.out.Done = true
+	return e.out.Send()
+}

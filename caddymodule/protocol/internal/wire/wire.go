@@ -1,0 +1,391 @@
+// Package wire holds the JSON helpers the dialect codecs share: a field
+// reader that names the bad field, append-style JSON encoding for stream hot
+// paths, and a flushing frame writer.
+package wire
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+	"unicode/utf8"
+
+	"github.com/llmrouter/llm-router/caddymodule/protocol"
+)
+
+// Obj reads the members of one JSON object, remembering the first error.
+type Obj struct {
+	M    map[string]json.RawMessage
+	Path string
+	err  error
+}
+
+// Parse parses data as a JSON object; path names it in errors ("" = top level).
+func Parse(data []byte, path string) (*Obj, error) {
+	o := &Obj{Path: path}
+	if err := ParseInto(data, path, o); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+// ParseInto is Parse into an existing Obj.
+func ParseInto(data []byte, path string, o *Obj) error {
+	o.Path, o.err, o.M = path, nil, nil
+	data = bytes.TrimSpace(data)
+	if len(data) == 0 || data[0] != '{' {
+		if path == "" {
+			return protocol.Errorf("", "request body must be a JSON object")
+		}
+		return protocol.Errorf(path, "must be a JSON object")
+	}
+	if err := json.Unmarshal(data, &o.M); err != nil {
+		return protocol.Errorf(path, "invalid JSON: %v", err)
+	}
+	return nil
+}
+
+// F returns the path of member key.
+func (o *Obj) F(key string) string {
+	if o.Path == "" {
+		return key
+	}
+	return o.Path + "." + key
+}
+
+// Fail records err if none is recorded yet.
+func (o *Obj) Fail(err error) {
+	if o.err == nil && err != nil {
+		o.err = err
+	}
+}
+
+// Failf records a field error for key.
+func (o *Obj) Failf(key, format string, args ...any) {
+	o.Fail(protocol.Errorf(o.F(key), format, args...))
+}
+
+// Err returns the first recorded error.
+func (o *Obj) Err() error { return o.err }
+
+// Take removes key and returns its raw value; nil when absent or null.
+func (o *Obj) Take(key string) json.RawMessage {
+	v, ok := o.M[key]
+	if !ok {
+		return nil
+	}
+	delete(o.M, key)
+	if IsNull(v) {
+		return nil
+	}
+	return v
+}
+
+// IsNull reports whether v is absent or the JSON null.
+func IsNull(v json.RawMessage) bool {
+	v = bytes.TrimSpace(v)
+	return len(v) == 0 || string(v) == "null"
+}
+
+// Str takes a string member.
+func (o *Obj) Str(key string) string {
+	v := o.Take(key)
+	if v == nil {
+		return ""
+	}
+	var s string
+	if err := json.Unmarshal(v, &s); err != nil {
+		o.Failf(key, "must be a string")
+	}
+	return s
+}
+
+// Bool takes a boolean member; def when absent.
+func (o *Obj) Bool(key string, def bool) bool {
+	v := o.Take(key)
+	if v == nil {
+		return def
+	}
+	var b bool
+	if err := json.Unmarshal(v, &b); err != nil {
+		o.Failf(key, "must be a boolean")
+		return def
+	}
+	return b
+}
+
+// BoolPtr takes an optional boolean member.
+func (o *Obj) BoolPtr(key string) *bool {
+	v := o.Take(key)
+	if v == nil {
+		return nil
+	}
+	var b bool
+	if err := json.Unmarshal(v, &b); err != nil {
+		o.Failf(key, "must be a boolean")
+		return nil
+	}
+	return &b
+}
+
+// Int takes an optional integer member.
+func (o *Obj) Int(key string) *int {
+	v := o.Take(key)
+	if v == nil {
+		return nil
+	}
+	var f float64
+	if err := json.Unmarshal(v, &f); err != nil || f != math.Trunc(f) || math.Abs(f) > 1<<53 {
+		o.Failf(key, "must be an integer")
+		return nil
+	}
+	n := int(f)
+	return &n
+}
+
+// Int64 takes an optional integer member.
+func (o *Obj) Int64(key string) *int64 {
+	p := o.Int(key)
+	if p == nil {
+		return nil
+	}
+	n := int64(*p)
+	return &n
+}
+
+// Float takes an optional number member.
+func (o *Obj) Float(key string) *float64 {
+	v := o.Take(key)
+	if v == nil {
+		return nil
+	}
+	var f float64
+	if err := json.Unmarshal(v, &f); err != nil {
+		o.Failf(key, "must be a number")
+		return nil
+	}
+	return &f
+}
+
+// Strings takes a member that is a string or an array of strings.
+func (o *Obj) Strings(key string) []string {
+	v := o.Take(key)
+	if v == nil {
+		return nil
+	}
+	var s string
+	if json.Unmarshal(v, &s) == nil {
+		return []string{s}
+	}
+	var ss []string
+	if err := json.Unmarshal(v, &ss); err != nil {
+		o.Failf(key, "must be a string or an array of strings")
+		return nil
+	}
+	return ss
+}
+
+// Array takes an array member as raw elements.
+func (o *Obj) Array(key string) []json.RawMessage {
+	v := o.Take(key)
+	if v == nil {
+		return nil
+	}
+	var a []json.RawMessage
+	if err := json.Unmarshal(v, &a); err != nil {
+		o.Failf(key, "must be an array")
+		return nil
+	}
+	return a
+}
+
+// Object takes an object member; nil when absent.
+func (o *Obj) Object(key string) *Obj {
+	v := o.Take(key)
+	if v == nil {
+		return nil
+	}
+	sub, err := Parse(v, o.F(key))
+	if err != nil {
+		o.Fail(err)
+		return nil
+	}
+	return sub
+}
+
+// Rest returns the members not taken, or nil.
+func (o *Obj) Rest() map[string]json.RawMessage {
+	if len(o.M) == 0 {
+		return nil
+	}
+	return o.M
+}
+
+// IsString reports whether v is a JSON string.
+func IsString(v json.RawMessage) bool {
+	v = bytes.TrimSpace(v)
+	return len(v) > 0 && v[0] == '"'
+}
+
+// Idx returns path[i].
+func Idx(path string, i int) string { return path + "[" + strconv.Itoa(i) + "]" }
+
+// Marshal encodes v and splices extra members (not already present) into the
+// resulting object.
+func Marshal(v any, extra map[string]json.RawMessage) ([]byte, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("encoding request: %w", err)
+	}
+	if len(extra) == 0 {
+		return b, nil
+	}
+	var have map[string]json.RawMessage
+	if err := json.Unmarshal(b, &have); err != nil {
+		return nil, fmt.Errorf("encoding request: %w", err)
+	}
+	b = b[:len(b)-1]
+	for k, val := range extra {
+		if _, ok := have[k]; ok {
+			continue
+		}
+		if len(b) > 1 {
+			b = append(b, ',')
+		}
+		b = AppendString(b, k)
+		b = append(b, ':')
+		b = append(b, val...)
+	}
+	return append(b, '}'), nil
+}
+
+// JSONString returns s as a JSON string literal.
+func JSONString(s string) json.RawMessage { return AppendString(nil, s) }
+
+// CompactObject validates args as JSON and returns it compacted; an empty
+// input becomes {}.
+func CompactObject(args []byte) (json.RawMessage, error) {
+	args = bytes.TrimSpace(args)
+	if len(args) == 0 {
+		return json.RawMessage("{}"), nil
+	}
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, args); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+const hexDigits = "0123456789abcdef"
+
+// AppendString appends s as a JSON string (invalid UTF-8 becomes U+FFFD).
+func AppendString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				dst = append(dst, '\\', c)
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			i++
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}
+
+// AppendInt appends n.
+func AppendInt(dst []byte, n int) []byte { return strconv.AppendInt(dst, int64(n), 10) }
+
+// AppendKey appends ,"key": (without the comma when first).
+func AppendKey(dst []byte, key string, first bool) []byte {
+	if !first {
+		dst = append(dst, ',')
+	}
+	dst = append(dst, '"')
+	dst = append(dst, key...)
+	return append(dst, '"', ':')
+}
+
+// Out accumulates one frame and writes+flushes it in one call.
+type Out struct {
+	W     io.Writer
+	Flush func() error
+	Buf   []byte
+	Done  bool // the stream was terminated (end or error)
+}
+
+// Send writes Buf, resets it and flushes.
+func (o *Out) Send() error {
+	if len(o.Buf) == 0 {
+		return nil
+	}
+	_, err := o.W.Write(o.Buf)
+	o.Buf = o.Buf[:0]
+	if err != nil {
+		return fmt.Errorf("writing stream: %w", err)
+	}
+	if o.Flush != nil {
+		if err := o.Flush(); err != nil {
+			return fmt.Errorf("flushing stream: %w", err)
+		}
+	}
+	return nil
+}
+
+// NewID returns prefix + 24 random base62 characters.
+func NewID(prefix string) string { return protocol.NewID(prefix) }
+
+// DataURI splits a data:<mime>;base64,<data> URI.
+func DataURI(u string) (mime, data string, ok bool) {
+	const p = "data:"
+	if len(u) < len(p) || u[:len(p)] != p {
+		return "", "", false
+	}
+	rest := u[len(p):]
+	i := bytes.IndexByte([]byte(rest), ',')
+	if i < 0 {
+		return "", "", false
+	}
+	meta := rest[:i]
+	const b64 = ";base64"
+	if len(meta) < len(b64) || meta[len(meta)-len(b64):] != b64 {
+		return "", "", false
+	}
+	return meta[:len(meta)-len(b64)], rest[i+1:], true
+}

@@ -1,0 +1,287 @@
+package ollama
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/llmrouter/llm-router/caddymodule/protocol"
+	"github.com/llmrouter/llm-router/caddymodule/protocol/internal/wire"
+)
+
+// streamDecoder turns Ollama NDJSON lines into canonical events.
+type streamDecoder struct {
+	nd      *protocol.NDJSONReader
+	q       []protocol.Event
+	qi      int
+	done    bool
+	started bool
+	tools   int
+}
+
+func newStreamDecoder(r io.Reader) *streamDecoder {
+	return &streamDecoder{nd: protocol.NewNDJSONReader(r), q: make([]protocol.Event, 0, 4)}
+}
+
+// Next implements protocol.StreamDecoder.
+func (d *streamDecoder) Next() (protocol.Event, error) {
+	for {
+		if d.qi < len(d.q) {
+			ev := d.q[d.qi]
+			d.qi++
+			return ev, nil
+		}
+		d.q, d.qi = d.q[:0], 0
+		if d.done {
+			return protocol.Event{}, io.EOF
+		}
+		line, err := d.nd.Next()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return protocol.Event{}, fmt.Errorf("%w: stream cut before done: %w", protocol.ErrUpstream, io.ErrUnexpectedEOF)
+			}
+			return protocol.Event{}, err
+		}
+		if err := d.handle(line); err != nil {
+			return protocol.Event{}, err
+		}
+	}
+}
+
+func (d *streamDecoder) push(ev protocol.Event) { d.q = append(d.q, ev) }
+
+func (d *streamDecoder) handle(line []byte) error {
+	var l oLine
+	if err := json.Unmarshal(line, &l); err != nil {
+		return fmt.Errorf("%w: malformed NDJSON line: %w", protocol.ErrUpstream, err)
+	}
+	if !wire.IsNull(l.Error) {
+		d.done = true
+		ev := protocol.Event{Kind: protocol.EvError, Status: http.StatusBadGateway, Text: "upstream error"}
+		var s string
+		if json.Unmarshal(l.Error, &s) == nil && s != "" {
+			ev.Text = s
+		}
+		d.push(ev)
+		return nil
+	}
+	if !d.started {
+		d.started = true
+		d.push(protocol.Event{Kind: protocol.EvStart, Model: l.Model})
+	}
+	if m := l.Message; m != nil {
+		if m.Thinking != "" {
+			d.push(protocol.Event{Kind: protocol.EvReasoning, Text: m.Thinking})
+		}
+		if m.Content != "" {
+			d.push(protocol.Event{Kind: protocol.EvText, Text: m.Content})
+		}
+		for _, tc := range m.ToolCalls {
+			args, err := wire.CompactObject(tc.Function.Arguments)
+			if err != nil {
+				return fmt.Errorf("%w: tool call arguments: %w", protocol.ErrUpstream, err)
+			}
+			d.push(protocol.Event{Kind: protocol.EvToolStart, Index: d.tools, ID: tc.ID, Name: tc.Function.Name})
+			d.push(protocol.Event{Kind: protocol.EvToolArgs, Index: d.tools, Text: string(args)})
+			d.tools++
+		}
+	} else {
+		if l.Thinking != "" {
+			d.push(protocol.Event{Kind: protocol.EvReasoning, Text: l.Thinking})
+		}
+		if l.Response != nil && *l.Response != "" {
+			d.push(protocol.Event{Kind: protocol.EvText, Text: *l.Response})
+		}
+	}
+	if l.Done {
+		d.done = true
+		if l.DoneReason == "" {
+			d.push(protocol.Event{Kind: protocol.EvError, Status: http.StatusBadGateway, Text: "upstream model runner stopped before finishing"})
+			return nil
+		}
+		d.push(protocol.Event{Kind: protocol.EvUsage, Usage: protocol.Usage{Input: l.PromptEvalCount, Output: l.EvalCount}})
+		d.push(protocol.Event{Kind: protocol.EvStop, Stop: stopFrom(l.DoneReason, d.tools > 0)})
+		d.push(protocol.Event{Kind: protocol.EvEnd})
+	}
+	return nil
+}
+
+type pendingCall struct {
+	id, name string
+	args     []byte
+}
+
+// streamEncoder writes canonical events as Ollama NDJSON lines (/api/chat,
+// or /api/generate with generate set).
+type streamEncoder struct {
+	out      wire.Out
+	opts     protocol.StreamOptions
+	generate bool
+	began    time.Time
+	model    []byte // "model":"...","created_at":"
+	calls    []pendingCall
+	stop     protocol.StopReason
+	usage    protocol.Usage
+}
+
+func newStreamEncoder(w io.Writer, flush func() error, opts protocol.StreamOptions, generate bool) *streamEncoder {
+	e := &streamEncoder{out: wire.Out{W: w, Flush: flush, Buf: make([]byte, 0, 512)}, opts: opts, generate: generate}
+	e.began = opts.Clock()
+	return e
+}
+
+// head starts a line: {"model":...,"created_at":"...",
+func (e *streamEncoder) head(ev *protocol.Event) {
+	if e.model == nil {
+		m := e.opts.Model
+		if m == "" {
+			m = ev.Model
+		}
+		e.model = append(wire.AppendString([]byte(`{"model":`), m), `,"created_at":"`...)
+	}
+	b := append(e.out.Buf, e.model...)
+	b = e.opts.Clock().UTC().AppendFormat(b, time.RFC3339Nano)
+	e.out.Buf = append(b, `",`...)
+}
+
+func (e *streamEncoder) delta(ev *protocol.Event, field string) {
+	e.head(ev)
+	b := e.out.Buf
+	if e.generate {
+		if field == "content" {
+			field = "response"
+		}
+		b = append(b, '"')
+		b = append(b, field...)
+		b = append(b, `":`...)
+		b = wire.AppendString(b, ev.Text)
+	} else {
+		b = append(b, `"message":{"role":"assistant","content":`...)
+		if field == "content" {
+			b = wire.AppendString(b, ev.Text)
+		} else {
+			b = append(b, `"","`...)
+			b = append(b, field...)
+			b = append(b, `":`...)
+			b = wire.AppendString(b, ev.Text)
+		}
+		b = append(b, '}')
+	}
+	e.out.Buf = append(b, ",\"done\":false}\n"...)
+}
+
+// flushCalls writes the buffered tool calls in one line.
+func (e *streamEncoder) flushCalls(ev *protocol.Event) error {
+	if len(e.calls) == 0 || e.generate {
+		e.calls = e.calls[:0]
+		return nil
+	}
+	e.head(ev)
+	b := append(e.out.Buf, `"message":{"role":"assistant","content":"","tool_calls":[`...)
+	for i, c := range e.calls {
+		args, err := wire.CompactObject(c.args)
+		if err != nil || args[0] != '{' {
+			e.out.Buf = e.out.Buf[:0]
+			return fmt.Errorf("tool call %q: upstream sent arguments that are not a JSON object", c.name)
+		}
+		if i > 0 {
+			b = append(b, ',')
+		}
+		id := c.id
+		if id == "" {
+			id = e.opts.MintID("call_")
+		}
+		b = append(b, `{"id":`...)
+		b = wire.AppendString(b, id)
+		b = append(b, `,"function":{"index":`...)
+		b = wire.AppendInt(b, i)
+		b = append(b, `,"name":`...)
+		b = wire.AppendString(b, c.name)
+		b = append(b, `,"arguments":`...)
+		b = append(b, args...)
+		b = append(b, "}}"...)
+	}
+	e.out.Buf = append(b, "]},\"done\":false}\n"...)
+	e.calls = e.calls[:0]
+	return nil
+}
+
+// Write implements protocol.StreamEncoder.
+func (e *streamEncoder) Write(ev *protocol.Event) error {
+	if e.out.Done {
+		return nil
+	}
+	switch ev.Kind {
+	case protocol.EvStart:
+		if e.opts.Model == "" && ev.Model != "" && e.model == nil {
+			e.head(ev) // fix the model name
+			e.out.Buf = e.out.Buf[:0]
+		}
+	case protocol.EvText:
+		if ev.Text != "" {
+			e.delta(ev, "content")
+		}
+	case protocol.EvReasoning:
+		if ev.Text != "" {
+			e.delta(ev, "thinking")
+		}
+	case protocol.EvToolStart:
+		for len(e.calls) <= ev.Index {
+			e.calls = append(e.calls, pendingCall{})
+		}
+		e.calls[ev.Index].id, e.calls[ev.Index].name = ev.ID, ev.Name
+	case protocol.EvToolArgs:
+		for len(e.calls) <= ev.Index {
+			e.calls = append(e.calls, pendingCall{})
+		}
+		e.calls[ev.Index].args = append(e.calls[ev.Index].args, ev.Text...)
+	case protocol.EvStop:
+		e.stop = ev.Stop
+		if err := e.flushCalls(ev); err != nil {
+			return e.fail(err.Error())
+		}
+	case protocol.EvUsage:
+		e.usage = ev.Usage
+	case protocol.EvPing:
+		if !e.generate {
+			e.delta(&protocol.Event{}, "content")
+		}
+	case protocol.EvError:
+		return e.fail(ev.Text)
+	case protocol.EvEnd:
+		if err := e.flushCalls(ev); err != nil {
+			return e.fail(err.Error())
+		}
+		e.head(ev)
+		b := e.out.Buf
+		if e.generate {
+			b = append(b, `"response":"","done":true,"done_reason":"`...)
+		} else {
+			b = append(b, `"message":{"role":"assistant","content":""},"done":true,"done_reason":"`...)
+		}
+		b = append(b, DoneReason(e.stop)...)
+		b = append(b, `","total_duration":`...)
+		b = wire.AppendInt(b, int(e.opts.Clock().Sub(e.began)))
+		if e.usage.Input > 0 {
+			b = append(b, `,"prompt_eval_count":`...)
+			b = wire.AppendInt(b, e.usage.Input)
+		}
+		if e.usage.Output > 0 {
+			b = append(b, `,"eval_count":`...)
+			b = wire.AppendInt(b, e.usage.Output)
+		}
+		e.out.Buf = append(b, "}\n"...)
+		e.out.Done = true
+	}
+	return e.out.Send()
+}
+
+func (e *streamEncoder) fail(msg string) error {
+	e.out.Buf = AppendError(e.out.Buf, msg)
+	e.out.Buf = append(e.out.Buf, '\n')
+	e.out.Done = true
+	return e.out.Send()
+}

@@ -1,0 +1,386 @@
+package openai
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+
+	"github.com/llmrouter/llm-router/caddymodule/protocol"
+	"github.com/llmrouter/llm-router/caddymodule/protocol/internal/wire"
+)
+
+type wChunk struct {
+	ID      string `json:"id"`
+	Model   string `json:"model"`
+	Choices []struct {
+		Index int `json:"index"`
+		Delta struct {
+			Content          *string `json:"content"`
+			Reasoning        *string `json:"reasoning"`
+			ReasoningContent *string `json:"reasoning_content"`
+			Refusal          *string `json:"refusal"`
+			ToolCalls        []struct {
+				Index    int    `json:"index"`
+				ID       string `json:"id"`
+				Function struct {
+					Name      string `json:"name"`
+					Arguments string `json:"arguments"`
+				} `json:"function"`
+			} `json:"tool_calls"`
+		} `json:"delta"`
+		Text         *string         `json:"text"` // legacy completions
+		FinishReason *string         `json:"finish_reason"`
+		StopReason   json.RawMessage `json:"stop_reason"`
+	} `json:"choices"`
+	Usage *wUsage         `json:"usage"`
+	Error json.RawMessage `json:"error"`
+}
+
+// streamDecoder turns chat.completion.chunk SSE into canonical events.
+type streamDecoder struct {
+	sse     *protocol.SSEReader
+	q       []protocol.Event
+	qi      int
+	started bool
+	stopped bool
+	done    bool
+	tools   []int // upstream tool index per canonical index
+}
+
+func newStreamDecoder(r io.Reader) *streamDecoder {
+	return &streamDecoder{sse: protocol.NewSSEReader(r), q: make([]protocol.Event, 0, 4)}
+}
+
+func (d *streamDecoder) push(ev protocol.Event) { d.q = append(d.q, ev) }
+
+// Next implements protocol.StreamDecoder.
+func (d *streamDecoder) Next() (protocol.Event, error) {
+	for {
+		if d.qi < len(d.q) {
+			ev := d.q[d.qi]
+			d.qi++
+			return ev, nil
+		}
+		d.q, d.qi = d.q[:0], 0
+		if d.done {
+			return protocol.Event{}, io.EOF
+		}
+		_, data, err := d.sse.Next()
+		if err != nil {
+			if errors.Is(err, io.EOF) && d.stopped { // EOF after a finish: lenient end
+				d.done = true
+				return protocol.Event{Kind: protocol.EvEnd}, nil
+			}
+			if errors.Is(err, io.EOF) {
+				return protocol.Event{}, fmt.Errorf("%w: stream cut before finish_reason: %w", protocol.ErrUpstream, io.ErrUnexpectedEOF)
+			}
+			return protocol.Event{}, err
+		}
+		if err := d.handle(data); err != nil {
+			return protocol.Event{}, err
+		}
+	}
+}
+
+func (d *streamDecoder) handle(data []byte) error {
+	data = bytes.TrimSpace(data)
+	if len(data) == 0 {
+		return nil
+	}
+	if bytes.HasPrefix(data, []byte("[DONE]")) {
+		d.done = true
+		if !d.stopped {
+			return fmt.Errorf("%w: [DONE] before finish_reason: %w", protocol.ErrUpstream, io.ErrUnexpectedEOF)
+		}
+		d.push(protocol.Event{Kind: protocol.EvEnd})
+		return nil
+	}
+	var c wChunk
+	if err := json.Unmarshal(data, &c); err != nil {
+		return fmt.Errorf("%w: malformed chunk: %w", protocol.ErrUpstream, err)
+	}
+	if len(c.Error) > 0 && !wire.IsNull(c.Error) {
+		d.done = true
+		d.push(upstreamError(c.Error))
+		return nil
+	}
+	if !d.started {
+		d.started = true
+		d.push(protocol.Event{Kind: protocol.EvStart, ID: c.ID, Model: c.Model})
+	}
+	for i := range c.Choices {
+		ch := &c.Choices[i]
+		if ch.Index != 0 {
+			continue // n>1 is not translated
+		}
+		dl := &ch.Delta
+		if s := firstNonEmpty(dl.Reasoning, dl.ReasoningContent); s != "" {
+			d.push(protocol.Event{Kind: protocol.EvReasoning, Text: s})
+		}
+		if dl.Content != nil && *dl.Content != "" {
+			d.push(protocol.Event{Kind: protocol.EvText, Text: *dl.Content})
+		}
+		if ch.Text != nil && *ch.Text != "" {
+			d.push(protocol.Event{Kind: protocol.EvText, Text: *ch.Text})
+		}
+		if dl.Refusal != nil && *dl.Refusal != "" {
+			d.push(protocol.Event{Kind: protocol.EvText, Text: *dl.Refusal})
+		}
+		for j := range dl.ToolCalls {
+			tc := &dl.ToolCalls[j]
+			k := -1
+			for ci, ui := range d.tools {
+				if ui == tc.Index {
+					k = ci
+					break
+				}
+			}
+			if k < 0 {
+				k = len(d.tools)
+				d.tools = append(d.tools, tc.Index)
+				d.push(protocol.Event{Kind: protocol.EvToolStart, Index: k, ID: tc.ID, Name: tc.Function.Name})
+			}
+			if tc.Function.Arguments != "" {
+				d.push(protocol.Event{Kind: protocol.EvToolArgs, Index: k, Text: tc.Function.Arguments})
+			}
+		}
+		if ch.FinishReason != nil && *ch.FinishReason != "" {
+			ev := protocol.Event{Kind: protocol.EvStop, Stop: StopFromFinish(*ch.FinishReason)}
+			if *ch.FinishReason == "stop" && wire.IsString(ch.StopReason) {
+				_ = json.Unmarshal(ch.StopReason, &ev.StopSequence)
+				ev.Stop = protocol.StopSequence
+			}
+			d.stopped = true
+			d.push(ev)
+		}
+	}
+	if c.Usage != nil {
+		d.push(protocol.Event{Kind: protocol.EvUsage, Usage: c.Usage.canonical()})
+	}
+	return nil
+}
+
+// upstreamError turns an in-stream {"error":...} member into an EvError.
+func upstreamError(raw json.RawMessage) protocol.Event {
+	ev := protocol.Event{Kind: protocol.EvError, Status: http.StatusBadGateway, Text: "upstream error"}
+	var e struct {
+		Message string          `json:"message"`
+		Type    string          `json:"type"`
+		Code    json.RawMessage `json:"code"`
+	}
+	if wire.IsString(raw) {
+		_ = json.Unmarshal(raw, &ev.Text)
+		return ev
+	}
+	if json.Unmarshal(raw, &e) == nil {
+		if e.Message != "" {
+			ev.Text = e.Message
+		}
+		ev.Code = e.Type
+		if n, err := strconv.Atoi(string(e.Code)); err == nil && n >= 400 && n < 600 {
+			ev.Status = n
+		}
+		if e.Type == "rate_limit_exceeded" || e.Type == "insufficient_quota" {
+			ev.Status = http.StatusTooManyRequests
+		}
+	}
+	return ev
+}
+
+// streamEncoder writes canonical events as chat.completion.chunk (or, with
+// legacy, text_completion) SSE events.
+type streamEncoder struct {
+	out     wire.Out
+	opts    protocol.StreamOptions
+	legacy  bool
+	prefix  []byte // data: {"id":...,"choices":[
+	started bool
+	stopped bool
+	usage   protocol.Usage
+	toolIDs []string
+}
+
+func newStreamEncoder(w io.Writer, flush func() error, opts protocol.StreamOptions, legacy bool) *streamEncoder {
+	return &streamEncoder{out: wire.Out{W: w, Flush: flush, Buf: make([]byte, 0, 512)}, opts: opts, legacy: legacy}
+}
+
+func (e *streamEncoder) begin(ev *protocol.Event) {
+	if e.prefix != nil {
+		return
+	}
+	model := e.opts.Model
+	if model == "" {
+		model = ev.Model
+	}
+	id, obj := e.opts.ID, "chat.completion.chunk"
+	if e.legacy {
+		obj = "text_completion"
+		if id == "" {
+			id = e.opts.MintID("cmpl-")
+		}
+	} else if id == "" {
+		id = e.opts.MintID("chatcmpl-")
+	}
+	b := append([]byte(nil), `data: {"id":`...)
+	b = wire.AppendString(b, id)
+	b = append(b, `,"object":"`...)
+	b = append(b, obj...)
+	b = append(b, `","created":`...)
+	b = strconv.AppendInt(b, e.opts.Clock().Unix(), 10)
+	b = append(b, `,"model":`...)
+	b = wire.AppendString(b, model)
+	b = append(b, `,"choices":[`...)
+	e.prefix = b
+}
+
+// choice opens one chunk with one choice and its delta object.
+func (e *streamEncoder) choice() {
+	e.out.Buf = append(e.out.Buf, e.prefix...)
+	if e.legacy {
+		e.out.Buf = append(e.out.Buf, `{"index":0,"text":`...)
+	} else {
+		e.out.Buf = append(e.out.Buf, `{"index":0,"delta":{`...)
+	}
+}
+
+// close ends the chunk started by choice with finish_reason.
+func (e *streamEncoder) close(finish string) {
+	b := e.out.Buf
+	if e.legacy {
+		b = append(b, `,"logprobs":null`...)
+	} else {
+		b = append(b, '}')
+	}
+	b = append(b, `,"finish_reason":`...)
+	if finish == "" {
+		b = append(b, "null"...)
+	} else {
+		b = wire.AppendString(b, finish)
+	}
+	b = append(b, "}]"...)
+	if e.opts.IncludeUsage {
+		b = append(b, `,"usage":null`...)
+	}
+	e.out.Buf = append(b, "}\n\n"...)
+}
+
+func (e *streamEncoder) roleChunk() {
+	e.started = true
+	if e.legacy {
+		return
+	}
+	e.choice()
+	e.out.Buf = append(e.out.Buf, `"role":"assistant","content":""`...)
+	e.close("")
+}
+
+// Write implements protocol.StreamEncoder.
+func (e *streamEncoder) Write(ev *protocol.Event) error {
+	if e.out.Done {
+		return nil
+	}
+	e.begin(ev)
+	if !e.started && ev.Kind != protocol.EvError && ev.Kind != protocol.EvPing {
+		e.roleChunk()
+	}
+	switch ev.Kind {
+	case protocol.EvText:
+		if ev.Text == "" {
+			break
+		}
+		e.choice()
+		if e.legacy {
+			e.out.Buf = wire.AppendString(e.out.Buf, ev.Text)
+		} else {
+			e.out.Buf = append(e.out.Buf, `"content":`...)
+			e.out.Buf = wire.AppendString(e.out.Buf, ev.Text)
+		}
+		e.close("")
+	case protocol.EvReasoning:
+		if ev.Text == "" || e.legacy {
+			break
+		}
+		e.choice()
+		e.out.Buf = append(e.out.Buf, `"reasoning_content":`...)
+		e.out.Buf = wire.AppendString(e.out.Buf, ev.Text)
+		e.close("")
+	case protocol.EvToolStart:
+		if e.legacy {
+			break
+		}
+		id := ev.ID
+		if id == "" {
+			id = e.opts.MintID("call_")
+		}
+		for len(e.toolIDs) <= ev.Index {
+			e.toolIDs = append(e.toolIDs, "")
+		}
+		e.toolIDs[ev.Index] = id
+		e.choice()
+		b := append(e.out.Buf, `"tool_calls":[{"index":`...)
+		b = wire.AppendInt(b, ev.Index)
+		b = append(b, `,"id":`...)
+		b = wire.AppendString(b, id)
+		b = append(b, `,"type":"function","function":{"name":`...)
+		b = wire.AppendString(b, ev.Name)
+		e.out.Buf = append(b, `,"arguments":""}}]`...)
+		e.close("")
+	case protocol.EvToolArgs:
+		if e.legacy || ev.Text == "" {
+			break
+		}
+		e.choice()
+		b := append(e.out.Buf, `"tool_calls":[{"index":`...)
+		b = wire.AppendInt(b, ev.Index)
+		b = append(b, `,"function":{"arguments":`...)
+		b = wire.AppendString(b, ev.Text)
+		e.out.Buf = append(b, "}}]"...)
+		e.close("")
+	case protocol.EvStop:
+		e.finish(FinishReason(ev.Stop))
+	case protocol.EvUsage:
+		e.usage = ev.Usage
+	case protocol.EvPing:
+		e.out.Buf = append(e.out.Buf, ": ping\n\n"...)
+	case protocol.EvError:
+		e.out.Buf = append(e.out.Buf, "data: "...)
+		e.out.Buf = AppendError(e.out.Buf, errStatus(ev.Status), ev.Text)
+		e.out.Buf = append(e.out.Buf, "\n\n"...)
+		e.out.Done = true
+	case protocol.EvEnd:
+		e.finish("stop")
+		if e.opts.IncludeUsage {
+			b := append(e.out.Buf, e.prefix...)
+			b = append(b, `],"usage":`...)
+			u, _ := json.Marshal(encodeUsage(e.usage))
+			b = append(b, u...)
+			e.out.Buf = append(b, "}\n\n"...)
+		}
+		e.out.Buf = append(e.out.Buf, "data: [DONE]\n\n"...)
+		e.out.Done = true
+	}
+	return e.out.Send()
+}
+
+func (e *streamEncoder) finish(reason string) {
+	if e.stopped {
+		return
+	}
+	e.stopped = true
+	e.choice()
+	if e.legacy {
+		e.out.Buf = append(e.out.Buf, `""`...)
+	}
+	e.close(reason)
+}
+
+func errStatus(s int) int {
+	if s == 0 {
+		return http.StatusBadGateway
+	}
+	return s
+}

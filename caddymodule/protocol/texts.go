@@ -1,0 +1,73 @@
+package protocol
+
+// VisitTexts calls fn with a pointer to every text the model reads in r: the
+// system prompt, text parts of every message, and text parts of tool results.
+// fn may replace the text in place (masking). Reasoning parts, tool-call
+// arguments and Raw parts are not visited.
+func (r *Request) VisitTexts(fn func(text *string)) {
+	visitParts(r.System, fn)
+	for i := range r.Messages {
+		visitParts(r.Messages[i].Parts, fn)
+	}
+}
+
+func visitParts(ps []Part, fn func(*string)) {
+	for i := range ps {
+		p := &ps[i]
+		switch p.Kind {
+		case PartText:
+			fn(&p.Text)
+		case PartToolResult:
+			if p.Result != nil {
+				visitParts(p.Result.Content, fn)
+			}
+		}
+	}
+}
+
+// VisitTexts calls fn with a pointer to every answer text in r (text parts
+// only), so it can be inspected or replaced (de-masking, guardrails).
+func (r *Response) VisitTexts(fn func(text *string)) {
+	visitParts(r.Parts, fn)
+}
+
+// Texts returns the texts VisitTexts visits, in order.
+func (r *Request) Texts() []string {
+	var out []string
+	r.VisitTexts(func(s *string) { out = append(out, *s) })
+	return out
+}
+
+// ToolName returns the name of the tool call with id, searching the
+// assistant turns of r (for dialects whose tool results carry a name).
+func (r *Request) ToolName(id string) string {
+	for i := len(r.Messages) - 1; i >= 0; i-- {
+		m := &r.Messages[i]
+		if m.Role != RoleAssistant {
+			continue
+		}
+		for j := range m.Parts {
+			if c := m.Parts[j].Call; c != nil && c.ID == id {
+				return c.Name
+			}
+		}
+	}
+	return ""
+}
+
+// JoinText concatenates the text parts of ps with sep.
+func JoinText(ps []Part, sep string) string {
+	s := ""
+	first := true
+	for i := range ps {
+		if ps[i].Kind != PartText {
+			continue
+		}
+		if !first {
+			s += sep
+		}
+		s += ps[i].Text
+		first = false
+	}
+	return s
+}
