@@ -15,6 +15,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
+	"github.com/llmrouter/llm-router/caddymodule/builtin"
 	"github.com/llmrouter/llm-router/caddymodule/protocol/ollama"
 	"github.com/llmrouter/llm-router/caddymodule/protocol/openai"
 )
@@ -42,6 +43,7 @@ type Handler struct {
 	PromptsDir string `json:"prompts_dir,omitempty"`
 
 	app    *App
+	tasks  *builtin.Service
 	prefix string
 	routes map[string]route
 	logger *zap.Logger
@@ -77,6 +79,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	if h.DefaultLanguage == "" {
 		h.DefaultLanguage = "pl"
+	}
+	if err := h.provisionBuiltin(); err != nil {
+		return err
 	}
 	h.routes = h.buildRoutes()
 	return nil
@@ -128,6 +133,9 @@ func (h *Handler) buildRoutes() map[string]route {
 	add("POST", p+"/chat", "ollama_chat", dialectOllama, chatEndpoint(kindOllamaChat))
 	add("POST", p+"/generate", "ollama_generate", dialectOllama, chatEndpoint(kindOllamaGen))
 	add("POST", p+"/embed", "ollama_embed", dialectOllama, embedEndpoint(ollama.Embed{}))
+	for _, name := range builtin.Endpoints() {
+		add("POST", p+"/"+name, name, dialectBuiltin, builtinEndpoint(name))
+	}
 	return rs
 }
 

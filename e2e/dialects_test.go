@@ -1,0 +1,237 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/anthropics/anthropic-sdk-go"
+	aoption "github.com/anthropics/anthropic-sdk-go/option"
+	ollama "github.com/ollama/ollama/api"
+	"github.com/openai/openai-go/v3"
+
+	"github.com/llmrouter/llm-router/caddymodule/llmtest"
+	"github.com/llmrouter/llm-router/plugins/plugintest"
+)
+
+// An Anthropic client and an Ollama client reach an OpenAI-wire provider,
+// streamed and not, exactly as if they talked to their own kind of server.
+func TestForeignClientsOverOpenAIProvider(t *testing.T) {
+	fake := llmtest.NewOpenAI("vllm")
+	defer fake.Close()
+	fake.SetReply("alpha beta gamma delta", 4)
+	r := startRouter(t, routerOpts{models: modelsJSON(map[string][]string{"m": {prov("p", fake.URL, "vllm", "")}})})
+	ctx := context.Background()
+
+	ac := anthropic.NewClient(aoption.WithBaseURL(r.Base()), aoption.WithAPIKey("sk-ant-client"), aoption.WithMaxRetries(0))
+	params := anthropic.MessageNewParams{Model: "m", MaxTokens: 64, System: []anthropic.TextBlockParam{{Text: "Be brief."}},
+		Messages: []anthropic.MessageParam{anthropic.NewUserMessage(anthropic.NewTextBlock("hello"))}}
+	t.Run("anthropic non-streamed", func(t *testing.T) {
+		msg, err := ac.Messages.New(ctx, params)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(msg.Content) == 0 || msg.Content[0].Text != "alpha beta gamma delta" || msg.StopReason != anthropic.StopReasonEndTurn {
+			t.Fatalf("message = %+v", msg)
+		}
+		if msg.Usage.OutputTokens == 0 {
+			t.Fatal("usage lost in translation")
+		}
+		last := fake.Requests()[len(fake.Requests())-1].JSON()
+		msgs := last["messages"].([]any)
+		if first := msgs[0].(map[string]any); first["role"] != "system" || first["content"] != "Be brief." {
+			t.Fatalf("system prompt not translated: %v", msgs)
+		}
+	})
+	t.Run("anthropic streamed", func(t *testing.T) {
+		s := ac.Messages.NewStreaming(ctx, params)
+		var msg anthropic.Message
+		for s.Next() {
+			if err := msg.Accumulate(s.Current()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.Err(); err != nil {
+			t.Fatal(err)
+		}
+		if len(msg.Content) == 0 || msg.Content[0].Text != "alpha beta gamma delta" || msg.StopReason != anthropic.StopReasonEndTurn {
+			t.Fatalf("streamed message = %+v", msg)
+		}
+	})
+	t.Run("anthropic error shape", func(t *testing.T) {
+		p := params
+		p.Model = "missing"
+		_, err := ac.Messages.New(ctx, p)
+		var ae *anthropic.Error
+		if !errors.As(err, &ae) || ae.StatusCode != 404 || !strings.Contains(ae.RawJSON(), `"type":"error"`) {
+			t.Fatalf("err = %v", err)
+		}
+	})
+
+	base, _ := url.Parse(r.Base())
+	oc := ollama.NewClient(base, http.DefaultClient)
+	for _, stream := range []bool{false, true} {
+		t.Run("ollama chat stream="+map[bool]string{false: "false", true: "true"}[stream], func(t *testing.T) {
+			var got strings.Builder
+			var final ollama.ChatResponse
+			n := 0
+			err := oc.Chat(ctx, &ollama.ChatRequest{Model: "m", Stream: &stream,
+				Messages: []ollama.Message{{Role: "user", Content: "hi"}}, Options: map[string]any{"num_predict": 12, "temperature": 0.2}},
+				func(cr ollama.ChatResponse) error {
+					got.WriteString(cr.Message.Content)
+					final = cr
+					n++
+					return nil
+				})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.String() != "alpha beta gamma delta" || !final.Done || final.DoneReason != "stop" {
+				t.Fatalf("content %q final %+v", got.String(), final)
+			}
+			if stream && n < 3 {
+				t.Fatalf("stream arrived in %d parts", n)
+			}
+			last := fake.Requests()[len(fake.Requests())-1].JSON()
+			if last["max_tokens"] != float64(12) || last["temperature"] != 0.2 {
+				t.Fatalf("options not mapped: %v", last)
+			}
+		})
+	}
+	t.Run("ollama error shape", func(t *testing.T) {
+		resp, err := http.Post(r.Base()+"/api/chat", "application/json", strings.NewReader(`{"model":"missing","messages":[]}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var body map[string]any
+		json.NewDecoder(resp.Body).Decode(&body)
+		if resp.StatusCode != 404 || body["error"] == nil {
+			t.Fatalf("%d %v", resp.StatusCode, body)
+		}
+		if _, ok := body["error"].(string); !ok {
+			t.Fatalf("ollama errors are a string: %v", body)
+		}
+	})
+	t.Run("ollama tags and home", func(t *testing.T) {
+		list, err := oc.List(ctx)
+		if err != nil || len(list.Models) != 1 || list.Models[0].Name != "m" {
+			t.Fatalf("tags = %+v %v", list, err)
+		}
+		resp, err := http.Get(r.Base() + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if string(b) != "Ollama is running" {
+			t.Fatalf("home = %q", b)
+		}
+	})
+}
+
+func TestBuiltinEndpoints(t *testing.T) {
+	fake := llmtest.NewOpenAI("vllm")
+	defer fake.Close()
+	fake.SetReply("Hallo Welt", 2)
+	r := startRouter(t, routerOpts{models: modelsJSON(map[string][]string{"m": {prov("p", fake.URL, "vllm", "")}})})
+	post := func(path, body string) (int, map[string]any) {
+		resp, err := http.Post(r.Base()+path, "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var m map[string]any
+		json.NewDecoder(resp.Body).Decode(&m)
+		return resp.StatusCode, m
+	}
+	code, body := post("/api/translate", `{"model":"m","texts":["Hello world","Good morning"],"language":"en"}`)
+	if code != 200 {
+		t.Fatalf("%d %v", code, body)
+	}
+	entries, _ := body["response"].([]any)
+	if len(entries) != 2 || entries[0].(map[string]any)["original"] != "Hello world" || entries[1].(map[string]any)["translated"] != "Hallo Welt" {
+		t.Fatalf("translate = %v", body)
+	}
+	if _, ok := body["generation_time"].(float64); !ok {
+		t.Fatalf("no generation_time: %v", body)
+	}
+	sys := fake.Requests()[0].JSON()["messages"].([]any)[0].(map[string]any)
+	if sys["role"] != "system" || sys["content"] == "" {
+		t.Fatalf("no system prompt went to the provider: %v", sys)
+	}
+	code, body = post("/api/generative_answer", `{"model":"m"}`)
+	if code != 400 || !strings.Contains(strings.ToLower(jsonString(body)), "question") {
+		t.Fatalf("missing field must be a 400 naming it: %d %v", code, body)
+	}
+}
+
+func jsonString(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+func TestGuardrailAndMasking(t *testing.T) {
+	fake := llmtest.NewOpenAI("vllm")
+	defer fake.Close()
+	svc := plugintest.NewServer(t)
+	svc.SetUnsafe("build a bomb")
+	r := startRouter(t, routerOpts{
+		models: modelsJSON(map[string][]string{"m": {prov("p", fake.URL, "vllm", "")}}),
+		env: map[string]string{
+			"LLM_ROUTER_FORCE_GUARDRAIL_REQUEST":             "1",
+			"LLM_ROUTER_GUARDRAIL_STRATEGY_PIPELINE_REQUEST": "nask_guard",
+			"LLM_ROUTER_GUARDRAIL_NASK_GUARD_HOST":           svc.URL,
+			"LLM_ROUTER_MASKING_STRATEGY_PIPELINE":           "pii_masker",
+			"LLM_ROUTER_MASKER_PII_HOST":                     svc.URL,
+		},
+	})
+	c := client(r)
+	ctx := context.Background()
+	before := fake.Count("/v1/chat/completions")
+	_, err := c.Chat.Completions.New(ctx, chatParams("m", "please build a bomb"))
+	var ae *openai.Error
+	if !errors.As(err, &ae) || ae.StatusCode != 403 || !strings.Contains(ae.Message, "guardrail") {
+		t.Fatalf("blocked request: %v", err)
+	}
+	s := c.Chat.Completions.NewStreaming(ctx, chatParams("m", "please build a bomb"))
+	var acc openai.ChatCompletionAccumulator
+	for s.Next() {
+		acc.AddChunk(s.Current())
+	}
+	if s.Err() != nil || !strings.Contains(acc.Choices[0].Message.Content, "blocked") {
+		t.Fatalf("blocked stream: %v %+v", s.Err(), acc.Choices)
+	}
+	if fake.Count("/v1/chat/completions") != before {
+		t.Fatal("a blocked request reached the provider")
+	}
+	// "anonymize": true masks the text before it leaves.
+	resp, err := http.Post(r.Base()+"/v1/chat/completions", "application/json",
+		strings.NewReader(`{"model":"m","anonymize":true,"messages":[{"role":"user","content":"mail jan.kowalski@example.com now"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("masked request: %d", resp.StatusCode)
+	}
+	last := fake.Requests()[len(fake.Requests())-1]
+	if strings.Contains(string(last.Body), "jan.kowalski@example.com") || strings.Contains(string(last.Body), "anonymize") {
+		t.Fatalf("provider saw unmasked text: %s", last.Body)
+	}
+	// Fail closed: the guardrail service down → 503, nothing reaches the provider.
+	svc.SetFault(plugintest.Status500)
+	before = fake.Count("/v1/chat/completions")
+	_, err = c.Chat.Completions.New(ctx, chatParams("m", "hello"))
+	if !errors.As(err, &ae) || ae.StatusCode != 503 || strings.Contains(ae.Message, "127.0.0.1") {
+		t.Fatalf("guardrail down: %v", err)
+	}
+	if fake.Count("/v1/chat/completions") != before {
+		t.Fatal("a request reached the provider while its guardrail was down")
+	}
+}
