@@ -19,7 +19,7 @@ type lease interface {
 
 type rrLease struct{ p *config.Provider }
 
-func (l rrLease) provider() *config.Provider { return l.p }
+func (l rrLease) provider() *config.Provider  { return l.p }
 func (l rrLease) release(bool, time.Duration) {}
 
 // acquire chooses a provider of m that exclude does not rule out.

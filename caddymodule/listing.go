@@ -24,7 +24,7 @@ func (h *Handler) ollamaTags(w http.ResponseWriter, _ *http.Request, _ route) er
 		models = append(models, map[string]any{
 			"name": m.Name, "model": m.Name, "modified_at": now, "size": 0, "digest": "",
 			"details": map[string]any{"format": "", "family": "", "families": nil, "parameter_size": "", "quantization_level": ""},
-			"id": m.Name, "object": "model", "owned_by": p.APIType, "publisher": p.APIType,
+			"id":      m.Name, "object": "model", "owned_by": p.APIType, "publisher": p.APIType,
 			"input_size": p.InputSize, "max_context_length": p.InputSize, "is_embedding": p.IsEmbedding,
 		})
 	}

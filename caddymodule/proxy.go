@@ -122,4 +122,3 @@ func copyUpstreamHeaders(dst, src http.Header) {
 		}
 	}
 }
-
