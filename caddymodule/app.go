@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
 	"github.com/llmrouter/llm-router/caddymodule/audit"
@@ -71,7 +72,7 @@ type App struct {
 	monitor   *plugins.ServicesMonitor
 	metrics   *metrics
 	auditLog  *audit.Log
-	auditKey  string
+	redis     redis.UniversalClient
 }
 
 // CaddyModule returns the Caddy module information.

@@ -46,6 +46,9 @@ func builtinEndpoint(name string) endpointFunc {
 			_, _ = w.Write(b)
 			return nil
 		}
+		if err := h.authorize(r.Context(), rt, t.Model, len(body)); err != nil {
+			return err
+		}
 		if t.Stream && len(t.Calls) == 1 {
 			// Streamed like an OpenAI chat, with the system prompt included.
 			creq := taskRequest(t.Model, t.Calls[0], t.Options)

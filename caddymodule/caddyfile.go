@@ -11,6 +11,8 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/dustin/go-humanize"
+
+	"github.com/llmrouter/llm-router/caddymodule/auth"
 )
 
 func init() {
@@ -110,6 +112,12 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			h.DefaultLanguage = d.Val()
 		case "prompts_dir":
 			h.PromptsDir = optionalArg(d)
+		case "auth":
+			cfg := new(auth.Config)
+			if err := cfg.UnmarshalCaddyfile(d); err != nil {
+				return err
+			}
+			h.Auth = cfg
 		default:
 			return d.Errf("unrecognized llm_router subdirective %q", d.Val())
 		}

@@ -129,6 +129,9 @@ func (h *Handler) serveChat(w http.ResponseWriter, r *http.Request, rt route, k 
 	if c.stream && c.blocked != "" {
 		return nil
 	}
+	if err := h.authorize(r.Context(), rt, c.model, len(body)); err != nil {
+		return err
+	}
 	m, err := h.resolveModel(c.model)
 	if err != nil {
 		return err

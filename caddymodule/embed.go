@@ -25,7 +25,7 @@ func embedEndpoint(codec protocol.EmbedCodec) endpointFunc {
 		if _, err := parseChat(body, false); err != nil {
 			return err
 		}
-		return h.serveEmbed(w, r, codec, body)
+		return h.serveEmbed(w, r, rt, codec, body)
 	}
 }
 
@@ -41,9 +41,9 @@ func embedAuto(h *Handler, w http.ResponseWriter, r *http.Request, rt route) err
 		return err
 	}
 	if pr.obj.Raw("prompt") != nil && pr.obj.Raw("input") == nil {
-		return h.serveEmbed(w, r, ollama.Embeddings{}, body)
+		return h.serveEmbed(w, r, rt, ollama.Embeddings{}, body)
 	}
-	return h.serveEmbed(w, r, openai.Embeddings{}, body)
+	return h.serveEmbed(w, r, rt, openai.Embeddings{}, body)
 }
 
 func providerEmbedCodec(apiType string) protocol.EmbedCodec {
@@ -56,10 +56,13 @@ func providerEmbedCodec(apiType string) protocol.EmbedCodec {
 	return openai.Embeddings{}
 }
 
-func (h *Handler) serveEmbed(w http.ResponseWriter, r *http.Request, codec protocol.EmbedCodec, body []byte) error {
+func (h *Handler) serveEmbed(w http.ResponseWriter, r *http.Request, rt route, codec protocol.EmbedCodec, body []byte) error {
 	ereq, err := codec.DecodeEmbedRequest(body)
 	if err != nil {
 		return requestError(err)
+	}
+	if err := h.authorize(r.Context(), rt, ereq.Model, len(body)); err != nil {
+		return err
 	}
 	m, err := h.resolveModel(ereq.Model)
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
+	"github.com/llmrouter/llm-router/caddymodule/auth"
 	"github.com/llmrouter/llm-router/caddymodule/builtin"
 	"github.com/llmrouter/llm-router/caddymodule/protocol/ollama"
 	"github.com/llmrouter/llm-router/caddymodule/protocol/openai"
@@ -41,8 +42,13 @@ type Handler struct {
 	DefaultLanguage string `json:"default_language,omitempty"`
 	// PromptsDir overrides files of the embedded prompt library.
 	PromptsDir string `json:"prompts_dir,omitempty"`
+	// Auth configures API keys; nil means LLM_ROUTER_AUTH_* decide.
+	Auth *auth.Config `json:"auth,omitempty"`
 
-	app    *App
+	authn      *auth.Authenticator
+	limiter    auth.Limiter
+	limiterKey string
+	app        *App
 	tasks  *builtin.Service
 	prefix string
 	routes map[string]route
@@ -83,7 +89,22 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err := h.provisionBuiltin(); err != nil {
 		return err
 	}
+	if err := h.provisionAuth(ctx); err != nil {
+		return err
+	}
 	h.routes = h.buildRoutes()
+	return nil
+}
+
+// Cleanup stops the key watcher and releases shared limiter state.
+func (h *Handler) Cleanup() error {
+	if h.authn != nil {
+		h.authn.Close()
+	}
+	if h.limiterKey != "" {
+		_, err := pool.Delete(h.limiterKey)
+		return err
+	}
 	return nil
 }
 
@@ -163,7 +184,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	r = r.WithContext(context.WithValue(r.Context(), reqInfoKey{}, info))
 	sw := &statusWriter{ResponseWriter: w}
 	start := time.Now()
-	err := rt.fn(h, sw, r, rt)
+	err := h.authenticate(r, rt, info)
+	if err == nil {
+		err = rt.fn(h, sw, r, rt)
+	}
 	var ae *apiError
 	if errors.As(err, &ae) {
 		writeError(sw, rt.dialect, ae)
@@ -189,6 +213,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 // Only configured names go in (bounded label values).
 type reqInfo struct {
 	model, provider string
+	key             *auth.Key
+	family          auth.Family
 }
 
 type reqInfoKey struct{}
@@ -261,7 +287,7 @@ func (h *Handler) version(w http.ResponseWriter, _ *http.Request, _ route) error
 	return writeJSON(w, http.StatusOK, map[string]any{"version": Version})
 }
 
-func (h *Handler) openAIModels(w http.ResponseWriter, _ *http.Request, _ route) error {
+func (h *Handler) openAIModels(w http.ResponseWriter, r *http.Request, _ route) error {
 	type model struct {
 		ID      string `json:"id"`
 		Object  string `json:"object"`
@@ -271,6 +297,9 @@ func (h *Handler) openAIModels(w http.ResponseWriter, _ *http.Request, _ route) 
 	now := time.Now().Unix()
 	data := []model{}
 	for _, m := range h.app.Config().Models() {
+		if !allowsModel(r.Context(), m.Name) {
+			continue
+		}
 		data = append(data, model{ID: m.Name, Object: "model", Created: now, OwnedBy: m.Providers[0].APIType})
 	}
 	return writeJSON(w, http.StatusOK, map[string]any{"object": "list", "data": data})
@@ -296,5 +325,6 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, erro
 var (
 	_ caddy.Provisioner           = (*Handler)(nil)
 	_ caddy.Validator             = (*Handler)(nil)
+	_ caddy.CleanerUpper          = (*Handler)(nil)
 	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
 )

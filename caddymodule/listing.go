@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -16,10 +17,13 @@ func (h *Handler) ollamaHome(w http.ResponseWriter, _ *http.Request, _ route) er
 
 // ollamaTags lists the active models in Ollama's /api/tags shape, plus the
 // fields the original router added; no provider address is shown.
-func (h *Handler) ollamaTags(w http.ResponseWriter, _ *http.Request, _ route) error {
+func (h *Handler) ollamaTags(w http.ResponseWriter, r *http.Request, _ route) error {
 	now := time.Now().UTC().Format(time.RFC3339)
 	models := []map[string]any{}
 	for _, m := range h.app.Config().Models() {
+		if !allowsModel(r.Context(), m.Name) {
+			continue
+		}
 		p := m.Providers[0]
 		models = append(models, map[string]any{
 			"name": m.Name, "model": m.Name, "modified_at": now, "size": 0, "digest": "",
@@ -52,6 +56,9 @@ func (h *Handler) ollamaShow(w http.ResponseWriter, r *http.Request, rt route) e
 	if err != nil {
 		return err
 	}
+	if !allowsModel(r.Context(), m.Name) {
+		return &apiError{Status: http.StatusForbidden, Msg: fmt.Sprintf("this key may not use model '%s'", m.Name)}
+	}
 	p := m.Providers[0]
 	caps := []string{"completion"}
 	if p.IsEmbedding {
@@ -69,9 +76,12 @@ func (h *Handler) ollamaShow(w http.ResponseWriter, r *http.Request, rt route) e
 }
 
 // lmStudioModels lists the active models in LM Studio's /api/v0/models shape.
-func (h *Handler) lmStudioModels(w http.ResponseWriter, _ *http.Request, _ route) error {
+func (h *Handler) lmStudioModels(w http.ResponseWriter, r *http.Request, _ route) error {
 	data := []map[string]any{}
 	for _, m := range h.app.Config().Models() {
+		if !allowsModel(r.Context(), m.Name) {
+			continue
+		}
 		p := m.Providers[0]
 		typ := "llm"
 		if p.IsEmbedding {

@@ -16,6 +16,7 @@ type metrics struct {
 	providerErrors     *prometheus.CounterVec
 	inflight           *prometheus.GaugeVec
 	selections         *prometheus.CounterVec
+	authDecisions      *prometheus.CounterVec
 	maskerIncidents    prometheus.Counter
 	guardrailIncidents prometheus.Counter
 }
@@ -23,7 +24,7 @@ type metrics struct {
 func (m *metrics) Destruct() error { return nil }
 
 func (m *metrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.requests, m.duration, m.providerErrors, m.inflight, m.selections, m.maskerIncidents, m.guardrailIncidents}
+	return []prometheus.Collector{m.requests, m.duration, m.providerErrors, m.inflight, m.selections, m.authDecisions, m.maskerIncidents, m.guardrailIncidents}
 }
 
 func newMetrics() *metrics {
@@ -39,6 +40,8 @@ func newMetrics() *metrics {
 			Help: "Requests in flight per model and provider."}, []string{"model", "provider"}),
 		selections: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "llm_router_lb_selections_total",
 			Help: "Provider selections by the load balancer."}, []string{"strategy", "model", "provider"}),
+		authDecisions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "llm_router_auth_decisions_total",
+			Help: "API-key decisions, by result (allowed, no_key, unknown_key, disabled, expired, forbidden, rate_limited, ...)."}, []string{"result"}),
 		maskerIncidents: prometheus.NewCounter(prometheus.CounterOpts{Name: "masker_incidents_total",
 			Help: "Requests whose text the masking pipeline changed."}),
 		guardrailIncidents: prometheus.NewCounter(prometheus.CounterOpts{Name: "guardrail_incidents_total",

@@ -1,0 +1,147 @@
+package caddymodule
+
+import (
+	"context"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
+
+	caudit "github.com/llmrouter/llm-router/caddymodule/audit"
+	"github.com/llmrouter/llm-router/caddymodule/auth"
+	"github.com/llmrouter/llm-router/plugins"
+)
+
+// sharedLimiter keeps rate-limit state across reloads.
+type sharedLimiter struct{ auth.Limiter }
+
+func (sharedLimiter) Destruct() error { return nil }
+
+// provisionAuth sets up API-key authentication when it is enabled in the
+// Caddyfile or by LLM_ROUTER_AUTH_ENABLED.
+func (h *Handler) provisionAuth(ctx caddy.Context) error {
+	cfg := h.Auth
+	if cfg == nil {
+		cfg = &auth.Config{
+			Enabled:  plugins.Truthy(os.Getenv("LLM_ROUTER_AUTH_ENABLED")),
+			KeysFile: os.Getenv("LLM_ROUTER_AUTH_KEYS_FILE"),
+		}
+		switch strings.ToLower(os.Getenv("LLM_ROUTER_AUTH_KEY_STORE")) {
+		case "redis":
+			cfg.Store = auth.StoreRedis
+		default: // the original's "memory" store is our keys file
+			cfg.Store = auth.StoreFile
+		}
+	}
+	if !cfg.Enabled {
+		return nil
+	}
+	c := *cfg
+	if c.Prefix == "" {
+		c.Prefix = h.prefix
+	}
+	c.Logger = h.logger.Named("auth")
+	if c.Store == auth.StoreRedis {
+		if h.app.redis == nil {
+			return errorString("auth: the redis key store needs LLM_ROUTER_REDIS_HOST (or the redis option)")
+		}
+		c.Redis = h.app.redis
+	}
+	a, err := auth.New(ctx, c)
+	if err != nil {
+		return err
+	}
+	h.authn = a
+	key := "limiter|memory"
+	if h.app.redis != nil {
+		key = "limiter|redis"
+	}
+	v, _, err := pool.LoadOrNew(key, func() (caddy.Destructor, error) {
+		if h.app.redis != nil {
+			return sharedLimiter{auth.NewRedisLimiter(h.app.redis, "", nil)}, nil
+		}
+		return sharedLimiter{auth.NewMemoryLimiter(nil)}, nil
+	})
+	if err != nil {
+		return err
+	}
+	h.limiterKey = key
+	h.limiter = v.(sharedLimiter).Limiter
+	return nil
+}
+
+type errorString string
+
+func (e errorString) Error() string { return string(e) }
+
+// family is the policy family of a route.
+func family(rt route) auth.Family {
+	switch {
+	case rt.dialect == dialectBuiltin:
+		return auth.FamilyBuiltin
+	case strings.Contains(rt.name, "embed"):
+		return auth.FamilyEmbeddings
+	case rt.name == "models" || rt.name == "tags" || rt.name == "lmstudio_models" || rt.name == "ollama_home" || rt.name == "show":
+		return auth.FamilyListing
+	}
+	return auth.FamilyChat
+}
+
+// authenticate checks the caller's key before the endpoint runs.
+func (h *Handler) authenticate(r *http.Request, rt route, info *reqInfo) error {
+	if h.authn == nil || h.authn.IsPublic(r.URL.Path) {
+		return nil
+	}
+	key, err := h.authn.Authenticate(r)
+	if err == nil {
+		err = key.Allow("", family(rt)) // the model is checked once it is known
+	}
+	if err != nil {
+		return h.authDenied(r.Context(), rt, key, err, 0)
+	}
+	info.key = key
+	info.family = family(rt)
+	return nil
+}
+
+// authorize checks the model against the caller's policy and charges the
+// rate limits; body is used to estimate tokens (4 bytes a token).
+func (h *Handler) authorize(ctx context.Context, rt route, model string, bodyLen int) error {
+	info := requestInfo(ctx)
+	if info.key == nil {
+		return nil
+	}
+	if err := info.key.Allow(model, info.family); err != nil {
+		return h.authDenied(ctx, rt, info.key, err, 0)
+	}
+	if h.limiter == nil {
+		return nil
+	}
+	wait, err := h.limiter.Allow(ctx, info.key, bodyLen/4+1)
+	if err != nil {
+		return h.authDenied(ctx, rt, info.key, err, wait)
+	}
+	h.app.metrics.authDecisions.WithLabelValues("allowed").Inc()
+	return nil
+}
+
+func (h *Handler) authDenied(ctx context.Context, rt route, key *auth.Key, err error, wait time.Duration) error {
+	reason := auth.Reason(err)
+	h.app.metrics.authDecisions.WithLabelValues(reason).Inc()
+	id := ""
+	if key != nil {
+		id = key.ID()
+	}
+	h.logger.Info("request refused by auth", zap.String("endpoint", rt.name), zap.String("key", id), zap.String("reason", reason))
+	h.audit(ctx, caudit.KindAuth, map[string]any{"endpoint": rt.name, "key": id, "decision": reason})
+	return &apiError{Status: auth.StatusCode(err), Msg: err.Error(), RetryAfter: wait}
+}
+
+// allowsModel filters listings to the models the caller may use.
+func allowsModel(ctx context.Context, model string) bool {
+	info := requestInfo(ctx)
+	return info.key == nil || info.key.AllowsModel(model)
+}
