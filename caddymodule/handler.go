@@ -49,10 +49,10 @@ type Handler struct {
 	limiter    auth.Limiter
 	limiterKey string
 	app        *App
-	tasks  *builtin.Service
-	prefix string
-	routes map[string]route
-	logger *zap.Logger
+	tasks      *builtin.Service
+	prefix     string
+	routes     map[string]route
+	logger     *zap.Logger
 }
 
 type endpointFunc func(h *Handler, w http.ResponseWriter, r *http.Request, rt route) error

@@ -1,7 +1,6 @@
 package anthropic
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,8 +10,57 @@ import (
 	"github.com/llmrouter/llm-router/caddymodule/protocol/internal/wire"
 )
 
+// evType is an event or delta type, decoded without allocating.
+type evType uint8
+
+const (
+	evUnknown evType = iota
+	evMessageStart
+	evBlockStart
+	evBlockDelta
+	evBlockStop
+	evMessageDelta
+	evMessageStop
+	evPing
+	evError
+	evTextDelta
+	evThinkingDelta
+	evInputJSONDelta
+)
+
+// UnmarshalJSON maps the type string; unknown types are evUnknown.
+func (t *evType) UnmarshalJSON(b []byte) error {
+	switch string(b) {
+	case `"message_start"`:
+		*t = evMessageStart
+	case `"content_block_start"`:
+		*t = evBlockStart
+	case `"content_block_delta"`:
+		*t = evBlockDelta
+	case `"content_block_stop"`:
+		*t = evBlockStop
+	case `"message_delta"`:
+		*t = evMessageDelta
+	case `"message_stop"`:
+		*t = evMessageStop
+	case `"ping"`:
+		*t = evPing
+	case `"error"`:
+		*t = evError
+	case `"text_delta"`:
+		*t = evTextDelta
+	case `"thinking_delta"`:
+		*t = evThinkingDelta
+	case `"input_json_delta"`:
+		*t = evInputJSONDelta
+	default:
+		*t = evUnknown
+	}
+	return nil
+}
+
 type aEvent struct {
-	Type    string `json:"type"`
+	Type    evType `json:"type"`
 	Message *struct {
 		ID    string `json:"id"`
 		Model string `json:"model"`
@@ -25,8 +73,8 @@ type aEvent struct {
 		Name string `json:"name"`
 		Text string `json:"text"`
 	} `json:"content_block"`
-	Delta *struct {
-		Type         string  `json:"type"`
+	Delta struct {
+		Type         evType  `json:"type"`
 		Text         string  `json:"text"`
 		Thinking     string  `json:"thinking"`
 		PartialJSON  string  `json:"partial_json"`
@@ -55,6 +103,8 @@ type streamDecoder struct {
 	usage   aUsage
 	blocks  []int // canonical tool index per content block index (-1: not a tool)
 	tools   int
+	jd      wire.Decoder
+	e       aEvent
 }
 
 func newStreamDecoder(r io.Reader) *streamDecoder {
@@ -89,11 +139,12 @@ func (d *streamDecoder) Next() (protocol.Event, error) {
 func (d *streamDecoder) push(ev protocol.Event) { d.q = append(d.q, ev) }
 
 func (d *streamDecoder) handle(data []byte) error {
-	var e aEvent
-	if err := json.Unmarshal(data, &e); err != nil {
+	d.e = aEvent{}
+	e := &d.e
+	if err := d.jd.Decode(data, e); err != nil {
 		return fmt.Errorf("%w: malformed event: %w", protocol.ErrUpstream, err)
 	}
-	if !d.started && e.Type != "ping" && e.Type != "error" {
+	if !d.started && e.Type != evPing && e.Type != evError {
 		d.started = true
 		ev := protocol.Event{Kind: protocol.EvStart}
 		if e.Message != nil {
@@ -101,12 +152,12 @@ func (d *streamDecoder) handle(data []byte) error {
 			ev.ID, ev.Model, ev.Usage = e.Message.ID, e.Message.Model, d.usage.canonical()
 		}
 		d.push(ev)
-		if e.Type == "message_start" {
+		if e.Type == evMessageStart {
 			return nil
 		}
 	}
 	switch e.Type {
-	case "content_block_start":
+	case evBlockStart:
 		if e.ContentBlock == nil {
 			return fmt.Errorf("%w: content_block_start without content_block", protocol.ErrUpstream)
 		}
@@ -126,20 +177,17 @@ func (d *streamDecoder) handle(data []byte) error {
 				d.push(protocol.Event{Kind: protocol.EvText, Text: e.ContentBlock.Text})
 			}
 		}
-	case "content_block_delta":
-		if e.Delta == nil {
-			return fmt.Errorf("%w: content_block_delta without delta", protocol.ErrUpstream)
-		}
+	case evBlockDelta:
 		switch e.Delta.Type {
-		case "text_delta":
+		case evTextDelta:
 			if e.Delta.Text != "" {
 				d.push(protocol.Event{Kind: protocol.EvText, Text: e.Delta.Text})
 			}
-		case "thinking_delta":
+		case evThinkingDelta:
 			if e.Delta.Thinking != "" {
 				d.push(protocol.Event{Kind: protocol.EvReasoning, Text: e.Delta.Thinking})
 			}
-		case "input_json_delta":
+		case evInputJSONDelta:
 			if e.Index < 0 || e.Index >= len(d.blocks) || d.blocks[e.Index] < 0 {
 				return fmt.Errorf("%w: input_json_delta for block %d which is not a tool_use", protocol.ErrUpstream, e.Index)
 			}
@@ -147,7 +195,7 @@ func (d *streamDecoder) handle(data []byte) error {
 				d.push(protocol.Event{Kind: protocol.EvToolArgs, Index: d.blocks[e.Index], Text: e.Delta.PartialJSON})
 			}
 		}
-	case "message_delta":
+	case evMessageDelta:
 		if u := e.Usage; u != nil {
 			if u.InputTokens != nil {
 				d.usage.InputTokens = *u.InputTokens
@@ -162,7 +210,7 @@ func (d *streamDecoder) handle(data []byte) error {
 				d.usage.CacheCreationInputTokens = *u.CacheCreationInputTokens
 			}
 		}
-		if e.Delta != nil && e.Delta.StopReason != "" {
+		if e.Delta.StopReason != "" {
 			ev := protocol.Event{Kind: protocol.EvStop, Stop: StopFrom(e.Delta.StopReason)}
 			if e.Delta.StopSequence != nil {
 				ev.StopSequence = *e.Delta.StopSequence
@@ -170,12 +218,12 @@ func (d *streamDecoder) handle(data []byte) error {
 			d.push(ev)
 		}
 		d.push(protocol.Event{Kind: protocol.EvUsage, Usage: d.usage.canonical()})
-	case "message_stop":
+	case evMessageStop:
 		d.done = true
 		d.push(protocol.Event{Kind: protocol.EvEnd})
-	case "ping":
+	case evPing:
 		d.push(protocol.Event{Kind: protocol.EvPing})
-	case "error":
+	case evError:
 		d.done = true
 		ev := protocol.Event{Kind: protocol.EvError, Status: http.StatusBadGateway, Text: "upstream error"}
 		if e.Error != nil {

@@ -12,6 +12,22 @@ import (
 	"github.com/llmrouter/llm-router/caddymodule/protocol/internal/wire"
 )
 
+// sLine is the part of an NDJSON line the stream decoder reads.
+type sLine struct {
+	Message struct {
+		Content   string      `json:"content"`
+		Thinking  string      `json:"thinking"`
+		ToolCalls []oToolCall `json:"tool_calls"`
+	} `json:"message"`
+	Response        string          `json:"response"` // /api/generate
+	Thinking        string          `json:"thinking"` // /api/generate
+	Done            bool            `json:"done"`
+	DoneReason      string          `json:"done_reason"`
+	PromptEvalCount int             `json:"prompt_eval_count"`
+	EvalCount       int             `json:"eval_count"`
+	Error           json.RawMessage `json:"error"`
+}
+
 // streamDecoder turns Ollama NDJSON lines into canonical events.
 type streamDecoder struct {
 	nd      *protocol.NDJSONReader
@@ -20,6 +36,8 @@ type streamDecoder struct {
 	done    bool
 	started bool
 	tools   int
+	jd      wire.Decoder
+	l       sLine
 }
 
 func newStreamDecoder(r io.Reader) *streamDecoder {
@@ -54,8 +72,12 @@ func (d *streamDecoder) Next() (protocol.Event, error) {
 func (d *streamDecoder) push(ev protocol.Event) { d.q = append(d.q, ev) }
 
 func (d *streamDecoder) handle(line []byte) error {
-	var l oLine
-	if err := json.Unmarshal(line, &l); err != nil {
+	tc := d.l.Message.ToolCalls[:cap(d.l.Message.ToolCalls)]
+	clear(tc)
+	d.l = sLine{}
+	d.l.Message.ToolCalls = tc[:0]
+	l := &d.l
+	if err := d.jd.Decode(line, l); err != nil {
 		return fmt.Errorf("%w: malformed NDJSON line: %w", protocol.ErrUpstream, err)
 	}
 	if !wire.IsNull(l.Error) {
@@ -70,31 +92,27 @@ func (d *streamDecoder) handle(line []byte) error {
 	}
 	if !d.started {
 		d.started = true
-		d.push(protocol.Event{Kind: protocol.EvStart, Model: l.Model})
+		var h struct {
+			Model string `json:"model"`
+		}
+		_ = json.Unmarshal(line, &h)
+		d.push(protocol.Event{Kind: protocol.EvStart, Model: h.Model})
 	}
-	if m := l.Message; m != nil {
-		if m.Thinking != "" {
-			d.push(protocol.Event{Kind: protocol.EvReasoning, Text: m.Thinking})
+	m := &l.Message
+	if th := m.Thinking + l.Thinking; th != "" {
+		d.push(protocol.Event{Kind: protocol.EvReasoning, Text: th})
+	}
+	if tx := m.Content + l.Response; tx != "" {
+		d.push(protocol.Event{Kind: protocol.EvText, Text: tx})
+	}
+	for _, tc := range m.ToolCalls {
+		args, err := wire.CompactObject(tc.Function.Arguments)
+		if err != nil {
+			return fmt.Errorf("%w: tool call arguments: %w", protocol.ErrUpstream, err)
 		}
-		if m.Content != "" {
-			d.push(protocol.Event{Kind: protocol.EvText, Text: m.Content})
-		}
-		for _, tc := range m.ToolCalls {
-			args, err := wire.CompactObject(tc.Function.Arguments)
-			if err != nil {
-				return fmt.Errorf("%w: tool call arguments: %w", protocol.ErrUpstream, err)
-			}
-			d.push(protocol.Event{Kind: protocol.EvToolStart, Index: d.tools, ID: tc.ID, Name: tc.Function.Name})
-			d.push(protocol.Event{Kind: protocol.EvToolArgs, Index: d.tools, Text: string(args)})
-			d.tools++
-		}
-	} else {
-		if l.Thinking != "" {
-			d.push(protocol.Event{Kind: protocol.EvReasoning, Text: l.Thinking})
-		}
-		if l.Response != nil && *l.Response != "" {
-			d.push(protocol.Event{Kind: protocol.EvText, Text: *l.Response})
-		}
+		d.push(protocol.Event{Kind: protocol.EvToolStart, Index: d.tools, ID: tc.ID, Name: tc.Function.Name})
+		d.push(protocol.Event{Kind: protocol.EvToolArgs, Index: d.tools, Text: string(args)})
+		d.tools++
 	}
 	if l.Done {
 		d.done = true

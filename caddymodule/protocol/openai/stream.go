@@ -13,31 +13,41 @@ import (
 	"github.com/llmrouter/llm-router/caddymodule/protocol/internal/wire"
 )
 
+// wChunk is the part of a chat.completion.chunk the decoder reads. Plain
+// strings (null and "" mean the same here) keep decoding allocation-light.
 type wChunk struct {
-	ID      string `json:"id"`
-	Model   string `json:"model"`
-	Choices []struct {
-		Index int `json:"index"`
-		Delta struct {
-			Content          *string `json:"content"`
-			Reasoning        *string `json:"reasoning"`
-			ReasoningContent *string `json:"reasoning_content"`
-			Refusal          *string `json:"refusal"`
-			ToolCalls        []struct {
-				Index    int    `json:"index"`
-				ID       string `json:"id"`
-				Function struct {
-					Name      string `json:"name"`
-					Arguments string `json:"arguments"`
-				} `json:"function"`
-			} `json:"tool_calls"`
-		} `json:"delta"`
-		Text         *string         `json:"text"` // legacy completions
-		FinishReason *string         `json:"finish_reason"`
-		StopReason   json.RawMessage `json:"stop_reason"`
-	} `json:"choices"`
-	Usage *wUsage         `json:"usage"`
-	Error json.RawMessage `json:"error"`
+	Choices []wChoiceChunk  `json:"choices"`
+	Usage   *wUsage         `json:"usage"`
+	Error   json.RawMessage `json:"error"`
+}
+
+type wChoiceChunk struct {
+	Index int `json:"index"`
+	Delta struct {
+		Content          string      `json:"content"`
+		Reasoning        string      `json:"reasoning"`
+		ReasoningContent string      `json:"reasoning_content"`
+		Refusal          string      `json:"refusal"`
+		ToolCalls        []wToolFrag `json:"tool_calls"`
+	} `json:"delta"`
+	Text         string `json:"text"` // legacy completions
+	FinishReason string `json:"finish_reason"`
+	StopReason   any    `json:"stop_reason"` // vLLM: matched stop string, token id or null
+}
+
+type wToolFrag struct {
+	Index    int    `json:"index"`
+	ID       string `json:"id"`
+	Function struct {
+		Name      string `json:"name"`
+		Arguments string `json:"arguments"`
+	} `json:"function"`
+}
+
+// wHead is read once, from the first chunk.
+type wHead struct {
+	ID    string `json:"id"`
+	Model string `json:"model"`
 }
 
 // streamDecoder turns chat.completion.chunk SSE into canonical events.
@@ -49,6 +59,8 @@ type streamDecoder struct {
 	stopped bool
 	done    bool
 	tools   []int // upstream tool index per canonical index
+	jd      wire.Decoder
+	c       wChunk
 }
 
 func newStreamDecoder(r io.Reader) *streamDecoder {
@@ -99,8 +111,11 @@ func (d *streamDecoder) handle(data []byte) error {
 		d.push(protocol.Event{Kind: protocol.EvEnd})
 		return nil
 	}
-	var c wChunk
-	if err := json.Unmarshal(data, &c); err != nil {
+	ch := d.c.Choices[:cap(d.c.Choices)]
+	clear(ch)
+	d.c = wChunk{Choices: ch[:0]}
+	c := &d.c
+	if err := d.jd.Decode(data, c); err != nil {
 		return fmt.Errorf("%w: malformed chunk: %w", protocol.ErrUpstream, err)
 	}
 	if len(c.Error) > 0 && !wire.IsNull(c.Error) {
@@ -110,7 +125,9 @@ func (d *streamDecoder) handle(data []byte) error {
 	}
 	if !d.started {
 		d.started = true
-		d.push(protocol.Event{Kind: protocol.EvStart, ID: c.ID, Model: c.Model})
+		var h wHead
+		_ = json.Unmarshal(data, &h)
+		d.push(protocol.Event{Kind: protocol.EvStart, ID: h.ID, Model: h.Model})
 	}
 	for i := range c.Choices {
 		ch := &c.Choices[i]
@@ -118,17 +135,19 @@ func (d *streamDecoder) handle(data []byte) error {
 			continue // n>1 is not translated
 		}
 		dl := &ch.Delta
-		if s := firstNonEmpty(dl.Reasoning, dl.ReasoningContent); s != "" {
+		if s := dl.Reasoning; s != "" {
+			d.push(protocol.Event{Kind: protocol.EvReasoning, Text: s})
+		} else if s := dl.ReasoningContent; s != "" {
 			d.push(protocol.Event{Kind: protocol.EvReasoning, Text: s})
 		}
-		if dl.Content != nil && *dl.Content != "" {
-			d.push(protocol.Event{Kind: protocol.EvText, Text: *dl.Content})
+		if dl.Content != "" {
+			d.push(protocol.Event{Kind: protocol.EvText, Text: dl.Content})
 		}
-		if ch.Text != nil && *ch.Text != "" {
-			d.push(protocol.Event{Kind: protocol.EvText, Text: *ch.Text})
+		if ch.Text != "" {
+			d.push(protocol.Event{Kind: protocol.EvText, Text: ch.Text})
 		}
-		if dl.Refusal != nil && *dl.Refusal != "" {
-			d.push(protocol.Event{Kind: protocol.EvText, Text: *dl.Refusal})
+		if dl.Refusal != "" {
+			d.push(protocol.Event{Kind: protocol.EvText, Text: dl.Refusal})
 		}
 		for j := range dl.ToolCalls {
 			tc := &dl.ToolCalls[j]
@@ -148,11 +167,10 @@ func (d *streamDecoder) handle(data []byte) error {
 				d.push(protocol.Event{Kind: protocol.EvToolArgs, Index: k, Text: tc.Function.Arguments})
 			}
 		}
-		if ch.FinishReason != nil && *ch.FinishReason != "" {
-			ev := protocol.Event{Kind: protocol.EvStop, Stop: StopFromFinish(*ch.FinishReason)}
-			if *ch.FinishReason == "stop" && wire.IsString(ch.StopReason) {
-				_ = json.Unmarshal(ch.StopReason, &ev.StopSequence)
-				ev.Stop = protocol.StopSequence
+		if ch.FinishReason != "" {
+			ev := protocol.Event{Kind: protocol.EvStop, Stop: StopFromFinish(ch.FinishReason)}
+			if seq, ok := ch.StopReason.(string); ok && ch.FinishReason == "stop" && seq != "" {
+				ev.StopSequence, ev.Stop = seq, protocol.StopSequence
 			}
 			d.stopped = true
 			d.push(ev)
