@@ -11,6 +11,7 @@ import (
 	// `llm-router keys create|list|disable|rotate|delete`.
 	_ "github.com/llmrouter/llm-router/caddymodule/auth"
 	// Plugins: maskers, guardrails, utils.
+	_ "github.com/llmrouter/llm-router/plugins/fast_masker"
 	_ "github.com/llmrouter/llm-router/plugins/nask_guard"
 	_ "github.com/llmrouter/llm-router/plugins/pii_masker"
 	_ "github.com/llmrouter/llm-router/plugins/simple_semantic_routing"

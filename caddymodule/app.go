@@ -11,8 +11,6 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -20,7 +18,9 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/llmrouter/llm-router/caddymodule/audit"
+	"github.com/llmrouter/llm-router/caddymodule/balance"
 	"github.com/llmrouter/llm-router/caddymodule/config"
+	"github.com/llmrouter/llm-router/caddymodule/monitor"
 	"github.com/llmrouter/llm-router/caddymodule/provider"
 	"github.com/llmrouter/llm-router/plugins"
 	"github.com/llmrouter/llm-router/resources"
@@ -60,12 +60,36 @@ type App struct {
 	// key records are encrypted to (LLM_ROUTER_AUDIT_PUBLIC_KEY).
 	AuditDir       string `json:"audit_dir,omitempty"`
 	AuditPublicKey string `json:"audit_public_key,omitempty"`
+	// Strategy is the default load-balancing strategy: balanced, weighted,
+	// dynamic_weighted, first_available or first_available_optim
+	// (LLM_ROUTER_BALANCE_STRATEGY, default balanced).
+	Strategy string `json:"strategy,omitempty"`
+	// ModelStrategies overrides the strategy per model.
+	ModelStrategies map[string]string `json:"model_strategies,omitempty"`
+	// QueueTimeout bounds the wait for a free provider under the
+	// first_available strategies (default 60s), then 503 with Retry-After.
+	QueueTimeout caddy.Duration `json:"queue_timeout,omitempty"`
+	// Redis shares balancer state (and API keys, rate limits) across router
+	// instances (LLM_ROUTER_REDIS_HOST, _PORT, _PASSWORD, _DB).
+	Redis *RedisOptions `json:"redis,omitempty"`
+	// Cooldown is how long a provider rests after a failure (connection
+	// error, timeout, 429, 5xx) before it is chosen again (default 10s;
+	// negative, or "off" in the Caddyfile: no passive cool-down).
+	Cooldown caddy.Duration `json:"cooldown,omitempty"`
+	// MonitorInterval is the provider health-probe period
+	// (LLM_ROUTER_PROVIDER_MONITOR_INTERVAL_SECONDS, default 5s).
+	MonitorInterval caddy.Duration `json:"monitor_interval,omitempty"`
 
 	cfg       *config.Config
 	upstreams map[string]*provider.Upstream
 	poolKeys  []string
-	rr        *roundRobin
-	logger    *zap.Logger
+	tokens     map[string]string
+	balancer   *balance.Balancer
+	cands      map[string][]balance.Candidate
+	strategies map[string]balance.Strategy
+	provMon    *monitor.ProviderMonitor
+	keepAlive  *monitor.KeepAliveMonitor
+	logger     *zap.Logger
 	ctx       caddy.Context
 	env       plugins.Env
 	pipeline  *plugins.Pipeline
@@ -97,6 +121,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 	a.cfg = cfg
 	a.upstreams = map[string]*provider.Upstream{}
+	a.tokens = map[string]string{}
 	repl := caddy.NewReplacer()
 	for _, m := range cfg.Models() {
 		for _, p := range m.Providers {
@@ -112,6 +137,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 				return err
 			}
 			a.poolKeys = append(a.poolKeys, key)
+			a.tokens[p.ID] = token
 			up, err := provider.New(p, token, rt)
 			if err != nil {
 				return err
@@ -119,17 +145,14 @@ func (a *App) Provision(ctx caddy.Context) error {
 			a.upstreams[p.ID] = up
 		}
 	}
-	v, _, err := pool.LoadOrNew("rr", func() (caddy.Destructor, error) { return &roundRobin{}, nil })
-	if err != nil {
-		return err
-	}
-	a.poolKeys = append(a.poolKeys, "rr")
-	a.rr = v.(*roundRobin)
 	a.ctx = ctx
 	if err := a.buildPipeline(ctx); err != nil {
 		return err
 	}
 	if a.metrics, err = a.loadMetrics(ctx); err != nil {
+		return err
+	}
+	if err := a.provisionBalancer(ctx); err != nil {
 		return err
 	}
 	if err := a.openAudit(); err != nil {
@@ -188,6 +211,7 @@ func (a *App) Start() error {
 	if a.monitor != nil {
 		go a.monitor.Run(a.ctx)
 	}
+	a.runMonitors()
 	return nil
 }
 
@@ -241,22 +265,6 @@ func (a *App) Config() *config.Config { return a.cfg }
 
 // Upstream returns the prepared client of a provider.
 func (a *App) Upstream(id string) *provider.Upstream { return a.upstreams[id] }
-
-// roundRobin hands out providers of a model in turn; it lives in the usage
-// pool so turns continue across reloads.
-type roundRobin struct {
-	m sync.Map // model name → *atomic.Uint64
-}
-
-func (r *roundRobin) next(model string, n int) int {
-	v, _ := r.m.Load(model)
-	if v == nil {
-		v, _ = r.m.LoadOrStore(model, new(atomic.Uint64))
-	}
-	return int((v.(*atomic.Uint64).Add(1) - 1) % uint64(n))
-}
-
-func (r *roundRobin) Destruct() error { return nil }
 
 var (
 	_ caddy.App          = (*App)(nil)

@@ -125,7 +125,7 @@ func (h *Handler) complete(ctx context.Context, model string, msgs []builtin.Mes
 		tried[p.ID] = true
 		start := time.Now()
 		text, retry, err := h.completeOnce(ctx, m, p, creq)
-		l.release(err == nil, time.Since(start))
+		l.release(outcome(ctx, attemptResult{err: err, retry: retry}), time.Since(start))
 		if err == nil {
 			return text, nil
 		}

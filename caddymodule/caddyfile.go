@@ -52,6 +52,73 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return err
 			}
 			a.ConnectTimeout = v
+		case "strategy":
+			if !d.NextArg() {
+				return d.ArgErr()
+			}
+			a.Strategy = d.Val()
+		case "model_strategy":
+			var model, s string
+			if !d.Args(&model, &s) {
+				return d.ArgErr()
+			}
+			if a.ModelStrategies == nil {
+				a.ModelStrategies = map[string]string{}
+			}
+			a.ModelStrategies[model] = s
+		case "queue_timeout", "cooldown", "monitor_interval":
+			opt := d.Val()
+			if opt == "cooldown" && d.NextArg() {
+				if d.Val() == "off" {
+					a.Cooldown = -1
+					continue
+				}
+				d.Prev()
+			}
+			v, err := durationArg(d)
+			if err != nil {
+				return err
+			}
+			switch opt {
+			case "queue_timeout":
+				a.QueueTimeout = v
+			case "cooldown":
+				a.Cooldown = v
+			default:
+				a.MonitorInterval = v
+			}
+		case "redis":
+			r := &RedisOptions{Port: 6379}
+			if d.NextArg() {
+				r.Host = d.Val()
+			}
+			for d.NextBlock(1) {
+				var err error
+				switch d.Val() {
+				case "host":
+					r.Host = optionalArg(d)
+				case "port":
+					r.Port, err = intArg(d)
+				case "password":
+					r.Password = optionalArg(d)
+				case "db":
+					r.DB, err = intArg(d)
+				case "tls":
+					r.TLS = true
+				default:
+					return d.Errf("unrecognized redis option %q", d.Val())
+				}
+				if err != nil {
+					return err
+				}
+			}
+			if r.Host != "" {
+				a.Redis = r
+			}
+		case "audit_dir":
+			a.AuditDir = optionalArg(d)
+		case "audit_public_key":
+			a.AuditPublicKey = optionalArg(d)
 		case "external_timeout":
 			v, err := durationArg(d)
 			if err != nil {
@@ -123,6 +190,17 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		}
 	}
 	return nil
+}
+
+func intArg(d *caddyfile.Dispenser) (int, error) {
+	if !d.NextArg() {
+		return 0, d.ArgErr()
+	}
+	n, err := strconv.Atoi(d.Val())
+	if err != nil {
+		return 0, d.Errf("%q is not a whole number", d.Val())
+	}
+	return n, nil
 }
 
 // optionalArg reads one optional argument: an environment placeholder that

@@ -13,6 +13,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/llmrouter/llm-router/caddymodule/balance"
 	"github.com/llmrouter/llm-router/caddymodule/config"
 	"github.com/llmrouter/llm-router/caddymodule/jsonscan"
 	"github.com/llmrouter/llm-router/caddymodule/protocol"
@@ -161,7 +162,7 @@ func (h *Handler) callProviders(w http.ResponseWriter, r *http.Request, rt route
 		start := time.Now()
 		res := h.attempt(w, r, rt, c, m, p)
 		g.Dec()
-		lease.release(res.err == nil && !res.retry, time.Since(start))
+		lease.release(outcome(r.Context(), res), time.Since(start))
 		if !res.retry {
 			return res.err
 		}
@@ -179,6 +180,18 @@ func (h *Handler) callProviders(w http.ResponseWriter, r *http.Request, rt route
 		return res.write(w, h, rt, c)
 	}
 	return last
+}
+
+// outcome tells the balancer how a call went: only provider faults count
+// against the provider's health.
+func outcome(ctx context.Context, res attemptResult) balance.Result {
+	switch {
+	case ctx.Err() != nil:
+		return balance.Canceled
+	case res.retry:
+		return balance.Failure
+	}
+	return balance.Success
 }
 
 // maxAttempts bounds failover.

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/llmrouter/llm-router/caddymodule/balance"
 	"github.com/llmrouter/llm-router/caddymodule/config"
 	"github.com/llmrouter/llm-router/caddymodule/protocol"
 	"github.com/llmrouter/llm-router/caddymodule/protocol/ollama"
@@ -80,12 +81,12 @@ func (h *Handler) serveEmbed(w http.ResponseWriter, r *http.Request, rt route, c
 		pc := providerEmbedCodec(p.APIType)
 		if pc == nil {
 			last = &apiError{Status: http.StatusBadRequest, Msg: fmt.Sprintf("model '%s' is served by an Anthropic provider, which has no embeddings API", m.Name)}
-			l.release(false, 0)
+			l.release(balance.Success, 0)
 			continue
 		}
 		start := time.Now()
 		out, status, retry, err := h.embedOnce(r.Context(), p, pc, ereq, m)
-		l.release(err == nil, time.Since(start))
+		l.release(outcome(r.Context(), attemptResult{err: err, retry: retry}), time.Since(start))
 		if err == nil {
 			res, derr := pc.DecodeEmbedResponse(out)
 			if derr != nil {

@@ -2,36 +2,244 @@ package caddymodule
 
 import (
 	"context"
+	"crypto/tls"
+	"errors"
 	"fmt"
 	"net/http"
+	"os"
+	"strconv"
+	"strings"
 	"time"
 
+	"github.com/caddyserver/caddy/v2"
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+
+	"github.com/llmrouter/llm-router/caddymodule/balance"
 	"github.com/llmrouter/llm-router/caddymodule/config"
+	"github.com/llmrouter/llm-router/caddymodule/monitor"
 )
 
-// lease is a provider handed to one request until it is released.
-type lease interface {
-	provider() *config.Provider
-	// release returns the provider; ok tells whether the call succeeded and
-	// d how long it took. Releasing twice is harmless.
-	release(ok bool, d time.Duration)
+// RedisOptions locate the Redis server shared by several router instances.
+type RedisOptions struct {
+	Host string `json:"host,omitempty"`
+	Port int    `json:"port,omitempty"`
+	// Password may be a placeholder ({env.NAME}, {file./path}); it is
+	// resolved at provisioning so the autosaved config never holds it.
+	Password string `json:"password,omitempty"`
+	DB       int    `json:"db,omitempty"`
+	TLS      bool   `json:"tls,omitempty"`
 }
 
-type rrLease struct{ p *config.Provider }
+// redisFromEnv reads LLM_ROUTER_REDIS_HOST, _PORT, _PASSWORD and _DB.
+func redisFromEnv() (*RedisOptions, error) {
+	host := os.Getenv("LLM_ROUTER_REDIS_HOST")
+	if host == "" {
+		return nil, nil
+	}
+	o := &RedisOptions{Host: host, Port: 6379, Password: os.Getenv("LLM_ROUTER_REDIS_PASSWORD")}
+	for name, dst := range map[string]*int{"LLM_ROUTER_REDIS_PORT": &o.Port, "LLM_ROUTER_REDIS_DB": &o.DB} {
+		if v := strings.TrimSpace(os.Getenv(name)); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %q is not a number", name, v)
+			}
+			*dst = n
+		}
+	}
+	o.TLS = strings.EqualFold(os.Getenv("LLM_ROUTER_REDIS_TLS"), "true") || os.Getenv("LLM_ROUTER_REDIS_TLS") == "1"
+	return o, nil
+}
 
-func (l rrLease) provider() *config.Provider  { return l.p }
-func (l rrLease) release(bool, time.Duration) {}
+type sharedBalancer struct{ *balance.Balancer }
+
+func (s sharedBalancer) Destruct() error { return s.Close() }
+
+type sharedRedis struct{ *redis.Client }
+
+func (s sharedRedis) Destruct() error { return s.Close() }
+
+// provisionBalancer sets up the balancer (shared across reloads), the
+// candidates of every model and the provider monitors.
+func (a *App) provisionBalancer(ctx caddy.Context) error {
+	if a.Strategy == "" {
+		a.Strategy = os.Getenv("LLM_ROUTER_BALANCE_STRATEGY")
+	}
+	if a.Strategy == "" {
+		a.Strategy = "balanced"
+	}
+	kind, err := balance.ParseKind(a.Strategy)
+	if err != nil {
+		return fmt.Errorf("strategy: %w", err)
+	}
+	a.strategies = map[string]balance.Strategy{}
+	for model, s := range a.ModelStrategies {
+		k, err := balance.ParseKind(s)
+		if err != nil {
+			return fmt.Errorf("strategy of model %q: %w", model, err)
+		}
+		if _, ok := a.cfg.Model(model); !ok {
+			return fmt.Errorf("strategy of model %q: no such active model", model)
+		}
+		a.strategies[model] = balance.Policy{Kind: k}
+	}
+	if a.Redis == nil {
+		if a.Redis, err = redisFromEnv(); err != nil {
+			return err
+		}
+	}
+	if a.MonitorInterval <= 0 {
+		a.MonitorInterval = caddy.Duration(5 * time.Second)
+		if v := os.Getenv("LLM_ROUTER_PROVIDER_MONITOR_INTERVAL_SECONDS"); v != "" {
+			n, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				return fmt.Errorf("LLM_ROUTER_PROVIDER_MONITOR_INTERVAL_SECONDS: %q is not a number", v)
+			}
+			a.MonitorInterval = caddy.Duration(n * float64(time.Second))
+		}
+	}
+	var rc *balance.RedisConfig
+	key := fmt.Sprintf("balancer|%s|%d|%d", a.Strategy, a.QueueTimeout, a.Cooldown)
+	if a.Redis != nil {
+		pw := caddy.NewReplacer().ReplaceAll(a.Redis.Password, "")
+		rc = &balance.RedisConfig{Host: a.Redis.Host, Port: a.Redis.Port, Password: pw, DB: a.Redis.DB, TLS: a.Redis.TLS}
+		key += fmt.Sprintf("|redis|%s|%d|%d|%t|%x", a.Redis.Host, a.Redis.Port, a.Redis.DB, a.Redis.TLS, hashString(pw))
+		rkey := "redis|" + key
+		v, _, err := pool.LoadOrNew(rkey, func() (caddy.Destructor, error) {
+			opts := &redis.Options{Addr: fmt.Sprintf("%s:%d", a.Redis.Host, a.Redis.Port), Password: pw, DB: a.Redis.DB}
+			if a.Redis.TLS {
+				opts.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, ServerName: a.Redis.Host}
+			}
+			return sharedRedis{redis.NewClient(opts)}, nil
+		})
+		if err != nil {
+			return err
+		}
+		a.poolKeys = append(a.poolKeys, rkey)
+		a.redis = v.(sharedRedis).Client
+	}
+	v, _, err := pool.LoadOrNew(key, func() (caddy.Destructor, error) {
+		b, err := balance.New(balance.Options{Default: balance.Policy{Kind: kind}, QueueTimeout: time.Duration(a.QueueTimeout),
+			Cooldown: time.Duration(a.Cooldown), Redis: rc, Logger: a.logger.Named("balance")})
+		if err != nil {
+			return nil, err
+		}
+		return sharedBalancer{b}, nil
+	})
+	if err != nil {
+		return fmt.Errorf("balancer: %w", err)
+	}
+	a.poolKeys = append(a.poolKeys, key)
+	a.balancer = v.(sharedBalancer).Balancer
+
+	a.cands = map[string][]balance.Candidate{}
+	var targets []monitor.Target
+	for _, m := range a.cfg.Models() {
+		for _, p := range m.Providers {
+			a.cands[m.Name] = append(a.cands[m.Name], balance.Candidate{ID: p.ID, Host: p.APIHost, APIType: p.APIType, Weight: p.Weight, Ref: p})
+			ka, _ := monitor.ParseKeepAlive(p.KeepAlive)
+			targets = append(targets, monitor.Target{ID: p.ID, Model: m.Name, ModelPath: p.ModelPath, Host: p.APIHost,
+				APIType: p.APIType, Token: a.tokens[p.ID], KeepAlive: ka})
+		}
+	}
+	hc := &http.Client{Transport: &http.Transport{Proxy: http.ProxyFromEnvironment, MaxIdleConnsPerHost: 2,
+		ResponseHeaderTimeout: 5 * time.Second, IdleConnTimeout: time.Minute}}
+	a.provMon = &monitor.ProviderMonitor{Client: hc, Health: a.balancer, Interval: time.Duration(a.MonitorInterval), Logger: a.logger.Named("monitor")}
+	a.provMon.SetTargets(targets)
+	a.keepAlive = &monitor.KeepAliveMonitor{Client: hc, Balancer: a.balancer, Logger: a.logger.Named("keepalive")}
+	a.keepAlive.SetTargets(targets)
+	return nil
+}
+
+func hashString(s string) uint32 {
+	h := uint32(2166136261)
+	for i := 0; i < len(s); i++ {
+		h = (h ^ uint32(s[i])) * 16777619
+	}
+	return h
+}
+
+// runMonitors probes providers, pings idle keep-alive providers and
+// publishes their state as metrics until the config is unloaded.
+func (a *App) runMonitors() {
+	go func() { _ = a.provMon.Run(a.ctx) }()
+	go func() { _ = a.keepAlive.Run(a.ctx) }()
+	go func() {
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			a.publishHealth()
+			select {
+			case <-a.ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+}
+
+func (a *App) publishHealth() {
+	down := map[string]bool{}
+	for _, id := range a.provMon.Down() {
+		down[id] = true
+	}
+	for _, m := range a.cfg.Models() {
+		for _, p := range m.Providers {
+			v := 1.0
+			if down[p.ID] {
+				v = 0
+			}
+			a.metrics.providerUp.WithLabelValues(p.ID).Set(v)
+		}
+	}
+	st := a.balancer.Stats()
+	if st.Redis {
+		v := 0.0
+		if st.RedisUp {
+			v = 1
+		}
+		a.metrics.redisUp.Set(v)
+	}
+}
+
+// lease is a provider held by one request until it is released.
+type lease struct {
+	l *balance.Lease
+	a *App
+}
+
+func (l lease) provider() *config.Provider { return l.l.Provider().Ref.(*config.Provider) }
+
+// release returns the provider with the call's outcome.
+func (l lease) release(res balance.Result, d time.Duration) {
+	if l.l.Release(balance.Outcome{Result: res, Latency: d}) {
+		l.a.keepAlive.Touch(l.l.Provider().ID)
+	}
+}
 
 // acquire chooses a provider of m that exclude does not rule out.
 func (a *App) acquire(ctx context.Context, m *config.Model, exclude func(id string) bool) (lease, error) {
-	n := len(m.Providers)
-	start := a.rr.next(m.Name, n)
-	for i := 0; i < n; i++ {
-		p := m.Providers[(start+i)%n]
-		if !exclude(p.ID) {
-			a.metrics.selections.WithLabelValues("round_robin", m.Name, p.ID).Inc()
-			return rrLease{p}, nil
+	s := a.strategies[m.Name]
+	l, err := a.balancer.Acquire(ctx, m.Name, s, a.cands[m.Name], exclude)
+	if err != nil {
+		var qe *balance.QueueTimeoutError
+		switch {
+		case errors.As(err, &qe):
+			return lease{}, &apiError{Status: http.StatusServiceUnavailable, RetryAfter: qe.RetryAfter,
+				Msg: fmt.Sprintf("every provider of model '%s' stayed busy for %s; retry later", m.Name, qe.Waited.Round(time.Second))}
+		case errors.Is(err, balance.ErrNoProvider):
+			return lease{}, &apiError{Status: http.StatusServiceUnavailable, RetryAfter: 5 * time.Second,
+				Msg: fmt.Sprintf("no provider of model '%s' is available (all are down or failing)", m.Name)}
+		case ctx.Err() != nil:
+			return lease{}, ctx.Err()
 		}
+		a.logger.Error("balancer failure", zap.String("model", m.Name), zap.Error(err))
+		return lease{}, &apiError{Status: http.StatusServiceUnavailable, Msg: fmt.Sprintf("no provider of model '%s' could be chosen", m.Name)}
 	}
-	return nil, &apiError{Status: http.StatusBadGateway, Msg: fmt.Sprintf("no provider of model '%s' is available", m.Name)}
+	kindName := a.Strategy
+	if s != nil {
+		kindName = a.ModelStrategies[m.Name]
+	}
+	a.metrics.selections.WithLabelValues(kindName, m.Name, l.Provider().ID).Inc()
+	return lease{l: l, a: a}, nil
 }

@@ -17,6 +17,8 @@ type metrics struct {
 	inflight           *prometheus.GaugeVec
 	selections         *prometheus.CounterVec
 	authDecisions      *prometheus.CounterVec
+	providerUp         *prometheus.GaugeVec
+	redisUp            prometheus.Gauge
 	maskerIncidents    prometheus.Counter
 	guardrailIncidents prometheus.Counter
 }
@@ -24,7 +26,7 @@ type metrics struct {
 func (m *metrics) Destruct() error { return nil }
 
 func (m *metrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.requests, m.duration, m.providerErrors, m.inflight, m.selections, m.authDecisions, m.maskerIncidents, m.guardrailIncidents}
+	return []prometheus.Collector{m.requests, m.duration, m.providerErrors, m.inflight, m.selections, m.authDecisions, m.providerUp, m.redisUp, m.maskerIncidents, m.guardrailIncidents}
 }
 
 func newMetrics() *metrics {
@@ -42,6 +44,10 @@ func newMetrics() *metrics {
 			Help: "Provider selections by the load balancer."}, []string{"strategy", "model", "provider"}),
 		authDecisions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "llm_router_auth_decisions_total",
 			Help: "API-key decisions, by result (allowed, no_key, unknown_key, disabled, expired, forbidden, rate_limited, ...)."}, []string{"result"}),
+		providerUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "llm_router_provider_up",
+			Help: "1 when the provider's health probe passes, 0 when it is marked down."}, []string{"provider"}),
+		redisUp: prometheus.NewGauge(prometheus.GaugeOpts{Name: "llm_router_redis_up",
+			Help: "1 while the shared Redis state is in use, 0 while running on local state."}),
 		maskerIncidents: prometheus.NewCounter(prometheus.CounterOpts{Name: "masker_incidents_total",
 			Help: "Requests whose text the masking pipeline changed."}),
 		guardrailIncidents: prometheus.NewCounter(prometheus.CounterOpts{Name: "guardrail_incidents_total",

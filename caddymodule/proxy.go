@@ -59,11 +59,6 @@ func (h *Handler) resolveModel(name string) (*config.Model, error) {
 	return m, nil
 }
 
-// pick chooses the provider of a model for this request.
-func (h *Handler) pick(m *config.Model) *config.Provider {
-	return m.Providers[h.app.rr.next(m.Name, len(m.Providers))]
-}
-
 func isOpenAIWire(apiType string) bool {
 	return apiType == config.APIOpenAI || apiType == config.APIVLLM || apiType == config.APILMStudio
 }

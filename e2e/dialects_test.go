@@ -42,7 +42,7 @@ func TestForeignClientsOverOpenAIProvider(t *testing.T) {
 		if msg.Usage.OutputTokens == 0 {
 			t.Fatal("usage lost in translation")
 		}
-		last := fake.Requests()[len(fake.Requests())-1].JSON()
+		last := lastPost(t, fake.Requests()).JSON()
 		msgs := last["messages"].([]any)
 		if first := msgs[0].(map[string]any); first["role"] != "system" || first["content"] != "Be brief." {
 			t.Fatalf("system prompt not translated: %v", msgs)
@@ -97,7 +97,7 @@ func TestForeignClientsOverOpenAIProvider(t *testing.T) {
 			if stream && n < 3 {
 				t.Fatalf("stream arrived in %d parts", n)
 			}
-			last := fake.Requests()[len(fake.Requests())-1].JSON()
+			last := lastPost(t, fake.Requests()).JSON()
 			if last["max_tokens"] != float64(12) || last["temperature"] != 0.2 {
 				t.Fatalf("options not mapped: %v", last)
 			}
@@ -161,7 +161,7 @@ func TestBuiltinEndpoints(t *testing.T) {
 	if _, ok := body["generation_time"].(float64); !ok {
 		t.Fatalf("no generation_time: %v", body)
 	}
-	sys := fake.Requests()[0].JSON()["messages"].([]any)[0].(map[string]any)
+	sys := posts(fake.Requests())[0].JSON()["messages"].([]any)[0].(map[string]any)
 	if sys["role"] != "system" || sys["content"] == "" {
 		t.Fatalf("no system prompt went to the provider: %v", sys)
 	}
@@ -220,7 +220,7 @@ func TestGuardrailAndMasking(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("masked request: %d", resp.StatusCode)
 	}
-	last := fake.Requests()[len(fake.Requests())-1]
+	last := lastPost(t, fake.Requests())
 	if strings.Contains(string(last.Body), "jan.kowalski@example.com") || strings.Contains(string(last.Body), "anonymize") {
 		t.Fatalf("provider saw unmasked text: %s", last.Body)
 	}

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/llmrouter/llm-router/caddymodule/llmtest"
 )
 
 // binary is the llm-router binary built once for the package.
@@ -240,4 +242,25 @@ func eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+}
+
+// posts returns the POST requests a fake received (health probes are GETs).
+func posts(reqs []llmtest.Request) []llmtest.Request {
+	var out []llmtest.Request
+	for _, r := range reqs {
+		if r.Method == http.MethodPost {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// lastPost returns the last POST request a fake received.
+func lastPost(t testing.TB, reqs []llmtest.Request) llmtest.Request {
+	t.Helper()
+	p := posts(reqs)
+	if len(p) == 0 {
+		t.Fatal("the provider received no request")
+	}
+	return p[len(p)-1]
 }

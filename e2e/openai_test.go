@@ -60,8 +60,7 @@ func TestOpenAIChat(t *testing.T) {
 		if res.Usage.CompletionTokens == 0 {
 			t.Fatal("usage lost")
 		}
-		reqs := fake.Requests()
-		last := reqs[len(reqs)-1]
+		last := lastPost(t, fake.Requests())
 		if last.Path != "/v1/chat/completions" {
 			t.Fatalf("upstream path = %s", last.Path)
 		}
@@ -192,7 +191,7 @@ func TestOpenAIErrors(t *testing.T) {
 			"bad":     {prov("bad", bad.URL, "openai", "")},
 			"refused": {prov("refused", refused, "openai", "")},
 		}),
-		global:    "\t\texternal_timeout 2s\n\t\tconnect_timeout 2s",
+		global:    "\t\texternal_timeout 2s\n\t\tconnect_timeout 2s\n\t\tcooldown off",
 		directive: "\t\tmax_request_body 4KiB",
 	})
 	c := client(r)
@@ -256,7 +255,9 @@ func TestOpenAIErrors(t *testing.T) {
 			defer bad.SetFault(llmtest.NoFault)
 			_, err := c.Chat.Completions.New(ctx, chatParams("bad", "x"))
 			if statusOf(err) != tc.code {
-				t.Fatalf("err = %v", err)
+				var ae *openai.Error
+				errors.As(err, &ae)
+				t.Fatalf("err = %v: %s", err, ae.Message)
 			}
 		})
 	}
@@ -334,7 +335,11 @@ func TestReloadUnderLoad(t *testing.T) {
 	fake.SetDelay(5 * time.Millisecond)
 	opts := routerOpts{models: modelsJSON(map[string][]string{"m1": {prov("p1", fake.URL, "vllm", "")}})}
 	r := startRouter(t, opts)
-	c := client(r)
+	// At a reload Caddy closes idle keep-alive connections; a request sent on
+	// one at that instant never reached the router, and HTTP clients (the SDK
+	// by default) send it again. One retry models that; a request the router
+	// accepted and dropped would still fail here.
+	c := client(r, option.WithMaxRetries(1))
 
 	var ok, failed atomic.Int64
 	var firstErr atomic.Value
@@ -419,5 +424,46 @@ func TestEmbeddedDefault(t *testing.T) {
 	page, err := c.Models.List(context.Background())
 	if err != nil || len(page.Data) != 1 || page.Data[0].ID != "llama3.2" {
 		t.Fatalf("embedded default models = %+v, %v", page, err)
+	}
+}
+
+func TestFailover(t *testing.T) {
+	sick := llmtest.NewOpenAI("sick")
+	defer sick.Close()
+	well := llmtest.NewOpenAI("well")
+	defer well.Close()
+	r := startRouter(t, routerOpts{models: modelsJSON(map[string][]string{
+		"m":    {prov("sick", sick.URL, "vllm", ""), prov("dead", llmtest.RefusedURL(), "vllm", ""), prov("well", well.URL, "vllm", "")},
+		"solo": {prov("solo", sick.URL+"/solo", "vllm", "")},
+	})})
+	c := client(r)
+	ctx := context.Background()
+	sick.SetFault(llmtest.Fail500)
+	for i := 0; i < 6; i++ {
+		res, err := c.Chat.Completions.New(ctx, chatParams("m", "x"))
+		if err != nil {
+			t.Fatalf("request %d failed although a provider was healthy: %v", i, err)
+		}
+		if res.Choices[0].Message.Content != "Hello from well." {
+			t.Fatalf("answer from %q", res.Choices[0].Message.Content)
+		}
+	}
+	// Streams fail over too while nothing has reached the client.
+	s := c.Chat.Completions.NewStreaming(ctx, chatParams("m", "x"))
+	for s.Next() {
+	}
+	if s.Err() != nil {
+		t.Fatal(s.Err())
+	}
+	// A single provider that just failed cools down: the next request is
+	// answered at once with 503 and Retry-After instead of hammering it.
+	_, err := c.Chat.Completions.New(ctx, chatParams("solo", "x"))
+	if statusOf(err) != 500 {
+		t.Fatalf("first failure passes through: %v", err)
+	}
+	_, err = c.Chat.Completions.New(ctx, chatParams("solo", "x"))
+	var ae *openai.Error
+	if !errors.As(err, &ae) || ae.StatusCode != 503 || ae.Response.Header.Get("Retry-After") == "" {
+		t.Fatalf("cooling provider: %v", err)
 	}
 }
