@@ -115,3 +115,31 @@ func BenchmarkDecode(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkRequest measures decoding a client request (what masking needs
+// even on the passthrough path) and encoding it for each provider.
+func BenchmarkRequest(b *testing.B) {
+	for _, from := range []string{"openai", "anthropic", "ollama"} {
+		body := []byte(conversations[from])
+		b.Run("decode_"+from, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(body)))
+			for range b.N {
+				if _, err := chatCodecs[from].DecodeRequest(body); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+	src, _ := chatCodecs["openai"].DecodeRequest([]byte(conversations["openai"]))
+	for _, to := range []string{"openai", "anthropic", "ollama"} {
+		b.Run("encode_openai_to_"+to, func(b *testing.B) {
+			b.ReportAllocs()
+			for range b.N {
+				if _, err := chatCodecs[to].EncodeRequest(src); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

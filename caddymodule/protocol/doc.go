@@ -8,6 +8,8 @@
 //	ollama     Chat (client+provider), Generate (client side), Embed,
 //	           Embeddings (legacy single vector)
 //
+// Package codecs picks the codec for a client dialect or a provider api_type.
+//
 // A handler that serves client dialect C with provider dialect P does:
 //
 //	creq, err := clientCodec.DecodeRequest(body) // *RequestError → 400 via clientCodec.WriteError
@@ -47,11 +49,16 @@
 //   - Fields this package does not model are kept in Request.Extra and are
 //     replayed only to a provider of the very same dialect; content parts and
 //     tools it does not model are PartOther / Tool.Raw and are rejected with
-//     a *RequestError by encoders of another dialect (never silently dropped).
+//     a *RequestError by encoders of another dialect (never silently dropped),
+//     and so are Extra members whose loss changes the answer
+//     (Request.Untranslatable: previous_response_id, generate raw/template,
+//     completions suffix/echo...).
 //     Sampling fields a target lacks (seed and penalties for Anthropic,
 //     top_k for official OpenAI) are dropped.
-//   - Reasoning history is sent back only to Anthropic, and only with a
-//     signature. Anthropic temperature is clamped to 1; max_tokens defaults to
+//   - Reasoning history is dropped for OpenAI-wire providers, kept as
+//     message.thinking for Ollama, and sent to Anthropic only with its
+//     signature. Tool-call ids Anthropic would reject are rewritten
+//     deterministically (call and result still match). Anthropic temperature is clamped to 1; max_tokens defaults to
 //     Messages.MaxTokens (4096); an effort becomes a thinking budget below
 //     max_tokens.
 package protocol

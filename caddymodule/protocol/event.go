@@ -148,6 +148,7 @@ type RequestError struct {
 	Msg   string
 }
 
+// Error returns "field: message".
 func (e *RequestError) Error() string {
 	if e.Field == "" {
 		return e.Msg
@@ -174,11 +175,13 @@ type Result struct {
 // write error (client gone) is returned as is.
 func Pump(ctx context.Context, dec StreamDecoder, enc StreamEncoder) (Result, error) {
 	var res Result
+	ev := new(Event) // one allocation for the whole stream, not one per event
 	for {
 		if err := ctx.Err(); err != nil {
 			return res, err
 		}
-		ev, err := dec.Next()
+		var err error
+		*ev, err = dec.Next()
 		if err != nil {
 			if errors.Is(err, io.EOF) {
 				if !res.Ended {
@@ -202,7 +205,7 @@ func Pump(ctx context.Context, dec StreamDecoder, enc StreamEncoder) (Result, er
 		case EvUsage:
 			res.Usage = ev.Usage
 		}
-		if err := enc.Write(&ev); err != nil {
+		if err := enc.Write(ev); err != nil {
 			return res, err
 		}
 		res.Events++

@@ -45,7 +45,7 @@ var conversations = map[string]string{
 	 "tools":[{"type":"function","function":{"name":"get_weather","parameters":{"type":"object","properties":{"city":{"type":"string"}}}}}]}`,
 }
 
-var codecs = map[string]protocol.Codec{"openai": openai.Chat{}, "anthropic": anthropic.Messages{}, "ollama": ollama.Chat{}}
+var chatCodecs = map[string]protocol.Codec{"openai": openai.Chat{}, "anthropic": anthropic.Messages{}, "ollama": ollama.Chat{}}
 
 // summary is what a user checks survives translation.
 func summary(r *protocol.Request) string {
@@ -67,12 +67,12 @@ func summary(r *protocol.Request) string {
 
 func TestRequestRoundTripAcrossDialects(t *testing.T) {
 	for from, body := range conversations {
-		src, err := codecs[from].DecodeRequest([]byte(body))
+		src, err := chatCodecs[from].DecodeRequest([]byte(body))
 		if err != nil {
 			t.Fatalf("%s decode: %v", from, err)
 		}
 		want := summary(src)
-		for to, codec := range codecs {
+		for to, codec := range chatCodecs {
 			t.Run(from+"_to_"+to, func(t *testing.T) {
 				up, err := codec.EncodeRequest(src)
 				if err != nil {
@@ -95,7 +95,7 @@ func TestResponseRoundTripAcrossDialects(t *testing.T) {
 	orig := &protocol.Response{Model: "m", Stop: protocol.StopToolUse, Usage: protocol.Usage{Input: 10, Output: 5},
 		Parts: []protocol.Part{{Kind: protocol.PartText, Text: "Checking."},
 			{Kind: protocol.PartToolCall, Call: &protocol.ToolCall{ID: "call_1", Name: "get_weather", Args: json.RawMessage(`{"city":"Oslo"}`)}}}}
-	for up, pc := range codecs {
+	for up, pc := range chatCodecs {
 		// The provider answers in its own dialect...
 		body, err := pc.EncodeResponse(orig)
 		if err != nil {

@@ -2,6 +2,7 @@ package protocol
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"strings"
@@ -210,5 +211,51 @@ func TestEnsureToolIDs(t *testing.T) {
 	res := r.Messages[2].Parts[0].Result
 	if res.CallID != a || res.Name != "a" {
 		t.Errorf("anonymous result paired with %q/%q, want %q/a", res.CallID, res.Name, a)
+	}
+}
+
+func TestUpstreamErrorMessage(t *testing.T) {
+	cases := map[string]string{
+		`{"error":{"message":"bad key","type":"invalid_request_error","param":null,"code":"invalid_api_key"}}`: "bad key",
+		`{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}`:                          "Overloaded",
+		`{"error":"model 'x' not found"}`:                                             "model 'x' not found",
+		`{"object":"error","message":"too long","type":"BadRequestError","code":400}`: "too long",
+		`<html>502 Bad Gateway</html>`:                                                "",
+		`{"detail":"nope"}`:                                                           "",
+	}
+	for body, want := range cases {
+		if got := UpstreamErrorMessage([]byte(body)); got != want {
+			t.Errorf("%s: got %q, want %q", body, got, want)
+		}
+	}
+}
+
+func TestUntranslatable(t *testing.T) {
+	cases := []struct {
+		origin Dialect
+		extra  string
+		field  string
+	}{
+		{OpenAIResponses, `{"previous_response_id":"resp_1"}`, "previous_response_id"},
+		{OpenAIResponses, `{"previous_response_id":null,"store":true}`, ""},
+		{OllamaGenerate, `{"raw":true}`, "raw"},
+		{OllamaGenerate, `{"raw":false,"suffix":""}`, ""},
+		{OpenAICompletions, `{"best_of":1,"echo":false}`, ""},
+		{OpenAICompletions, `{"suffix":"end"}`, "suffix"},
+	}
+	for _, c := range cases {
+		r := &Request{Origin: c.origin}
+		if err := json.Unmarshal([]byte(c.extra), &r.Extra); err != nil {
+			t.Fatal(err)
+		}
+		err := r.Untranslatable()
+		var re *RequestError
+		if c.field == "" {
+			if err != nil {
+				t.Errorf("%s: unexpected %v", c.extra, err)
+			}
+		} else if !errors.As(err, &re) || re.Field != c.field {
+			t.Errorf("%s: err = %v, want field %s", c.extra, err, c.field)
+		}
 	}
 }

@@ -1,5 +1,7 @@
 package protocol
 
+import "strings"
+
 // VisitTexts calls fn with a pointer to every text the model reads in r: the
 // system prompt, text parts of every message, and text parts of tool results.
 // fn may replace the text in place (masking). Reasoning parts, tool-call
@@ -70,4 +72,40 @@ func JoinText(ps []Part, sep string) string {
 		first = false
 	}
 	return s
+}
+
+// statefulFields lists, per origin dialect, members kept in Extra whose loss
+// changes the answer when the request is translated to another dialect.
+func statefulFields(d Dialect) []string {
+	switch d {
+	case OpenAIResponses:
+		return []string{"previous_response_id", "conversation", "background", "prompt"}
+	case OpenAICompletions:
+		return []string{"suffix", "echo", "best_of", "logprobs"}
+	case OllamaGenerate:
+		return []string{"suffix", "raw", "template", "context"}
+	case OpenAIChat:
+		return []string{"functions", "function_call", "audio"}
+	}
+	return nil
+}
+
+// Untranslatable returns a *RequestError naming the first member of
+// r.Extra that cannot be honoured by a provider of another dialect (for
+// example Responses previous_response_id, /api/generate raw or template,
+// legacy completions suffix or echo). Encoders call it whenever they
+// translate; a false, empty, zero or null value is harmless.
+func (r *Request) Untranslatable() error {
+	for _, k := range statefulFields(r.Origin) {
+		v, ok := r.Extra[k]
+		if !ok {
+			continue
+		}
+		switch strings.TrimSpace(string(v)) {
+		case "", "null", "false", `""`, "0", "1", "[]", "{}":
+			continue // absent in effect (best_of 1 is the default)
+		}
+		return Errorf(k, "is not supported for this model: its provider speaks another API")
+	}
+	return nil
 }

@@ -4,6 +4,7 @@ package anthropic
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -381,6 +382,11 @@ func budgetFor(effort string) int {
 // clamps temperature to 1, and rejects what Anthropic cannot express
 // (n>1, foreign content parts, http image URLs are kept as url sources).
 func (c Messages) EncodeRequest(r *protocol.Request) ([]byte, error) {
+	if r.Origin != protocol.Anthropic {
+		if err := r.Untranslatable(); err != nil {
+			return nil, err
+		}
+	}
 	if r.N > 1 {
 		return nil, protocol.Errorf("n", "only one choice is supported by this provider")
 	}
@@ -570,7 +576,7 @@ func encodeMessages(r *protocol.Request, system []string) ([]aMsg, []string, err
 					if a := bytes.TrimSpace(args); len(a) == 0 || a[0] != '{' {
 						return nil, nil, protocol.Errorf(pp, "tool call arguments must be a JSON object")
 					}
-					id := p.Call.ID
+					id := toolID(p.Call.ID)
 					if id == "" {
 						id = wire.NewID("toolu_")
 					}
@@ -631,7 +637,7 @@ func contentBlock(p *protocol.Part, path string) (json.RawMessage, error) {
 }
 
 func resultBlock(res *protocol.ToolResult, path string) (json.RawMessage, error) {
-	b := aBlock{Type: "tool_result", ToolUseID: res.CallID, IsError: res.IsError}
+	b := aBlock{Type: "tool_result", ToolUseID: toolID(res.CallID), IsError: res.IsError}
 	onlyText := true
 	for i := range res.Content {
 		if res.Content[i].Kind != protocol.PartText {
@@ -654,6 +660,20 @@ func resultBlock(res *protocol.ToolResult, path string) (json.RawMessage, error)
 		b.Content = blocks
 	}
 	return rawBlock(b), nil
+}
+
+// toolID makes a history tool-call id acceptable to Anthropic
+// ([A-Za-z0-9_-]+): ids from other upstreams that do not fit (vLLM Kimi-K2
+// "functions.get_weather:0") are encoded deterministically, so a tool_use
+// and its tool_result still match.
+func toolID(id string) string {
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return "toolu_x" + base64.RawURLEncoding.EncodeToString([]byte(id))
+		}
+	}
+	return id
 }
 
 // responses

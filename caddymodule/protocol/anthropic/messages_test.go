@@ -208,3 +208,26 @@ func TestWriteError(t *testing.T) {
 		}
 	}
 }
+
+func TestToolIDsMadeValid(t *testing.T) {
+	r := &protocol.Request{Model: "m", Messages: []protocol.Message{
+		{Role: protocol.RoleUser, Parts: []protocol.Part{{Kind: protocol.PartText, Text: "q"}}},
+		{Role: protocol.RoleAssistant, Parts: []protocol.Part{{Kind: protocol.PartToolCall, Call: &protocol.ToolCall{ID: "functions.get_weather:0", Name: "get_weather", Args: json.RawMessage(`{}`)}}}},
+		{Role: protocol.RoleTool, Parts: []protocol.Part{{Kind: protocol.PartToolResult, Result: &protocol.ToolResult{CallID: "functions.get_weather:0", Content: []protocol.Part{{Kind: protocol.PartText, Text: "4C"}}}}}},
+	}}
+	b, err := Messages{}.EncodeRequest(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := Messages{}.DecodeRequest(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	use, res := back.Messages[1].Parts[0].Call.ID, back.Messages[2].Parts[0].Result.CallID
+	if use != res || strings.ContainsAny(use, ".:") || !strings.HasPrefix(use, "toolu_") {
+		t.Errorf("tool_use id %q, tool_result id %q", use, res)
+	}
+	if toolID("call_ok-1") != "call_ok-1" {
+		t.Errorf("valid ids must pass unchanged")
+	}
+}

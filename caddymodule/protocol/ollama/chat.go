@@ -361,6 +361,11 @@ func flatten(parts []protocol.Part, path string) (string, []string, error) {
 
 // EncodeRequest renders r for an Ollama /api/chat provider.
 func (Chat) EncodeRequest(r *protocol.Request) ([]byte, error) {
+	if r.Origin != protocol.OllamaChat {
+		if err := r.Untranslatable(); err != nil {
+			return nil, err
+		}
+	}
 	if r.N > 1 {
 		return nil, protocol.Errorf("n", "only one choice is supported by this provider")
 	}

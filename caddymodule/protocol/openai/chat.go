@@ -501,6 +501,11 @@ type wRequest struct {
 // EncodeRequest renders r for an OpenAI-wire provider (OpenAI, vLLM, LM Studio).
 // Streams always ask for usage (stream_options.include_usage).
 func (c Chat) EncodeRequest(r *protocol.Request) ([]byte, error) {
+	if r.Origin != protocol.OpenAIChat {
+		if err := r.Untranslatable(); err != nil {
+			return nil, err
+		}
+	}
 	w := wRequest{Model: r.Model, Stream: r.Stream, Temperature: r.Temperature, TopP: r.TopP,
 		PresencePenalty: r.PresencePenalty, FrequencyPenalty: r.FrequencyPenalty, Seed: r.Seed,
 		Stop: r.Stop, User: r.User, ParallelToolCalls: r.ParallelTools}

@@ -14,7 +14,8 @@ import (
 // request into a canonical chat request and renders canonical answers and
 // streams as Responses objects and events, so a chat-only provider can serve
 // it. previous_response_id, store, include and other stateful members stay
-// in Extra; a handler that translates must reject previous_response_id.
+// in Extra; encoders of other dialects reject previous_response_id,
+// conversation, background and prompt (see Request.Untranslatable).
 type Responses struct{}
 
 var _ protocol.ClientCodec = Responses{}

@@ -62,6 +62,11 @@ func TestResponsesDecodeRequest(t *testing.T) {
 		t.Errorf("hosted tool accepted by chat encoder")
 	}
 	r.Tools = r.Tools[:1]
+	var re *protocol.RequestError
+	if _, err := (Chat{}).EncodeRequest(r); !errors.As(err, &re) || re.Field != "previous_response_id" {
+		t.Errorf("previous_response_id cannot be honoured by a chat provider: err = %v", err)
+	}
+	delete(r.Extra, "previous_response_id")
 	b, err := Chat{}.EncodeRequest(r)
 	if err != nil {
 		t.Fatal(err)
