@@ -84,7 +84,7 @@ func family(rt route) auth.Family {
 		return auth.FamilyBuiltin
 	case strings.Contains(rt.name, "embed"):
 		return auth.FamilyEmbeddings
-	case rt.name == "models" || rt.name == "tags" || rt.name == "lmstudio_models" || rt.name == "ollama_home" || rt.name == "show":
+	case rt.name == "metrics" || rt.name == "models" || rt.name == "tags" || rt.name == "lmstudio_models" || rt.name == "ollama_home" || rt.name == "show":
 		return auth.FamilyListing
 	}
 	return auth.FamilyChat

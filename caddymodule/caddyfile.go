@@ -179,6 +179,10 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			h.DefaultLanguage = d.Val()
 		case "prompts_dir":
 			h.PromptsDir = optionalArg(d)
+		case "metrics":
+			h.Metrics = true
+		case "allow_prompt_control":
+			h.AllowPromptControl = true
 		case "auth":
 			cfg := new(auth.Config)
 			if err := cfg.UnmarshalCaddyfile(d); err != nil {

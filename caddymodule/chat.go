@@ -124,6 +124,9 @@ func (h *Handler) serveChat(w http.ResponseWriter, r *http.Request, rt route, k 
 		return err
 	}
 	c := &chatCall{kind: k, body: body, obj: pr.obj, model: pr.model, stream: pr.stream}
+	if err := h.promptControl(c); err != nil {
+		return err
+	}
 	if err := h.runPipeline(r.Context(), w, rt, c); err != nil {
 		return err
 	}
@@ -325,9 +328,9 @@ func (h *Handler) attempt(w http.ResponseWriter, r *http.Request, rt route, c *c
 	if err != nil {
 		return attemptResult{err: err}
 	}
-	if rid := r.Header.Get("X-Request-Id"); rid != "" {
-		upReq.Header.Set("X-Request-Id", rid)
-	}
+	info := requestInfo(r.Context())
+	info.apiType, info.translated, info.stream = p.APIType, pcodec != nil, c.stream
+	upReq.Header.Set("X-Request-Id", info.requestID)
 	resp, err := up.Client.Do(upReq)
 	if err != nil {
 		e := h.upstreamError(r, up, m.Name, err)
@@ -350,6 +353,7 @@ func (h *Handler) attempt(w http.ResponseWriter, r *http.Request, rt route, c *c
 			return attemptResult{err: ans.write(w, h, rt, c)}
 		}
 		if pcodec == nil {
+			info.usage, _ = usageFromJSON(data)
 			copyUpstreamHeaders(w.Header(), resp.Header)
 			w.Header().Set("Content-Type", orDefault(resp.Header.Get("Content-Type"), "application/json"))
 			w.WriteHeader(http.StatusOK)
@@ -362,6 +366,7 @@ func (h *Handler) attempt(w http.ResponseWriter, r *http.Request, rt route, c *c
 			return attemptResult{err: &apiError{Status: http.StatusBadGateway, Msg: fmt.Sprintf("the provider of model '%s' sent an answer that could not be read", m.Name)}, retry: true}
 		}
 		cres.Model = c.model
+		info.usage = cres.Usage
 		out, err := c.kind.codec.EncodeResponse(cres)
 		if err != nil {
 			return attemptResult{err: err}
@@ -385,7 +390,9 @@ func (h *Handler) attempt(w http.ResponseWriter, r *http.Request, rt route, c *c
 	dec := pcodec.NewStreamDecoder(&idleReader{r: resp.Body, timer: timer, idle: idle})
 	creq, _ := c.decode()
 	enc := c.kind.codec.NewStreamEncoder(w, rc.Flush, protocol.StreamOptions{Model: c.model, IncludeUsage: creq != nil && creq.IncludeUsage})
-	if _, err := protocol.Pump(ctx, dec, enc); err != nil && r.Context().Err() == nil {
+	res, err := protocol.Pump(ctx, dec, enc)
+	info.usage = res.Usage
+	if err != nil && r.Context().Err() == nil {
 		h.logger.Warn("translated stream failed", zap.String("provider", p.ID), zap.String("model", m.Name), zap.Error(err))
 	}
 	return attemptResult{}
@@ -422,8 +429,8 @@ func (h *Handler) relayStream(ctx context.Context, cancel context.CancelCauseFun
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
 	buf := *bp
-	var tail [32]byte
-	tailLen := 0
+	tail := tailBuffer{max: 4 << 10}
+	defer func() { requestInfo(r.Context()).usage = usageFromStreamTail(tail.buf) }()
 	for {
 		n, err := resp.Body.Read(buf)
 		if n > 0 {
@@ -434,7 +441,7 @@ func (h *Handler) relayStream(ctx context.Context, cancel context.CancelCauseFun
 			if rc.Flush() != nil {
 				return nil
 			}
-			tailLen = keepTail(&tail, tailLen, buf[:n])
+			tail.Write(buf[:n])
 		}
 		if err == nil {
 			continue
@@ -442,7 +449,7 @@ func (h *Handler) relayStream(ctx context.Context, cancel context.CancelCauseFun
 		if r.Context().Err() != nil {
 			return nil
 		}
-		if errors.Is(err, io.EOF) && (c.kind.sseDone == "" || bytes.HasSuffix(bytes.TrimRight(tail[:tailLen], "\r\n "), []byte(c.kind.sseDone))) {
+		if errors.Is(err, io.EOF) && (c.kind.sseDone == "" || bytes.HasSuffix(bytes.TrimRight(tail.buf, "\r\n "), []byte(c.kind.sseDone))) {
 			return nil
 		}
 		cause := "the provider ended the stream before it was complete"

@@ -2,11 +2,14 @@ package caddymodule
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -17,8 +20,12 @@ import (
 
 	"github.com/llmrouter/llm-router/caddymodule/auth"
 	"github.com/llmrouter/llm-router/caddymodule/builtin"
+	"github.com/llmrouter/llm-router/caddymodule/protocol"
 	"github.com/llmrouter/llm-router/caddymodule/protocol/ollama"
 	"github.com/llmrouter/llm-router/caddymodule/protocol/openai"
+	"github.com/llmrouter/llm-router/plugins"
+	fastmasker "github.com/llmrouter/llm-router/plugins/fast_masker"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 func init() {
@@ -42,17 +49,26 @@ type Handler struct {
 	DefaultLanguage string `json:"default_language,omitempty"`
 	// PromptsDir overrides files of the embedded prompt library.
 	PromptsDir string `json:"prompts_dir,omitempty"`
+	// Metrics serves Prometheus metrics at /metrics (LLM_ROUTER_USE_PROMETHEUS);
+	// they are always available at Caddy's admin /metrics.
+	Metrics bool `json:"metrics,omitempty"`
+	// AllowPromptControl lets clients of the proxy endpoints edit the system
+	// prompt with map_prompt, prompt_str_force and prompt_str_postfix (the
+	// original allowed it always); off, these fields are removed.
+	AllowPromptControl bool `json:"allow_prompt_control,omitempty"`
 	// Auth configures API keys; nil means LLM_ROUTER_AUTH_* decide.
 	Auth *auth.Config `json:"auth,omitempty"`
 
-	authn      *auth.Authenticator
-	limiter    auth.Limiter
-	limiterKey string
-	app        *App
-	tasks      *builtin.Service
-	prefix     string
-	routes     map[string]route
-	logger     *zap.Logger
+	authn       *auth.Authenticator
+	limiter     auth.Limiter
+	limiterKey  string
+	app         *App
+	tasks       *builtin.Service
+	fastMasker  *fastmasker.Masker
+	metricsHTTP http.Handler
+	prefix      string
+	routes      map[string]route
+	logger      *zap.Logger
 }
 
 type endpointFunc func(h *Handler, w http.ResponseWriter, r *http.Request, rt route) error
@@ -85,6 +101,12 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	if h.DefaultLanguage == "" {
 		h.DefaultLanguage = "pl"
+	}
+	h.fastMasker = fastmasker.New()
+	if h.Metrics || plugins.Truthy(os.Getenv("LLM_ROUTER_USE_PROMETHEUS")) {
+		if reg := ctx.GetMetricsRegistry(); reg != nil {
+			h.metricsHTTP = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+		}
 	}
 	if err := h.provisionBuiltin(); err != nil {
 		return err
@@ -154,6 +176,13 @@ func (h *Handler) buildRoutes() map[string]route {
 	add("POST", p+"/chat", "ollama_chat", dialectOllama, chatEndpoint(kindOllamaChat))
 	add("POST", p+"/generate", "ollama_generate", dialectOllama, chatEndpoint(kindOllamaGen))
 	add("POST", p+"/embed", "ollama_embed", dialectOllama, embedEndpoint(ollama.Embed{}))
+	if h.metricsHTTP != nil {
+		add("GET", "/metrics", "metrics", dialectBuiltin, func(h *Handler, w http.ResponseWriter, r *http.Request, _ route) error {
+			h.metricsHTTP.ServeHTTP(w, r)
+			return nil
+		})
+	}
+	add("POST", p+"/fast_text_mask", "fast_text_mask", dialectBuiltin, (*Handler).fastTextMask)
 	for _, name := range builtin.Endpoints() {
 		add("POST", p+"/"+name, name, dialectBuiltin, builtinEndpoint(name))
 	}
@@ -180,10 +209,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		defer cancel()
 		r = r.WithContext(ctx)
 	}
-	info := &reqInfo{}
+	info := &reqInfo{requestID: requestID(r)}
+	w.Header().Set("X-Request-Id", info.requestID)
 	r = r.WithContext(context.WithValue(r.Context(), reqInfoKey{}, info))
-	sw := &statusWriter{ResponseWriter: w}
 	start := time.Now()
+	sw := &statusWriter{ResponseWriter: w, start: start}
 	err := h.authenticate(r, rt, info)
 	if err == nil {
 		err = rt.fn(h, sw, r, rt)
@@ -200,19 +230,65 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 			code = 499 // the client went away
 		}
 	}
-	h.app.metrics.requests.WithLabelValues(rt.name, info.model, info.provider, strconv.Itoa(code)).Inc()
-	h.app.metrics.duration.WithLabelValues(rt.name, info.model).Observe(time.Since(start).Seconds())
+	h.observe(r, rt, info, sw, code, time.Since(start))
+	return err
+}
+
+// observe records a finished request in metrics and the log: one line per
+// request, never with prompt text or credentials.
+func (h *Handler) observe(r *http.Request, rt route, info *reqInfo, sw *statusWriter, code int, d time.Duration) {
+	m := h.app.metrics
+	m.requests.WithLabelValues(rt.name, info.model, info.provider, strconv.Itoa(code)).Inc()
+	m.duration.WithLabelValues(rt.name, info.model).Observe(d.Seconds())
+	var ttft time.Duration
+	if info.stream && code == http.StatusOK && sw.firstWrite > 0 {
+		ttft = sw.firstWrite
+		m.ttft.WithLabelValues(info.model, info.provider).Observe(ttft.Seconds())
+	}
+	if info.provider != "" {
+		if info.usage.Input > 0 {
+			m.tokens.WithLabelValues(info.model, info.provider, "input").Add(float64(info.usage.Input))
+		}
+		if info.usage.Output > 0 {
+			m.tokens.WithLabelValues(info.model, info.provider, "output").Add(float64(info.usage.Output))
+		}
+	}
+	fields := []zap.Field{zap.String("request_id", info.requestID), zap.String("endpoint", rt.name),
+		zap.String("model", info.model), zap.String("provider", info.provider), zap.String("provider_type", info.apiType),
+		zap.Bool("translated", info.translated), zap.Bool("stream", info.stream), zap.Int("status", code),
+		zap.Int("input_tokens", info.usage.Input), zap.Int("output_tokens", info.usage.Output),
+		zap.Duration("ttft", ttft), zap.Duration("duration", d)}
+	if info.key != nil {
+		fields = append(fields, zap.String("key", info.key.ID()))
+	}
+	h.logger.Info("request", fields...)
 	if extra, ok := r.Context().Value(caddyhttp.ExtraLogFieldsCtxKey).(*caddyhttp.ExtraLogFields); ok && info.model != "" {
 		extra.Add(zap.String("llm_model", info.model))
 		extra.Add(zap.String("llm_provider", info.provider))
+		extra.Add(zap.String("llm_request_id", info.requestID))
 	}
-	return err
+}
+
+// requestID returns the client's X-Request-ID when it is a sane token, or
+// a new random one.
+func requestID(r *http.Request) string {
+	if id := r.Header.Get("X-Request-Id"); id != "" && len(id) <= 128 && !strings.ContainsAny(id, "\r\n\x00") {
+		return id
+	}
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 // reqInfo collects what a request was routed to, for metrics and logs.
 // Only configured names go in (bounded label values).
 type reqInfo struct {
+	requestID       string
 	model, provider string
+	apiType         string
+	translated      bool
+	stream          bool
+	usage           protocol.Usage
 	key             *auth.Key
 	family          auth.Family
 }
@@ -229,7 +305,9 @@ func requestInfo(ctx context.Context) *reqInfo {
 // statusWriter records the status code written.
 type statusWriter struct {
 	http.ResponseWriter
-	status int
+	status     int
+	start      time.Time
+	firstWrite time.Duration // since start, at the first body byte
 }
 
 func (s *statusWriter) WriteHeader(code int) {
@@ -242,6 +320,9 @@ func (s *statusWriter) WriteHeader(code int) {
 func (s *statusWriter) Write(b []byte) (int, error) {
 	if s.status == 0 {
 		s.status = http.StatusOK
+	}
+	if s.firstWrite == 0 && len(b) > 0 {
+		s.firstWrite = time.Since(s.start)
 	}
 	return s.ResponseWriter.Write(b)
 }

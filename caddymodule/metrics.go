@@ -13,6 +13,8 @@ import (
 type metrics struct {
 	requests           *prometheus.CounterVec
 	duration           *prometheus.HistogramVec
+	ttft               *prometheus.HistogramVec
+	tokens             *prometheus.CounterVec
 	providerErrors     *prometheus.CounterVec
 	inflight           *prometheus.GaugeVec
 	selections         *prometheus.CounterVec
@@ -26,7 +28,7 @@ type metrics struct {
 func (m *metrics) Destruct() error { return nil }
 
 func (m *metrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.requests, m.duration, m.providerErrors, m.inflight, m.selections, m.authDecisions, m.providerUp, m.redisUp, m.maskerIncidents, m.guardrailIncidents}
+	return []prometheus.Collector{m.requests, m.duration, m.ttft, m.tokens, m.providerErrors, m.inflight, m.selections, m.authDecisions, m.providerUp, m.redisUp, m.maskerIncidents, m.guardrailIncidents}
 }
 
 func newMetrics() *metrics {
@@ -36,6 +38,11 @@ func newMetrics() *metrics {
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "llm_router_request_duration_seconds",
 			Help:    "Request duration until the last byte (streams included).",
 			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300}}, []string{"endpoint", "model"}),
+		ttft: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "llm_router_time_to_first_token_seconds",
+			Help:    "Time until the first byte of a streamed answer reached the client.",
+			Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2, 5, 10, 30}}, []string{"model", "provider"}),
+		tokens: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "llm_router_tokens_total",
+			Help: "Tokens reported by providers (streams included), by direction (input, output)."}, []string{"model", "provider", "direction"}),
 		providerErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "llm_router_provider_errors_total",
 			Help: "Failed provider calls, by provider and kind."}, []string{"provider", "kind"}),
 		inflight: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "llm_router_inflight_requests",

@@ -59,10 +59,6 @@ func (h *Handler) resolveModel(name string) (*config.Model, error) {
 	return m, nil
 }
 
-func isOpenAIWire(apiType string) bool {
-	return apiType == config.APIOpenAI || apiType == config.APIVLLM || apiType == config.APILMStudio
-}
-
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
 // setStreamHeaders sets the headers of every streamed response.
@@ -73,17 +69,6 @@ func setStreamHeaders(h http.Header, contentType string) {
 	h.Set("Expires", "0")
 	h.Set("X-Accel-Buffering", "no")
 	h.Del("Content-Length")
-}
-
-func keepTail(tail *[32]byte, n int, b []byte) int {
-	if len(b) >= len(tail) {
-		copy(tail[:], b[len(b)-len(tail):])
-		return len(tail)
-	}
-	keep := min(n, len(tail)-len(b))
-	copy(tail[:], tail[n-keep:n])
-	copy(tail[keep:], b)
-	return keep + len(b)
 }
 
 // upstreamError turns a failed provider call into the client's error, with

@@ -1,0 +1,98 @@
+package caddymodule
+
+import (
+	"bytes"
+	"encoding/json"
+
+	"github.com/llmrouter/llm-router/caddymodule/protocol"
+)
+
+// wireUsage reads token counts in any dialect's shape: OpenAI chat
+// (prompt/completion_tokens), Responses and Anthropic (input/output_tokens,
+// also nested in "message"), Ollama (prompt_eval_count/eval_count).
+type wireUsage struct {
+	Usage *struct {
+		PromptTokens     int `json:"prompt_tokens"`
+		CompletionTokens int `json:"completion_tokens"`
+		InputTokens      int `json:"input_tokens"`
+		OutputTokens     int `json:"output_tokens"`
+	} `json:"usage"`
+	Message *struct {
+		Usage *struct {
+			InputTokens  int `json:"input_tokens"`
+			OutputTokens int `json:"output_tokens"`
+		} `json:"usage"`
+	} `json:"message"`
+	Response *struct {
+		Usage *struct {
+			InputTokens  int `json:"input_tokens"`
+			OutputTokens int `json:"output_tokens"`
+		} `json:"usage"`
+	} `json:"response"`
+	PromptEvalCount int `json:"prompt_eval_count"`
+	EvalCount       int `json:"eval_count"`
+}
+
+// usageFromJSON extracts usage from one JSON document; ok is false when it
+// carries none.
+func usageFromJSON(b []byte) (u protocol.Usage, ok bool) {
+	if !bytes.Contains(b, []byte("usage")) && !bytes.Contains(b, []byte("eval_count")) {
+		return u, false
+	}
+	var w wireUsage
+	if json.Unmarshal(b, &w) != nil {
+		return u, false
+	}
+	switch {
+	case w.Usage != nil:
+		u.Input = w.Usage.PromptTokens + w.Usage.InputTokens
+		u.Output = w.Usage.CompletionTokens + w.Usage.OutputTokens
+	case w.Response != nil && w.Response.Usage != nil:
+		u.Input, u.Output = w.Response.Usage.InputTokens, w.Response.Usage.OutputTokens
+	case w.Message != nil && w.Message.Usage != nil:
+		u.Input, u.Output = w.Message.Usage.InputTokens, w.Message.Usage.OutputTokens
+	case w.PromptEvalCount > 0 || w.EvalCount > 0:
+		u.Input, u.Output = w.PromptEvalCount, w.EvalCount
+	default:
+		return u, false
+	}
+	return u, true
+}
+
+// usageFromStreamTail finds the last usage report in the tail of a relayed
+// stream (SSE data lines or NDJSON), where every dialect puts it.
+func usageFromStreamTail(tail []byte) protocol.Usage {
+	var best protocol.Usage
+	for _, line := range bytes.Split(tail, []byte("\n")) {
+		line = bytes.TrimSpace(bytes.TrimPrefix(bytes.TrimSpace(line), []byte("data:")))
+		if len(line) == 0 || line[0] != '{' {
+			continue
+		}
+		if u, ok := usageFromJSON(line); ok {
+			if u.Input > 0 {
+				best.Input = u.Input
+			}
+			if u.Output > 0 {
+				best.Output = u.Output
+			}
+		}
+	}
+	return best
+}
+
+// tailBuffer keeps the last bytes of a stream.
+type tailBuffer struct {
+	buf []byte
+	max int
+}
+
+func (t *tailBuffer) Write(p []byte) {
+	if len(p) >= t.max {
+		t.buf = append(t.buf[:0], p[len(p)-t.max:]...)
+		return
+	}
+	if over := len(t.buf) + len(p) - t.max; over > 0 {
+		t.buf = append(t.buf[:0], t.buf[over:]...)
+	}
+	t.buf = append(t.buf, p...)
+}
