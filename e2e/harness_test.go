@@ -40,15 +40,32 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// freePort returns a TCP port nothing listens on right now.
+// handedOut remembers the ports freePort returned, so that two routers
+// started back to back never get the same one before either binds it.
+var handedOut = struct {
+	sync.Mutex
+	m map[int]bool
+}{m: map[int]bool{}}
+
+// freePort returns a TCP port nothing listens on right now and that this
+// test binary has not handed out before.
 func freePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		handedOut.Lock()
+		seen := handedOut.m[port]
+		handedOut.m[port] = true
+		handedOut.Unlock()
+		if !seen {
+			return port
+		}
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // syncBuffer is a goroutine-safe log sink.
@@ -116,7 +133,27 @@ http://127.0.0.1:%d {
 }
 
 // startRouter writes the configuration files and starts llm-router run.
+// A port taken between choosing and binding it (by another process or an
+// outgoing connection's ephemeral port) makes it retry on fresh ports.
 func startRouter(t testing.TB, o routerOpts) *router {
+	t.Helper()
+	for try := 0; ; try++ {
+		r := launch(t, o)
+		if o.noWait {
+			return r
+		}
+		err := r.ready()
+		if err == nil {
+			return r
+		}
+		if try < 3 && strings.Contains(r.logs.String(), "address already in use") {
+			continue
+		}
+		t.Fatal(err)
+	}
+}
+
+func launch(t testing.TB, o routerOpts) *router {
 	t.Helper()
 	dir := t.TempDir()
 	r := &router{t: t, dir: dir, port: freePort(t), admin: fmt.Sprintf("127.0.0.1:%d", freePort(t)),
@@ -134,9 +171,6 @@ func startRouter(t testing.TB, o routerOpts) *router {
 	}
 	go func() { r.exitErr = r.cmd.Wait(); close(r.exited) }()
 	t.Cleanup(r.stop)
-	if !o.noWait {
-		r.waitReady()
-	}
 	return r
 }
 
@@ -153,23 +187,30 @@ func (r *router) write(o routerOpts) {
 // waitReady waits until /api/ping answers, or fails with the router's log.
 func (r *router) waitReady() {
 	r.t.Helper()
+	if err := r.ready(); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+// ready waits until /api/ping answers (deadline-bounded).
+func (r *router) ready() error {
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
 		select {
 		case <-r.exited:
-			r.t.Fatalf("llm-router exited early: %v\n%s", r.exitErr, r.logs)
+			return fmt.Errorf("llm-router exited early: %v\n%s", r.exitErr, r.logs)
 		default:
 		}
 		resp, err := http.Get(r.Base() + "/api/ping")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return
+				return nil
 			}
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	r.t.Fatalf("llm-router not ready after 60s\n%s", r.logs)
+	return fmt.Errorf("llm-router not ready after 60s\n%s", r.logs)
 }
 
 // reload runs `llm-router reload` with the current files.

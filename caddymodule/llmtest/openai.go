@@ -67,6 +67,18 @@ type OpenAI struct {
 	models   []string
 	gate     chan struct{}
 	canceled int
+	inflight int
+	peak     int
+}
+
+// MaxInFlight returns the largest number of chat requests the server was
+// answering at the same time. A request counts from its arrival until its
+// answer is complete (the last byte flushed), not until the connection's
+// bookkeeping ends.
+func (s *OpenAI) MaxInFlight() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.peak
 }
 
 // Hold makes later streams pause after their first content delta until the
@@ -167,6 +179,20 @@ func (s *OpenAI) serve(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.requests = append(s.requests, Request{Method: r.Method, Path: r.URL.Path, Header: r.Header.Clone(), Body: body})
 	reply, tokens, delay, fault, models, gate := s.reply, s.tokens, s.delay, s.fault, s.models, s.gate
+	done := func() {}
+	if r.Method == http.MethodPost {
+		s.inflight++
+		s.peak = max(s.peak, s.inflight)
+		var once sync.Once
+		done = func() {
+			once.Do(func() {
+				s.mu.Lock()
+				s.inflight--
+				s.mu.Unlock()
+			})
+		}
+		defer done()
+	}
 	s.mu.Unlock()
 
 	switch {
@@ -277,6 +303,7 @@ func (s *OpenAI) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	io.WriteString(w, "data: [DONE]\n\n")
 	fl.Flush()
+	done()
 }
 
 func (s *OpenAI) listModels(w http.ResponseWriter, ids []string) {

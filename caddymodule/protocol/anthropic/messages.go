@@ -209,8 +209,8 @@ func decodeBlocks(v json.RawMessage, path string, rich bool) ([]protocol.Part, e
 		return nil, nil
 	}
 	if wire.IsString(v) {
-		var s string
-		if err := json.Unmarshal(v, &s); err != nil {
+		s, ok := wire.String(v)
+		if !ok {
 			return nil, protocol.Errorf(path, "invalid string")
 		}
 		if s == "" {

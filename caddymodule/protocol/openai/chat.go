@@ -189,8 +189,8 @@ func decodeContent(v json.RawMessage, path string) ([]protocol.Part, error) {
 		return nil, nil
 	}
 	if wire.IsString(v) {
-		var s string
-		if err := json.Unmarshal(v, &s); err != nil {
+		s, ok := wire.String(v)
+		if !ok {
 			return nil, protocol.Errorf(path, "invalid string")
 		}
 		if s == "" {

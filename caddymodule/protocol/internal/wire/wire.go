@@ -6,6 +6,7 @@ package wire
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -22,30 +23,170 @@ type Obj struct {
 	err  error
 }
 
-// Parse parses data as a JSON object; path names it in errors ("" = top level).
+// Parse parses data as a JSON object; path names it in errors. The top
+// level (path "") is validated and copied once; members are sub-slices of
+// that copy, so nested objects (path != "", always members of a validated
+// document) are split without validating or copying again.
 func Parse(data []byte, path string) (*Obj, error) {
-	o := &Obj{Path: path}
-	if err := ParseInto(data, path, o); err != nil {
-		return nil, err
-	}
-	return o, nil
-}
-
-// ParseInto is Parse into an existing Obj.
-func ParseInto(data []byte, path string, o *Obj) error {
-	o.Path, o.err, o.M = path, nil, nil
-	data = bytes.TrimSpace(data)
+	data = trimWS(data)
 	if len(data) == 0 || data[0] != '{' {
 		if path == "" {
-			return protocol.Errorf("", "request body must be a JSON object")
+			return nil, protocol.Errorf("", "request body must be a JSON object")
 		}
-		return protocol.Errorf(path, "must be a JSON object")
+		return nil, protocol.Errorf(path, "must be a JSON object")
 	}
-	if err := json.Unmarshal(data, &o.M); err != nil {
-		return protocol.Errorf(path, "invalid JSON: %v", err)
+	if path == "" {
+		if !json.Valid(data) {
+			var m map[string]json.RawMessage
+			err := json.Unmarshal(data, &m)
+			if err == nil {
+				err = errors.New("invalid JSON")
+			}
+			return nil, protocol.Errorf("", "invalid JSON: %v", err)
+		}
+		data = append([]byte(nil), data...)
 	}
-	return nil
+	return &Obj{Path: path, M: splitObject(data)}, nil
 }
+
+// splitObject maps the members of the valid JSON object data to sub-slices.
+func splitObject(data []byte) map[string]json.RawMessage {
+	m := make(map[string]json.RawMessage, 8)
+	i := skipWS(data, 0) + 1 // past '{'
+	for i < len(data) {
+		i = skipWS(data, i)
+		if i >= len(data) || data[i] == '}' {
+			break
+		}
+		if data[i] == ',' {
+			i++
+			continue
+		}
+		ks := i
+		i = skipString(data, i)
+		key, _ := unquote(data[ks:i])
+		i = skipWS(data, i) + 1 // past ':'
+		i = skipWS(data, i)
+		vs := i
+		i = skipValue(data, i)
+		m[key] = data[vs:i]
+	}
+	return m
+}
+
+// splitArray returns the elements of the valid JSON array data as sub-slices.
+func splitArray(data []byte) []json.RawMessage {
+	var out []json.RawMessage
+	i := skipWS(data, 0) + 1 // past '['
+	for i < len(data) {
+		i = skipWS(data, i)
+		if i >= len(data) || data[i] == ']' {
+			break
+		}
+		if data[i] == ',' {
+			i++
+			continue
+		}
+		vs := i
+		i = skipValue(data, i)
+		out = append(out, data[vs:i])
+	}
+	return out
+}
+
+// trimWS trims JSON whitespace (not the wider Unicode set bytes.TrimSpace does).
+func trimWS(data []byte) []byte {
+	i := skipWS(data, 0)
+	j := len(data)
+	for j > i && (data[j-1] == ' ' || data[j-1] == '\t' || data[j-1] == '\n' || data[j-1] == '\r') {
+		j--
+	}
+	return data[i:j]
+}
+
+func skipWS(data []byte, i int) int {
+	for i < len(data) {
+		switch data[i] {
+		case ' ', '\t', '\n', '\r':
+			i++
+		default:
+			return i
+		}
+	}
+	return i
+}
+
+// skipString returns the index after the string starting at data[i] ('"').
+func skipString(data []byte, i int) int {
+	i++
+	for i < len(data) {
+		switch data[i] {
+		case '\\':
+			i += 2
+			continue
+		case '"':
+			return i + 1
+		}
+		i++
+	}
+	return i
+}
+
+// skipValue returns the index after the valid JSON value starting at data[i].
+func skipValue(data []byte, i int) int {
+	if i >= len(data) {
+		return i
+	}
+	switch data[i] {
+	case '"':
+		return skipString(data, i)
+	case '{', '[':
+		depth := 0
+		for i < len(data) {
+			switch data[i] {
+			case '"':
+				i = skipString(data, i)
+				continue
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return i + 1
+				}
+			}
+			i++
+		}
+		return i
+	}
+	for i < len(data) {
+		switch data[i] {
+		case ',', '}', ']', ' ', '\t', '\n', '\r':
+			return i
+		}
+		i++
+	}
+	return i
+}
+
+// unquote decodes the JSON string literal v; fast when it has no escapes.
+func unquote(v []byte) (string, bool) {
+	if len(v) < 2 || v[0] != '"' || v[len(v)-1] != '"' {
+		return "", false
+	}
+	body := v[1 : len(v)-1]
+	if bytes.IndexByte(body, '\\') < 0 && utf8.Valid(body) {
+		return string(body), true
+	}
+	var s string
+	if json.Unmarshal(v, &s) != nil {
+		return "", false
+	}
+	return s, true
+}
+
+// String decodes v if it is a JSON string.
+func String(v json.RawMessage) (string, bool) { return unquote(bytes.TrimSpace(v)) }
 
 // F returns the path of member key.
 func (o *Obj) F(key string) string {
@@ -95,8 +236,8 @@ func (o *Obj) Str(key string) string {
 	if v == nil {
 		return ""
 	}
-	var s string
-	if err := json.Unmarshal(v, &s); err != nil {
+	s, ok := String(v)
+	if !ok {
 		o.Failf(key, "must be a string")
 	}
 	return s
@@ -175,8 +316,7 @@ func (o *Obj) Strings(key string) []string {
 	if v == nil {
 		return nil
 	}
-	var s string
-	if json.Unmarshal(v, &s) == nil {
+	if s, ok := String(v); ok {
 		return []string{s}
 	}
 	var ss []string
@@ -193,12 +333,11 @@ func (o *Obj) Array(key string) []json.RawMessage {
 	if v == nil {
 		return nil
 	}
-	var a []json.RawMessage
-	if err := json.Unmarshal(v, &a); err != nil {
+	if v[0] != '[' {
 		o.Failf(key, "must be an array")
 		return nil
 	}
-	return a
+	return splitArray(v)
 }
 
 // Object takes an object member; nil when absent.
