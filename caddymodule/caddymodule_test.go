@@ -1,0 +1,139 @@
+package caddymodule
+
+import (
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+)
+
+func TestAppCaddyfile(t *testing.T) {
+	d := caddyfile.NewTestDispenser(`llm_router {
+		models_config /etc/llm-router/models-config.json
+		connect_timeout 5s
+		external_timeout 300
+		strategy first_available
+		model_strategy llama weighted
+		queue_timeout 30s
+		cooldown off
+		redis 10.0.0.9 {
+			port 6380
+			db 2
+			password {env.REDIS_PW}
+		}
+	}`)
+	var a App
+	if err := a.UnmarshalCaddyfile(d); err != nil {
+		t.Fatal(err)
+	}
+	if a.ModelsConfig != "/etc/llm-router/models-config.json" || a.ConnectTimeout != caddy.Duration(5*time.Second) ||
+		a.ExternalTimeout != caddy.Duration(300*time.Second) || a.Strategy != "first_available" ||
+		a.ModelStrategies["llama"] != "weighted" || a.QueueTimeout != caddy.Duration(30*time.Second) || a.Cooldown >= 0 {
+		t.Fatalf("parsed %+v", a)
+	}
+	if a.Redis == nil || a.Redis.Host != "10.0.0.9" || a.Redis.Port != 6380 || a.Redis.DB != 2 || a.Redis.Password != "{env.REDIS_PW}" {
+		t.Fatalf("redis %+v", a.Redis)
+	}
+	for _, bad := range []string{"llm_router { nope 1 }", "llm_router { external_timeout soon }", "llm_router extra"} {
+		var a App
+		if err := a.UnmarshalCaddyfile(caddyfile.NewTestDispenser(bad)); err == nil {
+			t.Errorf("%q: want an error", bad)
+		}
+	}
+}
+
+func TestHandlerCaddyfile(t *testing.T) {
+	d := caddyfile.NewTestDispenser(`llm_router {
+		prefix none
+		max_request_body 4KiB
+		request_timeout 90
+		default_language en
+		metrics
+		allow_prompt_control
+		auth on {
+			keys_file /etc/llm-router/keys.json
+		}
+	}`)
+	var h Handler
+	if err := h.UnmarshalCaddyfile(d); err != nil {
+		t.Fatal(err)
+	}
+	if h.Prefix == nil || normalizePrefix(*h.Prefix) != "" || h.MaxRequestBody != 4096 || h.RequestTimeout != caddy.Duration(90*time.Second) ||
+		h.DefaultLanguage != "en" || !h.Metrics || !h.AllowPromptControl || h.Auth == nil || !h.Auth.Enabled || h.Auth.KeysFile != "/etc/llm-router/keys.json" {
+		t.Fatalf("parsed %+v", h)
+	}
+	// An environment placeholder that expanded to nothing keeps the default.
+	var e Handler
+	if err := e.UnmarshalCaddyfile(caddyfile.NewTestDispenser("llm_router {\nprompts_dir\n}")); err != nil || e.PromptsDir != "" {
+		t.Fatalf("empty prompts_dir: %v", err)
+	}
+}
+
+func TestNormalizePrefix(t *testing.T) {
+	for in, want := range map[string]string{"/api": "/api", "api/": "/api", "/": "", "none": "", "": "", "/v2/api/": "/v2/api"} {
+		if got := normalizePrefix(in); got != want {
+			t.Errorf("normalizePrefix(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestUsage(t *testing.T) {
+	tests := []struct {
+		doc     string
+		in, out int
+	}{
+		{`{"usage":{"prompt_tokens":7,"completion_tokens":3}}`, 7, 3},
+		{`{"type":"message","usage":{"input_tokens":5,"output_tokens":9}}`, 5, 9},
+		{`{"type":"message_start","message":{"usage":{"input_tokens":11,"output_tokens":1}}}`, 11, 1},
+		{`{"type":"response.completed","response":{"usage":{"input_tokens":4,"output_tokens":2}}}`, 4, 2},
+		{`{"done":true,"prompt_eval_count":12,"eval_count":30}`, 12, 30},
+	}
+	for _, tt := range tests {
+		u, ok := usageFromJSON([]byte(tt.doc))
+		if !ok || u.Input != tt.in || u.Output != tt.out {
+			t.Errorf("usageFromJSON(%s) = %+v %v", tt.doc, u, ok)
+		}
+	}
+	if _, ok := usageFromJSON([]byte(`{"choices":[]}`)); ok {
+		t.Error("no usage must report none")
+	}
+	tail := tailBuffer{max: 256}
+	tail.Write([]byte("data: {\"choices\":[{\"delta\":{\"content\":\"hi\"}}]}\n\n"))
+	tail.Write([]byte("data: {\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":8}}\n\ndata: [DONE]\n\n"))
+	if u := usageFromStreamTail(tail.buf); u.Input != 3 || u.Output != 8 {
+		t.Errorf("stream tail usage = %+v", u)
+	}
+	small := tailBuffer{max: 4}
+	small.Write([]byte("abcdef"))
+	small.Write([]byte("gh"))
+	if string(small.buf) != "efgh" {
+		t.Errorf("tail = %q", small.buf)
+	}
+}
+
+func TestUpstreamMessage(t *testing.T) {
+	for body, want := range map[string]string{
+		`{"error":{"message":"bad temp","type":"invalid_request_error"}}`:             "bad temp",
+		`{"error":"model 'x' not found"}`:                                             "model 'x' not found",
+		`{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}`: "Overloaded",
+		`<html>nginx</html>`: "Bad Gateway",
+	} {
+		if got := upstreamMessage([]byte(body), 502); got != want {
+			t.Errorf("upstreamMessage(%s) = %q, want %q", body, got, want)
+		}
+	}
+}
+
+func TestRequestID(t *testing.T) {
+	r := httptest.NewRequest("GET", "/", nil)
+	r.Header.Set("X-Request-ID", "abc-1")
+	if requestID(r) != "abc-1" {
+		t.Fatal("a sane client id must be kept")
+	}
+	r.Header.Set("X-Request-ID", "bad\nid")
+	if id := requestID(r); id == "bad\nid" || len(id) != 24 {
+		t.Fatalf("an id with a newline must be replaced, got %q", id)
+	}
+}
