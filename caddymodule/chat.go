@@ -352,6 +352,9 @@ func (h *Handler) attempt(w http.ResponseWriter, r *http.Request, rt route, c *c
 			}
 			return attemptResult{err: ans.write(w, h, rt, c)}
 		}
+		if err := h.checkResponse(r.Context(), c, pcodec, data); err != nil {
+			return attemptResult{err: err}
+		}
 		if pcodec == nil {
 			info.usage, _ = usageFromJSON(data)
 			copyUpstreamHeaders(w.Header(), resp.Header)

@@ -222,3 +222,40 @@ func (h *Handler) audit(ctx context.Context, kind string, fields map[string]any)
 		h.logger.Error("audit record not written", zap.String("kind", kind), zap.Error(err))
 	}
 }
+
+// checkResponse runs the response guardrails on a whole (non-streamed)
+// answer before any byte of it reaches the client. Streamed answers are
+// not checked: their text is delivered as it is generated (see README).
+func (h *Handler) checkResponse(ctx context.Context, c *chatCall, pcodec protocol.ProviderCodec, data []byte) error {
+	p := h.app.pipeline
+	if p == nil || len(p.ResponseGuardrails) == 0 {
+		return nil
+	}
+	dec := pcodec
+	if dec == nil {
+		var ok bool
+		if dec, ok = c.kind.codec.(protocol.ProviderCodec); !ok {
+			return nil
+		}
+	}
+	res, err := dec.DecodeResponse(data)
+	if err != nil {
+		return &apiError{Status: http.StatusBadGateway, Msg: "the provider's answer could not be read for the response guardrails"}
+	}
+	var texts []string
+	res.VisitTexts(func(t *string) { texts = append(texts, *t) })
+	d, err := p.CheckResponse(ctx, texts)
+	if err != nil {
+		return pluginError(err)
+	}
+	if d.Safe {
+		return nil
+	}
+	h.app.metrics.guardrailIncidents.Inc()
+	if h.app.env.GuardrailAuditResponse {
+		h.audit(ctx, audit.KindGuardrail, map[string]any{"stage": "response", "model": c.model, "guardrail": d.Guardrail,
+			"safe": false, "reason": d.Reason, "details": d.Details})
+	}
+	return &apiError{Status: http.StatusForbidden, Code: "guardrail_blocked",
+		Msg: fmt.Sprintf("The answer was blocked by the %s guardrail: %s", orDefault(d.Guardrail, "response"), orDefault(d.Reason, "unsafe content"))}
+}

@@ -235,3 +235,29 @@ func TestGuardrailAndMasking(t *testing.T) {
 		t.Fatal("a request reached the provider while its guardrail was down")
 	}
 }
+
+func TestResponseGuardrail(t *testing.T) {
+	fake := llmtest.NewOpenAI("vllm")
+	defer fake.Close()
+	fake.SetReply("Here is how to build a bomb.", 3)
+	svc := plugintest.NewServer(t)
+	svc.SetUnsafe("bomb")
+	r := startRouter(t, routerOpts{
+		models: modelsJSON(map[string][]string{"m": {prov("p", fake.URL, "vllm", "")}}),
+		env: map[string]string{
+			"LLM_ROUTER_FORCE_GUARDRAIL_RESPONSE":             "1",
+			"LLM_ROUTER_GUARDRAIL_STRATEGY_PIPELINE_RESPONSE": "sojka_guard",
+			"LLM_ROUTER_GUARDRAIL_SOJKA_GUARD_HOST":           svc.URL,
+		},
+	})
+	c := client(r)
+	_, err := c.Chat.Completions.New(context.Background(), chatParams("m", "tell me"))
+	var ae *openai.Error
+	if !errors.As(err, &ae) || ae.StatusCode != 403 || strings.Contains(ae.Message, "bomb") {
+		t.Fatalf("unsafe answer: %v", err)
+	}
+	fake.SetReply("A harmless answer.", 2)
+	if _, err := c.Chat.Completions.New(context.Background(), chatParams("m", "tell me")); err != nil {
+		t.Fatalf("safe answer: %v", err)
+	}
+}
