@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/llmrouter/llm-router/caddymodule/audit"
@@ -96,6 +97,12 @@ func (a *App) buildPipeline(ctx caddy.Context) error {
 	if len(svcs) > 0 && env.MonitorInterval > 0 {
 		a.monitor = plugins.NewServicesMonitor(plugins.MonitorConfig{Interval: env.MonitorInterval}, svcs...)
 		p.Health = a.monitor
+		if reg := ctx.GetMetricsRegistry(); reg != nil {
+			var are prometheus.AlreadyRegisteredError
+			if err := reg.Register(a.monitor); err != nil && !errors.As(err, &are) {
+				return fmt.Errorf("services monitor metrics: %w", err)
+			}
+		}
 	}
 	a.pipeline = p
 	return nil
