@@ -9,8 +9,10 @@ import (
 	"net/http"
 	"time"
 
+	caudit "github.com/llmrouter/llm-router/caddymodule/audit"
 	"github.com/llmrouter/llm-router/caddymodule/builtin"
 	"github.com/llmrouter/llm-router/caddymodule/config"
+	"github.com/llmrouter/llm-router/caddymodule/jsonscan"
 	"github.com/llmrouter/llm-router/caddymodule/prompts"
 	"github.com/llmrouter/llm-router/caddymodule/protocol"
 	"github.com/llmrouter/llm-router/caddymodule/provider"
@@ -47,6 +49,9 @@ func builtinEndpoint(name string) endpointFunc {
 			return nil
 		}
 		if err := h.authorize(r.Context(), rt, t.Model, len(body)); err != nil {
+			return err
+		}
+		if err := h.builtinPipeline(r.Context(), rt, t, body); err != nil {
 			return err
 		}
 		if t.Stream && len(t.Calls) == 1 {
@@ -180,4 +185,65 @@ func asStatusError(err error) error {
 		return context.Canceled
 	}
 	return err
+}
+
+// builtinPipeline runs request guardrails and masking on the texts of a
+// built-in task (everything but the router's own system prompts).
+func (h *Handler) builtinPipeline(ctx context.Context, rt route, t *builtin.Task, body []byte) error {
+	p := h.app.pipeline
+	if p == nil {
+		return nil
+	}
+	var ptrs []*string
+	for i := range t.Calls {
+		for j := range t.Calls[i] {
+			if t.Calls[i][j].Role != "system" {
+				ptrs = append(ptrs, &t.Calls[i][j].Content)
+			}
+		}
+	}
+	texts := make([]string, len(ptrs))
+	for i, s := range ptrs {
+		texts[i] = *s
+	}
+	if len(p.RequestGuardrails) > 0 {
+		d, err := p.CheckRequest(ctx, texts)
+		if err != nil {
+			return pluginError(err)
+		}
+		if !d.Safe {
+			h.app.metrics.guardrailIncidents.Inc()
+			if h.app.env.GuardrailAuditRequest {
+				h.audit(ctx, caudit.KindGuardrail, map[string]any{"endpoint": rt.name, "model": t.Model, "guardrail": d.Guardrail,
+					"safe": false, "reason": d.Reason, "details": d.Details})
+			}
+			return &apiError{Status: http.StatusForbidden, Code: "guardrail_blocked",
+				Msg: fmt.Sprintf("The request was blocked by the %s guardrail: %s", orDefault(d.Guardrail, "request"), orDefault(d.Reason, "unsafe content"))}
+		}
+	}
+	anonymize := false
+	if obj, err := jsonscan.Scan(body); err == nil {
+		anonymize, _, _ = obj.Bool("anonymize")
+	}
+	if !p.MaskingEnabled(anonymize) {
+		return nil
+	}
+	masked, mappings, err := p.Mask(ctx, texts)
+	if err != nil {
+		return pluginError(err)
+	}
+	changed := false
+	for i, s := range ptrs {
+		if i < len(masked) && *s != masked[i] {
+			*s, changed = masked[i], true
+		}
+	}
+	if changed {
+		h.app.metrics.maskerIncidents.Inc()
+		if h.app.env.MaskingWithAudit {
+			h.audit(ctx, caudit.KindMasking, map[string]any{"endpoint": rt.name, "model": t.Model,
+				"original": texts, "masked": masked, "mappings": mappings})
+		}
+	}
+	return nil
 }

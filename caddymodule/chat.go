@@ -289,6 +289,9 @@ func (h *Handler) attempt(w http.ResponseWriter, r *http.Request, rt route, c *c
 	var pcodec protocol.ProviderCodec
 	upModel := p.UpstreamModel(m.Name)
 	if same && !c.modified {
+		if !p.ToolCalling && p.APIType != config.APIAnthropic && hasTools(c.obj) {
+			return attemptResult{err: noToolsError(m.Name)}
+		}
 		upBody = c.obj.Set("model", jsonscan.Quote(upModel))
 	} else {
 		creq, err := c.decode()
@@ -296,8 +299,7 @@ func (h *Handler) attempt(w http.ResponseWriter, r *http.Request, rt route, c *c
 			return attemptResult{err: err}
 		}
 		if p.APIType != config.APIAnthropic && !p.ToolCalling && len(creq.Tools) > 0 {
-			return attemptResult{err: &apiError{Status: http.StatusBadRequest, Param: "tools",
-				Msg: fmt.Sprintf("model '%s' is served by a provider without tool calling (tool_calling is false); remove 'tools' or use another model", m.Name)}}
+			return attemptResult{err: noToolsError(m.Name)}
 		}
 		cp := *creq
 		cp.Model = upModel
@@ -399,6 +401,23 @@ func (h *Handler) attempt(w http.ResponseWriter, r *http.Request, rt route, c *c
 		h.logger.Warn("translated stream failed", zap.String("provider", p.ID), zap.String("model", m.Name), zap.Error(err))
 	}
 	return attemptResult{}
+}
+
+// hasTools reports whether a request body carries a non-empty tools list.
+func hasTools(obj *jsonscan.Object) bool {
+	raw := bytes.TrimSpace(obj.Raw("tools"))
+	if len(raw) == 0 || string(raw) == "null" {
+		return false
+	}
+	return !bytes.Equal(bytes.Join(bytes.Fields(raw), nil), []byte("[]"))
+}
+
+// noToolsError answers a request with tools for a provider configured
+// without tool calling: the original silently dropped the tools, which
+// leaves the client waiting for calls that never come.
+func noToolsError(model string) error {
+	return &apiError{Status: http.StatusBadRequest, Param: "tools",
+		Msg: fmt.Sprintf("model '%s' is served by a provider without tool calling (tool_calling is false in models-config); remove 'tools' or enable tool_calling for it", model)}
 }
 
 // idleReader resets the idle timer on every read that returns data.

@@ -224,6 +224,27 @@ func TestGuardrailAndMasking(t *testing.T) {
 	if strings.Contains(string(last.Body), "jan.kowalski@example.com") || strings.Contains(string(last.Body), "anonymize") {
 		t.Fatalf("provider saw unmasked text: %s", last.Body)
 	}
+	// The built-in endpoints mask their texts too.
+	resp, err = http.Post(r.Base()+"/api/translate", "application/json",
+		strings.NewReader(`{"model":"m","anonymize":true,"texts":["mail jan.kowalski@example.com now"]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || strings.Contains(string(lastPost(t, fake.Requests()).Body), "jan.kowalski@example.com") {
+		t.Fatalf("built-in endpoint: %d, provider saw %s", resp.StatusCode, lastPost(t, fake.Requests()).Body)
+	}
+	// A tools request for a provider without tool calling is refused, not silently stripped.
+	resp, err = http.Post(r.Base()+"/v1/chat/completions", "application/json", strings.NewReader(
+		`{"model":"m","tools":[{"type":"function","function":{"name":"f","parameters":{}}}],"messages":[{"role":"user","content":"x"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 400 || !strings.Contains(string(b), "tool_calling") {
+		t.Fatalf("tools without tool_calling: %d %s", resp.StatusCode, b)
+	}
 	// Fail closed: the guardrail service down → 503, nothing reaches the provider.
 	svc.SetFault(plugintest.Status500)
 	before = fake.Count("/v1/chat/completions")
