@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/llmrouter/llm-router/plugins"
+	"github.com/llmrouter/llm-router/plugins/httpguard"
 )
 
 // Name is the plugin name in pipelines.
@@ -30,7 +31,5 @@ type Config struct {
 
 // New builds the guardrail client.
 func New(cfg Config) (*plugins.HTTPGuardrail, error) {
-	return plugins.NewHTTPGuardrail(plugins.ServiceConfig{
-		Name: Name, Host: cfg.Host, Timeout: cfg.Timeout, FailOpen: cfg.FailOpen, Client: cfg.Client,
-	})
+	return httpguard.New(httpguard.Config{Name: Name, Host: cfg.Host, Timeout: cfg.Timeout, FailOpen: cfg.FailOpen, Client: cfg.Client})
 }

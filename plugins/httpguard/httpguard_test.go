@@ -1,4 +1,4 @@
-package naskguard
+package httpguard_test
 
 import (
 	"context"
@@ -13,15 +13,47 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
 	"github.com/llmrouter/llm-router/plugins"
+	"github.com/llmrouter/llm-router/plugins/httpguard"
+	naskguard "github.com/llmrouter/llm-router/plugins/nask_guard"
 	"github.com/llmrouter/llm-router/plugins/plugintest"
+	sojkaguard "github.com/llmrouter/llm-router/plugins/sojka_guard"
 )
 
-const path = "/api/guardrails/" + Name
+// guardrail is one of the guardrails built on httpguard.
+type guardrail struct {
+	name, hostEnv string
+	info          caddy.ModuleInfo
+}
 
-func TestCheck(t *testing.T) {
+var guardrails = []guardrail{
+	{naskguard.Name, naskguard.HostEnv, naskguard.Module{}.CaddyModule()},
+	{sojkaguard.Name, sojkaguard.HostEnv, sojkaguard.Module{}.CaddyModule()},
+}
+
+// module is what every guardrail module provides.
+type module interface {
+	caddy.Provisioner
+	caddy.Validator
+	caddy.CleanerUpper
+	caddyfile.Unmarshaler
+	plugins.Guardrail
+	plugins.Service
+}
+
+// forEach runs f for every guardrail.
+func forEach(t *testing.T, f func(t *testing.T, g guardrail)) {
+	for _, g := range guardrails {
+		t.Run(g.name, func(t *testing.T) { f(t, g) })
+	}
+}
+
+func TestCheck(t *testing.T) { forEach(t, testCheck) }
+
+func testCheck(t *testing.T, gr guardrail) {
+	Name, path := gr.name, "/api/guardrails/"+gr.name
 	srv := plugintest.NewServer(t)
 	srv.SetUnsafe("zabij")
-	g, err := New(Config{Host: srv.URL})
+	g, err := httpguard.New(httpguard.Config{Name: Name, Host: srv.URL})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +79,9 @@ func TestCheck(t *testing.T) {
 	}
 }
 
-func TestFailClosedAndFailOpen(t *testing.T) {
+func TestFailClosedAndFailOpen(t *testing.T) { forEach(t, testFailClosedAndFailOpen) }
+
+func testFailClosedAndFailOpen(t *testing.T, gr guardrail) {
 	tests := []struct {
 		name     string
 		open     bool
@@ -67,7 +101,7 @@ func TestFailClosedAndFailOpen(t *testing.T) {
 			srv.SetUnsafe("hello") // a fail-open pass must not come from the service
 			srv.SetFault(tt.fault)
 			srv.SetDelay(tt.delay)
-			g, err := New(Config{Host: srv.URL, Timeout: 50 * time.Millisecond, FailOpen: tt.open})
+			g, err := httpguard.New(httpguard.Config{Name: gr.name, Host: srv.URL, Timeout: 50 * time.Millisecond, FailOpen: tt.open})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -87,16 +121,24 @@ func TestFailClosedAndFailOpen(t *testing.T) {
 	}
 }
 
-func TestUnmarshalCaddyfile(t *testing.T) {
+func TestUnmarshalCaddyfile(t *testing.T) { forEach(t, testUnmarshalCaddyfile) }
+
+func testUnmarshalCaddyfile(t *testing.T, gr guardrail) {
+	Name := gr.name
+	type fields struct {
+		Host          string
+		Timeout       caddy.Duration
+		AllowFailOpen bool
+	}
 	tests := []struct {
 		in   string
-		want Module
+		want fields
 		err  string
 	}{
-		{in: Name, want: Module{}},
-		{in: Name + " http://g:5000", want: Module{Host: "http://g:5000"}},
+		{in: Name, want: fields{}},
+		{in: Name + " http://g:5000", want: fields{Host: "http://g:5000"}},
 		{in: Name + " {\nhost {env.G}\ntimeout 1500ms\nfail_open\n}",
-			want: Module{Host: "{env.G}", Timeout: caddy.Duration(1500 * time.Millisecond), AllowFailOpen: true}},
+			want: fields{Host: "{env.G}", Timeout: caddy.Duration(1500 * time.Millisecond), AllowFailOpen: true}},
 		{in: Name + " a b", err: "wrong argument count"},
 		{in: Name + " {\ntimeout\n}", err: "wrong argument count"},
 		{in: Name + " {\ntimeout 0s\n}", err: "invalid duration"},
@@ -104,7 +146,7 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 		{in: Name + " {\ncache_size 5\n}", err: `unknown ` + Name + ` option "cache_size"`},
 	}
 	for _, tt := range tests {
-		var m Module
+		m := httpguard.NewModule(gr.name, gr.hostEnv)
 		err := m.UnmarshalCaddyfile(caddyfile.NewTestDispenser(tt.in))
 		if tt.err != "" {
 			if err == nil || !strings.Contains(err.Error(), tt.err) {
@@ -112,21 +154,24 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 			}
 			continue
 		}
-		if err != nil || !reflect.DeepEqual(m, tt.want) {
+		if got := (fields{m.Host, m.Timeout, m.AllowFailOpen}); err != nil || !reflect.DeepEqual(got, tt.want) {
 			t.Errorf("%q: got %+v, %v; want %+v", tt.in, m, err, tt.want)
 		}
 	}
 }
 
-func TestModule(t *testing.T) {
+func TestModule(t *testing.T) { forEach(t, testModule) }
+
+func testModule(t *testing.T, gr guardrail) {
+	Name, HostEnv := gr.name, gr.hostEnv
 	srv := plugintest.NewServer(t)
 	srv.SetUnsafe("bomb")
 	t.Setenv(HostEnv, srv.URL)
-	info := Module{}.CaddyModule()
-	if info.ID != "llm_router.guardrails."+Name {
+	info := gr.info
+	if string(info.ID) != "llm_router.guardrails."+Name {
 		t.Errorf("module ID %q", info.ID)
 	}
-	mod := info.New().(*Module)
+	mod := info.New().(module)
 	if err := json.Unmarshal([]byte(`{"timeout":"5s"}`), mod); err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +190,7 @@ func TestModule(t *testing.T) {
 	}
 
 	t.Setenv(HostEnv, "")
-	err := (&Module{}).Provision(caddy.Context{})
+	err := info.New().(module).Provision(caddy.Context{})
 	if err == nil || !strings.Contains(err.Error(), HostEnv) {
 		t.Errorf("no host: err = %v; want a hint naming %s", err, HostEnv)
 	}

@@ -1,0 +1,164 @@
+// Package httpguard is the shared implementation of the guardrails backed by
+// a classifier service of llm-router-services (POST <host>/api/guardrails/<name>,
+// decision in results.safe): nask_guard and sojka_guard differ only in
+// their name and the environment variable holding their host.
+package httpguard
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+
+	"github.com/llmrouter/llm-router/plugins"
+)
+
+// Module is a guardrail Caddy module; embed it, made by NewModule, in the
+// module type of each guardrail.
+//
+// Caddyfile:
+//
+//	<name> [<host>] {
+//		host      <url>         # default {env.<host variable>}
+//		timeout   <duration>    # default 10s
+//		fail_open               # let requests pass unchecked while the service is down
+//	}
+type Module struct {
+	// Host is the service base URL; placeholders such as {env.VAR} are
+	// resolved at provision time. Empty means the guardrail's host variable.
+	Host string `json:"host,omitempty"`
+	// Timeout bounds one call.
+	Timeout caddy.Duration `json:"timeout,omitempty"`
+	// AllowFailOpen lets requests pass unchecked while the service is unavailable.
+	AllowFailOpen bool `json:"fail_open,omitempty"`
+
+	name    string
+	hostEnv string
+	g       *plugins.HTTPGuardrail
+}
+
+// NewModule returns the module of the guardrail name whose default host is
+// in the environment variable hostEnv.
+func NewModule(name, hostEnv string) Module {
+	return Module{name: name, hostEnv: hostEnv}
+}
+
+// Config configures a guardrail client.
+type Config struct {
+	// Name is the guardrail (and service path) name.
+	Name string
+	// Host is the service base URL.
+	Host string
+	// Timeout bounds one call; 0 means plugins.DefaultServiceTimeout.
+	Timeout time.Duration
+	// FailOpen lets requests pass unchecked while the service is unavailable.
+	FailOpen bool
+	// Client overrides the HTTP client (tests).
+	Client *http.Client
+}
+
+// New builds a guardrail client.
+func New(cfg Config) (*plugins.HTTPGuardrail, error) {
+	return plugins.NewHTTPGuardrail(plugins.ServiceConfig{
+		Name: cfg.Name, Host: cfg.Host, Timeout: cfg.Timeout, FailOpen: cfg.FailOpen, Client: cfg.Client,
+	})
+}
+
+// Provision implements caddy.Provisioner.
+func (mo *Module) Provision(caddy.Context) error {
+	host := mo.Host
+	if host == "" {
+		host = "{env." + mo.hostEnv + "}"
+	}
+	host = caddy.NewReplacer().ReplaceAll(host, "")
+	if host == "" {
+		return errors.New(mo.name + ": no service host: set host or " + mo.hostEnv)
+	}
+	g, err := New(Config{Name: mo.name, Host: host, Timeout: time.Duration(mo.Timeout), FailOpen: mo.AllowFailOpen})
+	if err != nil {
+		return err
+	}
+	mo.g = g
+	return nil
+}
+
+// Validate implements caddy.Validator.
+func (mo *Module) Validate() error {
+	if mo.g == nil {
+		return errors.New(mo.name + ": not provisioned")
+	}
+	return nil
+}
+
+// Cleanup implements caddy.CleanerUpper.
+func (mo *Module) Cleanup() error {
+	if mo.g != nil {
+		mo.g.Close()
+	}
+	return nil
+}
+
+// Check implements plugins.Guardrail.
+func (mo *Module) Check(ctx context.Context, texts []string) (plugins.Decision, error) {
+	return mo.g.Check(ctx, texts)
+}
+
+// ServiceName implements plugins.Service.
+func (mo *Module) ServiceName() string { return mo.name }
+
+// PingURL implements plugins.Service.
+func (mo *Module) PingURL() string { return mo.g.PingURL() }
+
+// FailOpen implements plugins.Service.
+func (mo *Module) FailOpen() bool { return mo.AllowFailOpen }
+
+// UnmarshalCaddyfile implements caddyfile.Unmarshaler.
+func (mo *Module) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // module name
+	if d.NextArg() {
+		mo.Host = d.Val()
+	}
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for d.NextBlock(0) {
+		opt := d.Val()
+		args := d.RemainingArgs()
+		switch opt {
+		case "host":
+			if len(args) != 1 {
+				return d.ArgErr()
+			}
+			mo.Host = args[0]
+		case "timeout":
+			if len(args) != 1 {
+				return d.ArgErr()
+			}
+			dur, err := caddy.ParseDuration(args[0])
+			if err != nil || dur <= 0 {
+				return d.Errf("timeout: invalid duration %q", args[0])
+			}
+			mo.Timeout = caddy.Duration(dur)
+		case "fail_open":
+			if len(args) != 0 {
+				return d.ArgErr()
+			}
+			mo.AllowFailOpen = true
+		default:
+			return d.Errf("unknown %s option %q", mo.name, opt)
+		}
+	}
+	return nil
+}
+
+var (
+	_ caddy.Provisioner     = (*Module)(nil)
+	_ caddy.Validator       = (*Module)(nil)
+	_ caddy.CleanerUpper    = (*Module)(nil)
+	_ caddyfile.Unmarshaler = (*Module)(nil)
+	_ plugins.Guardrail     = (*Module)(nil)
+	_ plugins.Service       = (*Module)(nil)
+)
