@@ -397,6 +397,13 @@ func (h *Handler) attempt(w http.ResponseWriter, r *http.Request, rt route, c *c
 	enc := c.kind.codec.NewStreamEncoder(w, rc.Flush, protocol.StreamOptions{Model: c.model, IncludeUsage: creq != nil && creq.IncludeUsage})
 	res, err := protocol.Pump(ctx, dec, enc)
 	info.usage = res.Usage
+	if err != nil && r.Context().Err() == nil && ctx.Err() != nil && !res.Ended {
+		// The provider went silent (idle timeout): Pump stopped without an
+		// event, so end the client's stream with its dialect's error.
+		ev := protocol.Event{Kind: protocol.EvError, Status: http.StatusGatewayTimeout,
+			Text: fmt.Sprintf("the provider sent nothing for %s", idle)}
+		_ = enc.Write(&ev)
+	}
 	if err != nil && r.Context().Err() == nil {
 		h.logger.Warn("translated stream failed", zap.String("provider", p.ID), zap.String("model", m.Name), zap.Error(err))
 	}

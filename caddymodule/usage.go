@@ -59,20 +59,29 @@ func usageFromJSON(b []byte) (u protocol.Usage, ok bool) {
 	return u, true
 }
 
-// usageFromStreamTail finds the last usage report in the tail of a relayed
-// stream (SSE data lines or NDJSON), where every dialect puts it.
+// usageFromStreamTail finds the usage report in the tail of a relayed
+// stream (SSE data lines or NDJSON), where every dialect puts it. It walks
+// back from the end and parses only lines that carry numbers (chunks with
+// "usage": null are skipped), stopping once both counts are known.
 func usageFromStreamTail(tail []byte) protocol.Usage {
 	var best protocol.Usage
-	for _, line := range bytes.Split(tail, []byte("\n")) {
+	for len(tail) > 0 && (best.Input == 0 || best.Output == 0) {
+		i := bytes.LastIndexByte(tail, '\n')
+		line := tail[i+1:]
+		tail = tail[:max(i, 0)]
+		if !bytes.Contains(line, []byte(`"usage":{`)) && !bytes.Contains(line, []byte(`"usage": {`)) &&
+			!bytes.Contains(line, []byte(`eval_count"`)) {
+			continue
+		}
 		line = bytes.TrimSpace(bytes.TrimPrefix(bytes.TrimSpace(line), []byte("data:")))
 		if len(line) == 0 || line[0] != '{' {
 			continue
 		}
 		if u, ok := usageFromJSON(line); ok {
-			if u.Input > 0 {
+			if best.Input == 0 {
 				best.Input = u.Input
 			}
-			if u.Output > 0 {
+			if best.Output == 0 {
 				best.Output = u.Output
 			}
 		}

@@ -1,7 +1,8 @@
 // Package llmtest provides protocol-faithful fake LLM servers for tests and
 // benchmarks, in the spirit of net/http/httptest: an OpenAI-compatible server
-// (which also plays vLLM and LM Studio), with streaming, token delays and
-// injectable faults.
+// (which also plays vLLM and LM Studio; OpenAIPlus adds embeddings and tool
+// calls), an Ollama server and an Anthropic server, with streaming, token
+// delays, tool calls, reasoning and injectable faults.
 package llmtest
 
 import (
