@@ -392,9 +392,11 @@ func (h *Handler) attempt(w http.ResponseWriter, r *http.Request, rt route, c *c
 	idle := time.Duration(h.app.ExternalTimeout)
 	timer := time.AfterFunc(idle, func() { cancel(provider.ErrIdle) })
 	defer timer.Stop()
-	dec := pcodec.NewStreamDecoder(&idleReader{r: resp.Body, timer: timer, idle: idle})
+	ir := &idleReader{r: resp.Body, timer: timer, idle: idle, flush: rc.Flush}
+	dec := pcodec.NewStreamDecoder(ir)
 	creq, _ := c.decode()
-	enc := c.kind.codec.NewStreamEncoder(w, rc.Flush, protocol.StreamOptions{Model: c.model, IncludeUsage: creq != nil && creq.IncludeUsage})
+	enc := c.kind.codec.NewStreamEncoder(w, ir.markFlush, protocol.StreamOptions{Model: c.model, IncludeUsage: creq != nil && creq.IncludeUsage})
+	defer func() { _ = rc.Flush() }()
 	res, err := protocol.Pump(ctx, dec, enc)
 	info.usage = res.Usage
 	if err != nil && r.Context().Err() == nil && ctx.Err() != nil && !res.Ended {
@@ -427,14 +429,32 @@ func noToolsError(model string) error {
 		Msg: fmt.Sprintf("model '%s' is served by a provider without tool calling (tool_calling is false in models-config); remove 'tools' or enable tool_calling for it", model)}
 }
 
-// idleReader resets the idle timer on every read that returns data.
+// idleReader feeds a provider's stream to a decoder. It resets the idle
+// timer on every read that returns data, and it performs the flushes the
+// client encoder asked for just before it reads again: events that arrived
+// together leave together, and nothing waits in our buffer while we wait on
+// the provider (each event still reaches the client as soon as it arrived).
 type idleReader struct {
-	r     io.Reader
-	timer *time.Timer
-	idle  time.Duration
+	r       io.Reader
+	timer   *time.Timer
+	idle    time.Duration
+	flush   func() error
+	pending bool
+}
+
+// markFlush is the encoder's flush: it defers the flush to the next read.
+func (i *idleReader) markFlush() error {
+	i.pending = true
+	return nil
 }
 
 func (i *idleReader) Read(p []byte) (int, error) {
+	if i.pending {
+		i.pending = false
+		if err := i.flush(); err != nil {
+			return 0, fmt.Errorf("client gone: %w", err)
+		}
+	}
 	n, err := i.r.Read(p)
 	if n > 0 {
 		i.timer.Reset(i.idle)
