@@ -120,8 +120,10 @@ func (h *Handler) authorize(ctx context.Context, rt route, model string, bodyLen
 	if h.limiter == nil {
 		return nil
 	}
-	wait, err := h.limiter.Allow(ctx, info.key, bodyLen/4+1)
+	info.estTokens = bodyLen/4 + 1
+	wait, err := h.limiter.Allow(ctx, info.key, info.estTokens)
 	if err != nil {
+		info.estTokens = 0
 		return h.authDenied(ctx, rt, info.key, err, wait)
 	}
 	h.app.metrics.authDecisions.WithLabelValues("allowed").Inc()
@@ -138,6 +140,21 @@ func (h *Handler) authDenied(ctx context.Context, rt route, key *auth.Key, err e
 	h.logger.Info("request refused by auth", zap.String("endpoint", rt.name), zap.String("key", id), zap.String("reason", reason))
 	h.audit(ctx, caudit.KindAuth, map[string]any{"endpoint": rt.name, "key": id, "decision": reason})
 	return &apiError{Status: auth.StatusCode(err), Msg: err.Error(), RetryAfter: wait}
+}
+
+// settle charges the tokens the provider reported against the key's
+// tokens-per-minute budget (Allow charged an estimate from the body size).
+func (h *Handler) settle(ctx context.Context, info *reqInfo) {
+	if h.limiter == nil || info.key == nil || info.estTokens == 0 {
+		return
+	}
+	actual := info.usage.Total()
+	if actual == 0 {
+		return
+	}
+	if err := h.limiter.Settle(context.WithoutCancel(ctx), info.key, info.estTokens, actual); err != nil {
+		h.logger.Warn("rate limit settlement failed", zap.String("key", info.key.ID()), zap.Error(err))
+	}
 }
 
 // allowsModel filters listings to the models the caller may use.

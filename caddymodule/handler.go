@@ -231,6 +231,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		}
 	}
 	h.observe(r, rt, info, sw, code, time.Since(start))
+	h.settle(r.Context(), info)
 	return err
 }
 
@@ -289,6 +290,7 @@ type reqInfo struct {
 	translated      bool
 	stream          bool
 	usage           protocol.Usage
+	estTokens       int
 	key             *auth.Key
 	family          auth.Family
 }

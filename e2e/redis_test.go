@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/option"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/llmrouter/llm-router/caddymodule/llmtest"
@@ -167,4 +169,39 @@ func TestTwoRoutersShareRedis(t *testing.T) {
 			t.Fatalf("%d requests failed while redis went away and came back", failed.Load())
 		}
 	})
+}
+
+// API-key rate limits hold across two router processes sharing Redis.
+func TestRateLimitSharedThroughRedis(t *testing.T) {
+	rs := startRedis(t)
+	fake := llmtest.NewOpenAI("vllm")
+	defer fake.Close()
+	keys := filepath.Join(t.TempDir(), "keys.json")
+	key := createKey(t, keys, "--name", "carol", "--models", "*", "--rpm", "3")
+	opts := routerOpts{
+		models:    modelsJSON(map[string][]string{"m": {prov("p", fake.URL, "vllm", "")}}),
+		env:       rs.env("balanced"),
+		directive: "\t\tauth on {\n\t\t\tkeys_file " + keys + "\n\t\t}",
+	}
+	r1 := startRouter(t, opts)
+	r2 := startRouter(t, opts)
+	c1 := client(r1, option.WithAPIKey(key))
+	c2 := client(r2, option.WithAPIKey(key))
+	for i := 0; i < 3; i++ {
+		c := c1
+		if i%2 == 1 {
+			c = c2
+		}
+		if _, err := c.Chat.Completions.New(context.Background(), chatParams("m", "x")); err != nil {
+			t.Fatalf("request %d within the limit: %v", i, err)
+		}
+	}
+	// Each router alone has seen at most two requests; together they have
+	// seen three, the key's limit per minute.
+	for _, c := range []openai.Client{c1, c2} {
+		_, err := c.Chat.Completions.New(context.Background(), chatParams("m", "x"))
+		if statusOf(err) != 429 {
+			t.Fatalf("over the shared limit: %v", err)
+		}
+	}
 }
