@@ -5,6 +5,7 @@
 package caddymodule
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -64,8 +65,19 @@ type App struct {
 	// dynamic_weighted, first_available or first_available_optim
 	// (LLM_ROUTER_BALANCE_STRATEGY, default balanced).
 	Strategy string `json:"strategy,omitempty"`
-	// ModelStrategies overrides the strategy per model.
-	ModelStrategies map[string]string `json:"model_strategies,omitempty"`
+	// ModelStrategies overrides the strategy per model: model name → an
+	// llm_router.strategies.* module ({"policy": "first_available", ...}).
+	ModelStrategies map[string]json.RawMessage `json:"model_strategies,omitempty"`
+	// UtilsRaw, MaskersRaw, RequestGuardrailsRaw and ResponseGuardrailsRaw
+	// configure the plugin pipelines in the Caddyfile; each one that is set
+	// replaces its LLM_ROUTER_* pipeline variable.
+	UtilsRaw              []json.RawMessage `json:"utils,omitempty" caddy:"namespace=llm_router.utils inline_key=util"`
+	MaskersRaw            []json.RawMessage `json:"maskers,omitempty" caddy:"namespace=llm_router.maskers inline_key=masker"`
+	RequestGuardrailsRaw  []json.RawMessage `json:"request_guardrails,omitempty" caddy:"namespace=llm_router.guardrails inline_key=guardrail"`
+	ResponseGuardrailsRaw []json.RawMessage `json:"response_guardrails,omitempty" caddy:"namespace=llm_router.guardrails inline_key=guardrail"`
+	// ForceMasking masks every request (LLM_ROUTER_FORCE_MASKING), not only
+	// those with "anonymize": true.
+	ForceMasking bool `json:"force_masking,omitempty"`
 	// QueueTimeout bounds the wait for a free provider under the
 	// first_available strategies (default 60s), then 503 with Retry-After.
 	QueueTimeout caddy.Duration `json:"queue_timeout,omitempty"`
@@ -80,23 +92,24 @@ type App struct {
 	// (LLM_ROUTER_PROVIDER_MONITOR_INTERVAL_SECONDS, default 5s).
 	MonitorInterval caddy.Duration `json:"monitor_interval,omitempty"`
 
-	cfg        *config.Config
-	upstreams  map[string]*provider.Upstream
-	poolKeys   []string
-	tokens     map[string]string
-	balancer   *balance.Balancer
-	cands      map[string][]balance.Candidate
-	strategies map[string]balance.Strategy
-	provMon    *monitor.ProviderMonitor
-	keepAlive  *monitor.KeepAliveMonitor
-	logger     *zap.Logger
-	ctx        caddy.Context
-	env        plugins.Env
-	pipeline   *plugins.Pipeline
-	monitor    *plugins.ServicesMonitor
-	metrics    *metrics
-	auditLog   *audit.Log
-	redis      redis.UniversalClient
+	cfg           *config.Config
+	upstreams     map[string]*provider.Upstream
+	poolKeys      []string
+	tokens        map[string]string
+	balancer      *balance.Balancer
+	cands         map[string][]balance.Candidate
+	strategies    map[string]balance.Strategy
+	strategyNames map[string]string
+	provMon       *monitor.ProviderMonitor
+	keepAlive     *monitor.KeepAliveMonitor
+	logger        *zap.Logger
+	ctx           caddy.Context
+	env           plugins.Env
+	pipeline      *plugins.Pipeline
+	monitor       *plugins.ServicesMonitor
+	metrics       *metrics
+	auditLog      *audit.Log
+	redis         redis.UniversalClient
 }
 
 // CaddyModule returns the Caddy module information.

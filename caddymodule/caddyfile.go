@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"encoding/json"
 	"strconv"
 	"strings"
 	"time"
@@ -58,14 +59,55 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 			a.Strategy = d.Val()
 		case "model_strategy":
-			var model, s string
-			if !d.Args(&model, &s) {
+			var model, name string
+			if !d.Args(&model, &name) {
 				return d.ArgErr()
 			}
-			if a.ModelStrategies == nil {
-				a.ModelStrategies = map[string]string{}
+			unm, err := caddyfile.UnmarshalModule(d, "llm_router.strategies."+name)
+			if err != nil {
+				return err
 			}
-			a.ModelStrategies[model] = s
+			if a.ModelStrategies == nil {
+				a.ModelStrategies = map[string]json.RawMessage{}
+			}
+			a.ModelStrategies[model] = caddyconfig.JSONModuleObject(unm, "policy", name, nil)
+		case "util", "masker":
+			kind := d.Val()
+			if !d.NextArg() {
+				return d.ArgErr()
+			}
+			name := d.Val()
+			ns := map[string]string{"util": "llm_router.utils.", "masker": "llm_router.maskers."}[kind]
+			unm, err := caddyfile.UnmarshalModule(d, ns+name)
+			if err != nil {
+				return err
+			}
+			raw := caddyconfig.JSONModuleObject(unm, kind, name, nil)
+			if kind == "util" {
+				a.UtilsRaw = append(a.UtilsRaw, raw)
+			} else {
+				a.MaskersRaw = append(a.MaskersRaw, raw)
+			}
+		case "guardrail":
+			var stage, name string
+			if !d.Args(&stage, &name) {
+				return d.ArgErr()
+			}
+			unm, err := caddyfile.UnmarshalModule(d, "llm_router.guardrails."+name)
+			if err != nil {
+				return err
+			}
+			raw := caddyconfig.JSONModuleObject(unm, "guardrail", name, nil)
+			switch stage {
+			case "request":
+				a.RequestGuardrailsRaw = append(a.RequestGuardrailsRaw, raw)
+			case "response":
+				a.ResponseGuardrailsRaw = append(a.ResponseGuardrailsRaw, raw)
+			default:
+				return d.Errf("guardrail stage %q: want request or response", stage)
+			}
+		case "force_masking":
+			a.ForceMasking = true
 		case "queue_timeout", "cooldown", "monitor_interval":
 			opt := d.Val()
 			if opt == "cooldown" && d.NextArg() {

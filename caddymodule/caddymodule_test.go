@@ -2,11 +2,18 @@ package caddymodule
 
 import (
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+
+	_ "github.com/llmrouter/llm-router/caddymodule/balance"
+	_ "github.com/llmrouter/llm-router/plugins/fast_masker"
+	_ "github.com/llmrouter/llm-router/plugins/nask_guard"
+	_ "github.com/llmrouter/llm-router/plugins/simple_semantic_routing"
+	_ "github.com/llmrouter/llm-router/plugins/sojka_guard"
 )
 
 func TestAppCaddyfile(t *testing.T) {
@@ -15,7 +22,14 @@ func TestAppCaddyfile(t *testing.T) {
 		connect_timeout 5s
 		external_timeout 300
 		strategy first_available
-		model_strategy llama weighted
+		model_strategy llama first_available 30s
+		masker fast_masker {
+			disable DATE
+		}
+		guardrail request nask_guard http://guard:5000
+		guardrail response sojka_guard
+		util simple_semantic_routing
+		force_masking
 		queue_timeout 30s
 		cooldown off
 		redis 10.0.0.9 {
@@ -30,13 +44,18 @@ func TestAppCaddyfile(t *testing.T) {
 	}
 	if a.ModelsConfig != "/etc/llm-router/models-config.json" || a.ConnectTimeout != caddy.Duration(5*time.Second) ||
 		a.ExternalTimeout != caddy.Duration(300*time.Second) || a.Strategy != "first_available" ||
-		a.ModelStrategies["llama"] != "weighted" || a.QueueTimeout != caddy.Duration(30*time.Second) || a.Cooldown >= 0 {
+		!strings.Contains(string(a.ModelStrategies["llama"]), `"policy":"first_available"`) || a.QueueTimeout != caddy.Duration(30*time.Second) || a.Cooldown >= 0 {
 		t.Fatalf("parsed %+v", a)
+	}
+	if len(a.MaskersRaw) != 1 || !strings.Contains(string(a.MaskersRaw[0]), `"masker":"fast_masker"`) || !strings.Contains(string(a.MaskersRaw[0]), "DATE") ||
+		len(a.RequestGuardrailsRaw) != 1 || !strings.Contains(string(a.RequestGuardrailsRaw[0]), "http://guard:5000") ||
+		len(a.ResponseGuardrailsRaw) != 1 || len(a.UtilsRaw) != 1 || !a.ForceMasking {
+		t.Fatalf("plugins %s %s %s %s", a.MaskersRaw, a.RequestGuardrailsRaw, a.ResponseGuardrailsRaw, a.UtilsRaw)
 	}
 	if a.Redis == nil || a.Redis.Host != "10.0.0.9" || a.Redis.Port != 6380 || a.Redis.DB != 2 || a.Redis.Password != "{env.REDIS_PW}" {
 		t.Fatalf("redis %+v", a.Redis)
 	}
-	for _, bad := range []string{"llm_router { nope 1 }", "llm_router { external_timeout soon }", "llm_router extra"} {
+	for _, bad := range []string{"llm_router { nope 1 }", "llm_router { guardrail middle nask_guard }", "llm_router { masker no_such_masker }", "llm_router { external_timeout soon }", "llm_router extra"} {
 		var a App
 		if err := a.UnmarshalCaddyfile(caddyfile.NewTestDispenser(bad)); err == nil {
 			t.Errorf("%q: want an error", bad)

@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -73,15 +74,31 @@ func (a *App) provisionBalancer(ctx caddy.Context) error {
 		return fmt.Errorf("strategy: %w", err)
 	}
 	a.strategies = map[string]balance.Strategy{}
-	for model, s := range a.ModelStrategies {
-		k, err := balance.ParseKind(s)
-		if err != nil {
-			return fmt.Errorf("strategy of model %q: %w", model, err)
-		}
+	a.strategyNames = map[string]string{}
+	for model, raw := range a.ModelStrategies {
 		if _, ok := a.cfg.Model(model); !ok {
 			return fmt.Errorf("strategy of model %q: no such active model", model)
 		}
-		a.strategies[model] = balance.Policy{Kind: k}
+		var fields map[string]json.RawMessage
+		var policy string
+		if err := json.Unmarshal(raw, &fields); err != nil || json.Unmarshal(fields["policy"], &policy) != nil || policy == "" {
+			return fmt.Errorf("strategy of model %q: want {\"policy\": <strategy>, ...}", model)
+		}
+		delete(fields, "policy") // the inline key is not part of the module's own config
+		cfg, err := json.Marshal(fields)
+		if err != nil {
+			return err
+		}
+		mod, err := ctx.LoadModuleByID("llm_router.strategies."+policy, cfg)
+		if err != nil {
+			return fmt.Errorf("strategy of model %q: %w", model, err)
+		}
+		s, ok := mod.(balance.Strategy)
+		if !ok {
+			return fmt.Errorf("strategy of model %q: %s is not a strategy", model, policy)
+		}
+		a.strategies[model] = s
+		a.strategyNames[model] = policy
 	}
 	if a.Redis == nil {
 		if a.Redis, err = redisFromEnv(); err != nil {
@@ -238,7 +255,7 @@ func (a *App) acquire(ctx context.Context, m *config.Model, exclude func(id stri
 	}
 	kindName := a.Strategy
 	if s != nil {
-		kindName = a.ModelStrategies[m.Name]
+		kindName = a.strategyNames[m.Name]
 	}
 	a.metrics.selections.WithLabelValues(kindName, m.Name, l.Provider().ID).Inc()
 	return lease{l: l, a: a}, nil

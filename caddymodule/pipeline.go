@@ -32,7 +32,7 @@ func (a *App) buildPipeline(ctx caddy.Context) error {
 		return fmt.Errorf("plugin pipelines: %w", err)
 	}
 	a.env = env
-	p := &plugins.Pipeline{ForceMasking: env.ForceMasking,
+	p := &plugins.Pipeline{ForceMasking: env.ForceMasking || a.ForceMasking,
 		OnFailOpen: func(svc string, err error) {
 			a.logger.Warn("plugin service unavailable; fail-open plugin skipped", zap.String("service", svc), zap.Error(err))
 		}}
@@ -46,6 +46,21 @@ func (a *App) buildPipeline(ctx caddy.Context) error {
 			svcs = append(svcs, s)
 		}
 		return mod, nil
+	}
+	if err := a.loadCaddyfilePlugins(ctx, p, &svcs); err != nil {
+		return err
+	}
+	if a.UtilsRaw != nil {
+		env.UtilsPipeline = nil
+	}
+	if a.MaskersRaw != nil {
+		env.MaskingPipeline = nil
+	}
+	if a.RequestGuardrailsRaw != nil {
+		env.ForceGuardrailRequest = false
+	}
+	if a.ResponseGuardrailsRaw != nil {
+		env.ForceGuardrailResponse = false
 	}
 	for _, n := range env.UtilsPipeline {
 		m, err := load("llm_router.utils", n)
@@ -105,6 +120,69 @@ func (a *App) buildPipeline(ctx caddy.Context) error {
 		}
 	}
 	a.pipeline = p
+	return nil
+}
+
+// loadCaddyfilePlugins loads the pipelines configured in the Caddyfile.
+func (a *App) loadCaddyfilePlugins(ctx caddy.Context, p *plugins.Pipeline, svcs *[]plugins.Service) error {
+	load := func(field string) ([]any, error) {
+		mods, err := ctx.LoadModule(a, field)
+		if err != nil {
+			return nil, fmt.Errorf("loading %s: %w", field, err)
+		}
+		list, _ := mods.([]any)
+		for _, m := range list {
+			if s, ok := m.(plugins.Service); ok {
+				*svcs = append(*svcs, s)
+			}
+		}
+		return list, nil
+	}
+	if a.UtilsRaw != nil {
+		mods, err := load("UtilsRaw")
+		if err != nil {
+			return err
+		}
+		for _, m := range mods {
+			u, ok := m.(plugins.Util)
+			if !ok {
+				return fmt.Errorf("%T is not a utils plugin", m)
+			}
+			p.Utils = append(p.Utils, u)
+		}
+	}
+	if a.MaskersRaw != nil {
+		mods, err := load("MaskersRaw")
+		if err != nil {
+			return err
+		}
+		for _, m := range mods {
+			mk, ok := m.(plugins.Masker)
+			if !ok {
+				return fmt.Errorf("%T is not a masker", m)
+			}
+			p.Maskers = append(p.Maskers, mk)
+		}
+	}
+	for _, g := range []struct {
+		field string
+		dst   *[]plugins.Guardrail
+	}{{"RequestGuardrailsRaw", &p.RequestGuardrails}, {"ResponseGuardrailsRaw", &p.ResponseGuardrails}} {
+		if (g.field == "RequestGuardrailsRaw" && a.RequestGuardrailsRaw == nil) || (g.field == "ResponseGuardrailsRaw" && a.ResponseGuardrailsRaw == nil) {
+			continue
+		}
+		mods, err := load(g.field)
+		if err != nil {
+			return err
+		}
+		for _, m := range mods {
+			gr, ok := m.(plugins.Guardrail)
+			if !ok {
+				return fmt.Errorf("%T is not a guardrail", m)
+			}
+			*g.dst = append(*g.dst, gr)
+		}
+	}
 	return nil
 }
 

@@ -282,3 +282,28 @@ func TestResponseGuardrail(t *testing.T) {
 		t.Fatalf("safe answer: %v", err)
 	}
 }
+
+// Plugins and per-model strategies configured in the Caddyfile.
+func TestCaddyfilePlugins(t *testing.T) {
+	fake := llmtest.NewOpenAI("vllm")
+	defer fake.Close()
+	svc := plugintest.NewServer(t)
+	svc.SetUnsafe("forbidden words")
+	r := startRouter(t, routerOpts{
+		models: modelsJSON(map[string][]string{"m": {prov("p", fake.URL, "vllm", "")}}),
+		global: "\t\tmasker fast_masker\n\t\tforce_masking\n\t\tguardrail request nask_guard " + svc.URL +
+			"\n\t\tmodel_strategy m first_available 5s",
+	})
+	c := client(r)
+	if _, err := c.Chat.Completions.New(context.Background(), chatParams("m", "mój PESEL to 44051401359, mail jan@example.com")); err != nil {
+		t.Fatal(err)
+	}
+	body := string(lastPost(t, fake.Requests()).Body)
+	if strings.Contains(body, "44051401359") || strings.Contains(body, "jan@example.com") {
+		t.Fatalf("fast_masker from the Caddyfile did not mask: %s", body)
+	}
+	_, err := c.Chat.Completions.New(context.Background(), chatParams("m", "some forbidden words"))
+	if statusOf(err) != 403 {
+		t.Fatalf("guardrail from the Caddyfile: %v", err)
+	}
+}
