@@ -341,7 +341,7 @@ func (h *Handler) attempt(w http.ResponseWriter, r *http.Request, rt route, c *c
 	defer resp.Body.Close()
 
 	if resp.StatusCode >= 300 || !c.stream {
-		data, err := io.ReadAll(resp.Body)
+		data, err := readAllSized(resp.Body, resp.ContentLength)
 		if err != nil {
 			e := h.upstreamError(r, up, m.Name, err)
 			return attemptResult{err: e, retry: e != nil}

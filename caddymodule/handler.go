@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"strconv"
@@ -394,7 +393,7 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, erro
 		return nil, errorf(http.StatusRequestEntityTooLarge,
 			fmt.Sprintf("request body is %d bytes; the limit is %d bytes", r.ContentLength, h.MaxRequestBody))
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.MaxRequestBody))
+	body, err := readAllSized(http.MaxBytesReader(w, r.Body, h.MaxRequestBody), r.ContentLength)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {

@@ -1,8 +1,10 @@
 package caddymodule
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"sync"
 	"time"
@@ -59,7 +61,21 @@ func (h *Handler) resolveModel(name string) (*config.Model, error) {
 	return m, nil
 }
 
-var bufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+// bufPool holds the relay buffers of passthrough streams. 8 KiB holds many
+// events (a chunk is a few hundred bytes) while keeping a thousand idle
+// streams small; a larger read just takes two turns.
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 8<<10); return &b }}
+
+// readAllSized reads r to the end into a buffer sized from the announced
+// length (when known), saving io.ReadAll's growth steps.
+func readAllSized(r io.Reader, n int64) ([]byte, error) {
+	if n <= 0 || n > 64<<20 {
+		return io.ReadAll(r)
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, n+1))
+	_, err := buf.ReadFrom(r)
+	return buf.Bytes(), err
+}
 
 // setStreamHeaders sets the headers of every streamed response.
 func setStreamHeaders(h http.Header, contentType string) {

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 
+	"github.com/llmrouter/llm-router/caddymodule/jsonscan"
+
 	"github.com/llmrouter/llm-router/caddymodule/protocol"
 )
 
@@ -34,13 +36,33 @@ type wireUsage struct {
 }
 
 // usageFromJSON extracts usage from one JSON document; ok is false when it
-// carries none.
+// carries none. Only the members that hold counts are decoded.
 func usageFromJSON(b []byte) (u protocol.Usage, ok bool) {
 	if !bytes.Contains(b, []byte("usage")) && !bytes.Contains(b, []byte("eval_count")) {
 		return u, false
 	}
+	obj, err := jsonscan.Scan(b)
+	if err != nil {
+		return u, false
+	}
+	small := make([]byte, 0, 256)
+	small = append(small, '{')
+	for _, k := range [...]string{"usage", "message", "response", "prompt_eval_count", "eval_count"} {
+		raw := obj.Raw(k)
+		if raw == nil || (k != "usage" && k != "prompt_eval_count" && k != "eval_count" && !bytes.Contains(raw, []byte("usage"))) {
+			continue
+		}
+		if len(small) > 1 {
+			small = append(small, ',')
+		}
+		small = append(small, '"')
+		small = append(small, k...)
+		small = append(small, '"', ':')
+		small = append(small, raw...)
+	}
+	small = append(small, '}')
 	var w wireUsage
-	if json.Unmarshal(b, &w) != nil {
+	if json.Unmarshal(small, &w) != nil {
 		return u, false
 	}
 	switch {
