@@ -204,7 +204,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		return next.ServeHTTP(w, r)
 	}
 	if h.RequestTimeout > 0 {
-		ctx, cancel := contextWithTimeout(r.Context(), time.Duration(h.RequestTimeout))
+		ctx, cancel := context.WithTimeout(r.Context(), time.Duration(h.RequestTimeout))
 		defer cancel()
 		r = r.WithContext(ctx)
 	}
