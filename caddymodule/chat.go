@@ -478,7 +478,7 @@ func (h *Handler) relayStream(ctx context.Context, cancel context.CancelCauseFun
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
 	buf := *bp
-	tail := tailBuffer{max: 4 << 10}
+	tail := tailBuffer{max: 1 << 10} // the usage report is the last event or two
 	defer func() { requestInfo(r.Context()).usage = usageFromStreamTail(tail.buf) }()
 	for {
 		n, err := resp.Body.Read(buf)

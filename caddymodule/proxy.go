@@ -56,10 +56,10 @@ func (h *Handler) resolveModel(name string) (*config.Model, error) {
 	return m, nil
 }
 
-// bufPool holds the relay buffers of passthrough streams. 8 KiB holds many
-// events (a chunk is a few hundred bytes) while keeping a thousand idle
-// streams small; a larger read just takes two turns.
-var bufPool = sync.Pool{New: func() any { b := make([]byte, 8<<10); return &b }}
+// bufPool holds the relay buffers of passthrough streams. The transport
+// already reads the provider through a 4 KiB buffer, so a larger relay
+// buffer would only cost memory on every open stream.
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 4<<10); return &b }}
 
 // readAllSized reads r to the end into a buffer sized from the announced
 // length (when known), saving io.ReadAll's growth steps.
