@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"unicode/utf8"
 )
 
 // ErrNotObject is returned when the document is not a JSON object.
@@ -139,14 +140,9 @@ func (o *Object) String(key string) (v string, ok bool, err error) {
 	if raw == nil || string(raw) == "null" {
 		return "", false, nil
 	}
-	if raw[0] != '"' {
+	v, ok = Unquote(raw)
+	if !ok {
 		return "", false, fmt.Errorf("%q must be a string", key)
-	}
-	if bytes.IndexByte(raw, '\\') < 0 {
-		return string(raw[1 : len(raw)-1]), true, nil
-	}
-	if err := json.Unmarshal(raw, &v); err != nil {
-		return "", false, fmt.Errorf("%q: %w", key, err)
 	}
 	return v, true, nil
 }
@@ -454,4 +450,82 @@ func (s *scanner) arr() error {
 			return s.err("expected ',' or ']'")
 		}
 	}
+}
+
+// Each calls fn with the raw key (still escaped, without quotes) and raw
+// value of every top-level member of the object doc, in order, until fn
+// returns false. It validates doc as it goes and allocates nothing.
+func Each(doc []byte, fn func(key, value []byte) bool) error {
+	s := scanner{b: doc}
+	s.ws()
+	if s.i >= len(doc) || doc[s.i] != '{' {
+		return ErrNotObject
+	}
+	s.i++
+	s.ws()
+	if s.i < len(doc) && doc[s.i] == '}' {
+		s.i++
+		s.ws()
+		if s.i != len(doc) {
+			return s.err("unexpected data after the object")
+		}
+		return nil
+	}
+	for {
+		s.ws()
+		if s.i >= len(doc) || doc[s.i] != '"' {
+			return s.err("expected a member name")
+		}
+		ks := s.i + 1
+		if err := s.str(); err != nil {
+			return err
+		}
+		key := doc[ks : s.i-1]
+		s.ws()
+		if s.i >= len(doc) || doc[s.i] != ':' {
+			return s.err("expected ':' after member name")
+		}
+		s.i++
+		s.ws()
+		vs := s.i
+		if err := s.value(); err != nil {
+			return err
+		}
+		if !fn(key, doc[vs:s.i]) {
+			return nil
+		}
+		s.ws()
+		if s.i >= len(doc) {
+			return s.err("unexpected end of object")
+		}
+		if doc[s.i] == ',' {
+			s.i++
+			continue
+		}
+		if doc[s.i] == '}' {
+			s.i++
+			s.ws()
+			if s.i != len(doc) {
+				return s.err("unexpected data after the object")
+			}
+			return nil
+		}
+		return s.err("expected ',' or '}'")
+	}
+}
+
+// Unquote returns the string a raw JSON string value holds; ok is false
+// when raw is not a string.
+func Unquote(raw []byte) (string, bool) {
+	if len(raw) < 2 || raw[0] != '"' {
+		return "", false
+	}
+	if bytes.IndexByte(raw, '\\') < 0 && utf8.Valid(raw) {
+		return string(raw[1 : len(raw)-1]), true
+	}
+	var s string
+	if json.Unmarshal(raw, &s) != nil {
+		return "", false
+	}
+	return s, true
 }

@@ -134,3 +134,34 @@ func BenchmarkStdlibUnmarshalMarshal(b *testing.B) {
 		}
 	}
 }
+
+func TestEach(t *testing.T) {
+	var keys, vals []string
+	err := Each([]byte(` {"model":"m","message":{"role":"assistant","content":"h\"i"},"done":false} `), func(k, v []byte) bool {
+		keys, vals = append(keys, string(k)), append(vals, string(v))
+		return true
+	})
+	if err != nil || strings.Join(keys, ",") != "model,message,done" || vals[2] != "false" {
+		t.Fatalf("Each: %v %v %v", keys, vals, err)
+	}
+	n := 0
+	if err := Each([]byte(`{"a":1,"b":2}`), func(k, v []byte) bool { n++; return false }); err != nil || n != 1 {
+		t.Fatal("Each must stop when fn returns false")
+	}
+	for _, bad := range []string{`[]`, `{"a":}`, `{"a":1} x`, `{"a" 1}`} {
+		if Each([]byte(bad), func(k, v []byte) bool { return true }) == nil {
+			t.Errorf("Each(%s) accepted invalid input", bad)
+		}
+	}
+	if s, ok := Unquote([]byte(`"h\"i\u00e9"`)); !ok || s != `h"ié` {
+		t.Fatalf("Unquote = %q %v", s, ok)
+	}
+	if _, ok := Unquote([]byte(`12`)); ok {
+		t.Fatal("a number is not a string")
+	}
+	if allocs := testing.AllocsPerRun(100, func() {
+		_ = Each(benchDoc, func(k, v []byte) bool { return true })
+	}); allocs != 0 {
+		t.Fatalf("Each allocates %v times", allocs)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/llmrouter/llm-router/caddymodule/jsonscan"
 	"github.com/llmrouter/llm-router/caddymodule/protocol"
 	"github.com/llmrouter/llm-router/caddymodule/protocol/internal/wire"
 )
@@ -72,6 +73,14 @@ func (d *streamDecoder) Next() (protocol.Event, error) {
 func (d *streamDecoder) push(ev protocol.Event) { d.q = append(d.q, ev) }
 
 func (d *streamDecoder) handle(line []byte) error {
+	if d.started {
+		if text, ok := plainContent(line); ok {
+			if text != "" {
+				d.push(protocol.Event{Kind: protocol.EvText, Text: text})
+			}
+			return nil
+		}
+	}
 	tc := d.l.Message.ToolCalls[:cap(d.l.Message.ToolCalls)]
 	clear(tc)
 	d.l = sLine{}
@@ -125,6 +134,41 @@ func (d *streamDecoder) handle(line []byte) error {
 		d.push(protocol.Event{Kind: protocol.EvEnd})
 	}
 	return nil
+}
+
+// plainContent reads the most common stream line — {"model", "created_at",
+// "message": {"role", "content"}, "done": false} — without reflection. ok
+// is false for any other shape (thinking, tool calls, the final line,
+// errors, /api/generate), which then takes the full decoder.
+func plainContent(line []byte) (text string, ok bool) {
+	var content []byte
+	plain, notDone := true, false
+	err := jsonscan.Each(line, func(k, v []byte) bool {
+		switch string(k) {
+		case "model", "created_at":
+		case "done":
+			notDone = string(v) == "false"
+		case "message":
+			err := jsonscan.Each(v, func(mk, mv []byte) bool {
+				switch string(mk) {
+				case "role":
+				case "content":
+					content = mv
+				default:
+					plain = false
+				}
+				return plain
+			})
+			plain = plain && err == nil
+		default:
+			plain = false
+		}
+		return plain
+	})
+	if err != nil || !plain || !notDone || content == nil {
+		return "", false
+	}
+	return jsonscan.Unquote(content)
 }
 
 type pendingCall struct {
