@@ -65,17 +65,18 @@ func (q *queue) leave(w *waiter) {
 	q.pass(w.ids)
 }
 
-// pass wakes the first waiter (without a pending wake-up) that wants any
-// of ids. q.mu must be held.
+// pass wakes the first waiter that wants any of ids. If that waiter already
+// has a wake-up pending, nobody else is woken: it is about to try and, when
+// it wins, passes the baton on leaving. Waking the next one instead would
+// let a later waiter overtake it. q.mu must be held.
 func (q *queue) pass(ids []string) {
 	for e := q.l.Front(); e != nil; e = e.Next() {
 		w := e.Value.(*waiter)
-		if len(w.ch) > 0 {
-			continue
-		}
 		for _, id := range ids {
 			if w.wants(id) {
-				w.ch <- struct{}{}
+				if len(w.ch) == 0 {
+					w.ch <- struct{}{}
+				}
 				return
 			}
 		}
