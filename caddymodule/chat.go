@@ -288,6 +288,13 @@ func (h *Handler) attempt(w http.ResponseWriter, r *http.Request, rt route, c *c
 	var upBody []byte
 	var pcodec protocol.ProviderCodec
 	upModel := p.UpstreamModel(m.Name)
+	// Dialects the protocol package speaks only on the client side (legacy
+	// completions, Responses, Ollama generate) cannot be re-encoded for the
+	// same provider after masking, nor their answers read by the response
+	// guardrails: such requests go through the provider's chat dialect.
+	if _, isPC := c.kind.codec.(protocol.ProviderCodec); same && !isPC && (c.modified || h.app.hasResponseGuardrails()) {
+		same = false
+	}
 	if same && !c.modified {
 		if !p.ToolCalling && p.APIType != config.APIAnthropic && hasTools(c.obj) {
 			return attemptResult{err: noToolsError(m.Name)}

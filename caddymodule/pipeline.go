@@ -308,6 +308,11 @@ func (h *Handler) audit(ctx context.Context, kind string, fields map[string]any)
 	}
 }
 
+// hasResponseGuardrails reports whether answers must be checked.
+func (a *App) hasResponseGuardrails() bool {
+	return a.pipeline != nil && len(a.pipeline.ResponseGuardrails) > 0
+}
+
 // checkResponse runs the response guardrails on a whole (non-streamed)
 // answer before any byte of it reaches the client. Streamed answers are
 // not checked: their text is delivered as it is generated (see README).
@@ -320,7 +325,9 @@ func (h *Handler) checkResponse(ctx context.Context, c *chatCall, pcodec protoco
 	if dec == nil {
 		var ok bool
 		if dec, ok = c.kind.codec.(protocol.ProviderCodec); !ok {
-			return nil
+			// attempt routes such dialects through the provider's chat codec
+			// whenever response guardrails are on, so this cannot happen.
+			return &apiError{Status: http.StatusInternalServerError, Msg: "the answer could not be checked by the response guardrails"}
 		}
 	}
 	res, err := dec.DecodeResponse(data)

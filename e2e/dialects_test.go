@@ -307,3 +307,33 @@ func TestCaddyfilePlugins(t *testing.T) {
 		t.Fatalf("guardrail from the Caddyfile: %v", err)
 	}
 }
+
+// Masking on dialects the router speaks only on the client side (legacy
+// completions, Responses) goes through the provider's chat dialect.
+func TestMaskingClientOnlyDialects(t *testing.T) {
+	fake := llmtest.NewOpenAI("vllm")
+	defer fake.Close()
+	r := startRouter(t, routerOpts{
+		models: modelsJSON(map[string][]string{"m": {prov("p", fake.URL, "vllm", "")}}),
+		global: "\t\tmasker fast_masker\n\t\tforce_masking",
+	})
+	for path, body := range map[string]string{
+		"/v1/completions": `{"model":"m","prompt":"mail jan@example.com"}`,
+		"/v1/responses":   `{"model":"m","input":"mail jan@example.com"}`,
+		"/api/generate":   `{"model":"m","prompt":"mail jan@example.com","stream":false}`,
+	} {
+		resp, err := http.Post(r.Base()+path, "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s: %d %s", path, resp.StatusCode, b)
+		}
+		last := lastPost(t, fake.Requests())
+		if last.Path != "/v1/chat/completions" || strings.Contains(string(last.Body), "jan@example.com") {
+			t.Fatalf("%s: provider got %s %s", path, last.Path, last.Body)
+		}
+	}
+}
