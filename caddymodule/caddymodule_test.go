@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"go.uber.org/zap"
 
 	_ "github.com/llmrouter/llm-router/caddymodule/balance"
 	_ "github.com/llmrouter/llm-router/plugins/fast_masker"
@@ -155,4 +157,27 @@ func TestRequestID(t *testing.T) {
 	if id := requestID(r); id == "bad\nid" || len(id) != 24 {
 		t.Fatalf("an id with a newline must be replaced, got %q", id)
 	}
+}
+
+func TestRecoverPanic(t *testing.T) {
+	h := &Handler{logger: zap.NewNop()}
+	rec := httptest.NewRecorder()
+	sw := &statusWriter{ResponseWriter: rec}
+	func() {
+		defer h.recoverPanic(sw, route{name: "x", dialect: dialectAnthropic})
+		panic("boom")
+	}()
+	if rec.Code != 500 || !strings.Contains(rec.Body.String(), `"type":"error"`) || strings.Contains(rec.Body.String(), "boom") {
+		t.Fatalf("panic answer: %d %s", rec.Code, rec.Body)
+	}
+	defer func() {
+		if r := recover(); r != http.ErrAbortHandler {
+			t.Fatalf("a panic after the first byte must abort the response, got %v", r)
+		}
+	}()
+	sw2 := &statusWriter{ResponseWriter: httptest.NewRecorder(), status: 200}
+	func() {
+		defer h.recoverPanic(sw2, route{name: "x"})
+		panic("late")
+	}()
 }

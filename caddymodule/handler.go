@@ -213,6 +213,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	r = r.WithContext(context.WithValue(r.Context(), reqInfoKey{}, info))
 	start := time.Now()
 	sw := &statusWriter{ResponseWriter: w, start: start}
+	defer h.recoverPanic(sw, rt)
 	err := h.authenticate(r, rt, info)
 	if err == nil {
 		err = rt.fn(h, sw, r, rt)
@@ -232,6 +233,24 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	h.observe(r, rt, info, sw, code, time.Since(start))
 	h.settle(r.Context(), info)
 	return err
+}
+
+// recoverPanic turns a bug into a 500 in the client's dialect (or an
+// aborted stream once bytes were sent) and a logged stack, rather than a
+// connection torn down without a word.
+func (h *Handler) recoverPanic(sw *statusWriter, rt route) {
+	rec := recover()
+	if rec == nil || rec == http.ErrAbortHandler {
+		if rec != nil {
+			panic(rec)
+		}
+		return
+	}
+	h.logger.Error("handler panic", zap.String("endpoint", rt.name), zap.Any("panic", rec), zap.Stack("stack"))
+	if sw.status != 0 {
+		panic(http.ErrAbortHandler) // bytes already went out: abort the response
+	}
+	writeError(sw, rt.dialect, &apiError{Status: http.StatusInternalServerError, Msg: "internal error in the router; it has been logged"})
 }
 
 // observe records a finished request in metrics and the log: one line per
