@@ -127,18 +127,30 @@ func (h *Handler) serveChat(w http.ResponseWriter, r *http.Request, rt route, k 
 	if err := h.promptControl(c); err != nil {
 		return err
 	}
+	// Check the key and the model before any plugin sees the text; "auto"
+	// is checked once the routing plugin has chosen.
+	var m *config.Model
+	if c.model != autoModel {
+		if err := h.authorize(r.Context(), rt, c.model, len(body)); err != nil {
+			return err
+		}
+		if m, err = h.resolveModel(c.model); err != nil {
+			return err
+		}
+	}
 	if err := h.runPipeline(r.Context(), w, rt, c); err != nil {
 		return err
 	}
 	if c.stream && c.blocked != "" {
 		return nil
 	}
-	if err := h.authorize(r.Context(), rt, c.model, len(body)); err != nil {
-		return err
-	}
-	m, err := h.resolveModel(c.model)
-	if err != nil {
-		return err
+	if m == nil {
+		if err := h.authorize(r.Context(), rt, c.model, len(body)); err != nil {
+			return err
+		}
+		if m, err = h.resolveModel(c.model); err != nil {
+			return err
+		}
 	}
 	return h.callProviders(w, r, rt, c, m)
 }

@@ -337,3 +337,46 @@ func TestMaskingClientOnlyDialects(t *testing.T) {
 		}
 	}
 }
+
+// "model": "auto" is routed by simple_semantic_routing, in every dialect,
+// and the choice is reported; without the plugin it is a 404 that says so.
+func TestAutoModel(t *testing.T) {
+	small := llmtest.NewOpenAI("small")
+	defer small.Close()
+	big := llmtest.NewOpenAI("big")
+	defer big.Close()
+	models := modelsJSON(map[string][]string{"small-m": {prov("ps", small.URL, "vllm", "")}, "big-m": {prov("pb", big.URL, "vllm", "")}})
+	r := startRouter(t, routerOpts{models: models, env: map[string]string{
+		"LLM_ROUTER_UTILS_PLUGINS_PIPELINE": "simple_semantic_routing",
+		"LLM_ROUTER_ROUTING_MODELS":         "small-m|big-m",
+	}})
+	post := func(path, body string) (*http.Response, string) {
+		resp, err := http.Post(r.Base()+path, "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp, string(b)
+	}
+	resp, body := post("/v1/chat/completions", `{"model":"auto","messages":[{"role":"user","content":"Hi!"}]}`)
+	if resp.StatusCode != 200 || resp.Header.Get("X-LLM-Router-Model") != "small-m" || small.Count("/v1/chat/completions") != 1 {
+		t.Fatalf("short greeting: %d %q %s", resp.StatusCode, resp.Header.Get("X-LLM-Router-Model"), body)
+	}
+	long := strings.Repeat("Please write a function in Go that parses JSON, handles errors and has unit tests. ", 12)
+	resp, body = post("/api/chat", `{"model":"auto","stream":false,"messages":[{"role":"user","content":"`+long+`"}]}`)
+	if resp.StatusCode != 200 || resp.Header.Get("X-LLM-Router-Model") != "big-m" || big.Count("/v1/chat/completions") != 1 {
+		t.Fatalf("long coding request (Ollama client): %d %q %s", resp.StatusCode, resp.Header.Get("X-LLM-Router-Model"), body)
+	}
+
+	plain := startRouter(t, routerOpts{models: models})
+	resp2, err := http.Post(plain.Base()+"/v1/chat/completions", "application/json", strings.NewReader(`{"model":"auto","messages":[{"role":"user","content":"Hi"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp2.Body)
+	resp2.Body.Close()
+	if resp2.StatusCode != 404 || !strings.Contains(string(b), "simple_semantic_routing") {
+		t.Fatalf("auto without the plugin: %d %s", resp2.StatusCode, b)
+	}
+}
