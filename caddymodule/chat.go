@@ -3,7 +3,6 @@ package caddymodule
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -267,28 +266,10 @@ func orDefault(s, d string) string {
 	return s
 }
 
-// upstreamMessage extracts the message of an error body in any dialect.
+// upstreamMessage extracts the message of an error body in any dialect,
+// or the status text when the body has none.
 func upstreamMessage(body []byte, status int) string {
-	var v struct {
-		Error   json.RawMessage `json:"error"`
-		Message string          `json:"message"`
-	}
-	if json.Unmarshal(body, &v) == nil {
-		var s string
-		if json.Unmarshal(v.Error, &s) == nil && s != "" {
-			return s
-		}
-		var o struct {
-			Message string `json:"message"`
-		}
-		if json.Unmarshal(v.Error, &o) == nil && o.Message != "" {
-			return o.Message
-		}
-		if v.Message != "" {
-			return v.Message
-		}
-	}
-	return http.StatusText(status)
+	return orDefault(protocol.UpstreamErrorMessage(body), http.StatusText(status))
 }
 
 func retryableStatus(s int) bool { return s == http.StatusTooManyRequests || s >= 500 }

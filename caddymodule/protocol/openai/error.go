@@ -35,13 +35,29 @@ func errorCode(status int) string {
 
 // AppendError appends {"error":{"message","type","param":null,"code"}}.
 func AppendError(dst []byte, status int, msg string) []byte {
+	return AppendErrorDetail(dst, status, msg, "", "")
+}
+
+// AppendErrorDetail is AppendError with the request parameter at fault and
+// an error code; empty values are null, except that an empty code falls
+// back to the status's usual code (invalid_api_key, model_not_found).
+func AppendErrorDetail(dst []byte, status int, msg, param, code string) []byte {
 	dst = append(dst, `{"error":{"message":`...)
 	dst = wire.AppendString(dst, msg)
 	dst = append(dst, `,"type":`...)
 	dst = wire.AppendString(dst, ErrorType(status))
-	dst = append(dst, `,"param":null,"code":`...)
-	if c := errorCode(status); c != "" {
-		dst = wire.AppendString(dst, c)
+	dst = append(dst, `,"param":`...)
+	if param != "" {
+		dst = wire.AppendString(dst, param)
+	} else {
+		dst = append(dst, "null"...)
+	}
+	dst = append(dst, `,"code":`...)
+	if code == "" {
+		code = errorCode(status)
+	}
+	if code != "" {
+		dst = wire.AppendString(dst, code)
 	} else {
 		dst = append(dst, "null"...)
 	}
