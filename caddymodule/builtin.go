@@ -2,9 +2,7 @@ package caddymodule
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"net/http"
 	"time"
@@ -102,89 +100,37 @@ func taskRequest(model string, msgs []builtin.Message, o builtin.Options) *proto
 	return creq
 }
 
-// httpStatusError carries a provider's status to the built-in endpoints.
-type httpStatusError struct {
-	status int
-	msg    string
-}
-
-func (e *httpStatusError) Error() string   { return e.msg }
-func (e *httpStatusError) HTTPStatus() int { return e.status }
-
 // complete runs one non-streamed chat for the built-in endpoints, over any
-// provider type, failing over like the proxy endpoints.
+// provider type, failing over like the proxy endpoints. Per-text endpoints
+// call it concurrently.
 func (h *Handler) complete(ctx context.Context, model string, msgs []builtin.Message, o builtin.Options) (string, error) {
-	m, ok := h.app.Config().Model(model)
-	if !ok {
-		return "", &httpStatusError{http.StatusNotFound, fmt.Sprintf("The model '%s' does not exist or is not active on this router", model)}
+	m, err := h.resolveModel(model)
+	if err != nil {
+		return "", err
 	}
 	creq := taskRequest(model, msgs, o)
-	tried := map[string]bool{}
-	var last error = &httpStatusError{http.StatusBadGateway, fmt.Sprintf("no provider of model '%s' is available", model)}
-	for attempt := 0; attempt < len(m.Providers) && attempt < maxAttempts; attempt++ {
-		l, err := h.app.acquire(ctx, m, func(id string) bool { return tried[id] })
+	var text string
+	err = h.failover(ctx, m, func(p *config.Provider) attemptResult {
+		cp := *creq
+		cp.Model = p.UpstreamModel(m.Name)
+		pc := providerCodec(p.APIType)
+		body, err := pc.EncodeRequest(&cp)
 		if err != nil {
-			break
+			return attemptResult{err: requestError(err)}
 		}
-		p := l.provider()
-		tried[p.ID] = true
-		start := time.Now()
-		text, retry, err := h.completeOnce(ctx, m, p, creq)
-		l.release(outcome(ctx, attemptResult{err: err, retry: retry}), time.Since(start))
-		if err == nil {
-			return text, nil
+		data, res := h.exchange(ctx, p, m.Name, provider.OpChat, body)
+		if res.err != nil {
+			return res
 		}
-		last = err
-		if !retry || ctx.Err() != nil {
-			break
+		out, err := pc.DecodeResponse(data)
+		if err != nil {
+			return attemptResult{retry: true, err: &apiError{Status: http.StatusBadGateway,
+				Msg: fmt.Sprintf("the provider of model '%s' sent an answer that could not be read", m.Name)}}
 		}
-	}
-	return "", last
-}
-
-func (h *Handler) completeOnce(ctx context.Context, m *config.Model, p *config.Provider, creq *protocol.Request) (string, bool, error) {
-	cp := *creq
-	cp.Model = p.UpstreamModel(m.Name)
-	pc := providerCodec(p.APIType)
-	body, err := pc.EncodeRequest(&cp)
-	if err != nil {
-		return "", false, &httpStatusError{http.StatusBadRequest, err.Error()}
-	}
-	ctx, cancel := context.WithTimeout(ctx, time.Duration(h.app.ExternalTimeout))
-	defer cancel()
-	up := h.app.Upstream(p.ID)
-	req, err := up.NewRequest(ctx, http.MethodPost, provider.OpChat, body)
-	if err != nil {
-		return "", false, err
-	}
-	resp, err := up.Client.Do(req)
-	if err != nil {
-		return "", true, asStatusError(h.upstreamErrorCtx(ctx, up, m.Name, err))
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return "", true, asStatusError(h.upstreamErrorCtx(ctx, up, m.Name, err))
-	}
-	if resp.StatusCode >= 300 {
-		return "", retryableStatus(resp.StatusCode), &httpStatusError{resp.StatusCode, "provider error: " + upstreamMessage(data, resp.StatusCode)}
-	}
-	res, err := pc.DecodeResponse(data)
-	if err != nil {
-		return "", true, &httpStatusError{http.StatusBadGateway, fmt.Sprintf("the provider of model '%s' sent an answer that could not be read", m.Name)}
-	}
-	return res.Text(), false, nil
-}
-
-func asStatusError(err error) error {
-	var ae *apiError
-	if errors.As(err, &ae) {
-		return &httpStatusError{ae.Status, ae.Msg}
-	}
-	if err == nil {
-		return context.Canceled
-	}
-	return err
+		text = out.Text()
+		return attemptResult{}
+	})
+	return text, err
 }
 
 // builtinPipeline runs request guardrails and masking on the texts of a

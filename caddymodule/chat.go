@@ -17,6 +17,7 @@ import (
 	"github.com/llmrouter/llm-router/caddymodule/jsonscan"
 	"github.com/llmrouter/llm-router/caddymodule/protocol"
 	"github.com/llmrouter/llm-router/caddymodule/protocol/anthropic"
+	"github.com/llmrouter/llm-router/caddymodule/protocol/codecs"
 	"github.com/llmrouter/llm-router/caddymodule/protocol/ollama"
 	"github.com/llmrouter/llm-router/caddymodule/protocol/openai"
 	"github.com/llmrouter/llm-router/caddymodule/provider"
@@ -54,17 +55,11 @@ var (
 	kindOllamaGen   = &chatKind{codec: ollama.Generate{}, streamDefault: true, same: sameOp(provider.OpCompletions, config.APIOllama)}
 )
 
-// providerCodec returns the codec that speaks to a provider of apiType.
+// providerCodec returns the codec that speaks to a provider of apiType
+// (the configuration only admits known api types).
 func providerCodec(apiType string) protocol.ProviderCodec {
-	switch apiType {
-	case config.APIOllama:
-		return ollama.Chat{}
-	case config.APIAnthropic:
-		return anthropic.Messages{}
-	case config.APIOpenAI:
-		return openai.Chat{Official: true}
-	}
-	return openai.Chat{}
+	c, _ := codecs.Provider(apiType, 0)
+	return c
 }
 
 func chatEndpoint(k *chatKind) endpointFunc {
@@ -155,45 +150,17 @@ func (h *Handler) serveChat(w http.ResponseWriter, r *http.Request, rt route, k 
 }
 
 // callProviders tries the model's providers until one answers, failing over
-// on connection errors, timeouts before the first byte, 429 and 5xx.
+// on connection errors, timeouts before the first byte, 429 and 5xx. When
+// all fail, the last provider's error answer goes to the client.
 func (h *Handler) callProviders(w http.ResponseWriter, r *http.Request, rt route, c *chatCall, m *config.Model) error {
-	tried := map[string]bool{}
-	var last error
-	for attempt := 0; attempt < len(m.Providers) && attempt < maxAttempts; attempt++ {
-		lease, err := h.app.acquire(r.Context(), m, func(id string) bool { return tried[id] })
-		if err != nil {
-			if last != nil {
-				break
-			}
-			return err
-		}
-		p := lease.provider()
-		tried[p.ID] = true
-		info := requestInfo(r.Context())
-		info.model, info.provider = m.Name, p.ID
-		g := h.app.metrics.inflight.WithLabelValues(m.Name, p.ID)
-		g.Inc()
-		start := time.Now()
-		res := h.attempt(w, r, rt, c, m, p)
-		g.Dec()
-		lease.release(outcome(r.Context(), res), time.Since(start))
-		if !res.retry {
-			return res.err
-		}
-		last = res.err
-		if r.Context().Err() != nil {
-			return nil
-		}
-		if attempt+1 < len(m.Providers) {
-			if !sleepCtx(r.Context(), backoff(attempt)) {
-				return nil
-			}
-		}
+	err := h.failover(r.Context(), m, func(p *config.Provider) attemptResult { return h.attempt(w, r, rt, c, m, p) })
+	if r.Context().Err() != nil {
+		return nil // the client left; nothing to tell it
 	}
-	if res, ok := last.(*upstreamAnswer); ok {
-		return res.write(w, h, rt, c)
+	if ans, ok := err.(*upstreamAnswer); ok {
+		return ans.write(w, h, rt, c)
 	}
-	return last
+	return err
 }
 
 // outcome tells the balancer how a call went: only provider faults count
@@ -207,9 +174,6 @@ func outcome(ctx context.Context, res attemptResult) balance.Result {
 	}
 	return balance.Success
 }
-
-// maxAttempts bounds failover.
-const maxAttempts = 3
 
 func backoff(attempt int) time.Duration {
 	d := time.Duration(25<<attempt) * time.Millisecond
@@ -225,11 +189,6 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 	case <-ctx.Done():
 		return false
 	}
-}
-
-type attemptResult struct {
-	err   error
-	retry bool // nothing reached the client; another provider may be tried
 }
 
 // upstreamAnswer is a provider's error answer kept until failover is over.

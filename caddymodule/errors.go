@@ -31,6 +31,9 @@ type apiError struct {
 
 func (e *apiError) Error() string { return e.Msg }
 
+// HTTPStatus reports the status (the built-in endpoints read it).
+func (e *apiError) HTTPStatus() int { return e.Status }
+
 func errorf(status int, msg string) *apiError { return &apiError{Status: status, Msg: msg} }
 
 // writeError writes e in the client's protocol, with the error bodies of

@@ -11,6 +11,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -302,6 +303,7 @@ func requestID(r *http.Request) string {
 // reqInfo collects what a request was routed to, for metrics and logs.
 // Only configured names go in (bounded label values).
 type reqInfo struct {
+	mu              sync.Mutex // routed may be called by concurrent per-text calls
 	requestID       string
 	model, provider string
 	apiType         string
@@ -311,6 +313,13 @@ type reqInfo struct {
 	estTokens       int
 	key             *auth.Key
 	family          auth.Family
+}
+
+// routed records the model and provider a call went to.
+func (i *reqInfo) routed(model, provider string) {
+	i.mu.Lock()
+	i.model, i.provider = model, provider
+	i.mu.Unlock()
 }
 
 type reqInfoKey struct{}

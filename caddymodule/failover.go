@@ -1,0 +1,89 @@
+package caddymodule
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/llmrouter/llm-router/caddymodule/config"
+	"github.com/llmrouter/llm-router/caddymodule/provider"
+)
+
+// maxAttempts bounds failover.
+const maxAttempts = 3
+
+// attemptResult is how one provider call went.
+type attemptResult struct {
+	err   error
+	retry bool // nothing reached the client; another provider may be tried
+}
+
+// failover leases providers of m in turn and runs try on each until one
+// call does not ask for a retry, at most maxAttempts times, with a short
+// jittered pause between attempts. Every endpoint fails over through it,
+// so leases are always released with the call's outcome and the in-flight
+// gauge and request info always name the provider. It returns the last
+// attempt's error (an acquisition error when no provider could be leased).
+func (h *Handler) failover(ctx context.Context, m *config.Model, try func(p *config.Provider) attemptResult) error {
+	tried := map[string]bool{}
+	var last error
+	for attempt := 0; attempt < len(m.Providers) && attempt < maxAttempts; attempt++ {
+		l, err := h.app.acquire(ctx, m, func(id string) bool { return tried[id] })
+		if err != nil {
+			if last != nil {
+				break
+			}
+			return err
+		}
+		p := l.provider()
+		tried[p.ID] = true
+		requestInfo(ctx).routed(m.Name, p.ID)
+		g := h.app.metrics.inflight.WithLabelValues(m.Name, p.ID)
+		g.Inc()
+		start := time.Now()
+		res := try(p)
+		g.Dec()
+		l.release(outcome(ctx, res), time.Since(start))
+		if !res.retry {
+			return res.err
+		}
+		last = res.err
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if attempt+1 < len(m.Providers) && !sleepCtx(ctx, backoff(attempt)) {
+			return ctx.Err()
+		}
+	}
+	return last
+}
+
+// exchange sends a non-streamed request to a provider and reads the whole
+// answer. A connection failure, a timeout or a 429/5xx asks for a retry;
+// another 4xx is the client's error in the provider's words.
+func (h *Handler) exchange(ctx context.Context, p *config.Provider, model string, op provider.Op, body []byte) ([]byte, attemptResult) {
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(h.app.ExternalTimeout))
+	defer cancel()
+	up := h.app.Upstream(p.ID)
+	req, err := up.NewRequest(ctx, http.MethodPost, op, body)
+	if err != nil {
+		return nil, attemptResult{err: err}
+	}
+	req.Header.Set("X-Request-Id", requestInfo(ctx).requestID)
+	resp, err := up.Client.Do(req)
+	if err != nil {
+		e := h.upstreamErrorCtx(ctx, up, model, err)
+		return nil, attemptResult{err: e, retry: e != nil}
+	}
+	defer resp.Body.Close()
+	data, err := readAllSized(resp.Body, resp.ContentLength)
+	if err != nil {
+		e := h.upstreamErrorCtx(ctx, up, model, err)
+		return nil, attemptResult{err: e, retry: e != nil}
+	}
+	if resp.StatusCode >= 300 {
+		return nil, attemptResult{retry: retryableStatus(resp.StatusCode),
+			err: &apiError{Status: resp.StatusCode, Msg: "provider error: " + upstreamMessage(data, resp.StatusCode)}}
+	}
+	return data, attemptResult{}
+}
