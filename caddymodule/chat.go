@@ -348,27 +348,31 @@ func (h *Handler) attempt(w http.ResponseWriter, r *http.Request, rt route, c *c
 	setStreamHeaders(w.Header(), c.kind.codec.StreamContentType())
 	w.WriteHeader(http.StatusOK)
 	rc := http.NewResponseController(w)
-	idle := time.Duration(h.app.ExternalTimeout)
-	timer := time.AfterFunc(idle, func() { cancel(provider.ErrIdle) })
-	defer timer.Stop()
-	ir := &idleReader{r: resp.Body, timer: timer, idle: idle, flush: rc.Flush}
-	dec := pcodec.NewStreamDecoder(ir)
+	ir := h.watchIdle(resp.Body, cancel, rc.Flush)
+	defer ir.stop()
 	creq, _ := c.decode()
 	enc := c.kind.codec.NewStreamEncoder(w, ir.markFlush, protocol.StreamOptions{Model: c.model, IncludeUsage: creq != nil && creq.IncludeUsage})
 	defer func() { _ = rc.Flush() }()
-	res, err := protocol.Pump(ctx, dec, enc)
+	res, err := protocol.Pump(ctx, pcodec.NewStreamDecoder(ir), enc)
 	info.usage = res.Usage
-	if err != nil && r.Context().Err() == nil && ctx.Err() != nil && !res.Ended {
-		// The provider went silent (idle timeout): Pump stopped without an
-		// event, so end the client's stream with its dialect's error.
-		ev := protocol.Event{Kind: protocol.EvError, Status: http.StatusGatewayTimeout,
-			Text: fmt.Sprintf("the provider sent nothing for %s", idle)}
-		_ = enc.Write(&ev)
-	}
 	if err != nil && r.Context().Err() == nil {
 		h.logger.Warn("translated stream failed", zap.String("provider", p.ID), zap.String("model", m.Name), zap.Error(err))
+		if ctx.Err() != nil && !res.Ended {
+			// Pump stops without an event when the provider went silent.
+			h.streamFailed(enc, ctx, ir)
+		}
 	}
 	return attemptResult{}
+}
+
+// streamFailed ends a client's stream with its dialect's error event,
+// saying whether the provider went silent or broke off.
+func (h *Handler) streamFailed(enc protocol.StreamEncoder, ctx context.Context, ir *idleReader) {
+	ev := protocol.Event{Kind: protocol.EvError, Status: http.StatusBadGateway, Text: "the provider ended the stream before it was complete"}
+	if errors.Is(context.Cause(ctx), provider.ErrIdle) {
+		ev.Status, ev.Text = http.StatusGatewayTimeout, fmt.Sprintf("the provider sent nothing for %s", ir.idle)
+	}
+	_ = enc.Write(&ev)
 }
 
 // hasTools reports whether a request body carries a non-empty tools list.
@@ -388,11 +392,11 @@ func noToolsError(model string) error {
 		Msg: fmt.Sprintf("model '%s' is served by a provider without tool calling (tool_calling is false in models-config); remove 'tools' or enable tool_calling for it", model)}
 }
 
-// idleReader feeds a provider's stream to a decoder. It resets the idle
-// timer on every read that returns data, and it performs the flushes the
-// client encoder asked for just before it reads again: events that arrived
-// together leave together, and nothing waits in our buffer while we wait on
-// the provider (each event still reaches the client as soon as it arrived).
+// idleReader feeds a provider's stream to the router. Every read that
+// returns data re-arms the idle timeout (which cancels the provider call),
+// and the flushes a client encoder asked for are performed just before the
+// next read: events that arrived together leave together, and nothing waits
+// in our buffer while we wait on the provider.
 type idleReader struct {
 	r       io.Reader
 	timer   *time.Timer
@@ -400,6 +404,15 @@ type idleReader struct {
 	flush   func() error
 	pending bool
 }
+
+// watchIdle arms the idle timeout (ExternalTimeout) over a provider stream.
+func (h *Handler) watchIdle(body io.Reader, cancel context.CancelCauseFunc, flush func() error) *idleReader {
+	idle := time.Duration(h.app.ExternalTimeout)
+	return &idleReader{r: body, idle: idle, flush: flush, timer: time.AfterFunc(idle, func() { cancel(provider.ErrIdle) })}
+}
+
+// stop disarms the idle timeout.
+func (i *idleReader) stop() { i.timer.Stop() }
 
 // markFlush is the encoder's flush: it defers the flush to the next read.
 func (i *idleReader) markFlush() error {
@@ -429,10 +442,8 @@ func (h *Handler) relayStream(ctx context.Context, cancel context.CancelCauseFun
 	w.WriteHeader(resp.StatusCode)
 	rc := http.NewResponseController(w)
 	_ = rc.Flush()
-
-	idle := time.Duration(h.app.ExternalTimeout)
-	timer := time.AfterFunc(idle, func() { cancel(provider.ErrIdle) })
-	defer timer.Stop()
+	ir := h.watchIdle(resp.Body, cancel, rc.Flush)
+	defer ir.stop()
 
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
@@ -440,9 +451,8 @@ func (h *Handler) relayStream(ctx context.Context, cancel context.CancelCauseFun
 	tail := tailBuffer{max: 1 << 10} // the usage report is the last event or two
 	defer func() { requestInfo(r.Context()).usage = usageFromStreamTail(tail.buf) }()
 	for {
-		n, err := resp.Body.Read(buf)
+		n, err := ir.Read(buf)
 		if n > 0 {
-			timer.Reset(idle)
 			if _, werr := w.Write(buf[:n]); werr != nil {
 				return nil // client gone; the deferred cancel stops the provider
 			}
@@ -460,14 +470,8 @@ func (h *Handler) relayStream(ctx context.Context, cancel context.CancelCauseFun
 		if errors.Is(err, io.EOF) && (c.kind.sseDone == "" || bytes.HasSuffix(bytes.TrimRight(tail.buf, "\r\n "), []byte(c.kind.sseDone))) {
 			return nil
 		}
-		cause := "the provider ended the stream before it was complete"
-		if errors.Is(context.Cause(ctx), provider.ErrIdle) {
-			cause = fmt.Sprintf("the provider sent nothing for %s", idle)
-		}
 		h.logger.Warn("provider stream failed", zap.String("provider", up.P.ID), zap.String("model", model), zap.Error(err))
-		enc := c.kind.codec.NewStreamEncoder(w, rc.Flush, protocol.StreamOptions{Model: c.model})
-		ev := protocol.Event{Kind: protocol.EvError, Status: http.StatusBadGateway, Text: cause}
-		_ = enc.Write(&ev)
+		h.streamFailed(c.kind.codec.NewStreamEncoder(w, rc.Flush, protocol.StreamOptions{Model: c.model}), ctx, ir)
 		return nil
 	}
 }
