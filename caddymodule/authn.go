@@ -77,19 +77,6 @@ type errorString string
 
 func (e errorString) Error() string { return string(e) }
 
-// family is the policy family of a route.
-func family(rt route) auth.Family {
-	switch {
-	case rt.dialect == dialectBuiltin:
-		return auth.FamilyBuiltin
-	case strings.Contains(rt.name, "embed"):
-		return auth.FamilyEmbeddings
-	case rt.name == "metrics" || rt.name == "models" || rt.name == "tags" || rt.name == "lmstudio_models" || rt.name == "ollama_home" || rt.name == "show":
-		return auth.FamilyListing
-	}
-	return auth.FamilyChat
-}
-
 // authenticate checks the caller's key before the endpoint runs.
 func (h *Handler) authenticate(r *http.Request, rt route, info *reqInfo) error {
 	if h.authn == nil || h.authn.IsPublic(r.URL.Path) {
@@ -97,13 +84,13 @@ func (h *Handler) authenticate(r *http.Request, rt route, info *reqInfo) error {
 	}
 	key, err := h.authn.Authenticate(r)
 	if err == nil {
-		err = key.Allow("", family(rt)) // the model is checked once it is known
+		err = key.Allow("", rt.family) // the model is checked once it is known
 	}
 	if err != nil {
 		return h.authDenied(r.Context(), rt, key, err, 0)
 	}
 	info.key = key
-	info.family = family(rt)
+	info.family = rt.family
 	return nil
 }
 

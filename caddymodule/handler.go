@@ -68,6 +68,7 @@ type Handler struct {
 	metricsHTTP http.Handler
 	prefix      string
 	routes      map[string]route
+	allow       map[string]string // path → the methods it serves
 	logger      *zap.Logger
 }
 
@@ -76,6 +77,7 @@ type endpointFunc func(h *Handler, w http.ResponseWriter, r *http.Request, rt ro
 type route struct {
 	name    string
 	dialect dialect
+	family  auth.Family // what an API key's policy must allow
 	fn      endpointFunc
 }
 
@@ -148,43 +150,54 @@ func normalizePrefix(p string) string {
 
 func (h *Handler) buildRoutes() map[string]route {
 	rs := map[string]route{}
-	add := func(method, path, name string, d dialect, fn endpointFunc) {
-		rs[method+" "+path] = route{name: name, dialect: d, fn: fn}
+	h.allow = map[string]string{}
+	add := func(method, path, name string, d dialect, f auth.Family, fn endpointFunc) {
+		rs[method+" "+path] = route{name: name, dialect: d, family: f, fn: fn}
+		if a := h.allow[path]; a != "" {
+			method = a + ", " + method
+		}
+		h.allow[path] = method
 	}
+	const (
+		chat    = auth.FamilyChat
+		embed   = auth.FamilyEmbeddings
+		listing = auth.FamilyListing
+		tasks   = auth.FamilyBuiltin
+	)
 	p := h.prefix
-	add("GET", p+"/ping", "ping", dialectBuiltin, (*Handler).ping)
-	add("GET", p+"/version", "version", dialectBuiltin, (*Handler).version)
+	add("GET", p+"/ping", "ping", dialectBuiltin, listing, (*Handler).ping)
+	add("GET", p+"/version", "version", dialectBuiltin, listing, (*Handler).version)
 	for _, path := range []string{"/models", "/v1/models", p + "/models"} {
-		add("GET", path, "models", dialectOpenAI, (*Handler).openAIModels)
+		add("GET", path, "models", dialectOpenAI, listing, (*Handler).openAIModels)
 	}
 	for _, path := range []string{p + "/chat/completions", "/chat/completions", "/v1/chat/completions"} {
-		add("POST", path, "chat_completions", dialectOpenAI, chatEndpoint(kindOpenAIChat))
+		add("POST", path, "chat_completions", dialectOpenAI, chat, chatEndpoint(kindOpenAIChat))
 	}
-	add("POST", p+"/v0/chat/completions", "lmstudio_chat", dialectOpenAI, chatEndpoint(kindOpenAIChat))
-	add("GET", p+"/v0/models", "lmstudio_models", dialectOpenAI, (*Handler).lmStudioModels)
-	add("POST", "/v1/completions", "completions", dialectOpenAI, chatEndpoint(kindCompletions))
-	add("POST", "/completions", "completions", dialectOpenAI, chatEndpoint(kindCompletions))
-	add("POST", "/v1/responses", "responses", dialectOpenAI, chatEndpoint(kindResponses))
-	add("POST", "/responses", "responses", dialectOpenAI, chatEndpoint(kindResponses))
-	add("POST", "/v1/embeddings", "embeddings", dialectOpenAI, embedEndpoint(openai.Embeddings{}))
-	add("POST", "/embeddings", "embeddings", dialectOpenAI, embedEndpoint(openai.Embeddings{}))
-	add("POST", p+"/embeddings", "embeddings", dialectOpenAI, embedAuto)
-	add("POST", "/v1/messages", "messages", dialectAnthropic, chatEndpoint(kindAnthropic))
-	add("GET", "/", "ollama_home", dialectOllama, (*Handler).ollamaHome)
-	add("GET", p+"/tags", "tags", dialectOllama, (*Handler).ollamaTags)
-	add("POST", p+"/show", "show", dialectOllama, (*Handler).ollamaShow)
-	add("POST", p+"/chat", "ollama_chat", dialectOllama, chatEndpoint(kindOllamaChat))
-	add("POST", p+"/generate", "ollama_generate", dialectOllama, chatEndpoint(kindOllamaGen))
-	add("POST", p+"/embed", "ollama_embed", dialectOllama, embedEndpoint(ollama.Embed{}))
+	add("POST", p+"/v0/chat/completions", "lmstudio_chat", dialectOpenAI, chat, chatEndpoint(kindOpenAIChat))
+	add("GET", p+"/v0/models", "lmstudio_models", dialectOpenAI, listing, (*Handler).lmStudioModels)
+	add("POST", "/v1/completions", "completions", dialectOpenAI, chat, chatEndpoint(kindCompletions))
+	add("POST", "/completions", "completions", dialectOpenAI, chat, chatEndpoint(kindCompletions))
+	add("POST", "/v1/responses", "responses", dialectOpenAI, chat, chatEndpoint(kindResponses))
+	add("POST", "/responses", "responses", dialectOpenAI, chat, chatEndpoint(kindResponses))
+	add("POST", "/v1/embeddings", "embeddings", dialectOpenAI, embed, embedEndpoint(openai.Embeddings{}))
+	add("POST", "/embeddings", "embeddings", dialectOpenAI, embed, embedEndpoint(openai.Embeddings{}))
+	add("POST", p+"/embeddings", "embeddings", dialectOpenAI, embed, embedAuto)
+	add("POST", "/v1/messages", "messages", dialectAnthropic, chat, chatEndpoint(kindAnthropic))
+	add("GET", "/", "ollama_home", dialectOllama, listing, (*Handler).ollamaHome)
+	add("GET", p+"/tags", "tags", dialectOllama, listing, (*Handler).ollamaTags)
+	add("POST", p+"/show", "show", dialectOllama, listing, (*Handler).ollamaShow)
+	add("POST", p+"/chat", "ollama_chat", dialectOllama, chat, chatEndpoint(kindOllamaChat))
+	add("POST", p+"/generate", "ollama_generate", dialectOllama, chat, chatEndpoint(kindOllamaGen))
+	add("POST", p+"/embed", "ollama_embed", dialectOllama, embed, embedEndpoint(ollama.Embed{}))
 	if h.metricsHTTP != nil {
-		add("GET", "/metrics", "metrics", dialectBuiltin, func(h *Handler, w http.ResponseWriter, r *http.Request, _ route) error {
+		add("GET", "/metrics", "metrics", dialectBuiltin, listing, func(h *Handler, w http.ResponseWriter, r *http.Request, _ route) error {
 			h.metricsHTTP.ServeHTTP(w, r)
 			return nil
 		})
 	}
-	add("POST", p+"/fast_text_mask", "fast_text_mask", dialectBuiltin, (*Handler).fastTextMask)
+	add("POST", p+"/fast_text_mask", "fast_text_mask", dialectBuiltin, tasks, (*Handler).fastTextMask)
 	for _, name := range builtin.Endpoints() {
-		add("POST", p+"/"+name, name, dialectBuiltin, builtinEndpoint(name))
+		add("POST", p+"/"+name, name, dialectBuiltin, tasks, builtinEndpoint(name))
 	}
 	return rs
 }
@@ -197,8 +210,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 	rt, ok := h.routes[r.Method+" "+path]
 	if !ok {
-		if h.knownPath(path) {
-			w.Header().Set("Allow", h.allowed(path))
+		if allow, ok := h.allow[path]; ok {
+			w.Header().Set("Allow", allow)
 			writeError(w, dialectOpenAI, errorf(http.StatusMethodNotAllowed, "method "+r.Method+" is not allowed on "+path))
 			return nil
 		}
@@ -358,25 +371,6 @@ func (s *statusWriter) Write(b []byte) (int, error) {
 
 // Unwrap lets http.ResponseController reach the flusher underneath.
 func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
-
-func (h *Handler) knownPath(path string) bool {
-	for k := range h.routes {
-		if strings.HasSuffix(k, " "+path) {
-			return true
-		}
-	}
-	return false
-}
-
-func (h *Handler) allowed(path string) string {
-	var ms []string
-	for k := range h.routes {
-		if m, p, _ := strings.Cut(k, " "); p == path {
-			ms = append(ms, m)
-		}
-	}
-	return strings.Join(ms, ", ")
-}
 
 func writeJSON(w http.ResponseWriter, status int, v any) error {
 	b, err := json.Marshal(v)
