@@ -377,11 +377,8 @@ func (h *Handler) streamFailed(enc protocol.StreamEncoder, ctx context.Context, 
 
 // hasTools reports whether a request body carries a non-empty tools list.
 func hasTools(obj *jsonscan.Object) bool {
-	raw := bytes.TrimSpace(obj.Raw("tools"))
-	if len(raw) == 0 || string(raw) == "null" {
-		return false
-	}
-	return !bytes.Equal(bytes.Join(bytes.Fields(raw), nil), []byte("[]"))
+	raw := obj.Raw("tools")
+	return len(raw) > 0 && raw[0] == '[' && len(bytes.TrimSpace(raw[1:len(raw)-1])) > 0
 }
 
 // noToolsError answers a request with tools for a provider configured

@@ -41,14 +41,7 @@ func (h *Handler) promptControl(c *chatCall) error {
 			*dst = v
 		}
 	}
-	body := c.body
-	for _, f := range promptFields {
-		o, err := jsonscan.Scan(body)
-		if err != nil {
-			return err
-		}
-		body = o.Delete(f)
-	}
+	body := c.obj.Delete(promptFields...)
 	obj, err := jsonscan.Scan(body)
 	if err != nil {
 		return err

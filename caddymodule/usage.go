@@ -2,83 +2,67 @@ package caddymodule
 
 import (
 	"bytes"
-	"encoding/json"
 
 	"github.com/llmrouter/llm-router/caddymodule/jsonscan"
 
 	"github.com/llmrouter/llm-router/caddymodule/protocol"
 )
 
-// wireUsage reads token counts in any dialect's shape: OpenAI chat
-// (prompt/completion_tokens), Responses and Anthropic (input/output_tokens,
-// also nested in "message"), Ollama (prompt_eval_count/eval_count).
-type wireUsage struct {
-	Usage *struct {
-		PromptTokens     int `json:"prompt_tokens"`
-		CompletionTokens int `json:"completion_tokens"`
-		InputTokens      int `json:"input_tokens"`
-		OutputTokens     int `json:"output_tokens"`
-	} `json:"usage"`
-	Message *struct {
-		Usage *struct {
-			InputTokens  int `json:"input_tokens"`
-			OutputTokens int `json:"output_tokens"`
-		} `json:"usage"`
-	} `json:"message"`
-	Response *struct {
-		Usage *struct {
-			InputTokens  int `json:"input_tokens"`
-			OutputTokens int `json:"output_tokens"`
-		} `json:"usage"`
-	} `json:"response"`
-	PromptEvalCount int `json:"prompt_eval_count"`
-	EvalCount       int `json:"eval_count"`
-}
-
-// usageFromJSON extracts usage from one JSON document; ok is false when it
-// carries none. Only the members that hold counts are decoded.
+// usageFromJSON extracts usage from one JSON document in any dialect's
+// shape: OpenAI chat (usage.prompt/completion_tokens), Responses and
+// Anthropic (usage.input/output_tokens, also inside "response" or
+// "message"), Ollama (prompt_eval_count/eval_count). ok is false when it
+// carries none. It reads the counts where they stand, without decoding.
 func usageFromJSON(b []byte) (u protocol.Usage, ok bool) {
 	if !bytes.Contains(b, []byte("usage")) && !bytes.Contains(b, []byte("eval_count")) {
 		return u, false
 	}
-	obj, err := jsonscan.Scan(b)
-	if err != nil {
-		return u, false
-	}
-	small := make([]byte, 0, 256)
-	small = append(small, '{')
-	for _, k := range [...]string{"usage", "message", "response", "prompt_eval_count", "eval_count"} {
-		raw := obj.Raw(k)
-		if raw == nil || (k != "usage" && k != "prompt_eval_count" && k != "eval_count" && !bytes.Contains(raw, []byte("usage"))) {
-			continue
+	_ = jsonscan.Each(b, func(k, v []byte) bool {
+		switch string(k) {
+		case "usage":
+			ok = counts(v, &u) || ok
+		case "message", "response":
+			_ = jsonscan.Each(v, func(k, v []byte) bool {
+				if string(k) == "usage" {
+					ok = counts(v, &u) || ok
+				}
+				return true
+			})
+		case "prompt_eval_count":
+			u.Input, ok = number(v), true
+		case "eval_count":
+			u.Output, ok = number(v), true
 		}
-		if len(small) > 1 {
-			small = append(small, ',')
+		return true
+	})
+	return u, ok
+}
+
+// counts reads a usage object's input and output counts.
+func counts(obj []byte, u *protocol.Usage) bool {
+	found := false
+	_ = jsonscan.Each(obj, func(k, v []byte) bool {
+		switch string(k) {
+		case "prompt_tokens", "input_tokens":
+			u.Input, found = number(v), true
+		case "completion_tokens", "output_tokens":
+			u.Output, found = number(v), true
 		}
-		small = append(small, '"')
-		small = append(small, k...)
-		small = append(small, '"', ':')
-		small = append(small, raw...)
+		return true
+	})
+	return found
+}
+
+// number reads a non-negative JSON integer (0 for anything else).
+func number(v []byte) int {
+	n := 0
+	for _, c := range v {
+		if c < '0' || c > '9' {
+			return 0
+		}
+		n = n*10 + int(c-'0')
 	}
-	small = append(small, '}')
-	var w wireUsage
-	if json.Unmarshal(small, &w) != nil {
-		return u, false
-	}
-	switch {
-	case w.Usage != nil:
-		u.Input = w.Usage.PromptTokens + w.Usage.InputTokens
-		u.Output = w.Usage.CompletionTokens + w.Usage.OutputTokens
-	case w.Response != nil && w.Response.Usage != nil:
-		u.Input, u.Output = w.Response.Usage.InputTokens, w.Response.Usage.OutputTokens
-	case w.Message != nil && w.Message.Usage != nil:
-		u.Input, u.Output = w.Message.Usage.InputTokens, w.Message.Usage.OutputTokens
-	case w.PromptEvalCount > 0 || w.EvalCount > 0:
-		u.Input, u.Output = w.PromptEvalCount, w.EvalCount
-	default:
-		return u, false
-	}
-	return u, true
+	return n
 }
 
 // usageFromStreamTail finds the usage report in the tail of a relayed

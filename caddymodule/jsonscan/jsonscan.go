@@ -185,11 +185,16 @@ func (o *Object) Set(key string, val []byte) []byte {
 	return append(out, o.Doc[prev:]...)
 }
 
-// Delete returns a copy of the document without key (every occurrence).
-func (o *Object) Delete(key string) []byte {
+// Delete returns a copy of the document without the given keys (every
+// occurrence).
+func (o *Object) Delete(keys ...string) []byte {
 	keep := o.Members[:0:0]
 	for _, m := range o.Members {
-		if !keyEq(m.Key, key) {
+		drop := false
+		for _, k := range keys {
+			drop = drop || keyEq(m.Key, k)
+		}
+		if !drop {
 			keep = append(keep, m)
 		}
 	}
