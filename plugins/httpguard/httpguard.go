@@ -14,6 +14,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
 	"github.com/llmrouter/llm-router/plugins"
+	"github.com/llmrouter/llm-router/plugins/svcmod"
 )
 
 // Module is a guardrail Caddy module; embed it, made by NewModule, in the
@@ -27,13 +28,7 @@ import (
 //		fail_open               # let requests pass unchecked while the service is down
 //	}
 type Module struct {
-	// Host is the service base URL; placeholders such as {env.VAR} are
-	// resolved at provision time. Empty means the guardrail's host variable.
-	Host string `json:"host,omitempty"`
-	// Timeout bounds one call.
-	Timeout caddy.Duration `json:"timeout,omitempty"`
-	// AllowFailOpen lets requests pass unchecked while the service is unavailable.
-	AllowFailOpen bool `json:"fail_open,omitempty"`
+	svcmod.Options
 
 	name    string
 	hostEnv string
@@ -69,13 +64,9 @@ func New(cfg Config) (*plugins.HTTPGuardrail, error) {
 
 // Provision implements caddy.Provisioner.
 func (mo *Module) Provision(caddy.Context) error {
-	host := mo.Host
-	if host == "" {
-		host = "{env." + mo.hostEnv + "}"
-	}
-	host = caddy.NewReplacer().ReplaceAll(host, "")
-	if host == "" {
-		return errors.New(mo.name + ": no service host: set host or " + mo.hostEnv)
+	host, err := mo.ResolveHost(mo.name, mo.hostEnv)
+	if err != nil {
+		return err
 	}
 	g, err := New(Config{Name: mo.name, Host: host, Timeout: time.Duration(mo.Timeout), FailOpen: mo.AllowFailOpen})
 	if err != nil {
@@ -112,46 +103,9 @@ func (mo *Module) ServiceName() string { return mo.name }
 // PingURL implements plugins.Service.
 func (mo *Module) PingURL() string { return mo.g.PingURL() }
 
-// FailOpen implements plugins.Service.
-func (mo *Module) FailOpen() bool { return mo.AllowFailOpen }
-
 // UnmarshalCaddyfile implements caddyfile.Unmarshaler.
 func (mo *Module) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
-	d.Next() // module name
-	if d.NextArg() {
-		mo.Host = d.Val()
-	}
-	if d.NextArg() {
-		return d.ArgErr()
-	}
-	for d.NextBlock(0) {
-		opt := d.Val()
-		args := d.RemainingArgs()
-		switch opt {
-		case "host":
-			if len(args) != 1 {
-				return d.ArgErr()
-			}
-			mo.Host = args[0]
-		case "timeout":
-			if len(args) != 1 {
-				return d.ArgErr()
-			}
-			dur, err := caddy.ParseDuration(args[0])
-			if err != nil || dur <= 0 {
-				return d.Errf("timeout: invalid duration %q", args[0])
-			}
-			mo.Timeout = caddy.Duration(dur)
-		case "fail_open":
-			if len(args) != 0 {
-				return d.ArgErr()
-			}
-			mo.AllowFailOpen = true
-		default:
-			return d.Errf("unknown %s option %q", mo.name, opt)
-		}
-	}
-	return nil
+	return mo.ParseCaddyfile(d, mo.name, nil)
 }
 
 var (

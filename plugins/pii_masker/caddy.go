@@ -10,6 +10,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
 	"github.com/llmrouter/llm-router/plugins"
+	"github.com/llmrouter/llm-router/plugins/svcmod"
 )
 
 func init() {
@@ -29,13 +30,9 @@ func init() {
 //		concurrency <n>               # parallel calls per request, default 4
 //	}
 type Module struct {
-	// Host is the service base URL; placeholders such as {env.VAR} are
-	// resolved at provision time. Empty means {env.LLM_ROUTER_MASKER_PII_HOST}.
-	Host string `json:"host,omitempty"`
-	// Timeout bounds one service call.
-	Timeout caddy.Duration `json:"timeout,omitempty"`
-	// AllowFailOpen lets requests pass unmasked while the service is unavailable.
-	AllowFailOpen bool `json:"fail_open,omitempty"`
+	// Host, Timeout and AllowFailOpen (pass requests unmasked while the
+	// service is down); Host defaults to {env.LLM_ROUTER_MASKER_PII_HOST}.
+	svcmod.Options
 	// CacheSize is the number of cached texts; negative disables the cache.
 	CacheSize int `json:"cache_size,omitempty"`
 	// CacheTTL is how long a cached answer is used.
@@ -53,13 +50,9 @@ func (Module) CaddyModule() caddy.ModuleInfo {
 
 // Provision implements caddy.Provisioner.
 func (mo *Module) Provision(caddy.Context) error {
-	host := mo.Host
-	if host == "" {
-		host = "{env." + plugins.EnvPIIMaskerHost + "}"
-	}
-	host = caddy.NewReplacer().ReplaceAll(host, "")
-	if host == "" {
-		return errors.New(Name + ": no service host: set host or " + plugins.EnvPIIMaskerHost)
+	host, err := mo.ResolveHost(Name, plugins.EnvPIIMaskerHost)
+	if err != nil {
+		return err
 	}
 	m, err := New(Config{
 		Host:        host,
@@ -103,61 +96,24 @@ func (mo *Module) ServiceName() string { return Name }
 // PingURL implements plugins.Service.
 func (mo *Module) PingURL() string { return mo.m.PingURL() }
 
-// FailOpen implements plugins.Service.
-func (mo *Module) FailOpen() bool { return mo.AllowFailOpen }
-
 // UnmarshalCaddyfile implements caddyfile.Unmarshaler.
 func (mo *Module) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
-	d.Next() // module name
-	if d.NextArg() {
-		mo.Host = d.Val()
-	}
-	if d.NextArg() {
-		return d.ArgErr()
-	}
-	for d.NextBlock(0) {
-		opt := d.Val()
-		args := d.RemainingArgs()
-		one := func() (string, error) {
-			if len(args) != 1 {
-				return "", d.ArgErr()
-			}
-			return args[0], nil
+	return mo.ParseCaddyfile(d, Name, func(opt string, args []string) error {
+		if len(args) != 1 {
+			return d.ArgErr()
 		}
+		v := args[0]
 		switch opt {
-		case "host":
-			v, err := one()
-			if err != nil {
-				return err
-			}
-			mo.Host = v
-		case "timeout", "cache_ttl":
-			v, err := one()
-			if err != nil {
-				return err
-			}
+		case "cache_ttl":
 			dur, err := caddy.ParseDuration(v)
 			if err != nil || dur <= 0 {
 				return d.Errf("%s: invalid duration %q", opt, v)
 			}
-			if opt == "timeout" {
-				mo.Timeout = caddy.Duration(dur)
-			} else {
-				mo.CacheTTL = caddy.Duration(dur)
-			}
-		case "fail_open":
-			if len(args) != 0 {
-				return d.ArgErr()
-			}
-			mo.AllowFailOpen = true
+			mo.CacheTTL = caddy.Duration(dur)
 		case "cache_size":
-			v, err := one()
-			if err != nil {
-				return err
-			}
 			if v == "off" {
 				mo.CacheSize = -1
-				continue
+				return nil
 			}
 			n, err := strconv.Atoi(v)
 			if err != nil || n <= 0 {
@@ -165,10 +121,6 @@ func (mo *Module) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 			mo.CacheSize = n
 		case "concurrency":
-			v, err := one()
-			if err != nil {
-				return err
-			}
 			n, err := strconv.Atoi(v)
 			if err != nil || n <= 0 {
 				return d.Errf("concurrency: want a positive number, got %q", v)
@@ -177,8 +129,8 @@ func (mo *Module) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		default:
 			return d.Errf("unknown %s option %q", Name, opt)
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 var (

@@ -12,6 +12,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
 	"github.com/llmrouter/llm-router/plugins/plugintest"
+	"github.com/llmrouter/llm-router/plugins/svcmod"
 )
 
 func TestUnmarshalCaddyfile(t *testing.T) {
@@ -21,7 +22,7 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 		err  string
 	}{
 		{in: `pii_masker`, want: Module{}},
-		{in: `pii_masker http://pii:8000`, want: Module{Host: "http://pii:8000"}},
+		{in: `pii_masker http://pii:8000`, want: Module{Options: svcmod.Options{Host: "http://pii:8000"}}},
 		{in: `pii_masker {
 			host {env.PII}
 			timeout 3s
@@ -29,7 +30,7 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 			cache_size 500
 			cache_ttl 10m
 			concurrency 8
-		}`, want: Module{Host: "{env.PII}", Timeout: caddy.Duration(3 * time.Second), AllowFailOpen: true,
+		}`, want: Module{Options: svcmod.Options{Host: "{env.PII}", Timeout: caddy.Duration(3 * time.Second), AllowFailOpen: true},
 			CacheSize: 500, CacheTTL: caddy.Duration(10 * time.Minute), Concurrency: 8}},
 		{in: "pii_masker {\ncache_size off\n}", want: Module{CacheSize: -1}},
 		{in: `pii_masker a b`, err: "wrong argument count"},
@@ -90,7 +91,7 @@ func TestProvisionNeedsHost(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "LLM_ROUTER_MASKER_PII_HOST") {
 		t.Errorf("err = %v; want a hint naming the variable", err)
 	}
-	if err := (&Module{Host: "pii:1"}).Provision(caddy.Context{}); err == nil {
+	if err := (&Module{Options: svcmod.Options{Host: "pii:1"}}).Provision(caddy.Context{}); err == nil {
 		t.Error("host without scheme accepted")
 	}
 }
