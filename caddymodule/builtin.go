@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"time"
 
-	caudit "github.com/llmrouter/llm-router/caddymodule/audit"
 	"github.com/llmrouter/llm-router/caddymodule/builtin"
 	"github.com/llmrouter/llm-router/caddymodule/config"
 	"github.com/llmrouter/llm-router/caddymodule/jsonscan"
@@ -153,18 +152,8 @@ func (h *Handler) builtinPipeline(ctx context.Context, rt route, t *builtin.Task
 		texts[i] = *s
 	}
 	if len(p.RequestGuardrails) > 0 {
-		d, err := p.CheckRequest(ctx, texts)
-		if err != nil {
-			return pluginError(err)
-		}
-		if !d.Safe {
-			h.app.metrics.guardrailIncidents.Inc()
-			if h.app.env.GuardrailAuditRequest {
-				h.audit(ctx, caudit.KindGuardrail, map[string]any{"endpoint": rt.name, "model": t.Model, "guardrail": d.Guardrail,
-					"safe": false, "reason": d.Reason, "details": d.Details})
-			}
-			return &apiError{Status: http.StatusForbidden, Code: "guardrail_blocked",
-				Msg: fmt.Sprintf("The request was blocked by the %s guardrail: %s", orDefault(d.Guardrail, "request"), orDefault(d.Reason, "unsafe content"))}
+		if err := h.guard(ctx, rt, t.Model, "request", texts); err != nil {
+			return err
 		}
 	}
 	anonymize := false
@@ -174,21 +163,13 @@ func (h *Handler) builtinPipeline(ctx context.Context, rt route, t *builtin.Task
 	if !p.MaskingEnabled(anonymize) {
 		return nil
 	}
-	masked, mappings, err := p.Mask(ctx, texts)
+	masked, err := h.mask(ctx, rt, t.Model, texts)
 	if err != nil {
-		return pluginError(err)
+		return err
 	}
-	changed := false
 	for i, s := range ptrs {
-		if i < len(masked) && *s != masked[i] {
-			*s, changed = masked[i], true
-		}
-	}
-	if changed {
-		h.app.metrics.maskerIncidents.Inc()
-		if h.app.env.MaskingWithAudit {
-			h.audit(ctx, caudit.KindMasking, map[string]any{"endpoint": rt.name, "model": t.Model,
-				"original": texts, "masked": masked, "mappings": mappings})
+		if i < len(masked) {
+			*s = masked[i]
 		}
 	}
 	return nil

@@ -313,7 +313,7 @@ func (h *Handler) attempt(w http.ResponseWriter, r *http.Request, rt route, c *c
 			}
 			return attemptResult{err: ans.write(w, h, rt, c)}
 		}
-		if err := h.checkResponse(r.Context(), c, pcodec, data); err != nil {
+		if err := h.checkResponse(r.Context(), rt, c, pcodec, data); err != nil {
 			return attemptResult{err: err}
 		}
 		if pcodec == nil {

@@ -218,26 +218,18 @@ func (h *Handler) runPipeline(ctx context.Context, w http.ResponseWriter, rt rou
 		if err != nil {
 			return err
 		}
-		d, err := p.CheckRequest(ctx, texts(creq))
-		if err != nil {
-			return pluginError(err)
-		}
-		if h.app.env.GuardrailAuditRequest && !d.Safe {
-			h.audit(ctx, audit.KindGuardrail, map[string]any{"endpoint": rt.name, "model": c.model, "guardrail": d.Guardrail,
-				"safe": d.Safe, "reason": d.Reason, "details": d.Details})
-		}
-		if !d.Safe {
-			h.app.metrics.guardrailIncidents.Inc()
-			msg := fmt.Sprintf("The request was blocked by the %s guardrail: %s", orDefault(d.Guardrail, "request"), orDefault(d.Reason, "unsafe content"))
-			if !c.stream {
-				return &apiError{Status: http.StatusForbidden, Code: "guardrail_blocked", Msg: msg}
+		if err := h.guard(ctx, rt, c.model, "request", texts(creq)); err != nil {
+			var ae *apiError
+			if !c.stream || !errors.As(err, &ae) || ae.Status != http.StatusForbidden {
+				return err
 			}
+			// A blocked stream is a complete, cleanly finished answer that says so.
 			setStreamHeaders(w.Header(), c.kind.codec.StreamContentType())
 			w.WriteHeader(http.StatusOK)
 			rc := http.NewResponseController(w)
 			enc := c.kind.codec.NewStreamEncoder(w, rc.Flush, protocol.StreamOptions{Model: c.model})
-			_ = protocol.WriteText(enc, c.model, msg)
-			c.blocked = msg
+			_ = protocol.WriteText(enc, c.model, ae.Msg)
+			c.blocked = ae.Msg
 			return nil
 		}
 	}
@@ -247,33 +239,69 @@ func (h *Handler) runPipeline(ctx context.Context, w http.ResponseWriter, rt rou
 		if err != nil {
 			return err
 		}
-		orig := texts(creq)
-		masked, mappings, err := p.Mask(ctx, orig)
+		masked, err := h.mask(ctx, rt, c.model, texts(creq))
 		if err != nil {
-			return pluginError(err)
+			return err
 		}
 		i := 0
-		changed := false
 		creq.VisitTexts(func(t *string) {
 			if i < len(masked) {
-				if *t != masked[i] {
-					changed = true
-				}
 				*t = masked[i]
 			}
 			i++
 		})
 		delete(creq.Extra, "anonymize")
 		c.modified = true
-		if changed {
-			h.app.metrics.maskerIncidents.Inc()
-			if h.app.env.MaskingWithAudit {
-				h.audit(ctx, audit.KindMasking, map[string]any{"endpoint": rt.name, "model": c.model,
-					"original": orig, "masked": masked, "mappings": mappings})
-			}
-		}
 	}
 	return nil
+}
+
+// guard runs the request or response guardrails on texts. A block is a 403
+// naming the guardrail (never quoting the text), counted, and audited when
+// the stage's audit switch is on; a failing guardrail service refuses the
+// request (fail closed).
+func (h *Handler) guard(ctx context.Context, rt route, model, stage string, texts []string) error {
+	p := h.app.pipeline
+	check, audited, subject := p.CheckRequest, h.app.env.GuardrailAuditRequest, "request"
+	if stage == "response" {
+		check, audited, subject = p.CheckResponse, h.app.env.GuardrailAuditResponse, "answer"
+	}
+	d, err := check(ctx, texts)
+	if err != nil {
+		return pluginError(err)
+	}
+	if d.Safe {
+		return nil
+	}
+	h.app.metrics.guardrailIncidents.Inc()
+	if audited {
+		h.audit(ctx, audit.KindGuardrail, map[string]any{"stage": stage, "endpoint": rt.name, "model": model,
+			"guardrail": d.Guardrail, "safe": false, "reason": d.Reason, "details": d.Details})
+	}
+	return &apiError{Status: http.StatusForbidden, Code: "guardrail_blocked",
+		Msg: fmt.Sprintf("The %s was blocked by the %s guardrail: %s", subject, orDefault(d.Guardrail, stage), orDefault(d.Reason, "unsafe content"))}
+}
+
+// mask runs the masker pipeline on texts and returns them masked; a change
+// is counted and, with LLM_ROUTER_MASKING_WITH_AUDIT, audited with the
+// originals and the mappings.
+func (h *Handler) mask(ctx context.Context, rt route, model string, texts []string) ([]string, error) {
+	masked, mappings, err := h.app.pipeline.Mask(ctx, texts)
+	if err != nil {
+		return nil, pluginError(err)
+	}
+	changed := false
+	for i := range masked {
+		changed = changed || i >= len(texts) || masked[i] != texts[i]
+	}
+	if changed {
+		h.app.metrics.maskerIncidents.Inc()
+		if h.app.env.MaskingWithAudit {
+			h.audit(ctx, audit.KindMasking, map[string]any{"endpoint": rt.name, "model": model,
+				"original": texts, "masked": masked, "mappings": mappings})
+		}
+	}
+	return masked, nil
 }
 
 func texts(creq *protocol.Request) []string {
@@ -316,7 +344,7 @@ func (a *App) hasResponseGuardrails() bool {
 // checkResponse runs the response guardrails on a whole (non-streamed)
 // answer before any byte of it reaches the client. Streamed answers are
 // not checked: their text is delivered as it is generated (see README).
-func (h *Handler) checkResponse(ctx context.Context, c *chatCall, pcodec protocol.ProviderCodec, data []byte) error {
+func (h *Handler) checkResponse(ctx context.Context, rt route, c *chatCall, pcodec protocol.ProviderCodec, data []byte) error {
 	p := h.app.pipeline
 	if p == nil || len(p.ResponseGuardrails) == 0 {
 		return nil
@@ -336,18 +364,5 @@ func (h *Handler) checkResponse(ctx context.Context, c *chatCall, pcodec protoco
 	}
 	var texts []string
 	res.VisitTexts(func(t *string) { texts = append(texts, *t) })
-	d, err := p.CheckResponse(ctx, texts)
-	if err != nil {
-		return pluginError(err)
-	}
-	if d.Safe {
-		return nil
-	}
-	h.app.metrics.guardrailIncidents.Inc()
-	if h.app.env.GuardrailAuditResponse {
-		h.audit(ctx, audit.KindGuardrail, map[string]any{"stage": "response", "model": c.model, "guardrail": d.Guardrail,
-			"safe": false, "reason": d.Reason, "details": d.Details})
-	}
-	return &apiError{Status: http.StatusForbidden, Code: "guardrail_blocked",
-		Msg: fmt.Sprintf("The answer was blocked by the %s guardrail: %s", orDefault(d.Guardrail, "response"), orDefault(d.Reason, "unsafe content"))}
+	return h.guard(ctx, rt, c.model, "response", texts)
 }
