@@ -17,6 +17,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/llmrouter/llm-router/caddymodule/auth"
 	"github.com/llmrouter/llm-router/caddymodule/builtin"
@@ -286,15 +287,17 @@ func (h *Handler) observe(r *http.Request, rt route, info *reqInfo, sw *statusWr
 			m.tokens.WithLabelValues(info.model, info.provider, "output").Add(float64(info.usage.Output))
 		}
 	}
-	fields := []zap.Field{zap.String("request_id", info.requestID), zap.String("endpoint", rt.name),
-		zap.String("model", info.model), zap.String("provider", info.provider), zap.String("provider_type", info.apiType),
-		zap.Bool("translated", info.translated), zap.Bool("stream", info.stream), zap.Int("status", code),
-		zap.Int("input_tokens", info.usage.Input), zap.Int("output_tokens", info.usage.Output),
-		zap.Duration("ttft", ttft), zap.Duration("duration", d)}
-	if info.key != nil {
-		fields = append(fields, zap.String("key", info.key.ID()))
+	if ce := h.logger.Check(zapcore.InfoLevel, "request"); ce != nil {
+		fields := []zap.Field{zap.String("request_id", info.requestID), zap.String("endpoint", rt.name),
+			zap.String("model", info.model), zap.String("provider", info.provider), zap.String("provider_type", info.apiType),
+			zap.Bool("translated", info.translated), zap.Bool("stream", info.stream), zap.Int("status", code),
+			zap.Int("input_tokens", info.usage.Input), zap.Int("output_tokens", info.usage.Output),
+			zap.Duration("ttft", ttft), zap.Duration("duration", d)}
+		if info.key != nil {
+			fields = append(fields, zap.String("key", info.key.ID()))
+		}
+		ce.Write(fields...)
 	}
-	h.logger.Info("request", fields...)
 	if extra, ok := r.Context().Value(caddyhttp.ExtraLogFieldsCtxKey).(*caddyhttp.ExtraLogFields); ok && info.model != "" {
 		extra.Add(zap.String("llm_model", info.model))
 		extra.Add(zap.String("llm_provider", info.provider))
