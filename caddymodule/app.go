@@ -92,24 +92,23 @@ type App struct {
 	// (LLM_ROUTER_PROVIDER_MONITOR_INTERVAL_SECONDS, default 5s).
 	MonitorInterval caddy.Duration `json:"monitor_interval,omitempty"`
 
-	cfg           *config.Config
-	upstreams     map[string]*provider.Upstream
-	poolKeys      []string
-	tokens        map[string]string
-	balancer      *balance.Balancer
-	cands         map[string][]balance.Candidate
-	strategies    map[string]balance.Strategy
-	strategyNames map[string]string
-	provMon       *monitor.ProviderMonitor
-	keepAlive     *monitor.KeepAliveMonitor
-	logger        *zap.Logger
-	ctx           caddy.Context
-	env           plugins.Env
-	pipeline      *plugins.Pipeline
-	monitor       *plugins.ServicesMonitor
-	metrics       *metrics
-	auditLog      *audit.Log
-	redis         redis.UniversalClient
+	cfg        *config.Config
+	upstreams  map[string]*provider.Upstream
+	poolKeys   []string
+	tokens     map[string]string
+	balancer   *balance.Balancer
+	cands      map[string][]balance.Candidate
+	strategies map[string]balance.Strategy
+	provMon    *monitor.ProviderMonitor
+	keepAlive  *monitor.KeepAliveMonitor
+	logger     *zap.Logger
+	ctx        caddy.Context
+	env        plugins.Env
+	pipeline   *plugins.Pipeline
+	monitor    *plugins.ServicesMonitor
+	metrics    *metrics
+	auditLog   *audit.Log
+	redis      redis.UniversalClient
 }
 
 // CaddyModule returns the Caddy module information.

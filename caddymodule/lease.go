@@ -74,7 +74,6 @@ func (a *App) provisionBalancer(ctx caddy.Context) error {
 		return fmt.Errorf("strategy: %w", err)
 	}
 	a.strategies = map[string]balance.Strategy{}
-	a.strategyNames = map[string]string{}
 	for model, raw := range a.ModelStrategies {
 		if _, ok := a.cfg.Model(model); !ok {
 			return fmt.Errorf("strategy of model %q: no such active model", model)
@@ -98,7 +97,6 @@ func (a *App) provisionBalancer(ctx caddy.Context) error {
 			return fmt.Errorf("strategy of model %q: %s is not a strategy", model, policy)
 		}
 		a.strategies[model] = s
-		a.strategyNames[model] = policy
 	}
 	if a.Redis == nil {
 		if a.Redis, err = redisFromEnv(); err != nil {
@@ -255,7 +253,7 @@ func (a *App) acquire(ctx context.Context, m *config.Model, exclude func(id stri
 	}
 	kindName := a.Strategy
 	if s != nil {
-		kindName = a.strategyNames[m.Name]
+		kindName = s.Policy().Kind.String()
 	}
 	a.metrics.selections.WithLabelValues(kindName, m.Name, l.Provider().ID).Inc()
 	return lease{l: l, a: a}, nil
