@@ -421,12 +421,17 @@ func runOllama(ctx context.Context, r *router, model string, a ask) outcome {
 		return nil
 	})
 	o.text = b.String()
+	return finishOllama(o, done)
+}
+
+// finishOllama reads the status of an Ollama client error and fails a
+// stream that never sent done:true: the Ollama client ignores a broken
+// connection after the last full line.
+func finishOllama(o outcome, done bool) outcome {
 	var se ollama.StatusError
 	if errors.As(o.err, &se) {
 		o.status = se.StatusCode
 	}
-	// The Ollama client ignores a broken connection after the last full line;
-	// a stream that never sent done:true did not finish.
 	if o.err == nil && !done {
 		o.err, o.silent = fmt.Errorf("stream ended without a done line after %d parts", o.parts), true
 	}
@@ -471,14 +476,7 @@ func runGenerate(ctx context.Context, r *router, model string, a ask) outcome {
 		return nil
 	})
 	o.text = b.String()
-	var se ollama.StatusError
-	if errors.As(o.err, &se) {
-		o.status = se.StatusCode
-	}
-	if o.err == nil && !done {
-		o.err, o.silent = fmt.Errorf("stream ended without a done line after %d parts", o.parts), true
-	}
-	return o
+	return finishOllama(o, done)
 }
 
 func runResponses(ctx context.Context, r *router, model string, a ask) outcome {
