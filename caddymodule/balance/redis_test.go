@@ -236,12 +236,14 @@ func TestRedisCrashedRouterFreesProvider(t *testing.T) {
 		t.Fatalf("lease lapsed while held: %v", err)
 	}
 	l.Release(Outcome{})
-	// A router that dies holding a lease frees it within the TTL.
+	// A router that dies holding a lease frees it within the TTL. The lease
+	// is written after start, so it cannot lapse before start+ttl however
+	// slowly this goroutine runs.
+	start := time.Now()
 	if _, err := crash.Acquire(context.Background(), "m", s, cs, nil); err != nil {
 		t.Fatal(err)
 	}
 	_ = crash.Close() // no release, no more renewals
-	start := time.Now()
 	l, err = live.Acquire(context.Background(), "m", s, cs, nil)
 	if err != nil {
 		t.Fatal(err)
