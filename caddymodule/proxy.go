@@ -1,8 +1,8 @@
 package caddymodule
 
 import (
-	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -61,15 +61,35 @@ func (h *Handler) resolveModel(name string) (*config.Model, error) {
 // buffer would only cost memory on every open stream.
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 4<<10); return &b }}
 
-// readAllSized reads r to the end into a buffer sized from the announced
-// length (when known), saving io.ReadAll's growth steps.
+// readAllSized reads r to the end into a buffer of the announced length n
+// (when known): one allocation of exactly the body's size, where io.ReadAll
+// or bytes.Buffer (which keeps 512 bytes free for every read) would grow
+// through several. A body longer than announced is still read whole.
 func readAllSized(r io.Reader, n int64) ([]byte, error) {
 	if n <= 0 || n > 64<<20 {
 		return io.ReadAll(r)
 	}
-	buf := bytes.NewBuffer(make([]byte, 0, n+1))
-	_, err := buf.ReadFrom(r)
-	return buf.Bytes(), err
+	buf := make([]byte, n)
+	if _, err := io.ReadFull(r, buf); err != nil {
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF // shorter than announced
+		}
+		return nil, err
+	}
+	var one [1]byte
+	for {
+		m, err := r.Read(one[:])
+		if m > 0 {
+			rest, err := io.ReadAll(r)
+			return append(append(buf, one[0]), rest...), err
+		}
+		if errors.Is(err, io.EOF) {
+			return buf, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
 }
 
 // setStreamHeaders sets the headers of every streamed response.
