@@ -442,9 +442,9 @@ func (h *Handler) relayStream(ctx context.Context, cancel context.CancelCauseFun
 	ir := h.watchIdle(resp.Body, cancel, rc.Flush)
 	defer ir.stop()
 
-	bp := bufPool.Get().(*[]byte)
-	defer bufPool.Put(bp)
-	buf := *bp
+	var rb relayBuf
+	defer rb.release()
+	buf := rb.next(0) // the first read may find several events at once
 	tail := tailBuffer{max: 1 << 10} // the usage report is the last event or two
 	defer func() { requestInfo(r.Context()).usage = usageFromStreamTail(tail.buf) }()
 	for {
@@ -459,6 +459,7 @@ func (h *Handler) relayStream(ctx context.Context, cancel context.CancelCauseFun
 			tail.Write(buf[:n])
 		}
 		if err == nil {
+			buf = rb.next(n)
 			continue
 		}
 		if r.Context().Err() != nil {

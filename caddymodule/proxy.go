@@ -56,10 +56,52 @@ func (h *Handler) resolveModel(name string) (*config.Model, error) {
 	return m, nil
 }
 
-// bufPool holds the relay buffers of passthrough streams. The transport
-// already reads the provider through a 4 KiB buffer, so a larger relay
-// buffer would only cost memory on every open stream.
+// bufPool holds the large relay buffers of passthrough streams. The
+// transport already reads the provider through a 4 KiB buffer, so a larger
+// relay buffer would only cost memory on every open stream.
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 4<<10); return &b }}
+
+// smallRelay is the relay buffer of a stream that trickles: one token event
+// of any dialect fits, and a stream waiting on its provider holds only this.
+const smallRelay = 512
+
+// relayBuf chooses the buffer of a stream relay's next read. A read that
+// filled its buffer means more is waiting, so the next one reads through a
+// pooled 4 KiB buffer; a short read means the provider is drained and the
+// next read will likely wait, so it goes through a small one and the large
+// buffer returns to the pool. An open stream between tokens thus holds 512
+// bytes, not 4 KiB, and a burst costs at most one extra flush.
+type relayBuf struct {
+	big   *[]byte
+	small []byte
+	last  int // length of the buffer handed out last
+}
+
+// next returns the buffer for the read after one that returned n bytes
+// (n = 0 before the first read, which takes the large buffer).
+func (b *relayBuf) next(n int) []byte {
+	if b.last == 0 || n == b.last {
+		if b.big == nil {
+			b.big = bufPool.Get().(*[]byte)
+		}
+		b.last = len(*b.big)
+		return *b.big
+	}
+	b.release()
+	if b.small == nil {
+		b.small = make([]byte, smallRelay)
+	}
+	b.last = smallRelay
+	return b.small
+}
+
+// release returns the large buffer to the pool.
+func (b *relayBuf) release() {
+	if b.big != nil {
+		bufPool.Put(b.big)
+		b.big = nil
+	}
+}
 
 // readAllSized reads r to the end into a buffer of the announced length n
 // (when known): one allocation of exactly the body's size, where io.ReadAll

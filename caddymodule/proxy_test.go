@@ -62,3 +62,36 @@ func BenchmarkReadAllSized(b *testing.B) {
 		}
 	}
 }
+
+// The relay reads through 4 KiB while data comes in bursts and holds only
+// 512 bytes while it waits on a trickling provider.
+func TestRelayBuf(t *testing.T) {
+	tests := []struct {
+		name  string
+		reads []int // bytes each read returns (capped at the buffer)
+		sizes []int // buffer length offered for each read
+	}{
+		{"burst then trickle", []int{4096, 300, 200, 0}, []int{4096, 4096, 512, 512}},
+		{"short first read", []int{100, 120, 512, 4096, 10}, []int{4096, 512, 512, 4096, 4096}},
+		{"empty reads", []int{0, 0}, []int{4096, 512}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var rb relayBuf
+			defer rb.release()
+			buf, n := rb.next(0), 0
+			for i, want := range tt.sizes {
+				if i > 0 {
+					buf = rb.next(n)
+				}
+				if len(buf) != want {
+					t.Fatalf("read %d got a %d-byte buffer, want %d", i, len(buf), want)
+				}
+				if (rb.big != nil) != (len(buf) == 4096) {
+					t.Fatalf("read %d: large buffer held %v with a %d-byte buffer", i, rb.big != nil, len(buf))
+				}
+				n = min(tt.reads[i], len(buf))
+			}
+		})
+	}
+}
