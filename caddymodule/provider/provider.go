@@ -188,6 +188,10 @@ func NewTransport(o TransportOptions) *http.Transport {
 		// Bodies are JSON and SSE; let the provider's compression choice pass
 		// through unchanged rather than decoding and re-encoding it.
 		DisableCompression: true,
+		// Every connection keeps its write buffer for its whole life, idle
+		// or streaming; requests are written once, so 2 KiB (headers and a
+		// short body in one write, a long body in two) is plenty.
+		WriteBufferSize: 2 << 10,
 	}
 }
 
