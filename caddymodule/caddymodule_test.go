@@ -132,6 +132,12 @@ func TestUsage(t *testing.T) {
 	if string(small.buf) != "efgh" {
 		t.Errorf("tail = %q", small.buf)
 	}
+	for _, p := range []string{"i", "jk", "lmn", "o", "pqrstu", "v"} {
+		small.Write([]byte(p))
+	}
+	if string(small.buf) != "stuv" || cap(small.buf) != 4 {
+		t.Errorf("tail = %q (capacity %d), want \"stuv\" in exactly 4 bytes", small.buf, cap(small.buf))
+	}
 }
 
 func TestUpstreamMessage(t *testing.T) {

@@ -102,6 +102,9 @@ type tailBuffer struct {
 }
 
 func (t *tailBuffer) Write(p []byte) {
+	if t.buf == nil {
+		t.buf = make([]byte, 0, t.max) // never grows: len stays ≤ max
+	}
 	if len(p) >= t.max {
 		t.buf = append(t.buf[:0], p[len(p)-t.max:]...)
 		return
