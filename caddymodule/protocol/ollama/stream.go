@@ -45,6 +45,12 @@ func newStreamDecoder(r io.Reader) *streamDecoder {
 	return &streamDecoder{nd: protocol.NewNDJSONReader(r), q: make([]protocol.Event, 0, 4)}
 }
 
+// Release hands the line buffer back for reuse (see protocol.Release).
+func (d *streamDecoder) Release() {
+	d.q, d.qi = d.q[:0], 0
+	d.nd.Release()
+}
+
 // Next implements protocol.StreamDecoder.
 func (d *streamDecoder) Next() (protocol.Event, error) {
 	for {
@@ -73,13 +79,15 @@ func (d *streamDecoder) Next() (protocol.Event, error) {
 func (d *streamDecoder) push(ev protocol.Event) { d.q = append(d.q, ev) }
 
 func (d *streamDecoder) handle(line []byte) error {
-	if d.started {
-		if text, ok := plainContent(line); ok {
-			if text != "" {
-				d.push(protocol.Event{Kind: protocol.EvText, Text: text})
-			}
-			return nil
+	if f, ok := readFastLine(line); ok {
+		d.start(f.model)
+		if f.text != "" {
+			d.push(protocol.Event{Kind: protocol.EvText, Text: f.text})
 		}
+		if f.done {
+			d.finish(f.doneReason, f.promptEval, f.eval)
+		}
+		return nil
 	}
 	tc := d.l.Message.ToolCalls[:cap(d.l.Message.ToolCalls)]
 	clear(tc)
@@ -100,12 +108,11 @@ func (d *streamDecoder) handle(line []byte) error {
 		return nil
 	}
 	if !d.started {
-		d.started = true
 		var h struct {
 			Model string `json:"model"`
 		}
 		_ = json.Unmarshal(line, &h)
-		d.push(protocol.Event{Kind: protocol.EvStart, Model: h.Model})
+		d.start(h.Model)
 	}
 	m := &l.Message
 	if th := m.Thinking + l.Thinking; th != "" {
@@ -124,51 +131,129 @@ func (d *streamDecoder) handle(line []byte) error {
 		d.tools++
 	}
 	if l.Done {
-		d.done = true
-		if l.DoneReason == "" {
-			d.push(protocol.Event{Kind: protocol.EvError, Status: http.StatusBadGateway, Text: "upstream model runner stopped before finishing"})
-			return nil
-		}
-		d.push(protocol.Event{Kind: protocol.EvUsage, Usage: protocol.Usage{Input: l.PromptEvalCount, Output: l.EvalCount}})
-		d.push(protocol.Event{Kind: protocol.EvStop, Stop: stopFrom(l.DoneReason, d.tools > 0)})
-		d.push(protocol.Event{Kind: protocol.EvEnd})
+		d.finish(l.DoneReason, l.PromptEvalCount, l.EvalCount)
 	}
 	return nil
 }
 
-// plainContent reads the most common stream line — {"model", "created_at",
-// "message": {"role", "content"}, "done": false} — without reflection. ok
-// is false for any other shape (thinking, tool calls, the final line,
-// errors, /api/generate), which then takes the full decoder.
-func plainContent(line []byte) (text string, ok bool) {
-	var content []byte
-	plain, notDone := true, false
+// start opens the stream with the model of its first line.
+func (d *streamDecoder) start(model string) {
+	if !d.started {
+		d.started = true
+		d.push(protocol.Event{Kind: protocol.EvStart, Model: model})
+	}
+}
+
+// finish ends the stream at its done line.
+func (d *streamDecoder) finish(reason string, in, out int) {
+	d.done = true
+	if reason == "" {
+		d.push(protocol.Event{Kind: protocol.EvError, Status: http.StatusBadGateway, Text: "upstream model runner stopped before finishing"})
+		return
+	}
+	d.push(protocol.Event{Kind: protocol.EvUsage, Usage: protocol.Usage{Input: in, Output: out}})
+	d.push(protocol.Event{Kind: protocol.EvStop, Stop: stopFrom(reason, d.tools > 0)})
+	d.push(protocol.Event{Kind: protocol.EvEnd})
+}
+
+// fastLine is what the decoder needs of a line of the common shapes.
+type fastLine struct {
+	model, text, doneReason string
+	done                    bool
+	promptEval, eval        int
+}
+
+// readFastLine reads the common stream lines — content deltas {"model",
+// "created_at", "message": {"role", "content"} or "response", "done"} and
+// the final line with done_reason, counts and durations — without
+// reflection. ok is false for any other shape (thinking, tool calls,
+// errors, null or non-string fields, escaped or differently cased keys),
+// which then takes the full decoder; a differential fuzz target holds the
+// two to the same answers.
+func readFastLine(line []byte) (f fastLine, ok bool) {
+	var content, response []byte
+	ok = true
+	hasDone := false
 	err := jsonscan.Each(line, func(k, v []byte) bool {
 		switch string(k) {
-		case "model", "created_at":
+		case "created_at", "total_duration", "load_duration", "prompt_eval_duration", "eval_duration", "context":
+		case "model":
+			f.model, ok = quoted(v)
 		case "done":
-			notDone = string(v) == "false"
-		case "message":
+			f.done, hasDone = string(v) == "true", true
+			ok = f.done || string(v) == "false"
+		case "done_reason":
+			f.doneReason, ok = quoted(v)
+		case "prompt_eval_count":
+			f.promptEval, ok = count(v)
+		case "eval_count":
+			f.eval, ok = count(v)
+		case "response":
+			response, ok = v, v[0] == '"'
+		case "message": // a repeated message merges, as in encoding/json
 			err := jsonscan.Each(v, func(mk, mv []byte) bool {
 				switch string(mk) {
 				case "role":
 				case "content":
-					content = mv
+					content, ok = mv, mv[0] == '"'
 				default:
-					plain = false
+					ok = false
 				}
-				return plain
+				return ok
 			})
-			plain = plain && err == nil
+			ok = ok && err == nil
 		default:
-			plain = false
+			ok = false
 		}
-		return plain
+		return ok
 	})
-	if err != nil || !plain || !notDone || content == nil {
+	if err != nil || !ok || !hasDone {
+		return fastLine{}, false
+	}
+	var c, r string
+	if content != nil {
+		if c, ok = jsonscan.Unquote(content); !ok {
+			return fastLine{}, false
+		}
+	}
+	if response != nil {
+		if r, ok = jsonscan.Unquote(response); !ok {
+			return fastLine{}, false
+		}
+	}
+	f.text = c + r
+	return f, true
+}
+
+// quoted unquotes a JSON string value; ok is false for any other value.
+func quoted(v []byte) (string, bool) {
+	if v[0] != '"' {
 		return "", false
 	}
-	return jsonscan.Unquote(content)
+	return jsonscan.Unquote(v)
+}
+
+// count reads a JSON integer that fits an int the way encoding/json would;
+// ok is false for fractions, exponents and anything else.
+func count(v []byte) (int, bool) {
+	digits := v
+	if digits[0] == '-' {
+		digits = digits[1:]
+	}
+	if len(digits) == 0 || len(digits) > 18 {
+		return 0, false
+	}
+	n := 0
+	for _, c := range digits {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	if v[0] == '-' {
+		n = -n
+	}
+	return n, true
 }
 
 type pendingCall struct {
