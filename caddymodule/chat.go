@@ -353,7 +353,9 @@ func (h *Handler) attempt(w http.ResponseWriter, r *http.Request, rt route, c *c
 	creq, _ := c.decode()
 	enc := c.kind.codec.NewStreamEncoder(w, ir.markFlush, protocol.StreamOptions{Model: c.model, IncludeUsage: creq != nil && creq.IncludeUsage})
 	defer func() { _ = rc.Flush() }()
-	res, err := protocol.Pump(ctx, pcodec.NewStreamDecoder(ir), enc)
+	dec := pcodec.NewStreamDecoder(ir)
+	res, err := protocol.Pump(ctx, dec, enc)
+	protocol.Release(dec)
 	info.usage = res.Usage
 	if err != nil && r.Context().Err() == nil {
 		h.logger.Warn("translated stream failed", zap.String("provider", p.ID), zap.String("model", m.Name), zap.Error(err))

@@ -61,6 +61,15 @@ type StreamDecoder interface {
 	Next() (Event, error)
 }
 
+// Release hands back for reuse what a finished decoder holds, when it holds
+// anything (the line buffer of the built-in dialects). Nothing the decoder
+// returned may be used after, and the decoder itself only returns errors.
+func Release(d StreamDecoder) {
+	if r, ok := d.(interface{ Release() }); ok {
+		r.Release()
+	}
+}
+
 // StreamEncoder writes canonical events as a client's stream, flushing after
 // each event. After EvEnd or EvError it writes nothing more.
 type StreamEncoder interface {

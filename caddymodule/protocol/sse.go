@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 )
 
 // MaxLine is the longest line LineReader accepts (32 MiB, as the official SDKs).
@@ -22,13 +23,31 @@ type LineReader struct {
 	start  int
 	end    int
 	err    error
-	cr     bool // accept a lone CR as a line end (SSE)
-	skipLF bool // the previous line ended in CR: drop a leading LF
+	pooled *[]byte // the buffer from lineBufs (buf may have outgrown it)
+	cr     bool    // accept a lone CR as a line end (SSE)
+	skipLF bool    // the previous line ended in CR: drop a leading LF
 }
 
 // NewLineReader returns a LineReader over r. With cr, a lone CR ends a line too.
 func NewLineReader(r io.Reader, cr bool) *LineReader {
-	return &LineReader{r: r, buf: make([]byte, 4096), cr: cr}
+	bp := lineBufs.Get().(*[]byte)
+	return &LineReader{r: r, buf: *bp, pooled: bp, cr: cr}
+}
+
+// lineBufs holds the 4 KiB buffers of released line readers: a translated
+// stream would otherwise allocate (and zero) one per request.
+var lineBufs = sync.Pool{New: func() any { b := make([]byte, 4096); return &b }}
+
+// errReleased is what a released LineReader returns.
+var errReleased = errors.New("line reader released")
+
+// Release hands the reader's buffer back for reuse. Neither the reader nor
+// any line it returned may be used afterwards (reads return an error).
+func (l *LineReader) Release() {
+	if l.pooled != nil {
+		lineBufs.Put(l.pooled)
+	}
+	*l = LineReader{err: errReleased}
 }
 
 // ReadLine returns the next line without its terminator. A last line without
@@ -166,6 +185,9 @@ func (s *SSEReader) Next() (event, data []byte, err error) {
 	}
 }
 
+// Release hands the reader's buffer back for reuse; see LineReader.Release.
+func (s *SSEReader) Release() { s.lr.Release() }
+
 // NDJSONReader reads newline-delimited JSON records, skipping blank lines.
 type NDJSONReader struct {
 	lr *LineReader
@@ -175,6 +197,9 @@ type NDJSONReader struct {
 func NewNDJSONReader(r io.Reader) *NDJSONReader {
 	return &NDJSONReader{lr: NewLineReader(r, false)}
 }
+
+// Release hands the reader's buffer back for reuse; see LineReader.Release.
+func (n *NDJSONReader) Release() { n.lr.Release() }
 
 // Next returns the next non-blank line (valid until the next call), or io.EOF.
 func (n *NDJSONReader) Next() ([]byte, error) {

@@ -105,6 +105,37 @@ func TestNDJSONReader(t *testing.T) {
 	}
 }
 
+// A released reader answers every read with an error (never a stale line
+// from a buffer another stream now uses), and releasing twice is harmless.
+func TestLineReaderRelease(t *testing.T) {
+	tests := []struct {
+		name string
+		next func(r io.Reader) (next func() error, release func())
+	}{
+		{"ndjson", func(r io.Reader) (func() error, func()) {
+			nd := NewNDJSONReader(r)
+			return func() error { _, err := nd.Next(); return err }, nd.Release
+		}},
+		{"sse", func(r io.Reader) (func() error, func()) {
+			s := NewSSEReader(r)
+			return func() error { _, _, err := s.Next(); return err }, s.Release
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			next, release := tt.next(strings.NewReader("data: {\"a\":1}\n\ndata: {\"b\":2}\n\n"))
+			if err := next(); err != nil {
+				t.Fatal(err)
+			}
+			release()
+			release()
+			if err := next(); err == nil || errors.Is(err, io.EOF) {
+				t.Fatalf("read after release: %v, want an error", err)
+			}
+		})
+	}
+}
+
 type sliceDecoder struct {
 	evs []Event
 	err error

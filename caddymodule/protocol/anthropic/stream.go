@@ -111,6 +111,12 @@ func newStreamDecoder(r io.Reader) *streamDecoder {
 	return &streamDecoder{sse: protocol.NewSSEReader(r), q: make([]protocol.Event, 0, 4)}
 }
 
+// Release hands the line buffer back for reuse (see protocol.Release).
+func (d *streamDecoder) Release() {
+	d.q, d.qi = d.q[:0], 0
+	d.sse.Release()
+}
+
 // Next implements protocol.StreamDecoder.
 func (d *streamDecoder) Next() (protocol.Event, error) {
 	for {

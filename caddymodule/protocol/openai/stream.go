@@ -69,6 +69,12 @@ func newStreamDecoder(r io.Reader) *streamDecoder {
 
 func (d *streamDecoder) push(ev protocol.Event) { d.q = append(d.q, ev) }
 
+// Release hands the line buffer back for reuse (see protocol.Release).
+func (d *streamDecoder) Release() {
+	d.q, d.qi = d.q[:0], 0
+	d.sse.Release()
+}
+
 // Next implements protocol.StreamDecoder.
 func (d *streamDecoder) Next() (protocol.Event, error) {
 	for {
