@@ -348,11 +348,21 @@ func (h *Handler) attempt(w http.ResponseWriter, r *http.Request, rt route, c *c
 	setStreamHeaders(w.Header(), c.kind.codec.StreamContentType())
 	w.WriteHeader(http.StatusOK)
 	rc := http.NewResponseController(w)
-	ir := h.watchIdle(resp.Body, cancel, rc.Flush)
+	bw := &batchWriter{w: w}
+	ir := h.watchIdle(resp.Body, cancel, func() error {
+		if err := bw.writeOut(); err != nil {
+			return err
+		}
+		return rc.Flush()
+	})
 	defer ir.stop()
 	creq, _ := c.decode()
-	enc := c.kind.codec.NewStreamEncoder(w, ir.markFlush, protocol.StreamOptions{Model: c.model, IncludeUsage: creq != nil && creq.IncludeUsage})
-	defer func() { _ = rc.Flush() }()
+	enc := c.kind.codec.NewStreamEncoder(bw, ir.markFlush, protocol.StreamOptions{Model: c.model, IncludeUsage: creq != nil && creq.IncludeUsage})
+	defer func() {
+		if bw.writeOut() == nil {
+			_ = rc.Flush()
+		}
+	}()
 	dec := pcodec.NewStreamDecoder(ir)
 	res, err := protocol.Pump(ctx, dec, enc)
 	protocol.Release(dec)
@@ -389,6 +399,35 @@ func hasTools(obj *jsonscan.Object) bool {
 func noToolsError(model string) error {
 	return &apiError{Status: http.StatusBadRequest, Param: "tools",
 		Msg: fmt.Sprintf("model '%s' is served by a provider without tool calling (tool_calling is false in models-config); remove 'tools' or enable tool_calling for it", model)}
+}
+
+// batchWriter collects the events a translated stream encodes between two
+// reads of the provider and hands them to the client in one Write when the
+// flush comes: every ResponseWriter call costs a trip through net/http and
+// a reset of Caddy's write deadline, once per event otherwise.
+type batchWriter struct {
+	w   io.Writer
+	buf []byte
+}
+
+func (b *batchWriter) Write(p []byte) (int, error) {
+	b.buf = append(b.buf, p...)
+	return len(p), nil
+}
+
+// writeOut writes what was collected. A buffer grown by a burst is dropped
+// rather than kept for the rest of the stream.
+func (b *batchWriter) writeOut() error {
+	if len(b.buf) == 0 {
+		return nil
+	}
+	_, err := b.w.Write(b.buf) // idleReader.Read reports the error
+	if cap(b.buf) > 8<<10 {
+		b.buf = nil
+	} else {
+		b.buf = b.buf[:0]
+	}
+	return err
 }
 
 // idleReader feeds a provider's stream to the router. Every read that

@@ -95,3 +95,40 @@ func TestRelayBuf(t *testing.T) {
 		})
 	}
 }
+
+// The events of one provider read reach the client in one Write, in order,
+// and a failed Write is reported.
+func TestBatchWriter(t *testing.T) {
+	var calls []string
+	w := writerFunc(func(p []byte) (int, error) { calls = append(calls, string(p)); return len(p), nil })
+	b := &batchWriter{w: w}
+	for _, ev := range []string{"data: 1\n\n", "data: 2\n\n"} {
+		if _, err := b.Write([]byte(ev)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(calls) != 0 {
+		t.Fatalf("written before the flush: %q", calls)
+	}
+	if err := b.writeOut(); err != nil || len(calls) != 1 || calls[0] != "data: 1\n\ndata: 2\n\n" {
+		t.Fatalf("writeOut: %v, calls %q", err, calls)
+	}
+	if err := b.writeOut(); err != nil || len(calls) != 1 {
+		t.Fatalf("an empty batch was written: %v %q", err, calls)
+	}
+	big := bytes.Repeat([]byte("x"), 10<<10)
+	_, _ = b.Write(big)
+	if err := b.writeOut(); err != nil || len(calls) != 2 || len(calls[1]) != len(big) || b.buf != nil {
+		t.Fatalf("burst: %v, %d calls, buffer kept %d", err, len(calls), cap(b.buf))
+	}
+	gone := errors.New("broken pipe")
+	b = &batchWriter{w: writerFunc(func([]byte) (int, error) { return 0, gone })}
+	_, _ = b.Write([]byte("data: x\n\n"))
+	if err := b.writeOut(); !errors.Is(err, gone) {
+		t.Fatalf("writeOut error %v, want %v", err, gone)
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
