@@ -485,7 +485,7 @@ func (h *Handler) relayStream(ctx context.Context, cancel context.CancelCauseFun
 
 	var rb relayBuf
 	defer rb.release()
-	buf := rb.next(0) // the first read may find several events at once
+	buf := rb.next(0)                // the first read may find several events at once
 	tail := tailBuffer{max: 1 << 10} // the usage report is the last event or two
 	defer func() { requestInfo(r.Context()).usage = usageFromStreamTail(tail.buf) }()
 	for {
