@@ -298,7 +298,12 @@ func (h *Handler) observe(r *http.Request, rt route, info *reqInfo, sw *statusWr
 		}
 		ce.Write(fields...)
 	}
-	if extra, ok := r.Context().Value(caddyhttp.ExtraLogFieldsCtxKey).(*caddyhttp.ExtraLogFields); ok && info.model != "" {
+	// The fields are for Caddy's access log; without one, adding them would
+	// only cost allocations (each Add resets a sync.Map).
+	if srv, _ := r.Context().Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server); srv == nil || srv.Logs == nil || info.model == "" {
+		return
+	}
+	if extra, ok := r.Context().Value(caddyhttp.ExtraLogFieldsCtxKey).(*caddyhttp.ExtraLogFields); ok {
 		extra.Add(zap.String("llm_model", info.model))
 		extra.Add(zap.String("llm_provider", info.provider))
 		extra.Add(zap.String("llm_request_id", info.requestID))

@@ -108,6 +108,7 @@ type routerOpts struct {
 	models    string            // models-config.json content
 	global    string            // extra lines inside the global llm_router block
 	directive string            // extra lines inside the llm_router directive block
+	site      string            // extra lines inside the site block
 	env       map[string]string // extra environment
 	noWait    bool              // do not wait for readiness
 }
@@ -125,11 +126,12 @@ func (r *router) caddyfile(o routerOpts) string {
 }
 
 http://127.0.0.1:%d {
+%s
 	llm_router {
 %s
 	}
 }
-`, r.admin, r.models, o.global, r.port, o.directive)
+`, r.admin, r.models, o.global, r.port, o.site, o.directive)
 }
 
 // startRouter writes the configuration files and starts llm-router run.

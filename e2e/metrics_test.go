@@ -47,7 +47,8 @@ func TestMetricsLogsAndSecrets(t *testing.T) {
 			"m":    {prov("p1", fake.URL, "vllm", `"api_token": "`+providerToken+`"`)},
 			"down": {prov("p2", llmtest.RefusedURL(), "openai", `"api_token": "`+providerToken+`"`)},
 		}),
-		env: map[string]string{"LLM_ROUTER_USE_PROMETHEUS": "1"},
+		env:  map[string]string{"LLM_ROUTER_USE_PROMETHEUS": "1"},
+		site: "log", // Caddy's access log, which carries the model and provider too
 	})
 	c := client(r)
 	ctx := context.Background()
@@ -113,6 +114,16 @@ func TestMetricsLogsAndSecrets(t *testing.T) {
 	}
 	if line["model"] != "m" || line["provider"] != "p1" || line["status"] != float64(200) || line["output_tokens"] != float64(4) {
 		t.Fatalf("request log line = %v", line)
+	}
+	eventually(t, 10*time.Second, "the access log line", func() bool { return strings.Contains(r.logs.String(), `"llm_request_id":"req-abc-123"`) })
+	var access map[string]any
+	for _, l := range strings.Split(r.logs.String(), "\n") {
+		if strings.Contains(l, `"llm_request_id":"req-abc-123"`) {
+			json.Unmarshal([]byte(l), &access)
+		}
+	}
+	if access["llm_model"] != "m" || access["llm_provider"] != "p1" || access["status"] != float64(200) {
+		t.Fatalf("access log line = %v", access)
 	}
 	resp, err = http.Get(r.Base() + "/metrics")
 	if err != nil {
