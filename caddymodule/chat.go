@@ -483,34 +483,41 @@ func (h *Handler) relayStream(ctx context.Context, cancel context.CancelCauseFun
 	ir := h.watchIdle(resp.Body, cancel, rc.Flush)
 	defer ir.stop()
 
-	var rb relayBuf
-	defer rb.release()
-	buf := rb.next(0)                // the first read may find several events at once
 	tail := tailBuffer{max: 1 << 10} // the usage report is the last event or two
 	defer func() { requestInfo(r.Context()).usage = usageFromStreamTail(tail.buf) }()
+	gone, err := relay(w, rc.Flush, ir, &tail)
+	if gone || r.Context().Err() != nil {
+		return nil // the deferred cancel stops the provider
+	}
+	if errors.Is(err, io.EOF) && (c.kind.sseDone == "" || bytes.HasSuffix(bytes.TrimRight(tail.buf, "\r\n "), []byte(c.kind.sseDone))) {
+		return nil
+	}
+	h.logger.Warn("provider stream failed", zap.String("provider", up.P.ID), zap.String("model", model), zap.Error(err))
+	h.streamFailed(c.kind.codec.NewStreamEncoder(w, rc.Flush, protocol.StreamOptions{Model: c.model}), ctx, ir)
+	return nil
+}
+
+// relay copies a stream from src to w as it arrives, flushing after every
+// read, and keeps its tail. It returns the error that ended the reading
+// (io.EOF at the end of the stream), or gone when the client went away.
+func relay(w io.Writer, flush func() error, src io.Reader, tail *tailBuffer) (gone bool, err error) {
+	var rb relayBuf
+	defer rb.release()
+	buf := rb.next(0) // the first read may find several events at once
 	for {
-		n, err := ir.Read(buf)
+		n, err := src.Read(buf)
 		if n > 0 {
 			if _, werr := w.Write(buf[:n]); werr != nil {
-				return nil // client gone; the deferred cancel stops the provider
+				return true, werr
 			}
-			if rc.Flush() != nil {
-				return nil
+			if ferr := flush(); ferr != nil {
+				return true, ferr
 			}
 			tail.Write(buf[:n])
 		}
-		if err == nil {
-			buf = rb.next(n)
-			continue
+		if err != nil {
+			return false, err
 		}
-		if r.Context().Err() != nil {
-			return nil
-		}
-		if errors.Is(err, io.EOF) && (c.kind.sseDone == "" || bytes.HasSuffix(bytes.TrimRight(tail.buf, "\r\n "), []byte(c.kind.sseDone))) {
-			return nil
-		}
-		h.logger.Warn("provider stream failed", zap.String("provider", up.P.ID), zap.String("model", model), zap.Error(err))
-		h.streamFailed(c.kind.codec.NewStreamEncoder(w, rc.Flush, protocol.StreamOptions{Model: c.model}), ctx, ir)
-		return nil
+		buf = rb.next(n)
 	}
 }

@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -132,3 +133,101 @@ func TestBatchWriter(t *testing.T) {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// eventReader yields one event per Read (an event longer than the buffer
+// over several), the way a provider's body does. It leaves events as is.
+type eventReader struct {
+	events []string
+	i, off int
+}
+
+func (e *eventReader) Read(p []byte) (int, error) {
+	if e.i == len(e.events) {
+		return 0, io.EOF
+	}
+	n := copy(p, e.events[e.i][e.off:])
+	if e.off += n; e.off == len(e.events[e.i]) {
+		e.i, e.off = e.i+1, 0
+	}
+	return n, nil
+}
+
+// source returns the events one per read, or all as one burst.
+func source(events []string, burst bool) []string {
+	if burst {
+		return []string{strings.Join(events, "")}
+	}
+	return events
+}
+
+func sseEvents(n int) []string {
+	ev := make([]string, 0, n+2)
+	for i := range n {
+		ev = append(ev, fmt.Sprintf("data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"token %d \"}}]}\n\n", i))
+	}
+	return append(ev, `data: {"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":8}}`+"\n\n", "data: [DONE]\n\n")
+}
+
+// The relay delivers every byte in order, flushes after every read, keeps
+// the usage tail, and stops at once when the client goes away.
+func TestRelay(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		burst   bool
+		flushes int
+	}{
+		{"trickle", false, 202},
+		{"burst", true, 0}, // one flush per 4 KiB read, then per leftover read
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			events := sseEvents(200)
+			var out bytes.Buffer
+			flushes := 0
+			tail := tailBuffer{max: 1 << 10}
+			gone, err := relay(&out, func() error { flushes++; return nil }, &eventReader{events: source(events, tt.burst)}, &tail)
+			if gone || !errors.Is(err, io.EOF) {
+				t.Fatalf("relay: gone %v, err %v", gone, err)
+			}
+			if out.String() != strings.Join(events, "") {
+				t.Fatal("relayed bytes differ from the provider's")
+			}
+			if tt.flushes > 0 && flushes != tt.flushes {
+				t.Fatalf("%d flushes, want one per event (%d)", flushes, tt.flushes)
+			}
+			if u := usageFromStreamTail(tail.buf); u.Input != 3 || u.Output != 8 {
+				t.Fatalf("tail usage %+v", u)
+			}
+		})
+	}
+	t.Run("client gone", func(t *testing.T) {
+		src := &eventReader{events: sseEvents(10)}
+		gone, err := relay(writerFunc(func([]byte) (int, error) { return 0, io.ErrClosedPipe }), func() error { return nil }, src, &tailBuffer{max: 64})
+		if !gone || !errors.Is(err, io.ErrClosedPipe) || src.i != 1 {
+			t.Fatalf("gone %v, err %v, %d events read", gone, err, src.i)
+		}
+	})
+}
+
+// BenchmarkRelay measures the passthrough relay per streamed response of
+// 64 token events (op = one response), events arriving one per read or all
+// at once.
+func BenchmarkRelay(b *testing.B) {
+	events := sseEvents(64)
+	for _, burst := range []bool{false, true} {
+		name := "trickle"
+		if burst {
+			name = "burst"
+		}
+		b.Run(name, func(b *testing.B) {
+			evs := source(events, burst)
+			b.ReportAllocs()
+			for b.Loop() {
+				src := eventReader{events: evs}
+				tail := tailBuffer{max: 1 << 10}
+				if _, err := relay(io.Discard, func() error { return nil }, &src, &tail); !errors.Is(err, io.EOF) {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
