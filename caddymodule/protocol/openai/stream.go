@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/llmrouter/llm-router/caddymodule/jsonscan"
 	"github.com/llmrouter/llm-router/caddymodule/protocol"
 	"github.com/llmrouter/llm-router/caddymodule/protocol/internal/wire"
 )
@@ -117,6 +118,14 @@ func (d *streamDecoder) handle(data []byte) error {
 		d.push(protocol.Event{Kind: protocol.EvEnd})
 		return nil
 	}
+	if d.started {
+		if text, ok := plainDelta(data); ok {
+			if text != "" {
+				d.push(protocol.Event{Kind: protocol.EvText, Text: text})
+			}
+			return nil
+		}
+	}
 	ch := d.c.Choices[:cap(d.c.Choices)]
 	clear(ch)
 	d.c = wChunk{Choices: ch[:0]}
@@ -186,6 +195,76 @@ func (d *streamDecoder) handle(data []byte) error {
 		d.push(protocol.Event{Kind: protocol.EvUsage, Usage: c.Usage.canonical()})
 	}
 	return nil
+}
+
+// plainDelta reads the most common chunk — one choice at index 0 whose
+// delta holds only role and content, with no finish, usage or error —
+// without reflection. ok is false for any other shape (reasoning, tool
+// calls, finish, usage, several choices, unknown, escaped or differently
+// cased keys), which then takes the full decoder; a differential fuzz
+// target holds the two to the same answer.
+func plainDelta(data []byte) (text string, ok bool) {
+	var content []byte
+	choices := 0
+	ok = true
+	err := jsonscan.Each(data, func(k, v []byte) bool {
+		switch string(k) {
+		case "id", "object", "created", "model", "system_fingerprint", "service_tier":
+		case "usage":
+			ok = string(v) == "null"
+		case "choices":
+			choices++
+			if v[0] != '[' {
+				ok = false
+				return false
+			}
+			inner := bytes.TrimSpace(v[1 : len(v)-1])
+			if len(inner) == 0 {
+				ok = false
+				return false
+			}
+			err := jsonscan.Each(inner, func(ck, cv []byte) bool {
+				switch string(ck) {
+				case "logprobs":
+				case "index":
+					ok = string(cv) == "0"
+				case "finish_reason", "stop_reason":
+					ok = string(cv) == "null"
+				case "delta":
+					err := jsonscan.Each(cv, func(dk, dv []byte) bool {
+						switch string(dk) {
+						case "role":
+						case "content":
+							switch {
+							case dv[0] == '"':
+								content = dv
+							case string(dv) != "null": // null leaves it, as in encoding/json
+								ok = false
+							}
+						default:
+							ok = false
+						}
+						return ok
+					})
+					ok = ok && err == nil
+				default:
+					ok = false
+				}
+				return ok
+			})
+			ok = ok && err == nil
+		default:
+			ok = false
+		}
+		return ok
+	})
+	if err != nil || !ok || choices != 1 {
+		return "", false
+	}
+	if content == nil {
+		return "", true
+	}
+	return jsonscan.Unquote(content)
 }
 
 // upstreamError turns an in-stream {"error":...} member into an EvError.
