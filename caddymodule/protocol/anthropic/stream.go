@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 
+	"github.com/llmrouter/llm-router/caddymodule/jsonscan"
 	"github.com/llmrouter/llm-router/caddymodule/protocol"
 	"github.com/llmrouter/llm-router/caddymodule/protocol/internal/wire"
 )
@@ -145,6 +146,14 @@ func (d *streamDecoder) Next() (protocol.Event, error) {
 func (d *streamDecoder) push(ev protocol.Event) { d.q = append(d.q, ev) }
 
 func (d *streamDecoder) handle(data []byte) error {
+	if d.started {
+		if text, ok := textDelta(data); ok {
+			if text != "" {
+				d.push(protocol.Event{Kind: protocol.EvText, Text: text})
+			}
+			return nil
+		}
+	}
 	d.e = aEvent{}
 	e := &d.e
 	if err := d.jd.Decode(data, e); err != nil {
@@ -438,4 +447,66 @@ func (e *streamEncoder) fail(status int, msg string) error {
 	e.out.Buf = append(e.out.Buf, "\n\n"...)
 	e.out.Done = true
 	return e.out.Send()
+}
+
+// textDelta reads the most common event — {"type":"content_block_delta",
+// "index":N,"delta":{"type":"text_delta","text":...}} — without reflection.
+// ok is false for any other shape, which then takes the full decoder; a
+// differential fuzz target holds the two to the same answer.
+func textDelta(data []byte) (text string, ok bool) {
+	var typ, dtyp, txt []byte
+	ok = true
+	err := jsonscan.Each(data, func(k, v []byte) bool {
+		switch string(k) {
+		case "type":
+			typ = v
+		case "index":
+			ok = isInt(v)
+		case "delta":
+			err := jsonscan.Each(v, func(dk, dv []byte) bool {
+				switch string(dk) {
+				case "type":
+					dtyp = dv
+				case "text":
+					switch {
+					case dv[0] == '"':
+						txt = dv
+					case string(dv) != "null": // null leaves it, as in encoding/json
+						ok = false
+					}
+				default:
+					ok = false
+				}
+				return ok
+			})
+			ok = ok && err == nil
+		default:
+			ok = false
+		}
+		return ok
+	})
+	if err != nil || !ok || string(typ) != `"content_block_delta"` || string(dtyp) != `"text_delta"` {
+		return "", false
+	}
+	if txt == nil {
+		return "", true
+	}
+	return jsonscan.Unquote(txt)
+}
+
+// isInt reports whether a JSON number fits an int the way encoding/json
+// decodes one: an optional minus and at most 18 digits.
+func isInt(v []byte) bool {
+	if len(v) > 0 && v[0] == '-' {
+		v = v[1:]
+	}
+	if len(v) == 0 || len(v) > 18 {
+		return false
+	}
+	for _, c := range v {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }
