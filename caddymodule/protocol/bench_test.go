@@ -145,16 +145,17 @@ func BenchmarkRequest(b *testing.B) {
 }
 
 // BenchmarkStream measures one whole short stream (16 deltas) decoded and
-// re-encoded for an OpenAI client: per op, what a translated request costs
-// in the stream loop, the first and last lines included.
+// re-encoded for a client: per op, what a translated request costs in the
+// stream loop, the first and last lines included.
 func BenchmarkStream(b *testing.B) {
-	for _, from := range []string{"openai", "anthropic", "ollama"} {
+	for _, pair := range [][2]string{{"openai", "openai"}, {"anthropic", "openai"}, {"ollama", "openai"}, {"openai", "anthropic"}, {"openai", "ollama"}} {
+		from, to := pair[0], pair[1]
 		u := upstreams[from]
-		b.Run(from+"_to_openai", func(b *testing.B) {
+		b.Run(from+"_to_"+to, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				dec := providers[from].NewStreamDecoder(&repeatReader{head: u.head, chunk: u.chunk, tail: u.tail, n: 16})
-				enc := clients["openai"].NewStreamEncoder(io.Discard, func() error { return nil }, protocol.StreamOptions{Model: "client", IncludeUsage: true})
+				enc := clients[to].NewStreamEncoder(io.Discard, func() error { return nil }, protocol.StreamOptions{Model: "client", IncludeUsage: true})
 				if res, err := protocol.Pump(context.Background(), dec, enc); err != nil || !res.Ended {
 					b.Fatalf("pump: %v %+v", err, res)
 				}

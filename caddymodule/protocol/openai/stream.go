@@ -118,14 +118,37 @@ func (d *streamDecoder) handle(data []byte) error {
 		d.push(protocol.Event{Kind: protocol.EvEnd})
 		return nil
 	}
-	if d.started {
-		if text, ok := plainDelta(data); ok {
-			if text != "" {
-				d.push(protocol.Event{Kind: protocol.EvText, Text: text})
-			}
-			return nil
+	if f, ok := readFastChunk(data); ok {
+		if !d.started {
+			d.started = true
+			d.push(protocol.Event{Kind: protocol.EvStart, ID: f.id, Model: f.model})
 		}
+		if f.text != "" {
+			d.push(protocol.Event{Kind: protocol.EvText, Text: f.text})
+		}
+		if f.finish != "" {
+			d.stop(f.finish, f.stopSeq)
+		}
+		if f.hasUsage {
+			d.push(protocol.Event{Kind: protocol.EvUsage, Usage: f.usage.canonical()})
+		}
+		return nil
 	}
+	return d.handleFull(data)
+}
+
+// stop records a choice's finish_reason (with vLLM's matched stop string).
+func (d *streamDecoder) stop(finish string, stopSeq any) {
+	ev := protocol.Event{Kind: protocol.EvStop, Stop: StopFromFinish(finish)}
+	if seq, ok := stopSeq.(string); ok && finish == "stop" && seq != "" {
+		ev.StopSequence, ev.Stop = seq, protocol.StopSequence
+	}
+	d.stopped = true
+	d.push(ev)
+}
+
+// handleFull decodes a chunk of any shape with encoding/json.
+func (d *streamDecoder) handleFull(data []byte) error {
 	ch := d.c.Choices[:cap(d.c.Choices)]
 	clear(ch)
 	d.c = wChunk{Choices: ch[:0]}
@@ -183,12 +206,7 @@ func (d *streamDecoder) handle(data []byte) error {
 			}
 		}
 		if ch.FinishReason != "" {
-			ev := protocol.Event{Kind: protocol.EvStop, Stop: StopFromFinish(ch.FinishReason)}
-			if seq, ok := ch.StopReason.(string); ok && ch.FinishReason == "stop" && seq != "" {
-				ev.StopSequence, ev.Stop = seq, protocol.StopSequence
-			}
-			d.stopped = true
-			d.push(ev)
+			d.stop(ch.FinishReason, ch.StopReason)
 		}
 	}
 	if c.Usage != nil {
@@ -197,21 +215,41 @@ func (d *streamDecoder) handle(data []byte) error {
 	return nil
 }
 
-// plainDelta reads the most common chunk — one choice at index 0 whose
-// delta holds only role and content, with no finish, usage or error —
-// without reflection. ok is false for any other shape (reasoning, tool
-// calls, finish, usage, several choices, unknown, escaped or differently
-// cased keys), which then takes the full decoder; a differential fuzz
-// target holds the two to the same answer.
-func plainDelta(data []byte) (text string, ok bool) {
+// fastChunk is what the decoder needs of a chunk of the common shapes.
+type fastChunk struct {
+	id, model, text, finish string
+	stopSeq                 any // vLLM's stop_reason: nil or a string here
+	usage                   wUsage
+	hasUsage                bool
+}
+
+// readFastChunk reads the common chunks — content deltas, the role chunk,
+// the finish chunk and the usage chunk, with at most one choice at index 0
+// whose delta holds only role and content — without reflection. ok is false
+// for any other shape (reasoning, refusals, tool calls, several choices,
+// usage details, errors, unknown, escaped or differently cased keys), which
+// then takes the full decoder; a differential fuzz target holds the two to
+// the same events.
+func readFastChunk(data []byte) (f fastChunk, ok bool) {
 	var content []byte
-	choices := 0
+	choices, usages := 0, 0
 	ok = true
 	err := jsonscan.Each(data, func(k, v []byte) bool {
 		switch string(k) {
-		case "id", "object", "created", "model", "system_fingerprint", "service_tier":
+		case "object", "created", "system_fingerprint", "service_tier":
+		case "id":
+			f.id, ok = quoted(v)
+		case "model":
+			f.model, ok = quoted(v)
 		case "usage":
-			ok = string(v) == "null"
+			if usages++; usages > 1 { // a repeated usage object merges in encoding/json
+				ok = false
+				return false
+			}
+			f.hasUsage = string(v) != "null"
+			if f.hasUsage {
+				f.usage, ok = readUsage(v)
+			}
 		case "choices":
 			choices++
 			if v[0] != '[' {
@@ -220,16 +258,28 @@ func plainDelta(data []byte) (text string, ok bool) {
 			}
 			inner := bytes.TrimSpace(v[1 : len(v)-1])
 			if len(inner) == 0 {
-				ok = false
-				return false
+				return true
 			}
 			err := jsonscan.Each(inner, func(ck, cv []byte) bool {
 				switch string(ck) {
 				case "logprobs":
 				case "index":
 					ok = string(cv) == "0"
-				case "finish_reason", "stop_reason":
-					ok = string(cv) == "null"
+				case "finish_reason":
+					if string(cv) != "null" {
+						f.finish, ok = quoted(cv)
+					}
+				case "stop_reason":
+					switch {
+					case cv[0] == '"':
+						var s string
+						s, ok = quoted(cv)
+						f.stopSeq = s
+					case string(cv) == "null":
+						f.stopSeq = nil
+					default:
+						ok = false
+					}
 				case "delta":
 					err := jsonscan.Each(cv, func(dk, dv []byte) bool {
 						switch string(dk) {
@@ -259,12 +309,64 @@ func plainDelta(data []byte) (text string, ok bool) {
 		return ok
 	})
 	if err != nil || !ok || choices != 1 {
+		return fastChunk{}, false
+	}
+	if content != nil {
+		if f.text, ok = jsonscan.Unquote(content); !ok {
+			return fastChunk{}, false
+		}
+	}
+	return f, true
+}
+
+// readUsage reads a usage object holding only the three token counts.
+func readUsage(v []byte) (u wUsage, ok bool) {
+	ok = true
+	err := jsonscan.Each(v, func(k, n []byte) bool {
+		switch string(k) {
+		case "prompt_tokens":
+			u.PromptTokens, ok = count(n)
+		case "completion_tokens":
+			u.CompletionTokens, ok = count(n)
+		case "total_tokens":
+			u.TotalTokens, ok = count(n)
+		default:
+			ok = false
+		}
+		return ok
+	})
+	return u, ok && err == nil
+}
+
+// quoted unquotes a JSON string value; ok is false for any other value.
+func quoted(v []byte) (string, bool) {
+	if v[0] != '"' {
 		return "", false
 	}
-	if content == nil {
-		return "", true
+	return jsonscan.Unquote(v)
+}
+
+// count reads a JSON integer that fits an int the way encoding/json would;
+// ok is false for fractions, exponents and anything else.
+func count(v []byte) (int, bool) {
+	digits := v
+	if digits[0] == '-' {
+		digits = digits[1:]
 	}
-	return jsonscan.Unquote(content)
+	if len(digits) == 0 || len(digits) > 18 {
+		return 0, false
+	}
+	n := 0
+	for _, c := range digits {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	if v[0] == '-' {
+		n = -n
+	}
+	return n, true
 }
 
 // upstreamError turns an in-stream {"error":...} member into an EvError.
