@@ -220,6 +220,8 @@ func TestHasContent(t *testing.T) {
 		{`{"message":{"role":"assistant","content":"Hi"},"done":false}`, true},
 		{`{"message":{"role":"assistant","content":""},"done":true}`, false},
 		{`data: [DONE]`, false},
+		{`data: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hi"}}`, true},
+		{`data: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":""}}`, false},
 	}
 	for _, tt := range tests {
 		if got := hasContent([]byte(tt.line)); got != tt.want {

@@ -116,8 +116,12 @@ func quantiles(d []time.Duration) [4]time.Duration {
 // hasContent reports whether an SSE or NDJSON line carries a non-empty
 // content delta.
 func hasContent(line []byte) bool {
-	i := bytes.Index(line, []byte(`"content":"`))
-	return i >= 0 && i+11 < len(line) && line[i+11] != '"'
+	for _, key := range [][]byte{[]byte(`"content":"`), []byte(`"text_delta","text":"`)} {
+		if i := bytes.Index(line, key); i >= 0 && i+len(key) < len(line) && line[i+len(key)] != '"' {
+			return true
+		}
+	}
+	return false
 }
 
 // streamStats are timings of streamed responses seen by the client.

@@ -23,6 +23,7 @@ type scenario struct {
 	variant string // router variant: plain, fast_masker, redis
 	stream  bool
 	ollama  bool    // the router's provider speaks Ollama (translated)
+	claude  bool    // the client speaks Anthropic Messages (translated)
 	budget  float64 // minimum throughput ratio; 0 = no budget
 	latency bool    // the added-p99 budget applies
 	profile bool    // profiled with --pprof
@@ -36,6 +37,8 @@ var scenarios = []scenario{
 		about: "OpenAI client, OpenAI provider, streamed"},
 	{name: "translated-stream", variant: "plain", stream: true, ollama: true, budget: 0.7, profile: true,
 		about: "OpenAI client, Ollama provider (NDJSON re-encoded as SSE), streamed"},
+	{name: "translated-anthropic-stream", variant: "plain", stream: true, claude: true, budget: 0.7, profile: true,
+		about: "Anthropic client (/v1/messages), OpenAI provider (SSE chunks re-encoded as Messages events), streamed"},
 	{name: "fast_masker", variant: "fast_masker", budget: 0.7,
 		about: "passthrough with LLM_ROUTER_FORCE_MASKING=1 and the fast_masker pipeline, non-streamed"},
 	{name: "fast_masker-stream", variant: "fast_masker", stream: true, budget: 0.7,
@@ -70,6 +73,10 @@ func openaiBody(model string, stream bool) []byte {
 		s = `,"stream":true,"stream_options":{"include_usage":true}`
 	}
 	return fmt.Appendf(nil, `{"model":%q,"messages":[{"role":"system","content":"You are a helpful assistant."},{"role":"user","content":%q}],"max_tokens":64,"temperature":0.2%s}`, model, prompt, s)
+}
+
+func anthropicBody(model string, stream bool) []byte {
+	return fmt.Appendf(nil, `{"model":%q,"system":"You are a helpful assistant.","messages":[{"role":"user","content":%q}],"max_tokens":64,"temperature":0.2,"stream":%t}`, model, prompt, stream)
 }
 
 func ollamaBody(stream bool) []byte {
@@ -402,7 +409,7 @@ func check(ctx context.Context, t target, stream bool) error {
 				n++
 			}
 		}
-		if n == 0 || !(bytes.Contains(body, []byte("[DONE]")) || bytes.Contains(body, []byte(`"done":true`))) {
+		if n == 0 || !(bytes.Contains(body, []byte("[DONE]")) || bytes.Contains(body, []byte(`"done":true`)) || bytes.Contains(body, []byte(`"message_stop"`))) {
 			return fmt.Errorf("%s: not a complete stream: %.300s", t.url, body)
 		}
 		return nil
@@ -426,9 +433,13 @@ func (b *bench) scenario(ctx context.Context, sc scenario) *result {
 		rm = "o"
 		directPath, directBody = "/api/chat", ollamaBody(sc.stream)
 	}
+	routerPath, routerBody := path, openaiBody
+	if sc.claude {
+		routerPath, routerBody = "/v1/messages", anthropicBody
+	}
 	direct := target{b.ups["fast"].URL() + directPath, directBody}
 	bare := target{b.bare.url("fast") + path, openaiBody("m", sc.stream)}
-	router := target{r.url("fast") + path, openaiBody(rm, sc.stream)}
+	router := target{r.url("fast") + routerPath, routerBody(rm, sc.stream)}
 	for _, t := range []target{direct, bare, router} {
 		if err := check(ctx, t, sc.stream); err != nil {
 			res.skipped = "preflight: " + err.Error()
@@ -482,7 +493,7 @@ func (b *bench) scenario(ctx context.Context, sc scenario) *result {
 	probes := [3]struct{ load, probe target }{
 		{direct, target{b.ups["probe"].URL() + directPath, directBody}},
 		{bare, target{b.bare.url("probe") + path, openaiBody("m-probe", true)}},
-		{router, target{r.url("probe") + path, openaiBody(probeModel, true)}},
+		{router, target{r.url("probe") + routerPath, routerBody(probeModel, true)}},
 	}
 	light := sc.latency || sc.stream
 	for i := range o.latRounds {
