@@ -534,3 +534,40 @@ func Unquote(raw []byte) (string, bool) {
 	}
 	return s, true
 }
+
+// Int reads a raw JSON number the way encoding/json decodes it into an int:
+// an optional minus and at most 18 digits. ok is false for fractions,
+// exponents and any other value.
+func Int(raw []byte) (int, bool) {
+	digits := raw
+	if len(digits) > 0 && digits[0] == '-' {
+		digits = digits[1:]
+	}
+	if len(digits) == 0 || len(digits) > 18 {
+		return 0, false
+	}
+	n := 0
+	for _, c := range digits {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	if raw[0] == '-' {
+		n = -n
+	}
+	return n, true
+}
+
+// StringOrNull keeps a raw JSON string value in *dst and leaves *dst as it
+// is for null, as encoding/json does with a string field (a repeated key's
+// null does not clear it). ok is false for any other value.
+func StringOrNull(dst *[]byte, raw []byte) bool {
+	switch {
+	case len(raw) > 0 && raw[0] == '"':
+		*dst = raw
+		return true
+	default:
+		return string(raw) == "null"
+	}
+}

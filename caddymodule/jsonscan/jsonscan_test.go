@@ -165,3 +165,41 @@ func TestEach(t *testing.T) {
 		t.Fatalf("Each allocates %v times", allocs)
 	}
 }
+
+func TestInt(t *testing.T) {
+	tests := []struct {
+		raw  string
+		want int
+		ok   bool
+	}{
+		{"0", 0, true}, {"42", 42, true}, {"-7", -7, true}, {"-0", 0, true},
+		{"123456789012345678", 123456789012345678, true},
+		{"1234567890123456789", 0, false}, // may not fit an int: left to encoding/json
+		{"1.5", 0, false}, {"1e3", 0, false}, {"-", 0, false}, {"", 0, false},
+		{`"1"`, 0, false}, {"null", 0, false}, {"true", 0, false},
+	}
+	for _, tt := range tests {
+		if got, ok := Int([]byte(tt.raw)); got != tt.want || ok != tt.ok {
+			t.Errorf("Int(%s) = %d, %v; want %d, %v", tt.raw, got, ok, tt.want, tt.ok)
+		}
+	}
+}
+
+func TestStringOrNull(t *testing.T) {
+	tests := []struct {
+		prev, raw, want string
+		ok              bool
+	}{
+		{"", `"a"`, `"a"`, true},
+		{`"a"`, `"b"`, `"b"`, true},
+		{`"a"`, "null", `"a"`, true}, // null leaves the earlier value, as encoding/json does
+		{`"a"`, "1", `"a"`, false},
+		{"", "{}", "", false},
+	}
+	for _, tt := range tests {
+		dst := []byte(tt.prev)
+		if ok := StringOrNull(&dst, []byte(tt.raw)); ok != tt.ok || (ok && string(dst) != tt.want) {
+			t.Errorf("StringOrNull(%q, %s) = %q, %v; want %q, %v", tt.prev, tt.raw, dst, ok, tt.want, tt.ok)
+		}
+	}
+}

@@ -461,19 +461,14 @@ func textDelta(data []byte) (text string, ok bool) {
 		case "type":
 			typ = v
 		case "index":
-			ok = isInt(v)
+			_, ok = jsonscan.Int(v)
 		case "delta":
 			err := jsonscan.Each(v, func(dk, dv []byte) bool {
 				switch string(dk) {
 				case "type":
 					dtyp = dv
 				case "text":
-					switch {
-					case dv[0] == '"':
-						txt = dv
-					case string(dv) != "null": // null leaves it, as in encoding/json
-						ok = false
-					}
+					ok = jsonscan.StringOrNull(&txt, dv)
 				default:
 					ok = false
 				}
@@ -492,21 +487,4 @@ func textDelta(data []byte) (text string, ok bool) {
 		return "", true
 	}
 	return jsonscan.Unquote(txt)
-}
-
-// isInt reports whether a JSON number fits an int the way encoding/json
-// decodes one: an optional minus and at most 18 digits.
-func isInt(v []byte) bool {
-	if len(v) > 0 && v[0] == '-' {
-		v = v[1:]
-	}
-	if len(v) == 0 || len(v) > 18 {
-		return false
-	}
-	for _, c := range v {
-		if c < '0' || c > '9' {
-			return false
-		}
-	}
-	return true
 }

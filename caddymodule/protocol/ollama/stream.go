@@ -178,16 +178,16 @@ func readFastLine(line []byte) (f fastLine, ok bool) {
 		switch string(k) {
 		case "created_at", "total_duration", "load_duration", "prompt_eval_duration", "eval_duration", "context":
 		case "model":
-			f.model, ok = quoted(v)
+			f.model, ok = jsonscan.Unquote(v)
 		case "done":
 			f.done, hasDone = string(v) == "true", true
 			ok = f.done || string(v) == "false"
 		case "done_reason":
-			f.doneReason, ok = quoted(v)
+			f.doneReason, ok = jsonscan.Unquote(v)
 		case "prompt_eval_count":
-			f.promptEval, ok = count(v)
+			f.promptEval, ok = jsonscan.Int(v)
 		case "eval_count":
-			f.eval, ok = count(v)
+			f.eval, ok = jsonscan.Int(v)
 		case "response":
 			response, ok = v, v[0] == '"'
 		case "message": // a repeated message merges, as in encoding/json
@@ -223,37 +223,6 @@ func readFastLine(line []byte) (f fastLine, ok bool) {
 	}
 	f.text = c + r
 	return f, true
-}
-
-// quoted unquotes a JSON string value; ok is false for any other value.
-func quoted(v []byte) (string, bool) {
-	if v[0] != '"' {
-		return "", false
-	}
-	return jsonscan.Unquote(v)
-}
-
-// count reads a JSON integer that fits an int the way encoding/json would;
-// ok is false for fractions, exponents and anything else.
-func count(v []byte) (int, bool) {
-	digits := v
-	if digits[0] == '-' {
-		digits = digits[1:]
-	}
-	if len(digits) == 0 || len(digits) > 18 {
-		return 0, false
-	}
-	n := 0
-	for _, c := range digits {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		n = n*10 + int(c-'0')
-	}
-	if v[0] == '-' {
-		n = -n
-	}
-	return n, true
 }
 
 type pendingCall struct {

@@ -238,9 +238,9 @@ func readFastChunk(data []byte) (f fastChunk, ok bool) {
 		switch string(k) {
 		case "object", "created", "system_fingerprint", "service_tier":
 		case "id":
-			f.id, ok = quoted(v)
+			f.id, ok = jsonscan.Unquote(v)
 		case "model":
-			f.model, ok = quoted(v)
+			f.model, ok = jsonscan.Unquote(v)
 		case "usage":
 			if usages++; usages > 1 { // a repeated usage object merges in encoding/json
 				ok = false
@@ -267,13 +267,13 @@ func readFastChunk(data []byte) (f fastChunk, ok bool) {
 					ok = string(cv) == "0"
 				case "finish_reason":
 					if string(cv) != "null" {
-						f.finish, ok = quoted(cv)
+						f.finish, ok = jsonscan.Unquote(cv)
 					}
 				case "stop_reason":
 					switch {
 					case cv[0] == '"':
 						var s string
-						s, ok = quoted(cv)
+						s, ok = jsonscan.Unquote(cv)
 						f.stopSeq = s
 					case string(cv) == "null":
 						f.stopSeq = nil
@@ -285,12 +285,7 @@ func readFastChunk(data []byte) (f fastChunk, ok bool) {
 						switch string(dk) {
 						case "role":
 						case "content":
-							switch {
-							case dv[0] == '"':
-								content = dv
-							case string(dv) != "null": // null leaves it, as in encoding/json
-								ok = false
-							}
+							ok = jsonscan.StringOrNull(&content, dv)
 						default:
 							ok = false
 						}
@@ -325,48 +320,17 @@ func readUsage(v []byte) (u wUsage, ok bool) {
 	err := jsonscan.Each(v, func(k, n []byte) bool {
 		switch string(k) {
 		case "prompt_tokens":
-			u.PromptTokens, ok = count(n)
+			u.PromptTokens, ok = jsonscan.Int(n)
 		case "completion_tokens":
-			u.CompletionTokens, ok = count(n)
+			u.CompletionTokens, ok = jsonscan.Int(n)
 		case "total_tokens":
-			u.TotalTokens, ok = count(n)
+			u.TotalTokens, ok = jsonscan.Int(n)
 		default:
 			ok = false
 		}
 		return ok
 	})
 	return u, ok && err == nil
-}
-
-// quoted unquotes a JSON string value; ok is false for any other value.
-func quoted(v []byte) (string, bool) {
-	if v[0] != '"' {
-		return "", false
-	}
-	return jsonscan.Unquote(v)
-}
-
-// count reads a JSON integer that fits an int the way encoding/json would;
-// ok is false for fractions, exponents and anything else.
-func count(v []byte) (int, bool) {
-	digits := v
-	if digits[0] == '-' {
-		digits = digits[1:]
-	}
-	if len(digits) == 0 || len(digits) > 18 {
-		return 0, false
-	}
-	n := 0
-	for _, c := range digits {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		n = n*10 + int(c-'0')
-	}
-	if v[0] == '-' {
-		n = -n
-	}
-	return n, true
 }
 
 // upstreamError turns an in-stream {"error":...} member into an EvError.
