@@ -123,8 +123,7 @@ func (h *Handler) complete(ctx context.Context, model string, msgs []builtin.Mes
 		}
 		out, err := pc.DecodeResponse(data)
 		if err != nil {
-			return attemptResult{retry: true, err: &apiError{Status: http.StatusBadGateway,
-				Msg: fmt.Sprintf("the provider of model '%s' sent an answer that could not be read", m.Name)}}
+			return unreadableAnswer(m.Name)
 		}
 		text = out.Text()
 		return attemptResult{}

@@ -313,8 +313,26 @@ func (h *Handler) attempt(w http.ResponseWriter, r *http.Request, rt route, c *c
 			}
 			return attemptResult{err: ans.write(w, h, rt, c)}
 		}
-		if err := h.checkResponse(r.Context(), rt, c, pcodec, data); err != nil {
-			return attemptResult{err: err}
+		// The answer is decoded once, for translation and for the response
+		// guardrails alike; a passthrough answer without guardrails is not.
+		var cres *protocol.Response
+		dec := pcodec
+		if dec == nil && h.app.hasResponseGuardrails() {
+			var ok bool
+			if dec, ok = c.kind.codec.(protocol.ProviderCodec); !ok {
+				// Routed through the provider's chat dialect above, so
+				// this cannot happen; never let an answer pass unchecked.
+				return attemptResult{err: &apiError{Status: http.StatusInternalServerError, Msg: "the answer could not be checked by the response guardrails"}}
+			}
+		}
+		if dec != nil {
+			if cres, err = dec.DecodeResponse(data); err != nil {
+				h.logger.Warn("provider answer could not be decoded", zap.String("provider", p.ID), zap.Error(err))
+				return unreadableAnswer(m.Name)
+			}
+			if err := h.checkResponse(r.Context(), rt, c, cres); err != nil {
+				return attemptResult{err: err}
+			}
 		}
 		if pcodec == nil {
 			info.usage, _ = usageFromJSON(data)
@@ -323,11 +341,6 @@ func (h *Handler) attempt(w http.ResponseWriter, r *http.Request, rt route, c *c
 			w.WriteHeader(http.StatusOK)
 			_, _ = w.Write(data)
 			return attemptResult{}
-		}
-		cres, err := pcodec.DecodeResponse(data)
-		if err != nil {
-			h.logger.Warn("provider answer could not be decoded", zap.String("provider", p.ID), zap.Error(err))
-			return attemptResult{err: &apiError{Status: http.StatusBadGateway, Msg: fmt.Sprintf("the provider of model '%s' sent an answer that could not be read", m.Name)}, retry: true}
 		}
 		cres.Model = c.model
 		info.usage = cres.Usage
@@ -375,6 +388,13 @@ func (h *Handler) attempt(w http.ResponseWriter, r *http.Request, rt route, c *c
 		}
 	}
 	return attemptResult{}
+}
+
+// unreadableAnswer is a provider answer that does not parse: a provider
+// fault, so another provider is tried.
+func unreadableAnswer(model string) attemptResult {
+	return attemptResult{retry: true, err: &apiError{Status: http.StatusBadGateway,
+		Msg: fmt.Sprintf("the provider of model '%s' sent an answer that could not be read", model)}}
 }
 
 // streamFailed ends a client's stream with its dialect's error event,

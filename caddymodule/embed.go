@@ -74,8 +74,7 @@ func (h *Handler) serveEmbed(w http.ResponseWriter, r *http.Request, rt route, c
 		}
 		out, err := pc.DecodeEmbedResponse(data)
 		if err != nil {
-			return attemptResult{retry: true, err: &apiError{Status: http.StatusBadGateway,
-				Msg: fmt.Sprintf("the provider of model '%s' sent an answer that could not be read", m.Name)}}
+			return unreadableAnswer(m.Name)
 		}
 		out.Model = ereq.Model
 		b, err := codec.EncodeEmbedResponse(ereq, out)

@@ -342,25 +342,12 @@ func (a *App) hasResponseGuardrails() bool {
 }
 
 // checkResponse runs the response guardrails on a whole (non-streamed)
-// answer before any byte of it reaches the client. Streamed answers are
-// not checked: their text is delivered as it is generated (see README).
-func (h *Handler) checkResponse(ctx context.Context, rt route, c *chatCall, pcodec protocol.ProviderCodec, data []byte) error {
-	p := h.app.pipeline
-	if p == nil || len(p.ResponseGuardrails) == 0 {
+// answer, decoded once by the caller, before any byte of it reaches the
+// client. Streamed answers are not checked: their text is delivered as it
+// is generated (see README).
+func (h *Handler) checkResponse(ctx context.Context, rt route, c *chatCall, res *protocol.Response) error {
+	if !h.app.hasResponseGuardrails() {
 		return nil
-	}
-	dec := pcodec
-	if dec == nil {
-		var ok bool
-		if dec, ok = c.kind.codec.(protocol.ProviderCodec); !ok {
-			// attempt routes such dialects through the provider's chat codec
-			// whenever response guardrails are on, so this cannot happen.
-			return &apiError{Status: http.StatusInternalServerError, Msg: "the answer could not be checked by the response guardrails"}
-		}
-	}
-	res, err := dec.DecodeResponse(data)
-	if err != nil {
-		return &apiError{Status: http.StatusBadGateway, Msg: "the provider's answer could not be read for the response guardrails"}
 	}
 	var texts []string
 	res.VisitTexts(func(t *string) { texts = append(texts, *t) })
