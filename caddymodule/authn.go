@@ -12,6 +12,7 @@ import (
 
 	caudit "github.com/llmrouter/llm-router/caddymodule/audit"
 	"github.com/llmrouter/llm-router/caddymodule/auth"
+	"github.com/llmrouter/llm-router/caddymodule/config"
 	"github.com/llmrouter/llm-router/plugins"
 )
 
@@ -92,6 +93,16 @@ func (h *Handler) authenticate(r *http.Request, rt route, info *reqInfo) error {
 	info.key = key
 	info.family = rt.family
 	return nil
+}
+
+// admit is what every endpoint does before any plugin or provider sees a
+// request: check the caller may use model (policy and rate limits), then
+// find it among the active models.
+func (h *Handler) admit(ctx context.Context, rt route, model string, bodyLen int) (*config.Model, error) {
+	if err := h.authorize(ctx, rt, model, bodyLen); err != nil {
+		return nil, err
+	}
+	return h.resolveModel(model)
 }
 
 // authorize checks the model against the caller's policy and charges the

@@ -39,13 +39,11 @@ func builtinEndpoint(name string) endpointFunc {
 		}
 		t, err := h.tasks.Prepare(name, body)
 		if err != nil {
-			st, b := builtin.EncodeError(err)
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(st)
-			_, _ = w.Write(b)
+			writeTaskError(w, err)
 			return nil
 		}
-		if err := h.authorize(r.Context(), rt, t.Model, len(body)); err != nil {
+		m, err := h.admit(r.Context(), rt, t.Model, len(body))
+		if err != nil {
 			return err
 		}
 		if err := h.builtinPipeline(r.Context(), rt, t, body); err != nil {
@@ -56,18 +54,11 @@ func builtinEndpoint(name string) endpointFunc {
 			creq := taskRequest(t.Model, t.Calls[0], t.Options)
 			creq.Stream = true
 			c := &chatCall{kind: kindOpenAIChat, model: t.Model, stream: true, creq: creq, modified: true}
-			m, err := h.resolveModel(t.Model)
-			if err != nil {
-				return err
-			}
 			return h.callProviders(w, r, rt, c, m)
 		}
 		res, err := h.tasks.Run(r.Context(), t, builtin.CompleterFunc(h.complete))
 		if err != nil {
-			st, b := builtin.EncodeError(err)
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(st)
-			_, _ = w.Write(b)
+			writeTaskError(w, err)
 			return nil
 		}
 		b, err := builtin.Encode(res, time.Since(start))
@@ -78,6 +69,15 @@ func builtinEndpoint(name string) endpointFunc {
 		_, err = w.Write(b)
 		return err
 	}
+}
+
+// writeTaskError answers a failed task in the built-in endpoints' own error
+// shape ({"error": {...}, "status": false}).
+func writeTaskError(w http.ResponseWriter, err error) {
+	st, b := builtin.EncodeError(err)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(st)
+	_, _ = w.Write(b)
 }
 
 func taskRequest(model string, msgs []builtin.Message, o builtin.Options) *protocol.Request {

@@ -125,10 +125,7 @@ func (h *Handler) serveChat(w http.ResponseWriter, r *http.Request, rt route, k 
 	// is checked once the routing plugin has chosen.
 	var m *config.Model
 	if c.model != autoModel {
-		if err := h.authorize(r.Context(), rt, c.model, len(body)); err != nil {
-			return err
-		}
-		if m, err = h.resolveModel(c.model); err != nil {
+		if m, err = h.admit(r.Context(), rt, c.model, len(body)); err != nil {
 			return err
 		}
 	}
@@ -139,10 +136,7 @@ func (h *Handler) serveChat(w http.ResponseWriter, r *http.Request, rt route, k 
 		return nil
 	}
 	if m == nil {
-		if err := h.authorize(r.Context(), rt, c.model, len(body)); err != nil {
-			return err
-		}
-		if m, err = h.resolveModel(c.model); err != nil {
+		if m, err = h.admit(r.Context(), rt, c.model, len(body)); err != nil {
 			return err
 		}
 	}

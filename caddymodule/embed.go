@@ -49,10 +49,7 @@ func (h *Handler) serveEmbed(w http.ResponseWriter, r *http.Request, rt route, c
 	if err != nil {
 		return requestError(err)
 	}
-	if err := h.authorize(r.Context(), rt, ereq.Model, len(body)); err != nil {
-		return err
-	}
-	m, err := h.resolveModel(ereq.Model)
+	m, err := h.admit(r.Context(), rt, ereq.Model, len(body))
 	if err != nil {
 		return err
 	}

@@ -234,6 +234,25 @@ func TestGuardrailAndMasking(t *testing.T) {
 	if resp.StatusCode != 200 || strings.Contains(string(lastPost(t, fake.Requests()).Body), "jan.kowalski@example.com") {
 		t.Fatalf("built-in endpoint: %d, provider saw %s", resp.StatusCode, lastPost(t, fake.Requests()).Body)
 	}
+	// An unknown model is refused before any plugin sees the text, on the
+	// proxy and the built-in endpoints alike.
+	seen := svc.Calls("/api/guardrails/nask_guard") + svc.Calls(plugintest.PathPII)
+	for _, ep := range []struct{ path, body string }{
+		{"/v1/chat/completions", `{"model":"nope","anonymize":true,"messages":[{"role":"user","content":"mail jan.kowalski@example.com"}]}`},
+		{"/api/translate", `{"model":"nope","anonymize":true,"texts":["mail jan.kowalski@example.com"]}`},
+	} {
+		resp, err := http.Post(r.Base()+ep.path, "application/json", strings.NewReader(ep.body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 404 {
+			t.Fatalf("%s with an unknown model: %d, want 404", ep.path, resp.StatusCode)
+		}
+	}
+	if n := svc.Calls("/api/guardrails/nask_guard") + svc.Calls(plugintest.PathPII); n != seen {
+		t.Fatalf("plugins were called %d times for requests naming an unknown model", n-seen)
+	}
 	// A tools request for a provider without tool calling is refused, not silently stripped.
 	resp, err = http.Post(r.Base()+"/v1/chat/completions", "application/json", strings.NewReader(
 		`{"model":"m","tools":[{"type":"function","function":{"name":"f","parameters":{}}}],"messages":[{"role":"user","content":"x"}]}`))
