@@ -290,3 +290,27 @@ func TestUntranslatable(t *testing.T) {
 		}
 	}
 }
+
+// The queue hands events out in order, then reports empty and is reusable.
+func TestEventQueue(t *testing.T) {
+	var q EventQueue
+	if _, ok := q.Pop(); ok {
+		t.Fatal("the zero queue is not empty")
+	}
+	for round := range 2 {
+		q.Push(Event{Kind: EvText, Text: "a"})
+		q.Push(Event{Kind: EvEnd})
+		var got []EventKind
+		for ev, ok := q.Pop(); ok; ev, ok = q.Pop() {
+			got = append(got, ev.Kind)
+		}
+		if len(got) != 2 || got[0] != EvText || got[1] != EvEnd {
+			t.Fatalf("round %d: %v", round, got)
+		}
+	}
+	q.Push(Event{Kind: EvText})
+	q.Clear()
+	if _, ok := q.Pop(); ok {
+		t.Fatal("a cleared queue still held an event")
+	}
+}

@@ -96,9 +96,8 @@ type aEvent struct {
 
 // streamDecoder turns Messages SSE into canonical events.
 type streamDecoder struct {
-	sse     *protocol.SSEReader
-	q       []protocol.Event
-	qi      int
+	sse *protocol.SSEReader
+	protocol.EventQueue
 	done    bool
 	started bool
 	usage   aUsage
@@ -109,24 +108,21 @@ type streamDecoder struct {
 }
 
 func newStreamDecoder(r io.Reader) *streamDecoder {
-	return &streamDecoder{sse: protocol.NewSSEReader(r), q: make([]protocol.Event, 0, 4)}
+	return &streamDecoder{sse: protocol.NewSSEReader(r)}
 }
 
 // Release hands the line buffer back for reuse (see protocol.Release).
 func (d *streamDecoder) Release() {
-	d.q, d.qi = d.q[:0], 0
+	d.Clear()
 	d.sse.Release()
 }
 
 // Next implements protocol.StreamDecoder.
 func (d *streamDecoder) Next() (protocol.Event, error) {
 	for {
-		if d.qi < len(d.q) {
-			ev := d.q[d.qi]
-			d.qi++
+		if ev, ok := d.Pop(); ok {
 			return ev, nil
 		}
-		d.q, d.qi = d.q[:0], 0
 		if d.done {
 			return protocol.Event{}, io.EOF
 		}
@@ -143,13 +139,11 @@ func (d *streamDecoder) Next() (protocol.Event, error) {
 	}
 }
 
-func (d *streamDecoder) push(ev protocol.Event) { d.q = append(d.q, ev) }
-
 func (d *streamDecoder) handle(data []byte) error {
 	if d.started {
 		if text, ok := textDelta(data); ok {
 			if text != "" {
-				d.push(protocol.Event{Kind: protocol.EvText, Text: text})
+				d.Push(protocol.Event{Kind: protocol.EvText, Text: text})
 			}
 			return nil
 		}
@@ -166,7 +160,7 @@ func (d *streamDecoder) handle(data []byte) error {
 			d.usage = e.Message.Usage
 			ev.ID, ev.Model, ev.Usage = e.Message.ID, e.Message.Model, d.usage.canonical()
 		}
-		d.push(ev)
+		d.Push(ev)
 		if e.Type == evMessageStart {
 			return nil
 		}
@@ -185,29 +179,29 @@ func (d *streamDecoder) handle(data []byte) error {
 		switch e.ContentBlock.Type {
 		case "tool_use":
 			d.blocks[e.Index] = d.tools
-			d.push(protocol.Event{Kind: protocol.EvToolStart, Index: d.tools, ID: e.ContentBlock.ID, Name: e.ContentBlock.Name})
+			d.Push(protocol.Event{Kind: protocol.EvToolStart, Index: d.tools, ID: e.ContentBlock.ID, Name: e.ContentBlock.Name})
 			d.tools++
 		case "text":
 			if e.ContentBlock.Text != "" {
-				d.push(protocol.Event{Kind: protocol.EvText, Text: e.ContentBlock.Text})
+				d.Push(protocol.Event{Kind: protocol.EvText, Text: e.ContentBlock.Text})
 			}
 		}
 	case evBlockDelta:
 		switch e.Delta.Type {
 		case evTextDelta:
 			if e.Delta.Text != "" {
-				d.push(protocol.Event{Kind: protocol.EvText, Text: e.Delta.Text})
+				d.Push(protocol.Event{Kind: protocol.EvText, Text: e.Delta.Text})
 			}
 		case evThinkingDelta:
 			if e.Delta.Thinking != "" {
-				d.push(protocol.Event{Kind: protocol.EvReasoning, Text: e.Delta.Thinking})
+				d.Push(protocol.Event{Kind: protocol.EvReasoning, Text: e.Delta.Thinking})
 			}
 		case evInputJSONDelta:
 			if e.Index < 0 || e.Index >= len(d.blocks) || d.blocks[e.Index] < 0 {
 				return fmt.Errorf("%w: input_json_delta for block %d which is not a tool_use", protocol.ErrUpstream, e.Index)
 			}
 			if e.Delta.PartialJSON != "" {
-				d.push(protocol.Event{Kind: protocol.EvToolArgs, Index: d.blocks[e.Index], Text: e.Delta.PartialJSON})
+				d.Push(protocol.Event{Kind: protocol.EvToolArgs, Index: d.blocks[e.Index], Text: e.Delta.PartialJSON})
 			}
 		}
 	case evMessageDelta:
@@ -230,14 +224,14 @@ func (d *streamDecoder) handle(data []byte) error {
 			if e.Delta.StopSequence != nil {
 				ev.StopSequence = *e.Delta.StopSequence
 			}
-			d.push(ev)
+			d.Push(ev)
 		}
-		d.push(protocol.Event{Kind: protocol.EvUsage, Usage: d.usage.canonical()})
+		d.Push(protocol.Event{Kind: protocol.EvUsage, Usage: d.usage.canonical()})
 	case evMessageStop:
 		d.done = true
-		d.push(protocol.Event{Kind: protocol.EvEnd})
+		d.Push(protocol.Event{Kind: protocol.EvEnd})
 	case evPing:
-		d.push(protocol.Event{Kind: protocol.EvPing})
+		d.Push(protocol.Event{Kind: protocol.EvPing})
 	case evError:
 		d.done = true
 		ev := protocol.Event{Kind: protocol.EvError, Status: http.StatusBadGateway, Text: "upstream error"}
@@ -247,7 +241,7 @@ func (d *streamDecoder) handle(data []byte) error {
 				ev.Text = e.Error.Message
 			}
 		}
-		d.push(ev)
+		d.Push(ev)
 	}
 	return nil
 }

@@ -31,9 +31,8 @@ type sLine struct {
 
 // streamDecoder turns Ollama NDJSON lines into canonical events.
 type streamDecoder struct {
-	nd      *protocol.NDJSONReader
-	q       []protocol.Event
-	qi      int
+	nd *protocol.NDJSONReader
+	protocol.EventQueue
 	done    bool
 	started bool
 	tools   int
@@ -42,24 +41,21 @@ type streamDecoder struct {
 }
 
 func newStreamDecoder(r io.Reader) *streamDecoder {
-	return &streamDecoder{nd: protocol.NewNDJSONReader(r), q: make([]protocol.Event, 0, 4)}
+	return &streamDecoder{nd: protocol.NewNDJSONReader(r)}
 }
 
 // Release hands the line buffer back for reuse (see protocol.Release).
 func (d *streamDecoder) Release() {
-	d.q, d.qi = d.q[:0], 0
+	d.Clear()
 	d.nd.Release()
 }
 
 // Next implements protocol.StreamDecoder.
 func (d *streamDecoder) Next() (protocol.Event, error) {
 	for {
-		if d.qi < len(d.q) {
-			ev := d.q[d.qi]
-			d.qi++
+		if ev, ok := d.Pop(); ok {
 			return ev, nil
 		}
-		d.q, d.qi = d.q[:0], 0
 		if d.done {
 			return protocol.Event{}, io.EOF
 		}
@@ -76,13 +72,11 @@ func (d *streamDecoder) Next() (protocol.Event, error) {
 	}
 }
 
-func (d *streamDecoder) push(ev protocol.Event) { d.q = append(d.q, ev) }
-
 func (d *streamDecoder) handle(line []byte) error {
 	if f, ok := readFastLine(line); ok {
 		d.start(f.model)
 		if f.text != "" {
-			d.push(protocol.Event{Kind: protocol.EvText, Text: f.text})
+			d.Push(protocol.Event{Kind: protocol.EvText, Text: f.text})
 		}
 		if f.done {
 			d.finish(f.doneReason, f.promptEval, f.eval)
@@ -104,7 +98,7 @@ func (d *streamDecoder) handle(line []byte) error {
 		if json.Unmarshal(l.Error, &s) == nil && s != "" {
 			ev.Text = s
 		}
-		d.push(ev)
+		d.Push(ev)
 		return nil
 	}
 	if !d.started {
@@ -116,18 +110,18 @@ func (d *streamDecoder) handle(line []byte) error {
 	}
 	m := &l.Message
 	if th := m.Thinking + l.Thinking; th != "" {
-		d.push(protocol.Event{Kind: protocol.EvReasoning, Text: th})
+		d.Push(protocol.Event{Kind: protocol.EvReasoning, Text: th})
 	}
 	if tx := m.Content + l.Response; tx != "" {
-		d.push(protocol.Event{Kind: protocol.EvText, Text: tx})
+		d.Push(protocol.Event{Kind: protocol.EvText, Text: tx})
 	}
 	for _, tc := range m.ToolCalls {
 		args, err := wire.CompactObject(tc.Function.Arguments)
 		if err != nil {
 			return fmt.Errorf("%w: tool call arguments: %w", protocol.ErrUpstream, err)
 		}
-		d.push(protocol.Event{Kind: protocol.EvToolStart, Index: d.tools, ID: tc.ID, Name: tc.Function.Name})
-		d.push(protocol.Event{Kind: protocol.EvToolArgs, Index: d.tools, Text: string(args)})
+		d.Push(protocol.Event{Kind: protocol.EvToolStart, Index: d.tools, ID: tc.ID, Name: tc.Function.Name})
+		d.Push(protocol.Event{Kind: protocol.EvToolArgs, Index: d.tools, Text: string(args)})
 		d.tools++
 	}
 	if l.Done {
@@ -140,7 +134,7 @@ func (d *streamDecoder) handle(line []byte) error {
 func (d *streamDecoder) start(model string) {
 	if !d.started {
 		d.started = true
-		d.push(protocol.Event{Kind: protocol.EvStart, Model: model})
+		d.Push(protocol.Event{Kind: protocol.EvStart, Model: model})
 	}
 }
 
@@ -148,12 +142,12 @@ func (d *streamDecoder) start(model string) {
 func (d *streamDecoder) finish(reason string, in, out int) {
 	d.done = true
 	if reason == "" {
-		d.push(protocol.Event{Kind: protocol.EvError, Status: http.StatusBadGateway, Text: "upstream model runner stopped before finishing"})
+		d.Push(protocol.Event{Kind: protocol.EvError, Status: http.StatusBadGateway, Text: "upstream model runner stopped before finishing"})
 		return
 	}
-	d.push(protocol.Event{Kind: protocol.EvUsage, Usage: protocol.Usage{Input: in, Output: out}})
-	d.push(protocol.Event{Kind: protocol.EvStop, Stop: stopFrom(reason, d.tools > 0)})
-	d.push(protocol.Event{Kind: protocol.EvEnd})
+	d.Push(protocol.Event{Kind: protocol.EvUsage, Usage: protocol.Usage{Input: in, Output: out}})
+	d.Push(protocol.Event{Kind: protocol.EvStop, Stop: stopFrom(reason, d.tools > 0)})
+	d.Push(protocol.Event{Kind: protocol.EvEnd})
 }
 
 // fastLine is what the decoder needs of a line of the common shapes.

@@ -53,9 +53,8 @@ type wHead struct {
 
 // streamDecoder turns chat.completion.chunk SSE into canonical events.
 type streamDecoder struct {
-	sse     *protocol.SSEReader
-	q       []protocol.Event
-	qi      int
+	sse *protocol.SSEReader
+	protocol.EventQueue
 	started bool
 	stopped bool
 	done    bool
@@ -65,26 +64,21 @@ type streamDecoder struct {
 }
 
 func newStreamDecoder(r io.Reader) *streamDecoder {
-	return &streamDecoder{sse: protocol.NewSSEReader(r), q: make([]protocol.Event, 0, 4)}
+	return &streamDecoder{sse: protocol.NewSSEReader(r)}
 }
-
-func (d *streamDecoder) push(ev protocol.Event) { d.q = append(d.q, ev) }
 
 // Release hands the line buffer back for reuse (see protocol.Release).
 func (d *streamDecoder) Release() {
-	d.q, d.qi = d.q[:0], 0
+	d.Clear()
 	d.sse.Release()
 }
 
 // Next implements protocol.StreamDecoder.
 func (d *streamDecoder) Next() (protocol.Event, error) {
 	for {
-		if d.qi < len(d.q) {
-			ev := d.q[d.qi]
-			d.qi++
+		if ev, ok := d.Pop(); ok {
 			return ev, nil
 		}
-		d.q, d.qi = d.q[:0], 0
 		if d.done {
 			return protocol.Event{}, io.EOF
 		}
@@ -115,22 +109,22 @@ func (d *streamDecoder) handle(data []byte) error {
 		if !d.stopped {
 			return fmt.Errorf("%w: [DONE] before finish_reason: %w", protocol.ErrUpstream, io.ErrUnexpectedEOF)
 		}
-		d.push(protocol.Event{Kind: protocol.EvEnd})
+		d.Push(protocol.Event{Kind: protocol.EvEnd})
 		return nil
 	}
 	if f, ok := readFastChunk(data); ok {
 		if !d.started {
 			d.started = true
-			d.push(protocol.Event{Kind: protocol.EvStart, ID: f.id, Model: f.model})
+			d.Push(protocol.Event{Kind: protocol.EvStart, ID: f.id, Model: f.model})
 		}
 		if f.text != "" {
-			d.push(protocol.Event{Kind: protocol.EvText, Text: f.text})
+			d.Push(protocol.Event{Kind: protocol.EvText, Text: f.text})
 		}
 		if f.finish != "" {
 			d.stop(f.finish, f.stopSeq)
 		}
 		if f.hasUsage {
-			d.push(protocol.Event{Kind: protocol.EvUsage, Usage: f.usage.canonical()})
+			d.Push(protocol.Event{Kind: protocol.EvUsage, Usage: f.usage.canonical()})
 		}
 		return nil
 	}
@@ -144,7 +138,7 @@ func (d *streamDecoder) stop(finish string, stopSeq any) {
 		ev.StopSequence, ev.Stop = seq, protocol.StopSequence
 	}
 	d.stopped = true
-	d.push(ev)
+	d.Push(ev)
 }
 
 // handleFull decodes a chunk of any shape with encoding/json.
@@ -158,14 +152,14 @@ func (d *streamDecoder) handleFull(data []byte) error {
 	}
 	if len(c.Error) > 0 && !wire.IsNull(c.Error) {
 		d.done = true
-		d.push(upstreamError(c.Error))
+		d.Push(upstreamError(c.Error))
 		return nil
 	}
 	if !d.started {
 		d.started = true
 		var h wHead
 		_ = json.Unmarshal(data, &h)
-		d.push(protocol.Event{Kind: protocol.EvStart, ID: h.ID, Model: h.Model})
+		d.Push(protocol.Event{Kind: protocol.EvStart, ID: h.ID, Model: h.Model})
 	}
 	for i := range c.Choices {
 		ch := &c.Choices[i]
@@ -174,18 +168,18 @@ func (d *streamDecoder) handleFull(data []byte) error {
 		}
 		dl := &ch.Delta
 		if s := dl.Reasoning; s != "" {
-			d.push(protocol.Event{Kind: protocol.EvReasoning, Text: s})
+			d.Push(protocol.Event{Kind: protocol.EvReasoning, Text: s})
 		} else if s := dl.ReasoningContent; s != "" {
-			d.push(protocol.Event{Kind: protocol.EvReasoning, Text: s})
+			d.Push(protocol.Event{Kind: protocol.EvReasoning, Text: s})
 		}
 		if dl.Content != "" {
-			d.push(protocol.Event{Kind: protocol.EvText, Text: dl.Content})
+			d.Push(protocol.Event{Kind: protocol.EvText, Text: dl.Content})
 		}
 		if ch.Text != "" {
-			d.push(protocol.Event{Kind: protocol.EvText, Text: ch.Text})
+			d.Push(protocol.Event{Kind: protocol.EvText, Text: ch.Text})
 		}
 		if dl.Refusal != "" {
-			d.push(protocol.Event{Kind: protocol.EvText, Text: dl.Refusal})
+			d.Push(protocol.Event{Kind: protocol.EvText, Text: dl.Refusal})
 		}
 		for j := range dl.ToolCalls {
 			tc := &dl.ToolCalls[j]
@@ -199,10 +193,10 @@ func (d *streamDecoder) handleFull(data []byte) error {
 			if k < 0 {
 				k = len(d.tools)
 				d.tools = append(d.tools, tc.Index)
-				d.push(protocol.Event{Kind: protocol.EvToolStart, Index: k, ID: tc.ID, Name: tc.Function.Name})
+				d.Push(protocol.Event{Kind: protocol.EvToolStart, Index: k, ID: tc.ID, Name: tc.Function.Name})
 			}
 			if tc.Function.Arguments != "" {
-				d.push(protocol.Event{Kind: protocol.EvToolArgs, Index: k, Text: tc.Function.Arguments})
+				d.Push(protocol.Event{Kind: protocol.EvToolArgs, Index: k, Text: tc.Function.Arguments})
 			}
 		}
 		if ch.FinishReason != "" {
@@ -210,7 +204,7 @@ func (d *streamDecoder) handleFull(data []byte) error {
 		}
 	}
 	if c.Usage != nil {
-		d.push(protocol.Event{Kind: protocol.EvUsage, Usage: c.Usage.canonical()})
+		d.Push(protocol.Event{Kind: protocol.EvUsage, Usage: c.Usage.canonical()})
 	}
 	return nil
 }
