@@ -3,33 +3,10 @@
 // (POST <host>/api/guardrails/sojka_guard, decision in results.safe).
 package sojkaguard
 
-import (
-	"net/http"
-	"time"
-
-	"github.com/llmrouter/llm-router/plugins"
-	"github.com/llmrouter/llm-router/plugins/httpguard"
-)
+import "github.com/llmrouter/llm-router/plugins"
 
 // Name is the plugin name in pipelines.
 const Name = "sojka_guard"
 
 // HostEnv is the variable of the original router holding the service host.
 const HostEnv = plugins.EnvSojkaGuardHost
-
-// Config configures the guardrail client.
-type Config struct {
-	// Host is the service base URL.
-	Host string
-	// Timeout bounds one call; 0 means plugins.DefaultServiceTimeout.
-	Timeout time.Duration
-	// FailOpen lets requests pass unchecked while the service is unavailable.
-	FailOpen bool
-	// Client overrides the HTTP client (tests).
-	Client *http.Client
-}
-
-// New builds the guardrail client.
-func New(cfg Config) (*plugins.HTTPGuardrail, error) {
-	return httpguard.New(httpguard.Config{Name: Name, Host: cfg.Host, Timeout: cfg.Timeout, FailOpen: cfg.FailOpen, Client: cfg.Client})
-}
