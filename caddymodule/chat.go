@@ -279,24 +279,18 @@ func (h *Handler) attempt(w http.ResponseWriter, r *http.Request, rt route, c *c
 		ctx, stop = context.WithTimeout(ctx, time.Duration(h.app.ExternalTimeout))
 		defer stop()
 	}
-	upReq, err := up.NewRequest(ctx, http.MethodPost, op, upBody)
-	if err != nil {
-		return attemptResult{err: err}
-	}
 	info := requestInfo(r.Context())
 	info.apiType, info.translated, info.stream = p.APIType, pcodec != nil, c.stream
-	upReq.Header.Set("X-Request-Id", info.requestID)
-	resp, err := up.Client.Do(upReq)
-	if err != nil {
-		e := h.upstreamError(r, up, m.Name, err)
-		return attemptResult{err: e, retry: e != nil}
+	resp, res := h.send(ctx, up, op, m.Name, upBody)
+	if resp == nil {
+		return res
 	}
 	defer resp.Body.Close()
 
 	if resp.StatusCode >= 300 || !c.stream {
 		data, err := readAllSized(resp.Body, resp.ContentLength)
 		if err != nil {
-			e := h.upstreamError(r, up, m.Name, err)
+			e := h.upstreamErrorCtx(ctx, up, m.Name, err)
 			return attemptResult{err: e, retry: e != nil}
 		}
 		if resp.StatusCode >= 300 {
@@ -350,8 +344,16 @@ func (h *Handler) attempt(w http.ResponseWriter, r *http.Request, rt route, c *c
 
 	// Streams: from here on bytes reach the client; no more failover.
 	if pcodec == nil {
-		return attemptResult{err: h.relayStream(ctx, cancel, w, r, rt, c, resp, up, m.Name)}
+		h.relayStream(ctx, cancel, w, r, c, resp, p.ID, m.Name)
+	} else {
+		h.translateStream(ctx, cancel, w, r, c, resp, pcodec, p.ID, m.Name)
 	}
+	return attemptResult{}
+}
+
+// translateStream re-encodes a provider's stream in the client's dialect,
+// event by event, and ends a cut or silent stream with the dialect's error.
+func (h *Handler) translateStream(ctx context.Context, cancel context.CancelCauseFunc, w http.ResponseWriter, r *http.Request, c *chatCall, resp *http.Response, pcodec protocol.ProviderCodec, providerID, model string) {
 	setStreamHeaders(w.Header(), c.kind.codec.StreamContentType())
 	w.WriteHeader(http.StatusOK)
 	rc := http.NewResponseController(w)
@@ -373,15 +375,14 @@ func (h *Handler) attempt(w http.ResponseWriter, r *http.Request, rt route, c *c
 	dec := pcodec.NewStreamDecoder(ir)
 	res, err := protocol.Pump(ctx, dec, enc)
 	protocol.Release(dec)
-	info.usage = res.Usage
+	requestInfo(r.Context()).usage = res.Usage
 	if err != nil && r.Context().Err() == nil {
-		h.logger.Warn("translated stream failed", zap.String("provider", p.ID), zap.String("model", m.Name), zap.Error(err))
+		h.logger.Warn("translated stream failed", zap.String("provider", providerID), zap.String("model", model), zap.Error(err))
 		if ctx.Err() != nil && !res.Ended {
 			// Pump stops without an event when the provider went silent.
 			h.streamFailed(enc, ctx, ir)
 		}
 	}
-	return attemptResult{}
 }
 
 // unreadableAnswer is a provider answer that does not parse: a provider
@@ -488,7 +489,7 @@ func (i *idleReader) Read(p []byte) (int, error) {
 
 // relayStream copies a same-dialect stream to the client as it arrives,
 // flushing after every read, and ends a cut stream with the dialect's error.
-func (h *Handler) relayStream(ctx context.Context, cancel context.CancelCauseFunc, w http.ResponseWriter, r *http.Request, rt route, c *chatCall, resp *http.Response, up *provider.Upstream, model string) error {
+func (h *Handler) relayStream(ctx context.Context, cancel context.CancelCauseFunc, w http.ResponseWriter, r *http.Request, c *chatCall, resp *http.Response, providerID, model string) {
 	copyUpstreamHeaders(w.Header(), resp.Header)
 	setStreamHeaders(w.Header(), orDefault(resp.Header.Get("Content-Type"), c.kind.codec.StreamContentType()))
 	w.WriteHeader(resp.StatusCode)
@@ -501,14 +502,13 @@ func (h *Handler) relayStream(ctx context.Context, cancel context.CancelCauseFun
 	defer func() { requestInfo(r.Context()).usage = usageFromStreamTail(tail.buf) }()
 	gone, err := relay(w, rc.Flush, ir, &tail)
 	if gone || r.Context().Err() != nil {
-		return nil // the deferred cancel stops the provider
+		return // the deferred cancel stops the provider
 	}
 	if errors.Is(err, io.EOF) && (c.kind.sseDone == "" || bytes.HasSuffix(bytes.TrimRight(tail.buf, "\r\n "), []byte(c.kind.sseDone))) {
-		return nil
+		return
 	}
-	h.logger.Warn("provider stream failed", zap.String("provider", up.P.ID), zap.String("model", model), zap.Error(err))
+	h.logger.Warn("provider stream failed", zap.String("provider", providerID), zap.String("model", model), zap.Error(err))
 	h.streamFailed(c.kind.codec.NewStreamEncoder(w, rc.Flush, protocol.StreamOptions{Model: c.model}), ctx, ir)
-	return nil
 }
 
 // relay copies a stream from src to w as it arrives, flushing after every

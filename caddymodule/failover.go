@@ -58,13 +58,10 @@ func (h *Handler) failover(ctx context.Context, m *config.Model, try func(p *con
 	return last
 }
 
-// exchange sends a non-streamed request to a provider and reads the whole
-// answer. A connection failure, a timeout or a 429/5xx asks for a retry;
-// another 4xx is the client's error in the provider's words.
-func (h *Handler) exchange(ctx context.Context, p *config.Provider, model string, op provider.Op, body []byte) ([]byte, attemptResult) {
-	ctx, cancel := context.WithTimeout(ctx, time.Duration(h.app.ExternalTimeout))
-	defer cancel()
-	up := h.app.Upstream(p.ID)
+// send posts body to a provider with the request's id and returns the
+// response; when there is none, the result says why (a retry for provider
+// faults, nothing to tell a client that left).
+func (h *Handler) send(ctx context.Context, up *provider.Upstream, op provider.Op, model string, body []byte) (*http.Response, attemptResult) {
 	req, err := up.NewRequest(ctx, http.MethodPost, op, body)
 	if err != nil {
 		return nil, attemptResult{err: err}
@@ -74,6 +71,20 @@ func (h *Handler) exchange(ctx context.Context, p *config.Provider, model string
 	if err != nil {
 		e := h.upstreamErrorCtx(ctx, up, model, err)
 		return nil, attemptResult{err: e, retry: e != nil}
+	}
+	return resp, attemptResult{}
+}
+
+// exchange sends a non-streamed request to a provider and reads the whole
+// answer. A connection failure, a timeout or a 429/5xx asks for a retry;
+// another 4xx is the client's error in the provider's words.
+func (h *Handler) exchange(ctx context.Context, p *config.Provider, model string, op provider.Op, body []byte) ([]byte, attemptResult) {
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(h.app.ExternalTimeout))
+	defer cancel()
+	up := h.app.Upstream(p.ID)
+	resp, res := h.send(ctx, up, op, model, body)
+	if resp == nil {
+		return nil, res
 	}
 	defer resp.Body.Close()
 	data, err := readAllSized(resp.Body, resp.ContentLength)

@@ -144,12 +144,9 @@ func setStreamHeaders(h http.Header, contentType string) {
 	h.Del("Content-Length")
 }
 
-// upstreamError turns a failed provider call into the client's error, with
-// no internal address in the message (the log has the detail).
-func (h *Handler) upstreamError(r *http.Request, up *provider.Upstream, model string, err error) error {
-	return h.upstreamErrorCtx(r.Context(), up, model, err)
-}
-
+// upstreamErrorCtx turns a failed provider call into the client's error,
+// with no internal address in the message (the log has the detail); nil
+// when the client went away. ctx is the call's context.
 func (h *Handler) upstreamErrorCtx(ctx context.Context, up *provider.Upstream, model string, err error) error {
 	kind := provider.Classify(ctx, err)
 	h.app.metrics.providerErrors.WithLabelValues(up.P.ID, [...]string{"other", "unreachable", "timeout", "broken", "canceled"}[kind]).Inc()
