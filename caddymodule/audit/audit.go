@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -258,7 +259,7 @@ func (l *Log) resume() error {
 	}
 	for i := len(files) - 1; i >= 0; i-- {
 		lf := files[i]
-		path := joinDir(l.cfg.Dir, lf.name)
+		path := filepath.Join(l.cfg.Dir, lf.name)
 		f, err := os.OpenFile(path, os.O_RDWR|os.O_APPEND, 0)
 		if err != nil {
 			return fmt.Errorf("audit: resume: %w", err)
@@ -287,7 +288,7 @@ func (l *Log) resume() error {
 				return fmt.Errorf("audit: resume: %w", err)
 			}
 		}
-		if !t.found {
+		if !t.found() {
 			// No complete record: a file created just before a crash.
 			f.Close()
 			if err := os.Remove(path); err != nil {
@@ -521,7 +522,7 @@ func (l *Log) flush(b []byte, n int) bool {
 // leaves a torn or duplicated line.
 func (l *Log) appendSync(b []byte) error {
 	if l.f == nil {
-		f, err := os.OpenFile(joinDir(l.cfg.Dir, l.name), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+		f, err := os.OpenFile(filepath.Join(l.cfg.Dir, l.name), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 		if err != nil {
 			return err
 		}

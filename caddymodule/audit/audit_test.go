@@ -782,3 +782,41 @@ func TestCloseDeadlineCountsLostRecords(t *testing.T) {
 		t.Errorf("verify %+v %v; want the 1 durable record, intact", s, err)
 	}
 }
+
+// readTail finds the last complete line whatever the chunking: lastLF is
+// driven with a 3-byte buffer so every scan crosses chunks.
+func TestReadTail(t *testing.T) {
+	tests := []struct {
+		content, line string
+		good          int64
+	}{
+		{"", "", 0},
+		{"no newline", "", 0},
+		{"one\n", "one", 4},
+		{"one\ntwo\n", "two", 8},
+		{"one\ntwo\ntorn", "two", 8},
+		{"\n", "", 1},
+		{"a longer first line\nand a longer second one\npartial", "and a longer second one", 44},
+	}
+	for _, tt := range tests {
+		path := filepath.Join(t.TempDir(), "log")
+		if err := os.WriteFile(path, []byte(tt.content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tl, err := readTail(f, int64(len(tt.content)))
+		if err != nil || string(tl.line) != tt.line || tl.good != tt.good || tl.found() != (tt.good > 0) {
+			t.Errorf("readTail(%q) = line %q, good %d, err %v; want %q, %d", tt.content, tl.line, tl.good, err, tt.line, tt.good)
+		}
+		for before := int64(0); before <= int64(len(tt.content)); before++ {
+			want := int64(strings.LastIndexByte(tt.content[:before], '\n'))
+			if got, err := lastLF(f, make([]byte, 3), before); got != want || err != nil {
+				t.Errorf("lastLF(%q, %d) = %d, %v; want %d", tt.content, before, got, err, want)
+			}
+		}
+		f.Close()
+	}
+}

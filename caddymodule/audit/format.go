@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -146,59 +145,46 @@ func listFiles(dir string) ([]logFile, error) {
 
 // tail describes the end of a log file.
 type tail struct {
-	line  []byte // last complete line without LF; nil when there is none
-	good  int64  // offset just after the last LF (0 when none)
-	size  int64  // file size
-	found bool
+	line []byte // last complete line without LF; nil when there is none
+	good int64  // offset just after the last LF (0 when none)
+	size int64  // file size
 }
+
+// found reports whether the file holds a complete line.
+func (t tail) found() bool { return t.good > 0 }
 
 // readTail finds the last complete line of f (size bytes) by reading backwards.
 func readTail(f *os.File, size int64) (tail, error) {
 	t := tail{size: size}
-	const chunk = 64 << 10
-	buf := make([]byte, chunk)
-	// Find the last LF.
-	end := int64(-1)
-	for off := size; off > 0 && end < 0; {
-		n := int64(chunk)
-		if off < n {
-			n = off
-		}
-		off -= n
-		if _, err := f.ReadAt(buf[:n], off); err != nil {
-			return t, fmt.Errorf("audit: read tail: %w", err)
-		}
-		if i := bytes.LastIndexByte(buf[:n], '\n'); i >= 0 {
-			end = off + int64(i)
-		}
-	}
-	if end < 0 {
-		return t, nil
+	buf := make([]byte, 64<<10)
+	end, err := lastLF(f, buf, size)
+	if err != nil || end < 0 {
+		return t, err
 	}
 	t.good = end + 1
-	t.found = true
-	// Find the LF before it.
-	start := int64(0)
-	for off := end; off > 0; {
-		n := int64(chunk)
-		if off < n {
-			n = off
-		}
-		off -= n
-		if _, err := f.ReadAt(buf[:n], off); err != nil {
-			return t, fmt.Errorf("audit: read tail: %w", err)
-		}
-		if i := bytes.LastIndexByte(buf[:n], '\n'); i >= 0 {
-			start = off + int64(i) + 1
-			break
-		}
+	start, err := lastLF(f, buf, end) // the LF before it, if any
+	if err != nil {
+		return t, err
 	}
-	t.line = make([]byte, end-start)
-	if _, err := f.ReadAt(t.line, start); err != nil {
+	t.line = make([]byte, end-start-1)
+	if _, err := f.ReadAt(t.line, start+1); err != nil {
 		return t, fmt.Errorf("audit: read tail: %w", err)
 	}
 	return t, nil
 }
 
-// joinDir is filepath.Join, named for readability at call sites.
-func joinDir(dir, name string) string { return filepath.Join(dir, name) }
+// lastLF returns the offset of the last LF in f before offset before, or
+// -1 when there is none, reading backwards through buf.
+func lastLF(f *os.File, buf []byte, before int64) (int64, error) {
+	for off := before; off > 0; {
+		n := min(int64(len(buf)), off)
+		off -= n
+		if _, err := f.ReadAt(buf[:n], off); err != nil {
+			return -1, fmt.Errorf("audit: read tail: %w", err)
+		}
+		if i := bytes.LastIndexByte(buf[:n], '\n'); i >= 0 {
+			return off + int64(i), nil
+		}
+	}
+	return -1, nil
+}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -157,7 +158,7 @@ func (w *walker) read() (*rec, error) {
 			if w.fi >= len(w.files) {
 				return nil, io.EOF
 			}
-			f, err := os.Open(joinDir(w.dir, w.files[w.fi].name))
+			f, err := os.Open(filepath.Join(w.dir, w.files[w.fi].name))
 			if err != nil {
 				return nil, fmt.Errorf("audit: %w", err)
 			}
