@@ -297,15 +297,21 @@ func (e *streamEncoder) start(ev *protocol.Event) {
 	b = wire.AppendString(b, id)
 	b = append(b, `,"type":"message","role":"assistant","model":`...)
 	b = wire.AppendString(b, model)
-	b = append(b, `,"content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":`...)
+	b = append(b, `,"content":[],"stop_reason":null,"stop_sequence":null,"usage":{`...)
+	b = appendUsage(b, u)
+	e.out.Buf = append(b, "}}}\n\n"...)
+}
+
+// appendUsage appends the members of a Messages usage object.
+func appendUsage(b []byte, u aUsage) []byte {
+	b = append(b, `"input_tokens":`...)
 	b = wire.AppendInt(b, u.InputTokens)
 	b = append(b, `,"cache_creation_input_tokens":`...)
 	b = wire.AppendInt(b, u.CacheCreationInputTokens)
 	b = append(b, `,"cache_read_input_tokens":`...)
 	b = wire.AppendInt(b, u.CacheReadInputTokens)
 	b = append(b, `,"output_tokens":`...)
-	b = wire.AppendInt(b, u.OutputTokens)
-	e.out.Buf = append(b, "}}}\n\n"...)
+	return wire.AppendInt(b, u.OutputTokens)
 }
 
 func (e *streamEncoder) closeOpen() {
@@ -417,14 +423,8 @@ func (e *streamEncoder) Write(ev *protocol.Event) error {
 		} else {
 			b = append(b, "null"...)
 		}
-		b = append(b, `},"usage":{"input_tokens":`...)
-		b = wire.AppendInt(b, u.InputTokens)
-		b = append(b, `,"cache_creation_input_tokens":`...)
-		b = wire.AppendInt(b, u.CacheCreationInputTokens)
-		b = append(b, `,"cache_read_input_tokens":`...)
-		b = wire.AppendInt(b, u.CacheReadInputTokens)
-		b = append(b, `,"output_tokens":`...)
-		b = wire.AppendInt(b, u.OutputTokens)
+		b = append(b, `},"usage":{`...)
+		b = appendUsage(b, u)
 		b = append(b, "}}\n\n"...)
 		e.out.Buf = append(b, "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"...)
 		e.out.Done = true
