@@ -57,6 +57,14 @@ type matrixProvider struct {
 	extra   string
 }
 
+// reset puts the provider's fake back to a plain answer of reply (4
+// tokens): no fault, no tool calls.
+func (p *matrixProvider) reset(reply string) {
+	p.fake.SetFault(llmtest.NoFault)
+	p.fake.SetToolCalls()
+	p.fake.SetReply(reply, 4)
+}
+
 // last returns the provider's latest POST (health probes are GETs).
 func (p *matrixProvider) last(t *testing.T) llmtest.Request {
 	t.Helper()
@@ -676,9 +684,7 @@ func TestMatrixChat(t *testing.T) {
 			for _, stream := range []bool{false, true} {
 				t.Run(fmt.Sprintf("%s→%s/%s", c.name, p.apiType, matrixStreamName(stream)), func(t *testing.T) {
 					c.skipFor(t, p.apiType, false)
-					p.fake.SetFault(llmtest.NoFault)
-					p.fake.SetToolCalls()
-					p.fake.SetReply(matrixReply, 4)
+					p.reset(matrixReply)
 					ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 					defer cancel()
 					o := c.run(ctx, r, p.model, ask{stream: stream})
@@ -771,9 +777,7 @@ func TestMatrixLength(t *testing.T) {
 			for _, stream := range []bool{false, true} {
 				t.Run(fmt.Sprintf("%s→%s/%s", c.name, p.apiType, matrixStreamName(stream)), func(t *testing.T) {
 					c.skipFor(t, p.apiType, false)
-					p.fake.SetFault(llmtest.NoFault)
-					p.fake.SetToolCalls()
-					p.fake.SetReply("alpha beta gamma delta", 4)
+					p.reset("alpha beta gamma delta")
 					ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 					defer cancel()
 					o := c.run(ctx, r, p.model, ask{stream: stream, max: 2})
@@ -962,9 +966,7 @@ func TestMatrixToolResult(t *testing.T) {
 		for _, p := range provs {
 			t.Run(fmt.Sprintf("%s→%s", c.name, p.apiType), func(t *testing.T) {
 				c.skipFor(t, p.apiType, true)
-				p.fake.SetFault(llmtest.NoFault)
-				p.fake.SetToolCalls()
-				p.fake.SetReply("alpha beta gamma delta", 4)
+				p.reset("alpha beta gamma delta")
 				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 				defer cancel()
 				o := c.run(ctx, r, p.model, ask{tools: true, history: true})
@@ -1111,9 +1113,7 @@ func TestMatrixLiveStream(t *testing.T) {
 		for _, p := range provs {
 			t.Run(fmt.Sprintf("%s→%s", c.name, p.apiType), func(t *testing.T) {
 				c.skipFor(t, p.apiType, false)
-				p.fake.SetFault(llmtest.NoFault)
-				p.fake.SetToolCalls()
-				p.fake.SetReply("alpha beta gamma delta", 4)
+				p.reset("alpha beta gamma delta")
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 				defer cancel()
 				release := p.fake.Hold()
@@ -1240,9 +1240,7 @@ func TestMatrixRequestMapping(t *testing.T) {
 		for _, p := range provs {
 			t.Run(fmt.Sprintf("%s→%s/sampling", c.name, p.apiType), func(t *testing.T) {
 				c.skipFor(t, p.apiType, false)
-				p.fake.SetFault(llmtest.NoFault)
-				p.fake.SetToolCalls()
-				p.fake.SetReply("alpha beta gamma delta", 4)
+				p.reset("alpha beta gamma delta")
 				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 				defer cancel()
 				if o := c.run(ctx, r, p.model, ask{sampling: true}); o.err != nil {
@@ -1468,9 +1466,7 @@ func TestMatrixThinking(t *testing.T) {
 					thinker := p.fake.(interface{ SetThinking(string) })
 					thinker.SetThinking(thought)
 					defer thinker.SetThinking("")
-					p.fake.SetFault(llmtest.NoFault)
-					p.fake.SetToolCalls()
-					p.fake.SetReply("alpha beta gamma delta", 4)
+					p.reset("alpha beta gamma delta")
 					ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 					defer cancel()
 					o := c.run(ctx, r, p.model, ask{stream: stream, think: true})
@@ -1632,9 +1628,7 @@ func TestMatrixLargePayloads(t *testing.T) {
 			for _, stream := range []bool{false, true} {
 				t.Run(fmt.Sprintf("%s→%s/%s", c.name, p.apiType, matrixStreamName(stream)), func(t *testing.T) {
 					c.skipFor(t, p.apiType, false)
-					p.fake.SetFault(llmtest.NoFault)
-					p.fake.SetToolCalls()
-					p.fake.SetReply(longText, 4)
+					p.reset(longText)
 					ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 					defer cancel()
 					o := c.run(ctx, r, p.model, ask{stream: stream})
