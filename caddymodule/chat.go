@@ -242,7 +242,7 @@ func (h *Handler) attempt(w http.ResponseWriter, r *http.Request, rt route, c *c
 		same = false
 	}
 	if same && !c.modified {
-		if !p.ToolCalling && p.APIType != config.APIAnthropic && hasTools(c.obj) {
+		if !p.AcceptsTools() && hasTools(c.obj) {
 			return attemptResult{err: noToolsError(m.Name)}
 		}
 		upBody = c.obj.Set("model", jsonscan.Quote(upModel))
@@ -251,7 +251,7 @@ func (h *Handler) attempt(w http.ResponseWriter, r *http.Request, rt route, c *c
 		if err != nil {
 			return attemptResult{err: err}
 		}
-		if p.APIType != config.APIAnthropic && !p.ToolCalling && len(creq.Tools) > 0 {
+		if !p.AcceptsTools() && len(creq.Tools) > 0 {
 			return attemptResult{err: noToolsError(m.Name)}
 		}
 		cp := *creq

@@ -63,7 +63,7 @@ func (h *Handler) ollamaShow(w http.ResponseWriter, r *http.Request, rt route) e
 	caps := []string{"completion"}
 	if p.IsEmbedding {
 		caps = []string{"embedding"}
-	} else if p.ToolCalling {
+	} else if p.AcceptsTools() {
 		caps = append(caps, "tools")
 	}
 	return writeJSON(w, http.StatusOK, map[string]any{

@@ -55,6 +55,11 @@ type Provider struct {
 	IsEmbedding bool
 }
 
+// AcceptsTools tells whether requests with tool definitions may go to the
+// provider: when tool_calling is set, and always for Anthropic, whose
+// Messages API has tools built in.
+func (p *Provider) AcceptsTools() bool { return p.ToolCalling || p.APIType == APIAnthropic }
+
 // UpstreamModel returns the model name to send to this provider.
 func (p *Provider) UpstreamModel(logical string) string {
 	if p.ModelPath != "" {

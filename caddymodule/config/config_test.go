@@ -109,3 +109,21 @@ func TestLoadFile(t *testing.T) {
 		t.Fatal("missing file must fail")
 	}
 }
+
+func TestAcceptsTools(t *testing.T) {
+	tests := []struct {
+		apiType           string
+		toolCalling, want bool
+	}{
+		{APIOpenAI, false, false},
+		{APIVLLM, true, true},
+		{APIOllama, false, false},
+		{APIAnthropic, false, true}, // tools are part of the Messages API
+	}
+	for _, tt := range tests {
+		p := Provider{APIType: tt.apiType, ToolCalling: tt.toolCalling}
+		if got := p.AcceptsTools(); got != tt.want {
+			t.Errorf("%s with tool_calling %v: AcceptsTools() = %v", tt.apiType, tt.toolCalling, got)
+		}
+	}
+}
