@@ -218,14 +218,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		}
 		return next.ServeHTTP(w, r)
 	}
+	ctx := r.Context()
 	if h.RequestTimeout > 0 {
-		ctx, cancel := context.WithTimeout(r.Context(), time.Duration(h.RequestTimeout))
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, time.Duration(h.RequestTimeout))
 		defer cancel()
-		r = r.WithContext(ctx)
 	}
 	info := &reqInfo{requestID: requestID(r)}
 	w.Header().Set("X-Request-Id", info.requestID)
-	r = r.WithContext(context.WithValue(r.Context(), reqInfoKey{}, info))
+	r = r.WithContext(context.WithValue(ctx, reqInfoKey{}, info)) // one request copy
 	start := time.Now()
 	sw := &statusWriter{ResponseWriter: w, start: start}
 	defer h.recoverPanic(sw, rt)
