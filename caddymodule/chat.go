@@ -148,7 +148,7 @@ func (h *Handler) serveChat(w http.ResponseWriter, r *http.Request, rt route, k 
 // all fail, the last provider's error answer goes to the client.
 func (h *Handler) callProviders(w http.ResponseWriter, r *http.Request, rt route, c *chatCall, m *config.Model) error {
 	err := h.failover(r.Context(), m, func(p *config.Provider) attemptResult { return h.attempt(w, r, rt, c, m, p) })
-	if r.Context().Err() != nil {
+	if provider.ClientGone(r.Context()) {
 		return nil // the client left; nothing to tell it
 	}
 	if ans, ok := err.(*upstreamAnswer); ok {
@@ -376,7 +376,7 @@ func (h *Handler) translateStream(ctx context.Context, cancel context.CancelCaus
 	res, err := protocol.Pump(ctx, dec, enc)
 	protocol.Release(dec)
 	requestInfo(r.Context()).usage = res.Usage
-	if err != nil && r.Context().Err() == nil {
+	if err != nil && !provider.ClientGone(r.Context()) {
 		h.logger.Warn("translated stream failed", zap.String("provider", providerID), zap.String("model", model), zap.Error(err))
 		if ctx.Err() != nil && !res.Ended {
 			// Pump stops without an event when the provider went silent.
@@ -396,8 +396,11 @@ func unreadableAnswer(model string) attemptResult {
 // saying whether the provider went silent or broke off.
 func (h *Handler) streamFailed(enc protocol.StreamEncoder, ctx context.Context, ir *idleReader) {
 	ev := protocol.Event{Kind: protocol.EvError, Status: http.StatusBadGateway, Text: "the provider ended the stream before it was complete"}
-	if errors.Is(context.Cause(ctx), provider.ErrIdle) {
+	switch cause := context.Cause(ctx); {
+	case errors.Is(cause, provider.ErrIdle):
 		ev.Status, ev.Text = http.StatusGatewayTimeout, fmt.Sprintf("the provider sent nothing for %s", ir.idle)
+	case errors.Is(cause, context.DeadlineExceeded):
+		ev.Status, ev.Text = http.StatusGatewayTimeout, "the request took longer than the router's request timeout"
 	}
 	_ = enc.Write(&ev)
 }
@@ -501,7 +504,7 @@ func (h *Handler) relayStream(ctx context.Context, cancel context.CancelCauseFun
 	tail := tailBuffer{max: 1 << 10} // the usage report is the last event or two
 	defer func() { requestInfo(r.Context()).usage = usageFromStreamTail(tail.buf) }()
 	gone, err := relay(w, rc.Flush, ir, &tail)
-	if gone || r.Context().Err() != nil {
+	if gone || provider.ClientGone(r.Context()) {
 		return // the deferred cancel stops the provider
 	}
 	if errors.Is(err, io.EOF) && (c.kind.sseDone == "" || bytes.HasSuffix(bytes.TrimRight(tail.buf, "\r\n "), []byte(c.kind.sseDone))) {

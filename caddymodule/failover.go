@@ -48,11 +48,10 @@ func (h *Handler) failover(ctx context.Context, m *config.Model, try func(p *con
 			return res.err
 		}
 		last = res.err
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		if attempt+1 < len(m.Providers) && !sleepCtx(ctx, backoff(attempt)) {
-			return ctx.Err()
+		// Out of time (or the client left, and nobody reads the answer):
+		// the last provider's error is the answer.
+		if ctx.Err() != nil || (attempt+1 < len(m.Providers) && !sleepCtx(ctx, backoff(attempt))) {
+			return last
 		}
 	}
 	return last

@@ -24,6 +24,7 @@ import (
 	"github.com/llmrouter/llm-router/caddymodule/protocol"
 	"github.com/llmrouter/llm-router/caddymodule/protocol/ollama"
 	"github.com/llmrouter/llm-router/caddymodule/protocol/openai"
+	"github.com/llmrouter/llm-router/caddymodule/provider"
 	"github.com/llmrouter/llm-router/plugins"
 	fastmasker "github.com/llmrouter/llm-router/plugins/fast_masker"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -242,7 +243,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	code := sw.status
 	if code == 0 {
 		code = http.StatusOK
-		if r.Context().Err() != nil {
+		if provider.ClientGone(r.Context()) {
 			code = 499 // the client went away
 		}
 	}

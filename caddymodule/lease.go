@@ -19,6 +19,7 @@ import (
 	"github.com/llmrouter/llm-router/caddymodule/balance"
 	"github.com/llmrouter/llm-router/caddymodule/config"
 	"github.com/llmrouter/llm-router/caddymodule/monitor"
+	"github.com/llmrouter/llm-router/caddymodule/provider"
 )
 
 // RedisOptions locate the Redis server shared by several router instances.
@@ -245,8 +246,11 @@ func (a *App) acquire(ctx context.Context, m *config.Model, exclude func(id stri
 		case errors.Is(err, balance.ErrNoProvider):
 			return lease{}, &apiError{Status: http.StatusServiceUnavailable, RetryAfter: 5 * time.Second,
 				Msg: fmt.Sprintf("no provider of model '%s' is available (all are down or failing)", m.Name)}
-		case ctx.Err() != nil:
+		case provider.ClientGone(ctx):
 			return lease{}, ctx.Err()
+		case ctx.Err() != nil:
+			return lease{}, &apiError{Status: http.StatusGatewayTimeout,
+				Msg: fmt.Sprintf("no provider of model '%s' became free before the request timed out", m.Name)}
 		}
 		a.logger.Error("balancer failure", zap.String("model", m.Name), zap.Error(err))
 		return lease{}, &apiError{Status: http.StatusServiceUnavailable, Msg: fmt.Sprintf("no provider of model '%s' could be chosen", m.Name)}

@@ -467,3 +467,33 @@ func TestFailover(t *testing.T) {
 		t.Fatalf("cooling provider: %v", err)
 	}
 }
+
+// The router's own request timeout (request_timeout, LLM_ROUTER_TIMEOUT)
+// answers 504 in the client's dialect, streamed or not; it used to end the
+// request with an empty 200, as if the client had left.
+func TestRequestTimeout(t *testing.T) {
+	fake := llmtest.NewOpenAI("vllm")
+	defer fake.Close()
+	fake.SetDelay(time.Minute)
+	r := startRouter(t, routerOpts{
+		models:    modelsJSON(map[string][]string{"m": {prov("p", fake.URL, "vllm", "")}}),
+		directive: "request_timeout 300ms",
+	})
+	c := client(r, option.WithMaxRetries(0))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err := c.Chat.Completions.New(ctx, chatParams("m", "slow"))
+	var ae *openai.Error
+	if !errors.As(err, &ae) || ae.StatusCode != http.StatusGatewayTimeout {
+		t.Fatalf("non-streamed: %v, want a 504 API error", err)
+	}
+	fake.SetDelay(0)
+	release := fake.Hold() // the first delta, then nothing until released
+	defer release()
+	s := c.Chat.Completions.NewStreaming(ctx, chatParams("m", "slow stream"))
+	for s.Next() {
+	}
+	if err := s.Err(); err == nil || !strings.Contains(err.Error(), "request timeout") {
+		t.Fatalf("streamed: %v, want the stream to end with the timeout error event", err)
+	}
+}

@@ -210,10 +210,17 @@ const (
 	Canceled
 )
 
+// ClientGone reports whether ctx ended because the client went away (or
+// the server shut down), as opposed to a deadline the router set itself:
+// a timed-out request still gets an answer.
+func ClientGone(ctx context.Context) bool {
+	return ctx.Err() != nil && !errors.Is(context.Cause(ctx), context.DeadlineExceeded)
+}
+
 // Classify tells what kind of failure err is. clientCtx is the client's
 // request context, to tell a client disconnect from a provider failure.
 func Classify(clientCtx context.Context, err error) Failure {
-	if clientCtx.Err() != nil && !errors.Is(context.Cause(clientCtx), context.DeadlineExceeded) {
+	if ClientGone(clientCtx) {
 		return Canceled
 	}
 	var op *net.OpError

@@ -86,3 +86,28 @@ func TestClassify(t *testing.T) {
 		}
 	}
 }
+
+func TestClientGone(t *testing.T) {
+	live := context.Background()
+	left, cancel := context.WithCancel(live)
+	cancel()
+	expired, cancel2 := context.WithTimeout(live, 0)
+	defer cancel2()
+	expiredChild, cancel3 := context.WithCancelCause(expired) // a call context under the request deadline
+	defer cancel3(nil)
+	tests := []struct {
+		name string
+		ctx  context.Context
+		want bool
+	}{
+		{"live", live, false},
+		{"client left", left, true},
+		{"router deadline", expired, false},
+		{"call under the router deadline", expiredChild, false},
+	}
+	for _, tt := range tests {
+		if got := ClientGone(tt.ctx); got != tt.want {
+			t.Errorf("%s: ClientGone = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
