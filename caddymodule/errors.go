@@ -36,6 +36,10 @@ func (e *apiError) HTTPStatus() int { return e.Status }
 
 func errorf(status int, msg string) *apiError { return &apiError{Status: status, Msg: msg} }
 
+// statusClientClosed is the status logged for a request whose client went
+// away before it was answered (nginx's 499; nobody receives it).
+const statusClientClosed = 499
+
 // writeError writes e in the client's protocol, with the error bodies of
 // the protocol package (the same ones its stream encoders use).
 func writeError(w http.ResponseWriter, d dialect, e *apiError) {

@@ -244,7 +244,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if code == 0 {
 		code = http.StatusOK
 		if provider.ClientGone(r.Context()) {
-			code = 499 // the client went away
+			code = statusClientClosed
 		}
 	}
 	h.observe(r, rt, info, sw, code, time.Since(start))

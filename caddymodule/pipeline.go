@@ -311,13 +311,15 @@ func texts(creq *protocol.Request) []string {
 }
 
 // pluginError maps a pipeline failure to the client's error: a plugin
-// service that is down or broken refuses the request (fail closed).
+// service that is down or broken refuses the request (fail closed). It is
+// never nil: a step that did not finish (the client left mid-check) must
+// not read as a step that passed, or unmasked text could go on.
 func pluginError(err error) error {
 	if errors.Is(err, plugins.ErrServiceUnavailable) {
 		return &apiError{Status: http.StatusServiceUnavailable, Msg: "request refused: " + err.Error(), RetryAfter: 5 * time.Second}
 	}
 	if errors.Is(err, context.Canceled) {
-		return nil
+		return &apiError{Status: statusClientClosed, Msg: "the client closed the request"}
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		return &apiError{Status: http.StatusGatewayTimeout, Msg: "request pipeline timed out"}
