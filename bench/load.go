@@ -42,14 +42,6 @@ func (s sample) rps() float64 {
 	return float64(s.ok) / s.elapsed.Seconds()
 }
 
-// cpuPerReq is the server CPU time per successful request.
-func (s sample) cpuPerReq() time.Duration {
-	if s.ok == 0 {
-		return 0
-	}
-	return s.cpu / time.Duration(s.ok)
-}
-
 // attack drives t with vegeta for d: at saturation with conns workers and
 // connections when rate is 0, else at rate requests/s. srv, when set, has
 // its CPU time measured over the run.

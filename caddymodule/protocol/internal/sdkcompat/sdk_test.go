@@ -56,7 +56,6 @@ func serve(t *testing.T, file string, client protocol.ClientCodec) *httptest.Ser
 type want struct {
 	text  string
 	tools string // name(args);...
-	stop  string
 	err   bool
 }
 
