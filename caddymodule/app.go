@@ -21,6 +21,7 @@ import (
 	"github.com/llmrouter/llm-router/caddymodule/audit"
 	"github.com/llmrouter/llm-router/caddymodule/balance"
 	"github.com/llmrouter/llm-router/caddymodule/config"
+	"github.com/llmrouter/llm-router/caddymodule/h1"
 	"github.com/llmrouter/llm-router/caddymodule/monitor"
 	"github.com/llmrouter/llm-router/caddymodule/provider"
 	"github.com/llmrouter/llm-router/plugins"
@@ -194,7 +195,7 @@ func (a *App) loadModels() (*config.Config, error) {
 	return config.LoadFile(path)
 }
 
-type sharedTransport struct{ *http.Transport }
+type sharedTransport struct{ *h1.Transport }
 
 func (t sharedTransport) Destruct() error {
 	t.CloseIdleConnections()

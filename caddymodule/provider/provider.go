@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/llmrouter/llm-router/caddymodule/config"
+	"github.com/llmrouter/llm-router/caddymodule/h1"
 )
 
 // Op is an upstream operation.
@@ -163,25 +164,29 @@ type TransportOptions struct {
 	MaxIdleConnsPerHost int
 }
 
-// NewTransport returns an HTTP transport tuned for one provider: keep-alive
-// connections, bounded handshakes, no proxy from the environment surprises
-// beyond Go's standard ProxyFromEnvironment, HTTP/2 where TLS offers it.
-func NewTransport(o TransportOptions) *http.Transport {
+// NewTransport returns the transport of one provider: keep-alive
+// connections, bounded handshakes and header waits, idle and per-host caps.
+// Plain-http providers (vLLM, Ollama and LM Studio on the local network) are
+// served by h1, which runs each exchange on the caller's goroutine; https
+// providers, and any request through a proxy from the environment, by
+// net/http (HTTP/2 where TLS offers it).
+func NewTransport(o TransportOptions) *h1.Transport {
 	if o.ConnectTimeout <= 0 {
 		o.ConnectTimeout = 10 * time.Second
 	}
 	if o.MaxIdleConnsPerHost <= 0 {
 		o.MaxIdleConnsPerHost = 256
 	}
+	const idle = 90 * time.Second
 	d := &net.Dialer{Timeout: o.ConnectTimeout, KeepAlive: 30 * time.Second}
-	return &http.Transport{
+	fallback := &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
 		DialContext:           d.DialContext,
 		ForceAttemptHTTP2:     true,
 		MaxIdleConns:          0,
 		MaxIdleConnsPerHost:   o.MaxIdleConnsPerHost,
 		MaxConnsPerHost:       o.MaxConnsPerHost,
-		IdleConnTimeout:       90 * time.Second,
+		IdleConnTimeout:       idle,
 		TLSHandshakeTimeout:   o.ConnectTimeout,
 		ResponseHeaderTimeout: o.ResponseHeaderTimeout,
 		ExpectContinueTimeout: time.Second,
@@ -192,6 +197,18 @@ func NewTransport(o TransportOptions) *http.Transport {
 		// or streaming; requests are written once, so 2 KiB (headers and a
 		// short body in one write, a long body in two) is plenty.
 		WriteBufferSize: 2 << 10,
+	}
+	return &h1.Transport{
+		Dial:     d.DialContext,
+		Fallback: fallback,
+		Proxy: func(r *http.Request) (bool, error) {
+			u, err := http.ProxyFromEnvironment(r)
+			return u != nil, err
+		},
+		ResponseHeaderTimeout: o.ResponseHeaderTimeout,
+		IdleConnTimeout:       idle,
+		MaxIdleConnsPerHost:   o.MaxIdleConnsPerHost,
+		MaxConnsPerHost:       o.MaxConnsPerHost,
 	}
 }
 
