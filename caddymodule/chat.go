@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -422,29 +423,40 @@ func noToolsError(model string) error {
 // batchWriter collects the events a translated stream encodes between two
 // reads of the provider and hands them to the client in one Write when the
 // flush comes: every ResponseWriter call costs a trip through net/http and
-// a reset of Caddy's write deadline, once per event otherwise.
+// a reset of Caddy's write deadline, once per event otherwise. Its buffer
+// comes from a pool at the first event of a batch and goes back
+// once the batch is written: a stream waiting on its provider holds none,
+// and a burst does not grow a new buffer step by step.
 type batchWriter struct {
 	w   io.Writer
+	bp  *[]byte // the pooled buffer behind buf, while a batch is open
 	buf []byte
 }
 
+// batchBufs are batch buffers; one holds the events of a typical read.
+var batchBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
+
 func (b *batchWriter) Write(p []byte) (int, error) {
+	if b.bp == nil {
+		b.bp = batchBufs.Get().(*[]byte)
+		b.buf = (*b.bp)[:0]
+	}
 	b.buf = append(b.buf, p...)
 	return len(p), nil
 }
 
-// writeOut writes what was collected. A buffer grown by a burst is dropped
-// rather than kept for the rest of the stream.
+// writeOut writes what was collected and returns the buffer to the pool
+// (a buffer a burst outgrew is left to the collector).
 func (b *batchWriter) writeOut() error {
 	if len(b.buf) == 0 {
 		return nil
 	}
 	_, err := b.w.Write(b.buf) // idleReader.Read reports the error
-	if cap(b.buf) > 8<<10 {
-		b.buf = nil
-	} else {
-		b.buf = b.buf[:0]
+	if cap(b.buf) == cap(*b.bp) {
+		*b.bp = b.buf[:0]
+		batchBufs.Put(b.bp)
 	}
+	b.bp, b.buf = nil, nil
 	return err
 }
 

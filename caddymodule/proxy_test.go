@@ -231,3 +231,18 @@ func BenchmarkRelay(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkBatchWriter is one translated stream's output: a burst of 18
+// events of about 200 bytes, written out together.
+func BenchmarkBatchWriter(b *testing.B) {
+	ev := []byte("data: " + strings.Repeat("x", 190) + "\n\n")
+	b.ReportAllocs()
+	b.SetBytes(int64(18 * len(ev)))
+	for b.Loop() {
+		bw := &batchWriter{w: io.Discard}
+		for range 18 {
+			_, _ = bw.Write(ev)
+		}
+		_ = bw.writeOut()
+	}
+}
