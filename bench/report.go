@@ -76,6 +76,22 @@ func totals(ss []sample) (rps float64, cpu time.Duration, rounds string, dials i
 	return rps, cpu, strings.Join(parts, ", "), dials
 }
 
+// allocs returns bytes and objects allocated per request and collections
+// per 10 000 requests over the samples.
+func allocs(ss []sample) (bytes, objects, gcs float64) {
+	var ok, a, m, g int64
+	for _, s := range ss {
+		ok += int64(s.ok)
+		a += s.mem.TotalAlloc
+		m += s.mem.Mallocs
+		g += s.mem.NumGC
+	}
+	if ok == 0 {
+		return 0, 0, 0
+	}
+	return float64(a) / float64(ok), float64(m) / float64(ok), float64(g) * 1e4 / float64(ok)
+}
+
 func failures(ss []sample) string {
 	for _, s := range ss {
 		if s.failed > 0 {
@@ -124,6 +140,16 @@ func (b *bench) report() string {
 		p("| %s | %.0f | %.0f | **%.2f×** (%s) | %.1f → %.1f µs | **%.2f×** | %s | %s | %s / %s | %d / %d | %.0f |\n",
 			r.sc.name, br, rr, ratio, rounds, float64(bc)/1e3, float64(rc)/1e3, cpuRatio, budget, verdict,
 			mib(r.rssBare), mib(r.rssRouter), bd, rd, r.direct.rps())
+	}
+	p("\nAllocation in the server at saturation (Go runtime counters over the same runs): bytes and objects per request, and garbage collections per 10 000 requests. With one core, a collection's marking competes with the requests for it, so this is what most of the tail latency below follows.\n\n")
+	p("| scenario | bytes/req bare → router | objects/req bare → router | GCs per 10k req bare → router |\n|---|---|---|---|\n")
+	for _, r := range b.results {
+		if r.skipped != "" || len(r.bare) == 0 {
+			continue
+		}
+		ba, bo, bg := allocs(r.bare)
+		ra, ro, rg := allocs(r.router)
+		p("| %s | %.1f → %.1f KiB | %.0f → %.0f | %.1f → %.1f |\n", r.sc.name, ba/1024, ra/1024, bo, ro, bg, rg)
 	}
 	for _, r := range b.results {
 		if r.sc.variant == "redis" && r.redisCmds > 0 {

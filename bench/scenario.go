@@ -501,7 +501,8 @@ func (b *bench) scenario(ctx context.Context, sc scenario) *result {
 		for j := range probes {
 			k := (i + j) % len(probes) // rotate the order between rounds
 			p := probes[k]
-			s := attack(ctx, p.load, o.conns, res.rate, o.latDur, true, nil)
+			var s sample
+			withoutGC(func() { s = attack(ctx, p.load, o.conns, res.rate, o.latDur, true, nil) })
 			res.lat[k] = append(res.lat[k], s.lat...)
 			res.latRound[k] = append(res.latRound[k], quantiles(slices.Clone(s.lat)))
 			if s.failed > 0 && res.latFail == "" {
@@ -518,7 +519,7 @@ func (b *bench) scenario(ctx context.Context, sc scenario) *result {
 				wg.Add(1)
 				go func() { defer wg.Done(); defer cancel(); st = probeStreams(pctx, p.probe, 2) }()
 			}
-			s = attack(ctx, p.load, o.conns, o.lightRate, o.lightDur, true, nil)
+			withoutGC(func() { s = attack(ctx, p.load, o.conns, o.lightRate, o.lightDur, true, nil) })
 			wg.Wait()
 			res.light[k] = append(res.light[k], s.lat...)
 			res.lightRound[k] = append(res.lightRound[k], quantiles(slices.Clone(s.lat)))
