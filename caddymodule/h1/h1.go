@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -76,10 +77,13 @@ type conn struct {
 	peek   *peeker
 	br     *bufio.Reader // nil while idle
 	key    string
-	reused bool      // carried an exchange before this one
-	nwrite int64     // bytes written to nc
-	idleAt time.Time // when it entered the pool
-	timer  *time.Timer
+	reused bool  // carried an exchange before this one
+	nwrite int64 // bytes written to nc
+	// readLimit is what may still be read: the header limit while headers
+	// are read, unlimited after.
+	readLimit int64
+	idleAt    time.Time // when it entered the pool
+	timer     *time.Timer
 
 	mu       sync.Mutex
 	canceled bool // the exchange's context ended: the deadline stays in the past
@@ -207,7 +211,7 @@ func (t *Transport) get(ctx context.Context, key string) (*conn, error) {
 		}
 		if c.peek.alive() {
 			c.reused = true
-			c.br = t.reader(c.nc)
+			c.br = t.reader(c)
 			return c, nil
 		}
 		c.close()
@@ -287,15 +291,17 @@ func (t *Transport) dial(ctx context.Context, key string) (*conn, error) {
 		}
 		return nil, err
 	}
-	return &conn{t: t, nc: nc, peek: newPeeker(nc), key: key, br: t.reader(nc)}, nil
+	c := &conn{t: t, nc: nc, peek: newPeeker(nc), key: key, readLimit: math.MaxInt64}
+	c.br = t.reader(c)
+	return c, nil
 }
 
-func (t *Transport) reader(nc net.Conn) *bufio.Reader {
+func (t *Transport) reader(c *conn) *bufio.Reader {
 	if br, ok := t.readers.Get().(*bufio.Reader); ok {
-		br.Reset(nc)
+		br.Reset(c)
 		return br
 	}
-	return bufio.NewReaderSize(nc, readBufSize)
+	return bufio.NewReaderSize(c, readBufSize)
 }
 
 func (t *Transport) writer(w io.Writer) *bufio.Writer {
@@ -379,6 +385,9 @@ func (c *conn) exchange(ctx context.Context, req *http.Request) (resp *http.Resp
 	if d := c.t.ResponseHeaderTimeout; d > 0 {
 		c.setReadDeadline(time.Now().Add(d))
 	}
+	// 1xx informational responses (103 Early Hints) precede the answer;
+	// the header limit holds for all of them together, as in net/http.
+	c.readLimit = maxHeaderBytes
 	for {
 		resp, err = http.ReadResponse(c.br, req)
 		if err != nil {
@@ -386,11 +395,11 @@ func (c *conn) exchange(ctx context.Context, req *http.Request) (resp *http.Resp
 			c.close()
 			return nil, c.wrap(ctx, err, true), true
 		}
-		// 1xx informational responses (103 Early Hints) precede the answer.
-		if resp.StatusCode >= 200 || resp.StatusCode == http.StatusSwitchingProtocols {
+		if resp.StatusCode < 100 || resp.StatusCode > 199 || resp.StatusCode == http.StatusSwitchingProtocols {
 			break
 		}
 	}
+	c.readLimit = math.MaxInt64
 	if c.t.ResponseHeaderTimeout > 0 {
 		c.setReadDeadline(time.Time{})
 	}
@@ -457,6 +466,26 @@ func (c *conn) write(req *http.Request) (written bool, err error) {
 	err = bw.Flush()
 	return c.nwrite > start, err
 }
+
+// Read implements io.Reader for the response reader: response headers may
+// not exceed maxHeaderBytes, as with net/http.
+func (c *conn) Read(p []byte) (int, error) {
+	if c.readLimit <= 0 {
+		return 0, errHeadersTooLong
+	}
+	if int64(len(p)) > c.readLimit {
+		p = p[:c.readLimit]
+	}
+	n, err := c.nc.Read(p)
+	c.readLimit -= int64(n)
+	return n, err
+}
+
+// maxHeaderBytes bounds a response's headers, informational responses
+// included (net/http's default).
+const maxHeaderBytes = 10 << 20
+
+var errHeadersTooLong = fmt.Errorf("h1: provider response headers exceeded %d bytes; aborted", maxHeaderBytes)
 
 // Write implements io.Writer for the request writer, counting what leaves.
 func (c *conn) Write(p []byte) (int, error) {

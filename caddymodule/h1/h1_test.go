@@ -154,6 +154,8 @@ func TestAgreesWithNetHTTP(t *testing.T) {
 		{"close-delimited", "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil the end"},
 		{"http/1.0", "HTTP/1.0 200 OK\r\n\r\nold"},
 		{"early hints first", "HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"},
+		{"many early hints", strings.Repeat("HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n", 50) + "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"},
+		{"status 000", "HTTP/1.1 000 \r\n\r\nbody"},
 		{"no content", "HTTP/1.1 204 No Content\r\n\r\n"},
 		{"provider error", "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 3\r\nContent-Length: 9\r\n\r\nslow down"},
 		{"repeated header", "HTTP/1.1 200 OK\r\nX-A: 1\r\nX-A: 2\r\nContent-Length: 0\r\n\r\n"},
@@ -161,6 +163,7 @@ func TestAgreesWithNetHTTP(t *testing.T) {
 		{"short content-length", "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\ncut"},
 		{"cut chunked", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n10\r\nabc"},
 		{"bad chunk size", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n"},
+		{"endless headers", "HTTP/1.1 200 OK\r\n" + strings.Repeat("X-A: "+strings.Repeat("a", 1000)+"\r\n", 11<<10)},
 		{"garbage status line", "HTTP/1.1 OK\r\n\r\n"},
 		{"not http", "SSH-2.0-OpenSSH\r\n"},
 		{"nothing", ""},
@@ -710,4 +713,46 @@ func BenchmarkRoundTrip(b *testing.B) {
 			}
 		})
 	}
+}
+
+// FuzzAgreesWithNetHTTP feeds arbitrary provider answers to h1 and to
+// net/http's Transport over in-memory connections and expects the same
+// status, headers, body and errors from both.
+func FuzzAgreesWithNetHTTP(f *testing.F) {
+	for _, seed := range []string{
+		"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+		"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+		"HTTP/1.0 200 OK\r\n\r\nold",
+		"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello",
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
+		"HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\n\r\n",
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, answer []byte) {
+		pipe := func(ctx context.Context, _, _ string) (net.Conn, error) {
+			client, server := net.Pipe()
+			go func() {
+				defer server.Close()
+				if _, err := http.ReadRequest(bufio.NewReader(server)); err != nil {
+					return
+				}
+				server.Write(answer)
+			}()
+			return client, nil
+		}
+		std := &http.Transport{DialContext: pipe, DisableCompression: true}
+		defer std.CloseIdleConnections()
+		h := &Transport{Dial: pipe, Fallback: failingRT{}}
+		want := roundTrip(std, "http://provider.test/v1/chat/completions")
+		got := roundTrip(h, "http://provider.test/v1/chat/completions")
+		if got.err != want.err || got.status != want.status || got.body != want.body ||
+			got.bodyErr != want.bodyErr || got.length != want.length {
+			t.Errorf("answer %q:\nh1 = %+v\nnet/http = %+v", answer, got, want)
+		}
+		if !want.err && !headersEqual(got.header, want.header) {
+			t.Errorf("answer %q: headers: h1 %v, net/http %v", answer, got.header, want.header)
+		}
+	})
 }
