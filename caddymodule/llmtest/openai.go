@@ -74,8 +74,8 @@ type OpenAI struct {
 
 // MaxInFlight returns the largest number of chat requests the server was
 // answering at the same time. A request counts from its arrival until its
-// answer is complete (the last byte flushed), not until the connection's
-// bookkeeping ends.
+// answer is complete (its last event handed to the connection), not until
+// the connection's bookkeeping ends.
 func (s *OpenAI) MaxInFlight() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -302,9 +302,12 @@ func (s *OpenAI) serve(w http.ResponseWriter, r *http.Request) {
 			"choices": []any{}, "usage": map[string]any{"prompt_tokens": prompt, "completion_tokens": len(parts), "total_tokens": prompt + len(parts)}})
 		fmt.Fprintf(w, "data: %s\n\n", b)
 	}
+	// The answer is complete once [DONE] leaves: stop counting the request
+	// before it does, since a client (or a router) may act on [DONE] before
+	// this goroutine runs again.
+	done()
 	io.WriteString(w, "data: [DONE]\n\n")
 	fl.Flush()
-	done()
 }
 
 func (s *OpenAI) listModels(w http.ResponseWriter, ids []string) {
