@@ -110,7 +110,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			closeBody(req)
 			return nil, err
 		}
-		resp, err, written := c.exchange(ctx, req)
+		resp, written, err := c.exchange(ctx, req)
 		if err == nil {
 			return resp, nil
 		}
@@ -322,15 +322,15 @@ func (t *Transport) put(c *conn) {
 	c.br.Reset(nil)
 	t.readers.Put(c.br)
 	c.br = nil
-	max := t.MaxIdleConnsPerHost
-	if max <= 0 {
-		max = 256
+	limit := t.MaxIdleConnsPerHost
+	if limit <= 0 {
+		limit = 256
 	}
 	t.mu.Lock()
 	if t.idle == nil {
 		t.idle = map[string][]*conn{}
 	}
-	if len(t.idle[c.key]) >= max {
+	if len(t.idle[c.key]) >= limit {
 		t.mu.Unlock()
 		c.close()
 		return
@@ -372,12 +372,12 @@ func (c *conn) close() {
 
 // exchange writes req on c and reads the response headers. written tells
 // whether any part of the request may have reached the provider.
-func (c *conn) exchange(ctx context.Context, req *http.Request) (resp *http.Response, err error, written bool) {
+func (c *conn) exchange(ctx context.Context, req *http.Request) (resp *http.Response, written bool, err error) {
 	stop := context.AfterFunc(ctx, c.cancel)
-	fail := func(err error) (*http.Response, error, bool) {
+	fail := func(err error) (*http.Response, bool, error) {
 		stop()
 		c.close()
-		return nil, c.wrap(ctx, err, false), written
+		return nil, written, c.wrap(ctx, err, false)
 	}
 	if written, err = c.write(req); err != nil {
 		return fail(err)
@@ -393,7 +393,7 @@ func (c *conn) exchange(ctx context.Context, req *http.Request) (resp *http.Resp
 		if err != nil {
 			stop()
 			c.close()
-			return nil, c.wrap(ctx, err, true), true
+			return nil, true, c.wrap(ctx, err, true)
 		}
 		if resp.StatusCode < 100 || resp.StatusCode > 199 || resp.StatusCode == http.StatusSwitchingProtocols {
 			break
@@ -409,7 +409,7 @@ func (c *conn) exchange(ctx context.Context, req *http.Request) (resp *http.Resp
 		b.end(true)
 	}
 	resp.Body = b
-	return resp, nil, true
+	return resp, true, nil
 }
 
 // write sends the request line, headers and body. written is false while
