@@ -406,7 +406,7 @@ func (c *conn) exchange(ctx context.Context, req *http.Request) (resp *http.Resp
 	closeBody(req)
 	b := &body{c: c, rc: resp.Body, ctx: ctx, stop: stop, reuse: !resp.Close && !req.Close}
 	if resp.Body == http.NoBody {
-		b.end(true)
+		b.end(io.EOF)
 	}
 	resp.Body = b
 	return resp, true, nil
@@ -551,24 +551,24 @@ type body struct {
 	ctx   context.Context
 	stop  func() bool
 	reuse bool
-	err   error // returned by reads after the end
+	err   error // returned by reads after the end (set with c = nil)
 }
 
 // Read implements io.Reader.
 func (b *body) Read(p []byte) (int, error) {
 	b.mu.Lock()
-	c, rc := b.c, b.rc
+	c, rc, ended := b.c, b.rc, b.err
 	b.mu.Unlock()
 	if c == nil {
-		return 0, b.err
+		return 0, ended
 	}
 	n, err := rc.Read(p)
 	switch {
 	case err == io.EOF:
-		b.end(true)
+		b.end(io.EOF)
 	case err != nil:
 		err = c.wrap(b.ctx, err, false)
-		b.end(false)
+		b.end(err)
 	}
 	return n, err
 }
@@ -576,26 +576,24 @@ func (b *body) Read(p []byte) (int, error) {
 // Close implements io.Closer: a body not read to its end closes the
 // connection (whatever is left of it is not worth reading).
 func (b *body) Close() error {
-	b.end(false)
+	b.end(errClosed)
 	return nil
 }
 
-// end releases the connection once: to the pool after a complete body
-// when both sides keep it alive, closed otherwise.
-func (b *body) end(complete bool) {
+// end releases the connection once, with err for later reads: to the pool
+// after a complete body (io.EOF) when both sides keep it alive, closed
+// otherwise.
+func (b *body) end(err error) {
 	b.mu.Lock()
 	c := b.c
-	b.c = nil
-	if complete {
-		b.err = io.EOF
-	} else if b.err == nil {
-		b.err = errClosed
+	if c != nil {
+		b.c, b.err = nil, err
 	}
 	b.mu.Unlock()
 	if c == nil {
 		return
 	}
-	if !b.stop() || !complete || !b.reuse {
+	if !b.stop() || err != io.EOF || !b.reuse {
 		// stop false: the context ended, and its deadline is on the conn.
 		c.close()
 		return

@@ -447,6 +447,9 @@ func TestCancel(t *testing.T) {
 				}
 				cancel(cause)
 				_, err = resp.Body.Read(buf)
+				if _, again := resp.Body.Read(buf); !errors.Is(again, cause) {
+					t.Errorf("a read after the cancellation: %v, want the cause again", again)
+				}
 				resp.Body.Close()
 			}
 			if !errors.Is(err, cause) {
