@@ -290,15 +290,7 @@ func (h *Handler) observe(r *http.Request, rt route, info *reqInfo, sw *statusWr
 		}
 	}
 	if ce := h.logger.Check(zapcore.InfoLevel, "request"); ce != nil {
-		fields := []zap.Field{zap.String("request_id", info.requestID), zap.String("endpoint", rt.name),
-			zap.String("model", info.model), zap.String("provider", info.provider), zap.String("provider_type", info.apiType),
-			zap.Bool("translated", info.translated), zap.Bool("stream", info.stream), zap.Int("status", code),
-			zap.Int("input_tokens", info.usage.Input), zap.Int("output_tokens", info.usage.Output),
-			zap.Duration("ttft", ttft), zap.Duration("duration", d)}
-		if info.key != nil {
-			fields = append(fields, zap.String("key", info.key.ID()))
-		}
-		ce.Write(fields...)
+		ce.Write(zap.Inline(&requestLog{info: info, endpoint: rt.name, code: code, ttft: ttft, d: d}))
 	}
 	// The fields are for Caddy's access log; without one, adding them would
 	// only cost allocations (each Add resets a sync.Map).
@@ -310,6 +302,36 @@ func (h *Handler) observe(r *http.Request, rt route, info *reqInfo, sw *statusWr
 		extra.Add(zap.String("llm_provider", info.provider))
 		extra.Add(zap.String("llm_request_id", info.requestID))
 	}
+}
+
+// requestLog is the fields of the request log line, written inline: one
+// zap field where thirteen would cost a slice of 830 bytes per request.
+type requestLog struct {
+	info     *reqInfo
+	endpoint string
+	code     int
+	ttft, d  time.Duration
+}
+
+// MarshalLogObject implements zapcore.ObjectMarshaler.
+func (l *requestLog) MarshalLogObject(enc zapcore.ObjectEncoder) error {
+	info := l.info
+	enc.AddString("request_id", info.requestID)
+	enc.AddString("endpoint", l.endpoint)
+	enc.AddString("model", info.model)
+	enc.AddString("provider", info.provider)
+	enc.AddString("provider_type", info.apiType)
+	enc.AddBool("translated", info.translated)
+	enc.AddBool("stream", info.stream)
+	enc.AddInt("status", l.code)
+	enc.AddInt("input_tokens", info.usage.Input)
+	enc.AddInt("output_tokens", info.usage.Output)
+	enc.AddDuration("ttft", l.ttft)
+	enc.AddDuration("duration", l.d)
+	if info.key != nil {
+		enc.AddString("key", info.key.ID())
+	}
+	return nil
 }
 
 // requestID returns the client's X-Request-ID when it is a sane token, or
