@@ -249,8 +249,8 @@ func (o *Obj) Bool(key string, def bool) bool {
 	if v == nil {
 		return def
 	}
-	var b bool
-	if err := json.Unmarshal(v, &b); err != nil {
+	b, ok := boolean(v)
+	if !ok {
 		o.Failf(key, "must be a boolean")
 		return def
 	}
@@ -263,8 +263,8 @@ func (o *Obj) BoolPtr(key string) *bool {
 	if v == nil {
 		return nil
 	}
-	var b bool
-	if err := json.Unmarshal(v, &b); err != nil {
+	b, ok := boolean(v)
+	if !ok {
 		o.Failf(key, "must be a boolean")
 		return nil
 	}
@@ -277,8 +277,8 @@ func (o *Obj) Int(key string) *int {
 	if v == nil {
 		return nil
 	}
-	var f float64
-	if err := json.Unmarshal(v, &f); err != nil || f != math.Trunc(f) || math.Abs(f) > 1<<53 {
+	f, ok := number(v)
+	if !ok || f != math.Trunc(f) || math.Abs(f) > 1<<53 {
 		o.Failf(key, "must be an integer")
 		return nil
 	}
@@ -302,12 +302,35 @@ func (o *Obj) Float(key string) *float64 {
 	if v == nil {
 		return nil
 	}
-	var f float64
-	if err := json.Unmarshal(v, &f); err != nil {
+	f, ok := number(v)
+	if !ok {
 		o.Failf(key, "must be a number")
 		return nil
 	}
 	return &f
+}
+
+// boolean reads a JSON true or false (without the reflection and the
+// allocations of json.Unmarshal, on every request's sampling options).
+func boolean(v []byte) (b, ok bool) {
+	switch string(bytes.TrimSpace(v)) {
+	case "true":
+		return true, true
+	case "false":
+		return false, true
+	}
+	return false, false
+}
+
+// number reads a JSON number as float64, as json.Unmarshal would: false
+// for another kind of value or one out of float64's range.
+func number(v []byte) (float64, bool) {
+	v = bytes.TrimSpace(v)
+	if len(v) == 0 || (v[0] != '-' && (v[0] < '0' || v[0] > '9')) {
+		return 0, false
+	}
+	f, err := strconv.ParseFloat(string(v), 64)
+	return f, err == nil
 }
 
 // Strings takes a member that is a string or an array of strings.
