@@ -41,7 +41,7 @@ func decodeEmbedCommon(o *wire.Obj, r *protocol.EmbedRequest) {
 	}
 	r.KeepAlive = o.Take("keep_alive")
 	if op := o.Object("options"); op != nil {
-		r.Options = op.M
+		r.Options = op.Rest()
 	}
 }
 

@@ -102,7 +102,7 @@ func decodeItem(r *protocol.Request, raw json.RawMessage, path string) error {
 		return err
 	}
 	typ := o.Str("type")
-	if typ == "" && o.M["role"] != nil {
+	if typ == "" && o.Has("role") {
 		typ = "message"
 	}
 	last := func(role protocol.Role) *protocol.Message {

@@ -18,9 +18,19 @@ import (
 
 // Obj reads the members of one JSON object, remembering the first error.
 type Obj struct {
-	M    map[string]json.RawMessage
+	ms   []member
 	Path string
 	err  error
+}
+
+// member is one member of an object: its key (the raw bytes of the JSON
+// string when it has no escapes) and value, sub-slices of the document.
+// A slice of them, sized once, costs a third of a map and no hashing; the
+// objects of a request have a handful of members, scanned in order.
+type member struct {
+	key   []byte
+	val   json.RawMessage
+	taken bool
 }
 
 // Parse parses data as a JSON object; path names it in errors. The top
@@ -46,12 +56,13 @@ func Parse(data []byte, path string) (*Obj, error) {
 		}
 		data = append([]byte(nil), data...)
 	}
-	return &Obj{Path: path, M: splitObject(data)}, nil
+	return &Obj{Path: path, ms: splitObject(data)}, nil
 }
 
-// splitObject maps the members of the valid JSON object data to sub-slices.
-func splitObject(data []byte) map[string]json.RawMessage {
-	m := make(map[string]json.RawMessage, 8)
+// splitObject returns the members of the valid JSON object data, in order.
+func splitObject(data []byte) []member {
+	var buf [16]member
+	ms := buf[:0]
 	i := skipWS(data, 0) + 1 // past '{'
 	for i < len(data) {
 		i = skipWS(data, i)
@@ -64,14 +75,21 @@ func splitObject(data []byte) map[string]json.RawMessage {
 		}
 		ks := i
 		i = skipString(data, i)
-		key, _ := unquote(data[ks:i])
+		key := data[ks+1 : i-1]
+		if bytes.IndexByte(key, '\\') >= 0 || !utf8.Valid(key) {
+			s, _ := unquote(data[ks:i])
+			key = []byte(s)
+		}
 		i = skipWS(data, i) + 1 // past ':'
 		i = skipWS(data, i)
 		vs := i
 		i = skipValue(data, i)
-		m[key] = data[vs:i]
+		ms = append(ms, member{key: key, val: data[vs:i]})
 	}
-	return m
+	if len(ms) == 0 {
+		return nil
+	}
+	return append([]member(nil), ms...)
 }
 
 // splitArray returns the elements of the valid JSON array data as sub-slices.
@@ -211,17 +229,29 @@ func (o *Obj) Failf(key, format string, args ...any) {
 // Err returns the first recorded error.
 func (o *Obj) Err() error { return o.err }
 
-// Take removes key and returns its raw value; nil when absent or null.
+// Take removes key and returns its raw value; nil when absent or null. A
+// key given twice has its last value, as encoding/json reads it.
 func (o *Obj) Take(key string) json.RawMessage {
-	v, ok := o.M[key]
-	if !ok {
-		return nil
+	var v json.RawMessage
+	for i := range o.ms {
+		if m := &o.ms[i]; !m.taken && string(m.key) == key {
+			m.taken, v = true, m.val
+		}
 	}
-	delete(o.M, key)
 	if IsNull(v) {
 		return nil
 	}
 	return v
+}
+
+// Has reports whether key is present and not taken (null counts).
+func (o *Obj) Has(key string) bool {
+	for i := range o.ms {
+		if !o.ms[i].taken && string(o.ms[i].key) == key {
+			return true
+		}
+	}
+	return false
 }
 
 // IsNull reports whether v is absent or the JSON null.
@@ -379,10 +409,17 @@ func (o *Obj) Object(key string) *Obj {
 
 // Rest returns the members not taken, or nil.
 func (o *Obj) Rest() map[string]json.RawMessage {
-	if len(o.M) == 0 {
-		return nil
+	var rest map[string]json.RawMessage
+	for _, m := range o.ms {
+		if m.taken {
+			continue
+		}
+		if rest == nil {
+			rest = make(map[string]json.RawMessage, len(o.ms))
+		}
+		rest[string(m.key)] = m.val
 	}
-	return o.M
+	return rest
 }
 
 // IsString reports whether v is a JSON string.
