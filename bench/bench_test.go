@@ -310,3 +310,23 @@ func TestParseFlags(t *testing.T) {
 		t.Fatalf("defaults: %+v %v", o, err)
 	}
 }
+
+func TestOverBare(t *testing.T) {
+	ms := time.Millisecond
+	round := func(p99 time.Duration) [4]time.Duration { return [4]time.Duration{0, 0, p99, 0} }
+	tests := []struct {
+		name         string
+		bare, router [][4]time.Duration
+		want         time.Duration
+	}{
+		{"no rounds", nil, nil, 0},
+		{"median of three", [][4]time.Duration{round(5 * ms), round(1 * ms), round(9 * ms)},
+			[][4]time.Duration{round(4 * ms), round(2 * ms), round(30 * ms)}, 1 * ms},
+		{"pairs only", [][4]time.Duration{round(1 * ms)}, [][4]time.Duration{round(3 * ms), round(100 * ms)}, 2 * ms},
+	}
+	for _, tt := range tests {
+		if got := overBare(tt.bare, tt.router); got != tt.want {
+			t.Errorf("%s: overBare = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
