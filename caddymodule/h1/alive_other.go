@@ -1,4 +1,4 @@
-//go:build !unix
+//go:build !unix || aix
 
 package h1
 
@@ -8,6 +8,9 @@ import "net"
 // while idle fails its next request, which is sent again on a new one when
 // nothing of it could be written.
 type peeker struct{}
+
+// canPeek says whether idle connections are checked with a peek here.
+const canPeek = false
 
 func newPeeker(net.Conn) *peeker { return nil }
 

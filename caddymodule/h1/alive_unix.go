@@ -1,4 +1,4 @@
-//go:build unix
+//go:build unix && !aix
 
 package h1
 
@@ -7,6 +7,9 @@ import (
 	"net"
 	"syscall"
 )
+
+// canPeek says whether idle connections are checked with a peek here.
+const canPeek = true
 
 // peeker asks the kernel whether an idle connection is still open and
 // silent: the provider may have closed it while it waited in the pool
