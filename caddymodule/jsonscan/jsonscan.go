@@ -461,10 +461,25 @@ func (s *scanner) arr() error {
 // value of every top-level member of the object doc, in order, until fn
 // returns false. It validates doc as it goes and allocates nothing.
 func Each(doc []byte, fn func(key, value []byte) bool) error {
+	_, err := each(doc, fn)
+	return err
+}
+
+// Every reports whether doc is a valid JSON object and fn accepted each of
+// its members (in order); it stops at the first member fn refuses. It is
+// the strict reader of the stream fast paths: anything they do not know
+// makes them fall back to the full decoder.
+func Every(doc []byte, fn func(key, value []byte) bool) bool {
+	refused, err := each(doc, fn)
+	return !refused && err == nil
+}
+
+// each is Each, also telling whether fn stopped it.
+func each(doc []byte, fn func(key, value []byte) bool) (refused bool, err error) {
 	s := scanner{b: doc}
 	s.ws()
 	if s.i >= len(doc) || doc[s.i] != '{' {
-		return ErrNotObject
+		return false, ErrNotObject
 	}
 	s.i++
 	s.ws()
@@ -472,36 +487,36 @@ func Each(doc []byte, fn func(key, value []byte) bool) error {
 		s.i++
 		s.ws()
 		if s.i != len(doc) {
-			return s.err("unexpected data after the object")
+			return false, s.err("unexpected data after the object")
 		}
-		return nil
+		return false, nil
 	}
 	for {
 		s.ws()
 		if s.i >= len(doc) || doc[s.i] != '"' {
-			return s.err("expected a member name")
+			return false, s.err("expected a member name")
 		}
 		ks := s.i + 1
 		if err := s.str(); err != nil {
-			return err
+			return false, err
 		}
 		key := doc[ks : s.i-1]
 		s.ws()
 		if s.i >= len(doc) || doc[s.i] != ':' {
-			return s.err("expected ':' after member name")
+			return false, s.err("expected ':' after member name")
 		}
 		s.i++
 		s.ws()
 		vs := s.i
 		if err := s.value(); err != nil {
-			return err
+			return false, err
 		}
 		if !fn(key, doc[vs:s.i]) {
-			return nil
+			return true, nil
 		}
 		s.ws()
 		if s.i >= len(doc) {
-			return s.err("unexpected end of object")
+			return false, s.err("unexpected end of object")
 		}
 		if doc[s.i] == ',' {
 			s.i++
@@ -511,11 +526,11 @@ func Each(doc []byte, fn func(key, value []byte) bool) error {
 			s.i++
 			s.ws()
 			if s.i != len(doc) {
-				return s.err("unexpected data after the object")
+				return false, s.err("unexpected data after the object")
 			}
-			return nil
+			return false, nil
 		}
-		return s.err("expected ',' or '}'")
+		return false, s.err("expected ',' or '}'")
 	}
 }
 

@@ -166,6 +166,31 @@ func TestEach(t *testing.T) {
 	}
 }
 
+func TestEvery(t *testing.T) {
+	known := func(k, v []byte) bool { return string(k) == "a" || string(k) == "b" }
+	tests := []struct {
+		doc  string
+		want bool
+	}{
+		{`{"a":1,"b":[2]}`, true},
+		{`{}`, true},
+		{`{"a":1,"c":2}`, false},   // a member fn refuses
+		{`{"a":1,"b":2} x`, false}, // invalid after the members
+		{`{"a":1,"b"}`, false},
+		{`[1]`, false},
+	}
+	for _, tt := range tests {
+		if got := Every([]byte(tt.doc), known); got != tt.want {
+			t.Errorf("Every(%s) = %v, want %v", tt.doc, got, tt.want)
+		}
+	}
+	n := 0
+	Every([]byte(`{"c":1,"a":2}`), func(k, v []byte) bool { n++; return false })
+	if n != 1 {
+		t.Errorf("Every went on after a refusal: %d calls", n)
+	}
+}
+
 func TestInt(t *testing.T) {
 	tests := []struct {
 		raw  string

@@ -449,32 +449,27 @@ func (e *streamEncoder) fail(status int, msg string) error {
 // differential fuzz target holds the two to the same answer.
 func textDelta(data []byte) (text string, ok bool) {
 	var typ, dtyp, txt []byte
-	ok = true
-	err := jsonscan.Each(data, func(k, v []byte) bool {
+	ok = jsonscan.Every(data, func(k, v []byte) (ok bool) {
 		switch string(k) {
 		case "type":
-			typ = v
+			typ, ok = v, true
 		case "index":
 			_, ok = jsonscan.Int(v)
 		case "delta":
-			err := jsonscan.Each(v, func(dk, dv []byte) bool {
+			ok = jsonscan.Every(v, func(dk, dv []byte) bool {
 				switch string(dk) {
 				case "type":
 					dtyp = dv
+					return true
 				case "text":
-					ok = jsonscan.StringOrNull(&txt, dv)
-				default:
-					ok = false
+					return jsonscan.StringOrNull(&txt, dv)
 				}
-				return ok
+				return false
 			})
-			ok = ok && err == nil
-		default:
-			ok = false
 		}
 		return ok
 	})
-	if err != nil || !ok || string(typ) != `"content_block_delta"` || string(dtyp) != `"text_delta"` {
+	if !ok || string(typ) != `"content_block_delta"` || string(dtyp) != `"text_delta"` {
 		return "", false
 	}
 	if txt == nil {

@@ -166,11 +166,11 @@ type fastLine struct {
 // two to the same answers.
 func readFastLine(line []byte) (f fastLine, ok bool) {
 	var content, response []byte
-	ok = true
 	hasDone := false
-	err := jsonscan.Each(line, func(k, v []byte) bool {
+	ok = jsonscan.Every(line, func(k, v []byte) (ok bool) {
 		switch string(k) {
 		case "created_at", "total_duration", "load_duration", "prompt_eval_duration", "eval_duration", "context":
+			ok = true
 		case "model":
 			f.model, ok = jsonscan.Unquote(v)
 		case "done":
@@ -185,23 +185,20 @@ func readFastLine(line []byte) (f fastLine, ok bool) {
 		case "response":
 			response, ok = v, v[0] == '"'
 		case "message": // a repeated message merges, as in encoding/json
-			err := jsonscan.Each(v, func(mk, mv []byte) bool {
+			ok = jsonscan.Every(v, func(mk, mv []byte) bool {
 				switch string(mk) {
 				case "role":
+					return true
 				case "content":
-					content, ok = mv, mv[0] == '"'
-				default:
-					ok = false
+					content = mv
+					return mv[0] == '"'
 				}
-				return ok
+				return false
 			})
-			ok = ok && err == nil
-		default:
-			ok = false
 		}
 		return ok
 	})
-	if err != nil || !ok || !hasDone {
+	if !ok || !hasDone {
 		return fastLine{}, false
 	}
 	var c, r string

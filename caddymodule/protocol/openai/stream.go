@@ -227,40 +227,37 @@ type fastChunk struct {
 func readFastChunk(data []byte) (f fastChunk, ok bool) {
 	var content []byte
 	choices, usages := 0, 0
-	ok = true
-	err := jsonscan.Each(data, func(k, v []byte) bool {
+	ok = jsonscan.Every(data, func(k, v []byte) (ok bool) {
 		switch string(k) {
 		case "object", "created", "system_fingerprint", "service_tier":
+			ok = true
 		case "id":
 			f.id, ok = jsonscan.Unquote(v)
 		case "model":
 			f.model, ok = jsonscan.Unquote(v)
 		case "usage":
 			if usages++; usages > 1 { // a repeated usage object merges in encoding/json
-				ok = false
 				return false
 			}
-			f.hasUsage = string(v) != "null"
+			ok, f.hasUsage = true, string(v) != "null"
 			if f.hasUsage {
 				f.usage, ok = readUsage(v)
 			}
 		case "choices":
 			choices++
 			if v[0] != '[' {
-				ok = false
 				return false
 			}
 			inner := bytes.TrimSpace(v[1 : len(v)-1])
-			if len(inner) == 0 {
-				return true
-			}
-			err := jsonscan.Each(inner, func(ck, cv []byte) bool {
+			ok = len(inner) == 0 || jsonscan.Every(inner, func(ck, cv []byte) (ok bool) {
 				switch string(ck) {
 				case "logprobs":
+					ok = true
 				case "index":
 					ok = string(cv) == "0"
 				case "finish_reason":
-					if string(cv) != "null" {
+					ok = string(cv) == "null"
+					if !ok {
 						f.finish, ok = jsonscan.Unquote(cv)
 					}
 				case "stop_reason":
@@ -270,34 +267,25 @@ func readFastChunk(data []byte) (f fastChunk, ok bool) {
 						s, ok = jsonscan.Unquote(cv)
 						f.stopSeq = s
 					case string(cv) == "null":
-						f.stopSeq = nil
-					default:
-						ok = false
+						f.stopSeq, ok = nil, true
 					}
 				case "delta":
-					err := jsonscan.Each(cv, func(dk, dv []byte) bool {
+					ok = jsonscan.Every(cv, func(dk, dv []byte) bool {
 						switch string(dk) {
 						case "role":
+							return true
 						case "content":
-							ok = jsonscan.StringOrNull(&content, dv)
-						default:
-							ok = false
+							return jsonscan.StringOrNull(&content, dv)
 						}
-						return ok
+						return false
 					})
-					ok = ok && err == nil
-				default:
-					ok = false
 				}
 				return ok
 			})
-			ok = ok && err == nil
-		default:
-			ok = false
 		}
 		return ok
 	})
-	if err != nil || !ok || choices != 1 {
+	if !ok || choices != 1 {
 		return fastChunk{}, false
 	}
 	if content != nil {
@@ -310,8 +298,7 @@ func readFastChunk(data []byte) (f fastChunk, ok bool) {
 
 // readUsage reads a usage object holding only the three token counts.
 func readUsage(v []byte) (u wUsage, ok bool) {
-	ok = true
-	err := jsonscan.Each(v, func(k, n []byte) bool {
+	ok = jsonscan.Every(v, func(k, n []byte) (ok bool) {
 		switch string(k) {
 		case "prompt_tokens":
 			u.PromptTokens, ok = jsonscan.Int(n)
@@ -319,12 +306,10 @@ func readUsage(v []byte) (u wUsage, ok bool) {
 			u.CompletionTokens, ok = jsonscan.Int(n)
 		case "total_tokens":
 			u.TotalTokens, ok = jsonscan.Int(n)
-		default:
-			ok = false
 		}
 		return ok
 	})
-	return u, ok && err == nil
+	return u, ok
 }
 
 // upstreamError turns an in-stream {"error":...} member into an EvError.
