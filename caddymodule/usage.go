@@ -29,9 +29,11 @@ func usageFromJSON(b []byte) (u protocol.Usage, ok bool) {
 				return true
 			})
 		case "prompt_eval_count":
-			u.Input, ok = number(v), true
+			u.Input, _ = jsonscan.Int(v)
+			ok = true
 		case "eval_count":
-			u.Output, ok = number(v), true
+			u.Output, _ = jsonscan.Int(v)
+			ok = true
 		}
 		return true
 	})
@@ -44,25 +46,15 @@ func counts(obj []byte, u *protocol.Usage) bool {
 	_ = jsonscan.Each(obj, func(k, v []byte) bool {
 		switch string(k) {
 		case "prompt_tokens", "input_tokens":
-			u.Input, found = number(v), true
+			u.Input, _ = jsonscan.Int(v)
+			found = true
 		case "completion_tokens", "output_tokens":
-			u.Output, found = number(v), true
+			u.Output, _ = jsonscan.Int(v)
+			found = true
 		}
 		return true
 	})
 	return found
-}
-
-// number reads a non-negative JSON integer (0 for anything else).
-func number(v []byte) int {
-	n := 0
-	for _, c := range v {
-		if c < '0' || c > '9' {
-			return 0
-		}
-		n = n*10 + int(c-'0')
-	}
-	return n
 }
 
 // usageFromStreamTail finds the usage report in the tail of a relayed
