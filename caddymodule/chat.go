@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -433,12 +432,9 @@ type batchWriter struct {
 	buf []byte
 }
 
-// batchBufs are batch buffers; one holds the events of a typical read.
-var batchBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
-
 func (b *batchWriter) Write(p []byte) (int, error) {
 	if b.bp == nil {
-		b.bp = batchBufs.Get().(*[]byte)
+		b.bp = bufPool.Get().(*[]byte)
 		b.buf = (*b.bp)[:0]
 	}
 	b.buf = append(b.buf, p...)
@@ -451,10 +447,9 @@ func (b *batchWriter) writeOut() error {
 	if len(b.buf) == 0 {
 		return nil
 	}
-	_, err := b.w.Write(b.buf) // idleReader.Read reports the error
-	if cap(b.buf) == cap(*b.bp) {
-		*b.bp = b.buf[:0]
-		batchBufs.Put(b.bp)
+	_, err := b.w.Write(b.buf)    // idleReader.Read reports the error
+	if cap(b.buf) == cap(*b.bp) { // still the pooled array
+		bufPool.Put(b.bp)
 	}
 	b.bp, b.buf = nil, nil
 	return err

@@ -56,9 +56,10 @@ func (h *Handler) resolveModel(name string) (*config.Model, error) {
 	return m, nil
 }
 
-// bufPool holds the large relay buffers of passthrough streams. The
-// transport already reads the provider through a 4 KiB buffer, so a larger
-// relay buffer would only cost memory on every open stream.
+// bufPool holds 4 KiB buffers: the large relay buffers of passthrough
+// streams and the event batches of translated ones. The transport already
+// reads the provider through a 4 KiB buffer, so a larger one would only
+// cost memory on every open stream.
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 4<<10); return &b }}
 
 // smallRelay is the relay buffer of a stream that trickles: one token event
