@@ -256,14 +256,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 // aborted stream once bytes were sent) and a logged stack, rather than a
 // connection torn down without a word.
 func (h *Handler) recoverPanic(sw *statusWriter, rt route) {
-	rec := recover()
-	if rec == nil || rec == http.ErrAbortHandler {
-		if rec != nil {
-			panic(rec)
-		}
+	switch rec := recover(); rec {
+	case nil:
 		return
+	case http.ErrAbortHandler:
+		panic(rec) // net/http's own way to abort a response
+	default:
+		h.logger.Error("handler panic", zap.String("endpoint", rt.name), zap.Any("panic", rec), zap.Stack("stack"))
 	}
-	h.logger.Error("handler panic", zap.String("endpoint", rt.name), zap.Any("panic", rec), zap.Stack("stack"))
 	if sw.status != 0 {
 		panic(http.ErrAbortHandler) // bytes already went out: abort the response
 	}
