@@ -31,8 +31,11 @@ type corsPolicy struct {
 const corsBaseHeaders = "Authorization, Content-Type, X-Api-Key, Anthropic-Version, Anthropic-Beta, X-Request-Id"
 
 // corsExposed are the response headers a page may read beyond the
-// CORS-safelisted ones.
-const corsExposed = "X-Request-Id, X-Llm-Router-Provider, Retry-After"
+// CORS-safelisted ones: the router's own and the retry and rate-limit
+// headers the SDKs act on.
+const corsExposed = "X-Request-Id, X-Llm-Router-Provider, X-Llm-Router-Model, Retry-After, Retry-After-Ms, X-Should-Retry, " +
+	"X-Ratelimit-Limit-Requests, X-Ratelimit-Limit-Tokens, X-Ratelimit-Remaining-Requests, X-Ratelimit-Remaining-Tokens, " +
+	"X-Ratelimit-Reset-Requests, X-Ratelimit-Reset-Tokens"
 
 // policy validates c; nil means CORS is off.
 func (c *CORS) policy() (*corsPolicy, error) {
