@@ -228,3 +228,28 @@ func TestEdgeCaddyfile(t *testing.T) {
 		}
 	}
 }
+
+// nopWriter is a ResponseWriter that only keeps headers.
+type nopWriter struct{ h http.Header }
+
+func (w nopWriter) Header() http.Header         { return w.h }
+func (w nopWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (w nopWriter) WriteHeader(int)             {}
+
+// The cost the provider header adds to every proxied answer.
+func BenchmarkStatusWriter(b *testing.B) {
+	for _, tc := range []struct {
+		name string
+		info *reqInfo
+	}{{"header_off", nil}, {"header_on", &reqInfo{provider: "p1"}}} {
+		b.Run(tc.name, func(b *testing.B) {
+			w := nopWriter{h: http.Header{"Content-Type": {"application/json"}}}
+			b.ReportAllocs()
+			for b.Loop() {
+				delete(w.h, providerHeader)
+				sw := statusWriter{ResponseWriter: w, info: tc.info}
+				_, _ = sw.Write([]byte("{}"))
+			}
+		})
+	}
+}
