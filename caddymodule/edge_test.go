@@ -9,6 +9,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	dto "github.com/prometheus/client_model/go"
 	"go.uber.org/zap"
 )
 
@@ -73,6 +74,13 @@ func TestUnroutedPaths(t *testing.T) {
 			}
 			if got := w.Header().Get("Allow"); got != tt.wantAllow {
 				t.Errorf("Allow %q, want %q", got, tt.wantAllow)
+			}
+			var m dto.Metric
+			if err := h.app.metrics.requests.WithLabelValues("not_found", "", "", "404").Write(&m); err != nil {
+				t.Fatal(err)
+			}
+			if want := map[bool]float64{true: 1}[tt.wantStatus == 404]; m.GetCounter().GetValue() != want {
+				t.Errorf("not_found requests counted %v, want %v", m.GetCounter().GetValue(), want)
 			}
 		})
 	}

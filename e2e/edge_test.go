@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/anthropics/anthropic-sdk-go"
 	aoption "github.com/anthropics/anthropic-sdk-go/option"
+	ollama "github.com/ollama/ollama/api"
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
 
@@ -125,6 +127,16 @@ func TestUnknownPaths(t *testing.T) {
 	var ae *anthropic.Error
 	if !errors.As(err, &ae) || ae.StatusCode != 404 {
 		t.Fatalf("anthropic SDK with a wrong base URL: %v", err)
+	}
+
+	// Ollama's client on a base URL with a stray path.
+	base, _ := url.Parse(r.Base() + "/ollama")
+	no := false
+	err = ollama.NewClient(base, http.DefaultClient).Chat(ctx, &ollama.ChatRequest{Model: "m", Stream: &no,
+		Messages: []ollama.Message{{Role: "user", Content: "hi"}}}, func(ollama.ChatResponse) error { return nil })
+	var se ollama.StatusError
+	if !errors.As(err, &se) || se.StatusCode != 404 {
+		t.Fatalf("ollama client with a wrong base URL: %v", err)
 	}
 
 	code, _, body := do(t, "POST", r.Base()+"/v1/chat/completion", `{"model":"m"}`, nil)
