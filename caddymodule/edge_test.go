@@ -9,7 +9,8 @@ import (
 
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
-	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 )
 
@@ -75,12 +76,13 @@ func TestUnroutedPaths(t *testing.T) {
 			if got := w.Header().Get("Allow"); got != tt.wantAllow {
 				t.Errorf("Allow %q, want %q", got, tt.wantAllow)
 			}
-			var m dto.Metric
-			if err := h.app.metrics.requests.WithLabelValues("not_found", "", "", "404").Write(&m); err != nil {
-				t.Fatal(err)
-			}
-			if want := map[bool]float64{true: 1}[tt.wantStatus == 404]; m.GetCounter().GetValue() != want {
-				t.Errorf("not_found requests counted %v, want %v", m.GetCounter().GetValue(), want)
+			reg := prometheus.NewRegistry()
+			reg.MustRegister(h.app.metrics.requests)
+			mw := httptest.NewRecorder()
+			promhttp.HandlerFor(reg, promhttp.HandlerOpts{}).ServeHTTP(mw, httptest.NewRequest("GET", "/metrics", nil))
+			counted := strings.Contains(mw.Body.String(), `llm_router_requests_total{code="404",endpoint="not_found",model="",provider=""} 1`)
+			if counted != (tt.wantStatus == 404) {
+				t.Errorf("not_found request counted: %v; metrics:\n%s", counted, mw.Body)
 			}
 		})
 	}
