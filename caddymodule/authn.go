@@ -74,6 +74,9 @@ func (h *Handler) provisionAuth(ctx caddy.Context) error {
 	return nil
 }
 
+// peekLimit bounds what is read of a refused request's body to find its model.
+const peekLimit = 1 << 20
+
 type errorString string
 
 func (e errorString) Error() string { return string(e) }
@@ -88,6 +91,11 @@ func (h *Handler) authenticate(r *http.Request, rt route, info *reqInfo) error {
 		err = key.Allow("", rt.family) // the model is checked once it is known
 	}
 	if err != nil {
+		if r.Method == http.MethodPost {
+			// Refused before the body was read: log the model asked for.
+			info.asked = peekModel(r.Body, min(h.MaxRequestBody, peekLimit))
+		}
+		info.key = key // the key's name, when the key was known, goes in the log
 		return h.authDenied(r.Context(), rt, key, err, 0)
 	}
 	info.key = key
@@ -99,6 +107,7 @@ func (h *Handler) authenticate(r *http.Request, rt route, info *reqInfo) error {
 // request: check the caller may use model (policy and rate limits), then
 // find it among the active models.
 func (h *Handler) admit(ctx context.Context, rt route, model string, bodyLen int) (*config.Model, error) {
+	requestInfo(ctx).asked = model // for the log and metrics of a refusal
 	if err := h.authorize(ctx, rt, model, bodyLen); err != nil {
 		return nil, err
 	}

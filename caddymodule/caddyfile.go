@@ -188,6 +188,11 @@ func parseDirective(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    request_timeout <duration|seconds>
 //	    default_language <pl|en>
 //	    prompts_dir <dir>
+//	    not_found [on|off]
+//	    provider_header [on|off]
+//	    cors <origin…> {
+//	        credentials
+//	    }
 //	}
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // directive name
@@ -225,6 +230,32 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			h.Metrics = true
 		case "allow_prompt_control":
 			h.AllowPromptControl = true
+		case "not_found":
+			on, err := onOffArg(d)
+			if err != nil {
+				return err
+			}
+			h.NotFound = on
+		case "provider_header":
+			on, err := onOffArg(d)
+			if err != nil {
+				return err
+			}
+			h.ProviderHeader = &on
+		case "cors":
+			c := &CORS{Origins: d.RemainingArgs()}
+			for d.NextBlock(1) {
+				switch d.Val() {
+				case "credentials":
+					c.Credentials = true
+				default:
+					return d.Errf("unrecognized cors option %q", d.Val())
+				}
+			}
+			if _, err := c.policy(); err != nil {
+				return d.Err(err.Error())
+			}
+			h.CORS = c
 		case "auth":
 			cfg := new(auth.Config)
 			if err := cfg.UnmarshalCaddyfile(d); err != nil {
@@ -236,6 +267,21 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		}
 	}
 	return nil
+}
+
+// onOffArg reads a flag's optional on/off argument; a bare flag is on.
+func onOffArg(d *caddyfile.Dispenser) (bool, error) {
+	name := d.Val()
+	if !d.NextArg() {
+		return true, nil
+	}
+	switch strings.ToLower(d.Val()) {
+	case "on", "true", "1", "yes":
+		return true, nil
+	case "off", "false", "0", "no":
+		return false, nil
+	}
+	return false, d.Errf("%s: want on or off, got %q", name, d.Val())
 }
 
 func intArg(d *caddyfile.Dispenser) (int, error) {

@@ -118,6 +118,7 @@ func (h *Handler) serveChat(w http.ResponseWriter, r *http.Request, rt route, k 
 		return err
 	}
 	c := &chatCall{kind: k, body: body, obj: pr.obj, model: pr.model, stream: pr.stream}
+	requestInfo(r.Context()).asked = c.model // a refusal from here on names it
 	if err := h.promptControl(c); err != nil {
 		return err
 	}

@@ -60,6 +60,17 @@ type Handler struct {
 	AllowPromptControl bool `json:"allow_prompt_control,omitempty"`
 	// Auth configures API keys; nil means LLM_ROUTER_AUTH_* decide.
 	Auth *auth.Config `json:"auth,omitempty"`
+	// NotFound answers a request for a path no endpoint serves, and that no
+	// later handler of the route answered, with a 404 in the dialect its
+	// path suggests; off, such requests pass on (Caddy's empty 200 when
+	// nothing follows). The embedded and packaged Caddyfiles turn it on.
+	NotFound bool `json:"not_found,omitempty"`
+	// CORS lets browser pages of other origins call the endpoints; nil or
+	// no origins: off (a preflight gets 405).
+	CORS *CORS `json:"cors,omitempty"`
+	// ProviderHeader sets X-LLM-Router-Provider: <provider id> on every
+	// answer a provider served; nil means on.
+	ProviderHeader *bool `json:"provider_header,omitempty"`
 
 	authn       *auth.Authenticator
 	limiter     auth.Limiter
@@ -69,6 +80,8 @@ type Handler struct {
 	fastMasker  *fastmasker.Masker
 	metricsHTTP http.Handler
 	prefix      string
+	cors        *corsPolicy
+	provHeader  bool
 	routes      map[string]route
 	allow       map[string]string // path → the methods it serves
 	logger      *zap.Logger
@@ -107,6 +120,10 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		h.DefaultLanguage = "pl"
 	}
 	h.fastMasker = fastmasker.New()
+	if h.cors, err = h.CORS.policy(); err != nil {
+		return err
+	}
+	h.provHeader = h.ProviderHeader == nil || *h.ProviderHeader
 	if h.Metrics || plugins.Truthy(os.Getenv("LLM_ROUTER_USE_PROMETHEUS")) {
 		if reg := ctx.GetMetricsRegistry(); reg != nil {
 			h.metricsHTTP = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
@@ -169,6 +186,7 @@ func (h *Handler) buildRoutes() map[string]route {
 	p := h.prefix
 	add("GET", p+"/ping", "ping", dialectBuiltin, listing, (*Handler).ping)
 	add("GET", p+"/version", "version", dialectBuiltin, listing, (*Handler).version)
+	add("GET", p+"/health", "health", dialectBuiltin, listing, (*Handler).health)
 	for _, path := range []string{"/models", "/v1/models", p + "/models"} {
 		add("GET", path, "models", dialectOpenAI, listing, (*Handler).openAIModels)
 	}
@@ -212,12 +230,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 	rt, ok := h.routes[r.Method+" "+path]
 	if !ok {
-		if allow, ok := h.allow[path]; ok {
-			w.Header().Set("Allow", allow)
-			writeError(w, dialectOpenAI, errorf(http.StatusMethodNotAllowed, "method "+r.Method+" is not allowed on "+path))
-			return nil
-		}
-		return next.ServeHTTP(w, r)
+		return h.unrouted(w, r, path, next)
 	}
 	ctx := r.Context()
 	if h.RequestTimeout > 0 {
@@ -227,9 +240,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 	info := &reqInfo{requestID: requestID(r)}
 	w.Header().Set("X-Request-Id", info.requestID)
+	if h.cors != nil {
+		h.cors.apply(w.Header(), r)
+	}
 	r = r.WithContext(context.WithValue(ctx, reqInfoKey{}, info)) // one request copy
 	start := time.Now()
 	sw := &statusWriter{ResponseWriter: w, start: start}
+	if h.provHeader {
+		sw.info = info
+	}
 	defer h.recoverPanic(sw, rt)
 	err := h.authenticate(r, rt, info)
 	if err == nil {
@@ -274,8 +293,16 @@ func (h *Handler) recoverPanic(sw *statusWriter, rt route) {
 // request, never with prompt text or credentials.
 func (h *Handler) observe(r *http.Request, rt route, info *reqInfo, sw *statusWriter, code int, d time.Duration) {
 	m := h.app.metrics
-	m.requests.WithLabelValues(rt.name, info.model, info.provider, strconv.Itoa(code)).Inc()
-	m.duration.WithLabelValues(rt.name, info.model).Observe(d.Seconds())
+	model := info.model
+	if model == "" && info.asked != "" {
+		// A refused request counts under the model asked for when it is
+		// one the router has (label values stay bounded).
+		if _, ok := h.app.Config().Model(info.asked); ok {
+			model = info.asked
+		}
+	}
+	m.requests.WithLabelValues(rt.name, model, info.provider, strconv.Itoa(code)).Inc()
+	m.duration.WithLabelValues(rt.name, model).Observe(d.Seconds())
 	var ttft time.Duration
 	if info.stream && code == http.StatusOK && sw.firstWrite > 0 {
 		ttft = sw.firstWrite
@@ -318,7 +345,11 @@ func (l *requestLog) MarshalLogObject(enc zapcore.ObjectEncoder) error {
 	info := l.info
 	enc.AddString("request_id", info.requestID)
 	enc.AddString("endpoint", l.endpoint)
-	enc.AddString("model", info.model)
+	if info.model == "" && info.asked != "" {
+		enc.AddString("model", clip(info.asked, 200)) // refused before routing
+	} else {
+		enc.AddString("model", info.model)
+	}
 	enc.AddString("provider", info.provider)
 	enc.AddString("provider_type", info.apiType)
 	enc.AddBool("translated", info.translated)
@@ -351,6 +382,7 @@ type reqInfo struct {
 	mu              sync.Mutex // routed may be called by concurrent per-text calls
 	requestID       string
 	model, provider string
+	asked           string // the model the client asked for, once read
 	apiType         string
 	translated      bool
 	stream          bool
@@ -376,24 +408,34 @@ func requestInfo(ctx context.Context) *reqInfo {
 	return &reqInfo{}
 }
 
-// statusWriter records the status code written.
+// statusWriter records the status code written and, with info set, names
+// the provider the answer came from in X-LLM-Router-Provider.
 type statusWriter struct {
 	http.ResponseWriter
 	status     int
 	start      time.Time
 	firstWrite time.Duration // since start, at the first body byte
+	info       *reqInfo      // set when the provider header is on
 }
 
 func (s *statusWriter) WriteHeader(code int) {
 	if s.status == 0 {
 		s.status = code
+		if s.info != nil {
+			s.info.mu.Lock()
+			id := s.info.provider
+			s.info.mu.Unlock()
+			if id != "" {
+				s.Header()[providerHeader] = []string{id}
+			}
+		}
 	}
 	s.ResponseWriter.WriteHeader(code)
 }
 
 func (s *statusWriter) Write(b []byte) (int, error) {
 	if s.status == 0 {
-		s.status = http.StatusOK
+		s.WriteHeader(http.StatusOK)
 	}
 	if s.firstWrite == 0 && len(b) > 0 {
 		s.firstWrite = time.Since(s.start)

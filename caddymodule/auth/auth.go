@@ -52,7 +52,8 @@ type Config struct {
 	// Prefix is the API path prefix used to build the default public
 	// paths; default DefaultPrefix.
 	Prefix string `json:"prefix,omitempty"`
-	// PublicPaths need no key. Nil means {Prefix}/ping and {Prefix}/version.
+	// PublicPaths need no key. Nil means {Prefix}/ping, {Prefix}/version and
+	// {Prefix}/health.
 	// Entries match exactly, or by prefix when they end in "*".
 	PublicPaths []string `json:"public_paths,omitempty"`
 	// Poll is how often the store is checked for changes; default
@@ -69,7 +70,7 @@ type Config struct {
 
 // DefaultPublicPaths returns the paths that need no key by default.
 func DefaultPublicPaths(prefix string) []string {
-	return []string{prefix + "/ping", prefix + "/version"}
+	return []string{prefix + "/ping", prefix + "/version", prefix + "/health"}
 }
 
 // Authenticator checks API keys against an immutable key table that is

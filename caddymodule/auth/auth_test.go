@@ -170,6 +170,7 @@ func TestIsPublic(t *testing.T) {
 	}{
 		{def, "/api/ping", true},
 		{def, "/api/version", true},
+		{def, "/api/health", true},
 		{def, "/api/ping/", false},
 		{def, "/api/./ping", false},
 		{def, "/v1/models", false},
