@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 
@@ -53,6 +54,9 @@ func (h *Handler) serveEmbed(w http.ResponseWriter, r *http.Request, rt route, c
 	if err != nil {
 		return err
 	}
+	if err := h.embedPipeline(r.Context(), rt, ereq); err != nil {
+		return err
+	}
 	return h.failover(r.Context(), m, func(p *config.Provider) attemptResult {
 		pc, ok := codecs.ProviderEmbed(p.APIType)
 		if !ok {
@@ -83,4 +87,32 @@ func (h *Handler) serveEmbed(w http.ResponseWriter, r *http.Request, rt route, c
 		_, _ = w.Write(b)
 		return attemptResult{}
 	})
+}
+
+// embedPipeline runs the request guardrails and the maskers on the texts
+// an embedding model reads: its inputs.
+func (h *Handler) embedPipeline(ctx context.Context, rt route, ereq *protocol.EmbedRequest) error {
+	p := h.app.pipeline
+	if p == nil || len(ereq.Input) == 0 {
+		return nil
+	}
+	if len(p.RequestGuardrails) > 0 {
+		if err := h.guard(ctx, rt, ereq.Model, "request", ereq.Input); err != nil {
+			return err
+		}
+	}
+	anonymize := false
+	if raw, ok := ereq.Extra["anonymize"]; ok {
+		anonymize = string(raw) == "true"
+	}
+	if !p.MaskingEnabled(anonymize) {
+		return nil
+	}
+	masked, err := h.mask(ctx, rt, ereq.Model, ereq.Input)
+	if err != nil {
+		return err
+	}
+	ereq.Input = masked
+	delete(ereq.Extra, "anonymize")
+	return nil
 }
