@@ -281,6 +281,7 @@ func (h *Handler) attempt(w http.ResponseWriter, r *http.Request, rt route, c *c
 	}
 	info := requestInfo(r.Context())
 	info.apiType, info.translated, info.stream = p.APIType, pcodec != nil, c.stream
+	began := time.Now()
 	resp, res := h.send(ctx, up, op, m.Name, upBody)
 	if resp == nil {
 		return res
@@ -331,6 +332,9 @@ func (h *Handler) attempt(w http.ResponseWriter, r *http.Request, rt route, c *c
 			return attemptResult{}
 		}
 		cres.Model = c.model
+		if cres.Durations.Total == 0 { // Ollama clients read total_duration: the router's measure
+			cres.Durations.Total = time.Since(began)
+		}
 		info.usage = cres.Usage
 		out, err := c.kind.codec.EncodeResponse(cres)
 		if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/llmrouter/llm-router/caddymodule/config"
 	"github.com/llmrouter/llm-router/caddymodule/protocol"
@@ -46,6 +47,7 @@ func embedAuto(h *Handler, w http.ResponseWriter, r *http.Request, rt route) err
 }
 
 func (h *Handler) serveEmbed(w http.ResponseWriter, r *http.Request, rt route, codec protocol.EmbedCodec, body []byte) error {
+	began := time.Now()
 	ereq, err := codec.DecodeEmbedRequest(body)
 	if err != nil {
 		return requestError(err)
@@ -78,6 +80,9 @@ func (h *Handler) serveEmbed(w http.ResponseWriter, r *http.Request, rt route, c
 			return unreadableAnswer(m.Name)
 		}
 		out.Model = ereq.Model
+		if out.Durations.Total == 0 { // Ollama clients read total_duration: the router's measure
+			out.Durations.Total = time.Since(began)
+		}
 		b, err := codec.EncodeEmbedResponse(ereq, out)
 		if err != nil {
 			return attemptResult{err: err}
