@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/llmrouter/llm-router/plugins/plugintest"
 )
 
 // Personal data planted in every place a model reads.
@@ -188,6 +190,42 @@ func checkArgsJSON(t *testing.T, v any) {
 	case []any:
 		for _, e := range x {
 			checkArgsJSON(t, e)
+		}
+	}
+}
+
+// The request guardrails see the same texts as the maskers: a guardrail
+// that blocks what was planted in any one place refuses the request, in
+// every dialect, before the provider is called.
+func TestGuardrailSeesEveryText(t *testing.T) {
+	p := newMatrixProvider(t, "vllm", "g")
+	svc := plugintest.NewServer(t)
+	r := startRouter(t, routerOpts{
+		models: modelsJSON(map[string][]string{"g": {prov("pg", p.url, "vllm", `"tool_calling": true`)}}),
+		env: map[string]string{
+			"LLM_ROUTER_FORCE_GUARDRAIL_REQUEST":             "1",
+			"LLM_ROUTER_GUARDRAIL_STRATEGY_PIPELINE_REQUEST": "nask_guard",
+			"LLM_ROUTER_GUARDRAIL_NASK_GUARD_HOST":           svc.URL,
+		},
+	})
+	for _, mc := range maskCases() {
+		for n := 1; n <= mc.places; n++ {
+			t.Run(fmt.Sprintf("%s/place%d", mc.name, n), func(t *testing.T) {
+				svc.SetUnsafe(fmt.Sprintf("p%d.leak@", n))
+				before := len(posts(p.fake.Requests()))
+				resp, err := http.Post(r.Base()+mc.path, "application/json", strings.NewReader(mc.body("g")))
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusForbidden || !strings.Contains(string(b), "guardrail") {
+					t.Errorf("place %d not checked: %d %s", n, resp.StatusCode, b)
+				}
+				if len(posts(p.fake.Requests())) != before {
+					t.Error("a blocked request reached the provider")
+				}
+			})
 		}
 	}
 }
