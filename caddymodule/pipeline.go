@@ -294,16 +294,25 @@ func (c *chatCall) requestTexts() (*callTexts, error) {
 	}}, nil
 }
 
-// setBody replaces the client's body (after masking), without the given
-// members; the request is decoded again from it when needed.
-func (c *chatCall) setBody(body []byte, drop ...string) error {
-	obj, err := jsonscan.Scan(body)
-	if err == nil && len(drop) > 0 {
-		body = obj.Delete(drop...)
-		obj, err = jsonscan.Scan(body)
+// setBody replaces the client's body (after masking), without the member
+// drop; the request is decoded again from it when needed. A body that did
+// not change is kept as it is.
+func (c *chatCall) setBody(body []byte, drop string) error {
+	obj := c.obj
+	if len(body) != len(c.body) || (len(body) > 0 && &body[0] != &c.body[0]) {
+		var err error
+		if obj, err = jsonscan.Scan(body); err != nil {
+			return &apiError{Status: http.StatusInternalServerError, Msg: "the masked request could not be read back"}
+		}
+	} else if !obj.Find(drop).Valid() {
+		return nil // nothing changed
 	}
-	if err != nil {
-		return &apiError{Status: http.StatusInternalServerError, Msg: "the masked request could not be read back"}
+	if obj.Find(drop).Valid() {
+		body = obj.Delete(drop)
+		var err error
+		if obj, err = jsonscan.Scan(body); err != nil {
+			return &apiError{Status: http.StatusInternalServerError, Msg: "the masked request could not be read back"}
+		}
 	}
 	c.body, c.obj, c.creq = body, obj, nil
 	return nil
