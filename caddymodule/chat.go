@@ -76,7 +76,7 @@ type chatCall struct {
 	model    string // the client's model name (after routing)
 	stream   bool
 	creq     *protocol.Request // decoded lazily
-	modified bool              // texts changed (masking): passthrough must re-encode
+	modified bool              // the decoded request was changed (prompt control, built-in streams): passthrough must re-encode it
 	blocked  string            // set when a guardrail blocked the request
 }
 
@@ -236,8 +236,9 @@ func (h *Handler) attempt(w http.ResponseWriter, r *http.Request, rt route, c *c
 	upModel := p.UpstreamModel(m.Name)
 	// Dialects the protocol package speaks only on the client side (legacy
 	// completions, Responses, Ollama generate) cannot be re-encoded for the
-	// same provider after masking, nor their answers read by the response
-	// guardrails: such requests go through the provider's chat dialect.
+	// same provider after prompt control, nor their answers read by the
+	// response guardrails: such requests go through the provider's chat
+	// dialect. (Masking edits the body in place and keeps the passthrough.)
 	if _, isPC := c.kind.codec.(protocol.ProviderCodec); same && !isPC && (c.modified || h.app.hasResponseGuardrails()) {
 		same = false
 	}
