@@ -367,13 +367,13 @@ func (f *finder) anthropic(doc []byte) {
 		switch k {
 		case "system":
 			f.text(v)
-			f.anthropicBlocks(v)
+			f.anthropicBlocks(v, 0)
 		case "messages":
 			f.elems(v, func(m []byte) {
 				f.members(m, func(k string, v []byte) {
 					if k == "content" {
 						f.text(v)
-						f.anthropicBlocks(v)
+						f.anthropicBlocks(v, 0)
 					}
 				})
 			})
@@ -381,10 +381,19 @@ func (f *finder) anthropic(doc []byte) {
 	})
 }
 
+// maxBlockDepth bounds the nesting of content blocks (a tool_result holds
+// blocks, a search_result or document holds blocks): the API nests them two
+// deep at most, and each level is scanned again.
+const maxBlockDepth = 8
+
 // anthropicBlocks records the texts of an array of content blocks: text,
 // tool_use input, tool_result content (string or blocks) and plain-text
 // document sources. Thinking blocks are signed and left alone.
-func (f *finder) anthropicBlocks(v []byte) {
+func (f *finder) anthropicBlocks(v []byte, depth int) {
+	if depth > maxBlockDepth {
+		f.fail(errors.New("content blocks are nested too deeply"))
+		return
+	}
 	f.elems(v, func(b []byte) {
 		switch f.typeOf(b) {
 		case "thinking", "redacted_thinking":
@@ -398,7 +407,7 @@ func (f *finder) anthropicBlocks(v []byte) {
 				f.args(v)
 			case "content": // tool_result, search_result
 				f.text(v)
-				f.anthropicBlocks(v)
+				f.anthropicBlocks(v, depth+1)
 			case "source": // document
 				isText := f.typeOf(v) == "text"
 				f.members(v, func(k string, v []byte) {
@@ -407,7 +416,7 @@ func (f *finder) anthropicBlocks(v []byte) {
 						f.text(v)
 					case k == "content":
 						f.text(v)
-						f.anthropicBlocks(v)
+						f.anthropicBlocks(v, depth+1)
 					}
 				})
 			}

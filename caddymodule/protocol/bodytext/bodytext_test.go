@@ -132,3 +132,52 @@ func TestReplaceCount(t *testing.T) {
 		t.Fatal("an unknown dialect was accepted")
 	}
 }
+
+// Content blocks nested past any real shape are refused rather than
+// scanned again at every level.
+func TestNestedBlocksBounded(t *testing.T) {
+	deep := `"x"`
+	for range 20 {
+		deep = `[{"type":"tool_result","content":` + deep + `}]`
+	}
+	if _, err := Find(protocol.Anthropic, []byte(`{"messages":[{"role":"user","content":`+deep+`}]}`)); err == nil {
+		t.Fatal("20 levels of blocks were accepted")
+	}
+	ok := `[{"type":"tool_result","tool_use_id":"t","content":[{"type":"search_result","content":[{"type":"text","text":"x"}]}]}]`
+	b, err := Find(protocol.Anthropic, []byte(`{"messages":[{"role":"user","content":`+ok+`}]}`))
+	if err != nil || len(b.Texts()) != 1 {
+		t.Fatalf("real nesting: %v %q", err, b.Texts())
+	}
+}
+
+// Any JSON object: Find does not panic, and replacing every text keeps the
+// body valid JSON.
+func FuzzFind(f *testing.F) {
+	f.Add(`{"messages":[{"role":"user","content":"a"},{"role":"assistant","tool_calls":[{"function":{"arguments":"{\"x\":\"y\"}"}}]}]}`)
+	f.Add(`{"system":[{"type":"text","text":"s"}],"messages":[{"content":[{"type":"tool_use","input":{"a":["b"]}}]}]}`)
+	f.Add(`{"input":[{"type":"function_call","arguments":"not json"},{"output":[{"text":"t"}]}],"prompt":["p"]}`)
+	dialects := []protocol.Dialect{protocol.OpenAIChat, protocol.OpenAICompletions, protocol.OpenAIResponses, protocol.Anthropic,
+		protocol.OllamaChat, protocol.OllamaGenerate, protocol.OpenAIEmbeddings, protocol.OllamaEmbeddings}
+	f.Fuzz(func(t *testing.T, body string) {
+		if !json.Valid([]byte(body)) || !strings.HasPrefix(strings.TrimSpace(body), "{") {
+			return
+		}
+		for _, d := range dialects {
+			b, err := Find(d, []byte(body))
+			if err != nil {
+				continue
+			}
+			texts := make([]string, len(b.Texts()))
+			for i, s := range b.Texts() {
+				texts[i] = s + "\"\\<{x}>\u2028"
+			}
+			out, err := b.Replace(texts)
+			if err != nil {
+				t.Fatalf("%s: %v", d, err)
+			}
+			if !json.Valid(out) {
+				t.Fatalf("%s: invalid JSON after replace: %s", d, out)
+			}
+		}
+	})
+}
