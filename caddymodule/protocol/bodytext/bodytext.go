@@ -153,9 +153,10 @@ func (f *finder) offset(v []byte) (int, bool) {
 	return off, off >= 0 && off+len(v) <= len(f.b.doc) && (len(v) == 0 || &f.b.doc[off] == &v[0])
 }
 
+// fail keeps the first error; its message is fit for the client.
 func (f *finder) fail(err error) {
 	if f.err == nil && err != nil {
-		f.err = fmt.Errorf("bodytext: %w", err)
+		f.err = err
 	}
 }
 
