@@ -84,19 +84,19 @@ func (s *scanner) strings(fn func(raw []byte)) error {
 		return s.err("nesting too deep")
 	}
 	defer func() { s.depth-- }()
-	close := byte('}')
+	closer := byte('}')
 	if s.b[s.i] == '[' {
-		close = ']'
+		closer = ']'
 	}
 	s.i++
 	s.ws()
-	if s.i < len(s.b) && s.b[s.i] == close {
+	if s.i < len(s.b) && s.b[s.i] == closer {
 		s.i++
 		return nil
 	}
 	for {
 		s.ws()
-		if close == '}' {
+		if closer == '}' {
 			if s.i >= len(s.b) || s.b[s.i] != '"' {
 				return s.err("expected a member name")
 			}
@@ -120,11 +120,11 @@ func (s *scanner) strings(fn func(raw []byte)) error {
 		switch s.b[s.i] {
 		case ',':
 			s.i++
-		case close:
+		case closer:
 			s.i++
 			return nil
 		default:
-			return s.err("expected ',' or '" + string(close) + "'")
+			return s.err("expected ',' or '" + string(closer) + "'")
 		}
 	}
 }
