@@ -132,7 +132,9 @@ func (h *Handler) complete(ctx context.Context, model string, msgs []builtin.Mes
 }
 
 // builtinPipeline runs request guardrails and masking on the texts of a
-// built-in task (everything but the router's own system prompts).
+// built-in task: every message of every upstream call, system prompts
+// included, since a client's fields (system_prompt, question_prompt, a
+// question or query placed into the prompt) may be part of them.
 func (h *Handler) builtinPipeline(ctx context.Context, rt route, t *builtin.Task, body []byte) error {
 	p := h.app.pipeline
 	if p == nil {
@@ -141,9 +143,7 @@ func (h *Handler) builtinPipeline(ctx context.Context, rt route, t *builtin.Task
 	var ptrs []*string
 	for i := range t.Calls {
 		for j := range t.Calls[i] {
-			if t.Calls[i][j].Role != "system" {
-				ptrs = append(ptrs, &t.Calls[i][j].Content)
-			}
+			ptrs = append(ptrs, &t.Calls[i][j].Content)
 		}
 	}
 	texts := make([]string, len(ptrs))

@@ -76,7 +76,7 @@ type chatCall struct {
 	model    string // the client's model name (after routing)
 	stream   bool
 	creq     *protocol.Request // decoded lazily
-	modified bool              // texts changed (masking): passthrough must re-encode
+	modified bool              // the decoded request was changed (prompt control, built-in streams): passthrough must re-encode it
 	blocked  string            // set when a guardrail blocked the request
 }
 
@@ -237,8 +237,9 @@ func (h *Handler) attempt(w http.ResponseWriter, r *http.Request, rt route, c *c
 	upModel := p.UpstreamModel(m.Name)
 	// Dialects the protocol package speaks only on the client side (legacy
 	// completions, Responses, Ollama generate) cannot be re-encoded for the
-	// same provider after masking, nor their answers read by the response
-	// guardrails: such requests go through the provider's chat dialect.
+	// same provider after prompt control, nor their answers read by the
+	// response guardrails: such requests go through the provider's chat
+	// dialect. (Masking edits the body in place and keeps the passthrough.)
 	if _, isPC := c.kind.codec.(protocol.ProviderCodec); same && !isPC && (c.modified || h.app.hasResponseGuardrails()) {
 		same = false
 	}
@@ -282,6 +283,7 @@ func (h *Handler) attempt(w http.ResponseWriter, r *http.Request, rt route, c *c
 	}
 	info := requestInfo(r.Context())
 	info.apiType, info.translated, info.stream = p.APIType, pcodec != nil, c.stream
+	began := time.Now()
 	resp, res := h.send(ctx, up, op, m.Name, upBody)
 	if resp == nil {
 		return res
@@ -332,6 +334,9 @@ func (h *Handler) attempt(w http.ResponseWriter, r *http.Request, rt route, c *c
 			return attemptResult{}
 		}
 		cres.Model = c.model
+		if cres.Durations.Total == 0 { // Ollama clients read total_duration: the router's measure
+			cres.Durations.Total = time.Since(began)
+		}
 		info.usage = cres.Usage
 		out, err := c.kind.codec.EncodeResponse(cres)
 		if err != nil {

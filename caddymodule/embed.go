@@ -1,8 +1,10 @@
 package caddymodule
 
 import (
+	"context"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/llmrouter/llm-router/caddymodule/config"
 	"github.com/llmrouter/llm-router/caddymodule/protocol"
@@ -45,12 +47,16 @@ func embedAuto(h *Handler, w http.ResponseWriter, r *http.Request, rt route) err
 }
 
 func (h *Handler) serveEmbed(w http.ResponseWriter, r *http.Request, rt route, codec protocol.EmbedCodec, body []byte) error {
+	began := time.Now()
 	ereq, err := codec.DecodeEmbedRequest(body)
 	if err != nil {
 		return requestError(err)
 	}
 	m, err := h.admit(r.Context(), rt, ereq.Model, len(body))
 	if err != nil {
+		return err
+	}
+	if err := h.embedPipeline(r.Context(), rt, ereq); err != nil {
 		return err
 	}
 	return h.failover(r.Context(), m, func(p *config.Provider) attemptResult {
@@ -74,6 +80,9 @@ func (h *Handler) serveEmbed(w http.ResponseWriter, r *http.Request, rt route, c
 			return unreadableAnswer(m.Name)
 		}
 		out.Model = ereq.Model
+		if out.Durations.Total == 0 { // Ollama clients read total_duration: the router's measure
+			out.Durations.Total = time.Since(began)
+		}
 		b, err := codec.EncodeEmbedResponse(ereq, out)
 		if err != nil {
 			return attemptResult{err: err}
@@ -83,4 +92,32 @@ func (h *Handler) serveEmbed(w http.ResponseWriter, r *http.Request, rt route, c
 		_, _ = w.Write(b)
 		return attemptResult{}
 	})
+}
+
+// embedPipeline runs the request guardrails and the maskers on the texts
+// an embedding model reads: its inputs.
+func (h *Handler) embedPipeline(ctx context.Context, rt route, ereq *protocol.EmbedRequest) error {
+	p := h.app.pipeline
+	if p == nil || len(ereq.Input) == 0 {
+		return nil
+	}
+	if len(p.RequestGuardrails) > 0 {
+		if err := h.guard(ctx, rt, ereq.Model, "request", ereq.Input); err != nil {
+			return err
+		}
+	}
+	anonymize := false
+	if raw, ok := ereq.Extra["anonymize"]; ok {
+		anonymize = string(raw) == "true"
+	}
+	if !p.MaskingEnabled(anonymize) {
+		return nil
+	}
+	masked, err := h.mask(ctx, rt, ereq.Model, ereq.Input)
+	if err != nil {
+		return err
+	}
+	ereq.Input = masked
+	delete(ereq.Extra, "anonymize")
+	return nil
 }

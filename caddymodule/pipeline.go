@@ -14,7 +14,9 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/llmrouter/llm-router/caddymodule/audit"
+	"github.com/llmrouter/llm-router/caddymodule/jsonscan"
 	"github.com/llmrouter/llm-router/caddymodule/protocol"
+	"github.com/llmrouter/llm-router/caddymodule/protocol/bodytext"
 	"github.com/llmrouter/llm-router/plugins"
 )
 
@@ -213,12 +215,17 @@ func (h *Handler) runPipeline(ctx context.Context, w http.ResponseWriter, rt rou
 	if p == nil {
 		return nil
 	}
+	anonymize, _, _ := c.obj.Bool("anonymize")
+	masking := p.MaskingEnabled(anonymize)
+	if len(p.RequestGuardrails) == 0 && !masking {
+		return nil
+	}
+	ct, err := c.requestTexts()
+	if err != nil {
+		return err
+	}
 	if len(p.RequestGuardrails) > 0 {
-		creq, err := c.decode()
-		if err != nil {
-			return err
-		}
-		if err := h.guard(ctx, rt, c.model, "request", texts(creq)); err != nil {
+		if err := h.guard(ctx, rt, c.model, "request", ct.texts); err != nil {
 			var ae *apiError
 			if !c.stream || !errors.As(err, &ae) || ae.Status != http.StatusForbidden {
 				return err
@@ -233,26 +240,81 @@ func (h *Handler) runPipeline(ctx context.Context, w http.ResponseWriter, rt rou
 			return nil
 		}
 	}
-	anonymize, _, _ := c.obj.Bool("anonymize")
-	if p.MaskingEnabled(anonymize) {
+	if !masking {
+		return nil
+	}
+	masked, err := h.mask(ctx, rt, c.model, ct.texts)
+	if err != nil {
+		return err
+	}
+	return ct.replace(masked)
+}
+
+// callTexts are the texts a model reads in a chat call, and the way to
+// write them back.
+type callTexts struct {
+	texts   []string
+	replace func(masked []string) error
+}
+
+// requestTexts finds the texts of c for the guardrails and the maskers:
+// in the client's body, which masking then edits in place (the
+// passthrough sends it, the translated path decodes it), or — when the
+// router already changed the decoded request (prompt control) — in that
+// decoded request. Both see the same texts: messages, system prompts,
+// tool-call arguments and tool results.
+func (c *chatCall) requestTexts() (*callTexts, error) {
+	if c.modified {
 		creq, err := c.decode()
 		if err != nil {
-			return err
+			return nil, err
 		}
-		masked, err := h.mask(ctx, rt, c.model, texts(creq))
-		if err != nil {
-			return err
-		}
-		i := 0
-		creq.VisitTexts(func(t *string) {
-			if i < len(masked) {
-				*t = masked[i]
-			}
-			i++
-		})
-		delete(creq.Extra, "anonymize")
-		c.modified = true
+		return &callTexts{texts: texts(creq), replace: func(masked []string) error {
+			i := 0
+			creq.VisitTexts(func(t *string) {
+				if i < len(masked) {
+					*t = masked[i]
+				}
+				i++
+			})
+			delete(creq.Extra, "anonymize")
+			return nil
+		}}, nil
 	}
+	bt, err := bodytext.Find(c.kind.codec.Dialect(), c.body)
+	if err != nil {
+		return nil, requestError(err)
+	}
+	return &callTexts{texts: bt.Texts(), replace: func(masked []string) error {
+		body, err := bt.Replace(masked)
+		if err != nil {
+			return &apiError{Status: http.StatusInternalServerError, Msg: "the masked request could not be written"}
+		}
+		return c.setBody(body, "anonymize")
+	}}, nil
+}
+
+// setBody replaces the client's body (after masking), without the member
+// drop; the request is decoded again from it when needed. A body that did
+// not change is kept as it is.
+func (c *chatCall) setBody(body []byte, drop string) error {
+	obj := c.obj
+	if len(body) != len(c.body) || (len(body) > 0 && &body[0] != &c.body[0]) {
+		var err error
+		if obj, err = jsonscan.Scan(body); err != nil {
+			return &apiError{Status: http.StatusInternalServerError, Msg: "the masked request could not be read back"}
+		}
+	} else if !obj.Find(drop).Valid() {
+		return nil // nothing changed
+	}
+	if obj.Find(drop).Valid() {
+		body = obj.Delete(drop)
+		var err error
+		if obj, err = jsonscan.Scan(body); err != nil {
+			return &apiError{Status: http.StatusInternalServerError, Msg: "the masked request could not be read back"}
+		}
+	}
+	c.body, c.obj, c.creq = body, obj, nil
 	return nil
 }
 

@@ -99,6 +99,10 @@ func (s *Anthropic) serve(w http.ResponseWriter, r *http.Request) {
 		writeAnthropicError(w, http.StatusBadRequest, "invalid_request_error", "messages: Field required")
 		return
 	}
+	if msg, bad := anthropicDanglingTool(req.Messages); bad {
+		writeAnthropicError(w, http.StatusBadRequest, "invalid_request_error", msg)
+		return
+	}
 	switch st.fault {
 	case Fail500:
 		writeAnthropicError(w, http.StatusInternalServerError, "api_error", "Internal server error")

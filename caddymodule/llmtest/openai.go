@@ -242,6 +242,10 @@ func (s *OpenAI) serve(w http.ResponseWriter, r *http.Request) {
 		writeOpenAIError(w, http.StatusBadRequest, "invalid_request_error", "messages", "'messages' and 'model' are required.")
 		return
 	}
+	if param, msg, bad := openAIDanglingTool(req.Messages); bad {
+		writeOpenAIError(w, http.StatusBadRequest, "invalid_request_error", param, msg)
+		return
+	}
 	prompt := 0
 	for _, m := range req.Messages {
 		prompt += len(strings.Fields(string(m)))

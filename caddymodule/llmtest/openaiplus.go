@@ -68,6 +68,10 @@ func (s *OpenAIPlus) serve(w http.ResponseWriter, r *http.Request) {
 		s.embeddings(w, req.Model, req.Input)
 		return
 	}
+	if param, msg, bad := openAIDanglingTool(req.Messages); bad {
+		writeOpenAIError(w, http.StatusBadRequest, "invalid_request_error", param, msg)
+		return
+	}
 	prompt := 0
 	for _, m := range req.Messages {
 		prompt += words(m)

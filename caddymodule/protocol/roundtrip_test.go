@@ -157,7 +157,7 @@ func TestEmbeddingsAcrossDialects(t *testing.T) {
 	}
 	ores, _ := oa.DecodeEmbedResponse([]byte(`{"object":"list","data":[{"object":"embedding","index":0,"embedding":[0.5]}],"model":"e","usage":{"prompt_tokens":1,"total_tokens":1}}`))
 	out, _ = oe.EncodeEmbedResponse(oreq, ores)
-	if string(out) != `{"model":"e","embeddings":[[0.5]],"prompt_eval_count":1}` {
+	if string(out) != `{"model":"e","embeddings":[[0.5]],"total_duration":0,"load_duration":0,"prompt_eval_count":1}` {
 		t.Errorf("ollama reply %s", out)
 	}
 }

@@ -1,11 +1,18 @@
 package protocol
 
-import "strings"
+import (
+	"encoding/json"
+	"slices"
+	"strings"
+
+	"github.com/llmrouter/llm-router/caddymodule/jsonscan"
+)
 
 // VisitTexts calls fn with a pointer to every text the model reads in r: the
-// system prompt, text parts of every message, and text parts of tool results.
-// fn may replace the text in place (masking). Reasoning parts, tool-call
-// arguments and Raw parts are not visited.
+// system prompt, text parts of every message, the string values of tool-call
+// arguments, and text parts of tool results. fn may replace the text in place
+// (masking); arguments stay valid JSON. Reasoning parts and Raw parts are not
+// visited.
 func (r *Request) VisitTexts(fn func(text *string)) {
 	visitParts(r.System, fn)
 	for i := range r.Messages {
@@ -19,11 +26,34 @@ func visitParts(ps []Part, fn func(*string)) {
 		switch p.Kind {
 		case PartText:
 			fn(&p.Text)
+		case PartToolCall:
+			if p.Call != nil {
+				visitArgs(&p.Call.Args, fn)
+			}
 		case PartToolResult:
 			if p.Result != nil {
 				visitParts(p.Result.Content, fn)
 			}
 		}
+	}
+}
+
+// visitArgs calls fn with each string value of the JSON arguments *args and
+// writes changed values back, keeping the rest of the JSON as it was.
+func visitArgs(args *json.RawMessage, fn func(*string)) {
+	vals, err := jsonscan.Strings(*args)
+	if err != nil || len(vals) == 0 {
+		return
+	}
+	orig := slices.Clone(vals)
+	for i := range vals {
+		fn(&vals[i])
+	}
+	if slices.Equal(orig, vals) {
+		return
+	}
+	if b, err := jsonscan.ReplaceStrings(*args, vals); err == nil {
+		*args = b
 	}
 }
 

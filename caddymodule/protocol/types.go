@@ -219,6 +219,12 @@ type Usage struct {
 // Total is Input + Output.
 func (u Usage) Total() int { return u.Input + u.Output }
 
+// Durations are the timings an Ollama answer reports (total_duration,
+// load_duration, prompt_eval_duration, eval_duration); zero when unknown.
+type Durations struct {
+	Total, Load, PromptEval, Eval time.Duration
+}
+
 // Response is a whole (non-streamed) chat answer in canonical form.
 type Response struct {
 	ID           string
@@ -228,6 +234,7 @@ type Response struct {
 	Stop         StopReason
 	StopSequence string
 	Usage        Usage
+	Durations    Durations // as an Ollama provider reported them
 }
 
 // Text returns the concatenated text parts of the response.
@@ -264,7 +271,8 @@ type EmbedRequest struct {
 
 // EmbedResponse is an embeddings answer in canonical form.
 type EmbedResponse struct {
-	Model   string
-	Vectors [][]float32
-	Input   int // prompt tokens
+	Model     string
+	Vectors   [][]float32
+	Input     int       // prompt tokens
+	Durations Durations // as an Ollama provider reported them (Total, Load)
 }

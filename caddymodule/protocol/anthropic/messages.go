@@ -387,6 +387,9 @@ func (c Messages) EncodeRequest(r *protocol.Request) ([]byte, error) {
 			return nil, err
 		}
 	}
+	// The API refuses a tool result without a matching call: ids are
+	// made whole and orphan results become user text (see PairTools).
+	r = r.PairTools()
 	if r.N > 1 {
 		return nil, protocol.Errorf("n", "only one choice is supported by this provider")
 	}

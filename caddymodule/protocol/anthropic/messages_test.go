@@ -24,7 +24,7 @@ func TestDecodeRequest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.Join(r.Texts(), "|"); got != "Be brief.|Weather?|4C|and Rome?" {
+	if got := strings.Join(r.Texts(), "|"); got != "Be brief.|Weather?|Oslo|4C|and Rome?" {
 		t.Errorf("texts %q", got)
 	}
 	if len(r.Messages) != 4 || r.Messages[2].Role != protocol.RoleTool || r.Messages[3].Role != protocol.RoleUser {

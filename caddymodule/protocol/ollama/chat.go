@@ -470,6 +470,20 @@ type oLine struct {
 	PromptEvalCount int             `json:"prompt_eval_count"`
 	EvalCount       int             `json:"eval_count"`
 	Error           json.RawMessage `json:"error"`
+	metrics
+}
+
+// metrics are the durations (ns) of an Ollama final line or embed reply.
+type metrics struct {
+	TotalDuration      int64 `json:"total_duration"`
+	LoadDuration       int64 `json:"load_duration"`
+	PromptEvalDuration int64 `json:"prompt_eval_duration"`
+	EvalDuration       int64 `json:"eval_duration"`
+}
+
+func (m metrics) durations() protocol.Durations {
+	return protocol.Durations{Total: time.Duration(m.TotalDuration), Load: time.Duration(m.LoadDuration),
+		PromptEval: time.Duration(m.PromptEvalDuration), Eval: time.Duration(m.EvalDuration)}
 }
 
 // DecodeResponse parses a non-streamed /api/chat (or /api/generate) reply.
@@ -481,7 +495,7 @@ func (Chat) DecodeResponse(body []byte) (*protocol.Response, error) {
 	if !wire.IsNull(l.Error) {
 		return nil, fmt.Errorf("%w: ollama error: %s", protocol.ErrUpstream, l.Error)
 	}
-	r := &protocol.Response{Model: l.Model, Usage: protocol.Usage{Input: l.PromptEvalCount, Output: l.EvalCount}}
+	r := &protocol.Response{Model: l.Model, Usage: protocol.Usage{Input: l.PromptEvalCount, Output: l.EvalCount}, Durations: l.durations()}
 	r.Created, _ = time.Parse(time.RFC3339Nano, l.CreatedAt)
 	calls := 0
 	if m := l.Message; m != nil {
@@ -559,18 +573,27 @@ func encodeResponse(r *protocol.Response, generate bool) ([]byte, error) {
 			m.ToolCalls = append(m.ToolCalls, tc)
 		}
 	}
+	// Real Ollama's final object always carries every duration and count
+	// (clients such as the AI SDK's Ollama provider require them): the
+	// provider's values when it reported them, zero otherwise.
+	d := r.Durations
 	out := struct {
-		Model           string  `json:"model"`
-		CreatedAt       string  `json:"created_at"`
-		Message         *oMsg   `json:"message,omitempty"`
-		Response        *string `json:"response,omitempty"`
-		Thinking        string  `json:"thinking,omitempty"`
-		Done            bool    `json:"done"`
-		DoneReason      string  `json:"done_reason"`
-		PromptEvalCount int     `json:"prompt_eval_count,omitempty"`
-		EvalCount       int     `json:"eval_count,omitempty"`
+		Model              string  `json:"model"`
+		CreatedAt          string  `json:"created_at"`
+		Message            *oMsg   `json:"message,omitempty"`
+		Response           *string `json:"response,omitempty"`
+		Thinking           string  `json:"thinking,omitempty"`
+		Done               bool    `json:"done"`
+		DoneReason         string  `json:"done_reason"`
+		TotalDuration      int64   `json:"total_duration"`
+		LoadDuration       int64   `json:"load_duration"`
+		PromptEvalCount    int     `json:"prompt_eval_count"`
+		PromptEvalDuration int64   `json:"prompt_eval_duration"`
+		EvalCount          int     `json:"eval_count"`
+		EvalDuration       int64   `json:"eval_duration"`
 	}{Model: r.Model, CreatedAt: createdAt(r.Created), Done: true, DoneReason: DoneReason(r.Stop),
-		PromptEvalCount: r.Usage.Input, EvalCount: r.Usage.Output}
+		TotalDuration: int64(d.Total), LoadDuration: int64(d.Load), PromptEvalCount: r.Usage.Input,
+		PromptEvalDuration: int64(d.PromptEval), EvalCount: r.Usage.Output, EvalDuration: int64(d.Eval)}
 	if generate {
 		out.Response, out.Thinking = &m.Content, m.Thinking
 	} else {

@@ -180,3 +180,45 @@ func TestWriteError(t *testing.T) {
 		t.Errorf("%d %s", w.Code, w.Body)
 	}
 }
+
+// A final object always carries every count and duration real Ollama
+// sends: the provider's own when an Ollama provider gave them, zero
+// otherwise.
+func TestFinalObjectMetrics(t *testing.T) {
+	up := `{"model":"m","created_at":"2026-01-01T00:00:00Z","message":{"role":"assistant","content":"hi"},"done":true,"done_reason":"stop",
+		"total_duration":4883583458,"load_duration":1334875,"prompt_eval_count":26,"prompt_eval_duration":342546000,"eval_count":282,"eval_duration":4535599000}`
+	res, err := Chat{}.DecodeResponse([]byte(up))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		res  *protocol.Response
+		want string
+	}{
+		{"from an Ollama provider", res, `"total_duration":4883583458,"load_duration":1334875,"prompt_eval_count":26,"prompt_eval_duration":342546000,"eval_count":282,"eval_duration":4535599000`},
+		{"without metrics", &protocol.Response{Model: "m", Stop: protocol.StopEnd}, `"total_duration":0,"load_duration":0,"prompt_eval_count":0,"prompt_eval_duration":0,"eval_count":0,"eval_duration":0`},
+	} {
+		for _, gen := range []bool{false, true} {
+			b, err := encodeResponse(tc.res, gen)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(string(b), tc.want) {
+				t.Errorf("%s (generate %v): %s", tc.name, gen, b)
+			}
+		}
+	}
+	eres, err := Embed{}.DecodeEmbedResponse([]byte(`{"model":"e","embeddings":[[1]],"total_duration":14143917,"load_duration":1019500,"prompt_eval_count":8}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := Embed{}.EncodeEmbedResponse(nil, eres)
+	if string(b) != `{"model":"e","embeddings":[[1]],"total_duration":14143917,"load_duration":1019500,"prompt_eval_count":8}` {
+		t.Errorf("embed: %s", b)
+	}
+	b, _ = Embed{}.EncodeEmbedResponse(nil, &protocol.EmbedResponse{Model: "e"})
+	if string(b) != `{"model":"e","embeddings":[],"total_duration":0,"load_duration":0,"prompt_eval_count":0}` {
+		t.Errorf("embed without metrics: %s", b)
+	}
+}

@@ -129,11 +129,12 @@ func (Embed) DecodeEmbedResponse(body []byte) (*protocol.EmbedResponse, error) {
 		Model           string      `json:"model"`
 		Embeddings      [][]float32 `json:"embeddings"`
 		PromptEvalCount int         `json:"prompt_eval_count"`
+		metrics
 	}
 	if err := json.Unmarshal(body, &w); err != nil {
 		return nil, fmt.Errorf("%w: embed reply: %w", protocol.ErrUpstream, err)
 	}
-	return &protocol.EmbedResponse{Model: w.Model, Vectors: w.Embeddings, Input: w.PromptEvalCount}, nil
+	return &protocol.EmbedResponse{Model: w.Model, Vectors: w.Embeddings, Input: w.PromptEvalCount, Durations: w.durations()}, nil
 }
 
 // DecodeEmbedResponse parses an /api/embeddings reply.
@@ -153,11 +154,15 @@ func (Embed) EncodeEmbedResponse(_ *protocol.EmbedRequest, res *protocol.EmbedRe
 	if vs == nil {
 		vs = [][]float32{}
 	}
+	// Real Ollama always sends the durations and the count, which clients
+	// (the AI SDK's Ollama provider) require: zero when unknown.
 	return json.Marshal(struct {
 		Model           string      `json:"model"`
 		Embeddings      [][]float32 `json:"embeddings"`
-		PromptEvalCount int         `json:"prompt_eval_count,omitempty"`
-	}{res.Model, vs, res.Input})
+		TotalDuration   int64       `json:"total_duration"`
+		LoadDuration    int64       `json:"load_duration"`
+		PromptEvalCount int         `json:"prompt_eval_count"`
+	}{res.Model, vs, int64(res.Durations.Total), int64(res.Durations.Load), res.Input})
 }
 
 // EncodeEmbedResponse renders the first vector of res as an /api/embeddings reply.

@@ -370,17 +370,15 @@ func (e *streamEncoder) Write(ev *protocol.Event) error {
 			b = append(b, `"message":{"role":"assistant","content":""},"done":true,"done_reason":"`...)
 		}
 		b = append(b, DoneReason(e.stop)...)
+		// Every count and duration real Ollama sends on its final line;
+		// those the router cannot know are zero.
 		b = append(b, `","total_duration":`...)
 		b = wire.AppendInt(b, int(e.opts.Clock().Sub(e.began)))
-		if e.usage.Input > 0 {
-			b = append(b, `,"prompt_eval_count":`...)
-			b = wire.AppendInt(b, e.usage.Input)
-		}
-		if e.usage.Output > 0 {
-			b = append(b, `,"eval_count":`...)
-			b = wire.AppendInt(b, e.usage.Output)
-		}
-		e.out.Buf = append(b, "}\n"...)
+		b = append(b, `,"load_duration":0,"prompt_eval_count":`...)
+		b = wire.AppendInt(b, e.usage.Input)
+		b = append(b, `,"prompt_eval_duration":0,"eval_count":`...)
+		b = wire.AppendInt(b, e.usage.Output)
+		e.out.Buf = append(b, `,"eval_duration":0}`+"\n"...)
 		e.out.Done = true
 	}
 	return e.out.Send()

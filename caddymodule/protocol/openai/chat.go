@@ -506,6 +506,9 @@ func (c Chat) EncodeRequest(r *protocol.Request) ([]byte, error) {
 			return nil, err
 		}
 	}
+	// The API refuses a tool result without a matching call: ids are
+	// made whole and orphan results become user text (see PairTools).
+	r = r.PairTools()
 	w := wRequest{Model: r.Model, Stream: r.Stream, Temperature: r.Temperature, TopP: r.TopP,
 		PresencePenalty: r.PresencePenalty, FrequencyPenalty: r.FrequencyPenalty, Seed: r.Seed,
 		Stop: r.Stop, User: r.User, ParallelToolCalls: r.ParallelTools}
