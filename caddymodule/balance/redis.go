@@ -2,40 +2,28 @@ package balance
 
 import (
 	"context"
-	"crypto/tls"
-	"errors"
 	"fmt"
-	"net"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/llmrouter/llm-router/caddymodule/rdb"
 )
 
 // RedisConfig locates the Redis shared by a fleet of routers
 // (LLM_ROUTER_REDIS_HOST, _PORT, _PASSWORD, _DB).
 type RedisConfig struct {
-	Host     string
-	Port     int // 6379 when 0
-	Password string
-	DB       int
-	TLS      bool        // connect over TLS (system roots)
-	TLSConf  *tls.Config // optional custom TLS settings; implies TLS
-	Prefix   string      // key prefix, "llmr:" when empty
+	rdb.Options // where Redis is; ignored when Client is set
+	// Client, when set, is a client the caller owns and shares (with the
+	// rate limiter and key store); the balancer then neither opens nor
+	// closes one.
+	Client redis.UniversalClient
+	Prefix string // key prefix, "llmr:" when empty
 }
 
 // DefaultPrefix is the key prefix used when RedisConfig.Prefix is empty.
 const DefaultPrefix = "llmr:"
-
-// Addr returns host:port.
-func (c RedisConfig) Addr() string {
-	p := c.Port
-	if p == 0 {
-		p = 6379
-	}
-	return net.JoinHostPort(c.Host, strconv.Itoa(p))
-}
 
 // Scripts read the server clock (TIME) so routers need no synchronised
 // clocks; redis.replicate_commands lets them write afterwards on Redis < 5
@@ -175,31 +163,25 @@ var luaKind = map[Kind]string{
 // redisStore keeps the balancing state in Redis; one script call per
 // acquire and per release.
 type redisStore struct {
-	c   *redis.Client
-	p   string
-	ttl time.Duration
+	c     redis.UniversalClient
+	owned bool // opened here, closed by close
+	p     string
+	ttl   time.Duration
 }
 
 func newRedisStore(cfg RedisConfig, ttl time.Duration) (*redisStore, error) {
-	if cfg.Host == "" {
-		return nil, errors.New("balance: redis host is empty")
-	}
-	o := &redis.Options{
-		Addr: cfg.Addr(), Password: cfg.Password, DB: cfg.DB,
-		DialTimeout: time.Second, ReadTimeout: time.Second, WriteTimeout: time.Second,
-		MaxRetries: 1, ContextTimeoutEnabled: true, DisableIdentity: true,
-	}
-	if cfg.TLS || cfg.TLSConf != nil {
-		o.TLSConfig = cfg.TLSConf
-		if o.TLSConfig == nil {
-			o.TLSConfig = &tls.Config{ServerName: cfg.Host, MinVersion: tls.VersionTLS12}
-		}
-	}
 	p := cfg.Prefix
 	if p == "" {
 		p = DefaultPrefix
 	}
-	return &redisStore{c: redis.NewClient(o), p: p, ttl: ttl}, nil
+	if cfg.Client != nil {
+		return &redisStore{c: cfg.Client, p: p, ttl: ttl}, nil
+	}
+	c, err := cfg.Options.New()
+	if err != nil {
+		return nil, fmt.Errorf("balance: %w", err)
+	}
+	return &redisStore{c: c, owned: true, p: p, ttl: ttl}, nil
 }
 
 func (s *redisStore) ping(ctx context.Context) error {
@@ -209,7 +191,12 @@ func (s *redisStore) ping(ctx context.Context) error {
 	return nil
 }
 
-func (s *redisStore) close() error { return s.c.Close() }
+func (s *redisStore) close() error {
+	if !s.owned {
+		return nil
+	}
+	return s.c.Close()
+}
 
 func (s *redisStore) acquire(ctx context.Context, r *request) (int, error) {
 	args := make([]any, 0, 5+3*len(r.cands))

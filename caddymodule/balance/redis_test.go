@@ -18,6 +18,8 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 	"pgregory.net/rapid"
+
+	"github.com/llmrouter/llm-router/caddymodule/rdb"
 )
 
 // redisProc is a private redis-server on a free port.
@@ -87,7 +89,7 @@ var prefixSeq atomic.Int64
 // router makes a balancer on r; routers made with the same prefix share
 // state like router processes on one Redis.
 func (r *redisProc) router(t testing.TB, prefix string, o Options) *Balancer {
-	o.Redis = &RedisConfig{Host: "127.0.0.1", Port: r.port, Prefix: prefix}
+	o.Redis = &RedisConfig{Options: rdb.Options{Host: "127.0.0.1", Port: r.port}, Prefix: prefix}
 	b := newTest(t, o)
 	if !b.Stats().RedisUp {
 		t.Fatal("balancer did not connect to redis")
@@ -205,7 +207,7 @@ func TestRedisRestartLosesNoRequest(t *testing.T) {
 func TestRedisStartsWithoutRedis(t *testing.T) {
 	r := startRedis(t)
 	r.stop()
-	b := newTest(t, Options{Redis: &RedisConfig{Host: "127.0.0.1", Port: r.port, Prefix: uniquePrefix()}})
+	b := newTest(t, Options{Redis: &RedisConfig{Options: rdb.Options{Host: "127.0.0.1", Port: r.port}, Prefix: uniquePrefix()}})
 	if st := b.Stats(); st.RedisUp || !st.Redis {
 		t.Fatalf("stats %+v, want configured but down", st)
 	}
@@ -286,7 +288,7 @@ func TestPropertyLeasesRedis(t *testing.T) {
 		p := uniquePrefix()
 		var bs []*Balancer
 		for range 2 {
-			b, err := New(Options{Cooldown: time.Hour, Redis: &RedisConfig{Host: "127.0.0.1", Port: r.port, Prefix: p}})
+			b, err := New(Options{Cooldown: time.Hour, Redis: &RedisConfig{Options: rdb.Options{Host: "127.0.0.1", Port: r.port}, Prefix: p}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -346,7 +348,7 @@ func TestRedisPasswordAndDB(t *testing.T) {
 	const secret = "s3cret-pw"
 	r := startRedis(t, "--requirepass", secret)
 	p := uniquePrefix()
-	b := newTest(t, Options{Redis: &RedisConfig{Host: "127.0.0.1", Port: r.port, Password: secret, DB: 3, Prefix: p}})
+	b := newTest(t, Options{Redis: &RedisConfig{Options: rdb.Options{Host: "127.0.0.1", Port: r.port, Password: secret, DB: 3}, Prefix: p}})
 	l, err := b.Acquire(context.Background(), "m", nil, cands("a"), nil)
 	if err != nil || !b.Stats().RedisUp {
 		t.Fatalf("%v, stats %+v", err, b.Stats())
@@ -360,7 +362,7 @@ func TestRedisPasswordAndDB(t *testing.T) {
 	// A wrong password: local fallback with a warning that does not
 	// reveal the password.
 	core, logs := observer.New(zap.WarnLevel)
-	bad := newTest(t, Options{Logger: zap.New(core), Redis: &RedisConfig{Host: "127.0.0.1", Port: r.port, Password: "wrong-" + secret, Prefix: p}})
+	bad := newTest(t, Options{Logger: zap.New(core), Redis: &RedisConfig{Options: rdb.Options{Host: "127.0.0.1", Port: r.port, Password: "wrong-" + secret}, Prefix: p}})
 	if bad.Stats().RedisUp {
 		t.Fatal("connected with a wrong password")
 	}
