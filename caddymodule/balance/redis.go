@@ -167,6 +167,9 @@ type redisStore struct {
 	owned bool // opened here, closed by close
 	p     string
 	ttl   time.Duration
+	// route is the key scripts declare so that a Cluster client sends
+	// them to the node of the prefix's slot (all keys share it).
+	route []string
 }
 
 func newRedisStore(cfg RedisConfig, ttl time.Duration) (*redisStore, error) {
@@ -174,17 +177,26 @@ func newRedisStore(cfg RedisConfig, ttl time.Duration) (*redisStore, error) {
 	if p == "" {
 		p = DefaultPrefix
 	}
-	if cfg.Client != nil {
-		return &redisStore{c: cfg.Client, p: p, ttl: ttl}, nil
+	s := &redisStore{c: cfg.Client, p: p, ttl: ttl}
+	if s.c == nil {
+		c, err := cfg.Options.New()
+		if err != nil {
+			return nil, fmt.Errorf("balance: %w", err)
+		}
+		s.c, s.owned = c, true
 	}
-	c, err := cfg.Options.New()
-	if err != nil {
-		return nil, fmt.Errorf("balance: %w", err)
+	if rdb.IsCluster(s.c) && !strings.Contains(p, "{") {
+		// One hash slot for every key: a script touches several of them.
+		s.p = "{" + strings.TrimSuffix(p, ":") + "}:"
 	}
-	return &redisStore{c: c, owned: true, p: p, ttl: ttl}, nil
+	s.route = []string{s.p + "released"}
+	return s, nil
 }
 
 func (s *redisStore) ping(ctx context.Context) error {
+	if err := rdb.CheckSlots(ctx, s.c, s.route...); err != nil {
+		return fmt.Errorf("balance: %w", err)
+	}
 	if err := s.c.Ping(ctx).Err(); err != nil {
 		return fmt.Errorf("balance: redis ping: %w", err)
 	}
@@ -208,7 +220,7 @@ func (s *redisStore) acquire(ctx context.Context, r *request) (int, error) {
 		}
 		args = append(args, c.ID, c.Host, w)
 	}
-	res, err := acquireLua.Run(ctx, s.c, nil, args...).Int64Slice()
+	res, err := acquireLua.Run(ctx, s.c, s.route, args...).Int64Slice()
 	if err != nil {
 		return -1, fmt.Errorf("balance: redis acquire: %w", err)
 	}
@@ -235,7 +247,7 @@ func (s *redisStore) release(ctx context.Context, l *Lease, cool time.Duration) 
 	if l.kind.exclusive() {
 		origin = l.b.pre
 	}
-	err := releaseLua.Run(ctx, s.c, nil, s.p, l.c.ID, l.token, host, l.model, cool.Milliseconds(), origin).Err()
+	err := releaseLua.Run(ctx, s.c, s.route, s.p, l.c.ID, l.token, host, l.model, cool.Milliseconds(), origin).Err()
 	if err != nil {
 		return fmt.Errorf("balance: redis release: %w", err)
 	}
@@ -252,7 +264,7 @@ func (s *redisStore) renew(ctx context.Context, ls []*Lease, ttl time.Duration) 
 		}
 		args = append(args, l.c.ID, l.token, host, l.model)
 	}
-	if err := renewLua.Run(ctx, s.c, nil, args...).Err(); err != nil {
+	if err := renewLua.Run(ctx, s.c, s.route, args...).Err(); err != nil {
 		return fmt.Errorf("balance: redis renew: %w", err)
 	}
 	return nil
@@ -272,7 +284,7 @@ func (s *redisStore) mark(ctx context.Context, id string, ttl time.Duration) err
 }
 
 func (s *redisStore) inUse(ctx context.Context, id string) (bool, error) {
-	n, err := inUseLua.Run(ctx, s.c, nil, s.p, id).Int64()
+	n, err := inUseLua.Run(ctx, s.c, s.route, s.p, id).Int64()
 	if err != nil {
 		return false, fmt.Errorf("balance: redis in-use: %w", err)
 	}

@@ -31,3 +31,37 @@ func TestIdentity(t *testing.T) {
 		t.Error("the default port must name the same Redis as 6379")
 	}
 }
+
+func TestValidate(t *testing.T) {
+	for _, tc := range []struct {
+		o    Options
+		want string // substring of the error; "" = valid
+	}{
+		{Options{Host: "h"}, ""},
+		{Options{Sentinels: []string{"a:26379", "b:26379"}, MasterName: "mymaster", DB: 2}, ""},
+		{Options{Cluster: []string{"a:7000"}}, ""},
+		{Options{}, "host is empty"},
+		{Options{Host: "h", DB: -1}, "negative"},
+		{Options{Sentinels: []string{"a:26379"}}, "master name"},
+		{Options{Host: "h", MasterName: "m"}, "needs sentinels"},
+		{Options{Sentinels: []string{"a"}, MasterName: "m"}, `sentinel address "a": want host:port`},
+		{Options{Cluster: []string{"a:0"}}, "bad port"},
+		{Options{Cluster: []string{"a:7000"}, DB: 1}, "only db 0"},
+		{Options{Cluster: []string{"a:7000"}, Sentinels: []string{"b:1"}, MasterName: "m"}, "not both"},
+	} {
+		err := tc.o.Validate()
+		if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("%+v: %v, want %q", tc.o, err, tc.want)
+		}
+	}
+	if got := ParseAddrs(" a:1, b:2,,c:3 "); strings.Join(got, "|") != "a:1|b:2|c:3" {
+		t.Errorf("ParseAddrs = %q", got)
+	}
+	s, c := Options{Sentinels: []string{"a:1", "b:2"}, MasterName: "m", Password: "pw"}, Options{Sentinels: []string{"b:2", "a:1"}, MasterName: "m", Password: "pw"}
+	if s.Identity() != c.Identity() {
+		t.Error("the order of the sentinels must not make another identity")
+	}
+	if s.Identity() == (Options{Sentinels: []string{"a:1", "b:2"}, MasterName: "other", Password: "pw"}).Identity() {
+		t.Error("another master name, same identity")
+	}
+}
