@@ -16,7 +16,7 @@ import (
 
 // firstAvailableApp is an App with one model served by one provider under
 // first_available, on the in-memory balancer.
-func firstAvailableApp(t *testing.T) (*Handler, *config.Model) {
+func firstAvailableApp(t testing.TB) (*Handler, *config.Model) {
 	t.Helper()
 	cfg, err := config.Parse("test.json", []byte(`{
 		"openai_models": {"m": {"providers": [{"id": "only", "api_host": "http://127.0.0.1:1", "api_type": "openai"}]}},
@@ -67,5 +67,19 @@ func TestFailoverPanicFreesProvider(t *testing.T) {
 	// The panic is the router's fault: the provider is not cooled down.
 	if _, err := h.app.balancer.TryAcquire(ctx, "m", h.app.cands["m"][0]); errors.Is(err, balance.ErrNoProvider) {
 		t.Fatal("the provider was cooled down for the router's own panic")
+	}
+}
+
+// BenchmarkFailover is the lease bookkeeping around one provider call:
+// acquire, in-flight gauge, release.
+func BenchmarkFailover(b *testing.B) {
+	h, m := firstAvailableApp(b)
+	ctx := context.Background()
+	ok := func(*config.Provider) attemptResult { return attemptResult{} }
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := h.failover(ctx, m, ok); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
