@@ -167,8 +167,9 @@ type redisStore struct {
 	owned bool // opened here, closed by close
 	p     string
 	ttl   time.Duration
-	// route is the key scripts declare so that a Cluster client sends
-	// them to the node of the prefix's slot (all keys share it).
+	// route is the key scripts declare on a Cluster, so that the client
+	// sends them to the node of the prefix's slot (all keys share it);
+	// nil elsewhere (one argument less per call).
 	route []string
 }
 
@@ -185,11 +186,13 @@ func newRedisStore(cfg RedisConfig, ttl time.Duration) (*redisStore, error) {
 		}
 		s.c, s.owned = c, true
 	}
-	if rdb.IsCluster(s.c) && !strings.Contains(p, "{") {
-		// One hash slot for every key: a script touches several of them.
-		s.p = "{" + strings.TrimSuffix(p, ":") + "}:"
+	if rdb.IsCluster(s.c) {
+		if !strings.Contains(p, "{") {
+			// One hash slot for every key: a script touches several.
+			s.p = "{" + strings.TrimSuffix(p, ":") + "}:"
+		}
+		s.route = []string{s.p + "released"}
 	}
-	s.route = []string{s.p + "released"}
 	return s, nil
 }
 
