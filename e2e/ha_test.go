@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -12,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/option"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/llmrouter/llm-router/caddymodule/llmtest"
@@ -384,5 +387,58 @@ func TestSentinelsUnreachableAtStart(t *testing.T) {
 	}
 	if !strings.Contains(r.logs.String(), "redis unreachable: balancing on local state") {
 		t.Fatalf("the router did not say it runs on local state:\n%s", r.logs)
+	}
+}
+
+// Two routers on a real Redis Cluster (LLM_ROUTER_REDIS_CLUSTER) share
+// balancing and rate limits; a cluster with no slot assigned gets a
+// warning that names the missing slot, and the router serves on local state.
+func TestRedisClusterFleet(t *testing.T) {
+	cl := rdbtest.StartCluster(t, 3)
+	a := llmtest.NewOpenAI("a")
+	defer a.Close()
+	b := llmtest.NewOpenAI("b")
+	defer b.Close()
+	keys := filepath.Join(t.TempDir(), "keys.json")
+	key := createKey(t, keys, "--name", "erin", "--models", "*", "--rpm", "7")
+	opts := routerOpts{
+		models: modelsJSON(map[string][]string{"m": {prov("pa", a.URL, "vllm", ""), prov("pb", b.URL, "vllm", "")}}),
+		env: map[string]string{"LLM_ROUTER_REDIS_CLUSTER": strings.Join(cl.Addrs(), ","),
+			"LLM_ROUTER_BALANCE_STRATEGY": "balanced"},
+		directive: "\t\tauth on {\n\t\t\tkeys_file " + keys + "\n\t\t}",
+	}
+	r1, r2 := startRouter(t, opts), startRouter(t, opts)
+	for _, r := range []*router{r1, r2} {
+		if !strings.Contains(r.logs.String(), "redis cluster") || strings.Contains(r.logs.String(), "redis unreachable") {
+			t.Fatalf("router not on the cluster:\n%s", r.logs)
+		}
+	}
+	cs := []openai.Client{client(r1, option.WithAPIKey(key)), client(r2, option.WithAPIKey(key))}
+	for i := range 6 {
+		if _, err := cs[i%2].Chat.Completions.New(context.Background(), chatParams("m", "x")); err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+	}
+	// Alternating routers, each alone would send all to its first pick.
+	if got := a.Count("/v1/chat/completions"); got != 3 {
+		t.Errorf("provider a served %d of 6, want 3 (shared balancing on the cluster)", got)
+	}
+	if _, err := cs[0].Chat.Completions.New(context.Background(), chatParams("m", "x")); err != nil {
+		t.Fatalf("the 7th request, within the shared limit: %v", err)
+	}
+	if _, err := cs[1].Chat.Completions.New(context.Background(), chatParams("m", "x")); statusOf(err) != 429 {
+		t.Fatalf("the 8th request over the shared rpm of 7: %v, want 429", err)
+	}
+
+	bare := rdbtest.StartClusterNodes(t, 3)
+	opts.env["LLM_ROUTER_REDIS_CLUSTER"] = strings.Join(bare.Addrs(), ",")
+	opts.directive = ""
+	r3 := startRouter(t, opts)
+	c3 := client(r3)
+	if _, err := c3.Chat.Completions.New(context.Background(), chatParams("m", "x")); err != nil {
+		t.Fatalf("no service on local state: %v", err)
+	}
+	if l := r3.logs.String(); !strings.Contains(l, "no node serves hash slot") || !strings.Contains(l, "redis-cli --cluster") {
+		t.Fatalf("no clear error about the cluster's missing slots:\n%s", l)
 	}
 }
