@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -376,5 +377,43 @@ func TestRedisPasswordAndDB(t *testing.T) {
 		if s := fmt.Sprint(e.Message, e.ContextMap()); strings.Contains(s, secret) {
 			t.Fatalf("log reveals the password: %s", s)
 		}
+	}
+}
+
+// A lease released while Redis does not answer (a Sentinel failover, a
+// paused server) is released there once it answers again, rather than
+// holding its provider until the lease TTL: the promoted replica still
+// has it.
+func TestRedisReleaseReplayedAfterOutage(t *testing.T) {
+	r := startRedis(t)
+	p := uniquePrefix()
+	o := Options{LeaseTTL: time.Minute}
+	b := r.router(t, p, o)
+	c := redis.NewClient(&redis.Options{Addr: r.addr()})
+	defer c.Close()
+	leased := func() int64 {
+		return c.ZCount(context.Background(), p+"flight:a", fmt.Sprint("(", time.Now().UnixMilli()), "+inf").Val()
+	}
+	cs := cands("a")
+	l, err := b.Acquire(context.Background(), "m", Policy{Kind: FirstAvailable}, cs, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := leased(); n != 1 {
+		t.Fatalf("%d live leases in Redis, want the one held", n)
+	}
+	if err := r.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	l.Release(Outcome{}) // Redis does not answer: released locally only
+	if b.Stats().RedisUp {
+		t.Fatal("the release did not notice that Redis is gone")
+	}
+	if err := r.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "reconnect", func() bool { return b.Stats().RedisUp })
+	if n := leased(); n != 0 {
+		t.Fatalf("after the outage %d lease of the provider is still live in Redis (TTL 1 min): the release was not replayed", n)
 	}
 }
