@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/llmrouter/llm-router/caddymodule/rdb"
 	"github.com/llmrouter/llm-router/caddymodule/rdb/rdbtest"
@@ -40,19 +42,27 @@ func TestRedisCluster(t *testing.T) {
 	})
 	t.Run("key store", func(t *testing.T) {
 		s := &redisStore{c: c, key: DefaultRedisKey}
-		doc, rev, err := s.load(context.Background())
+		_, rev, err := s.load(context.Background())
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := s.save(context.Background(), doc, rev); err != nil {
+		if err := s.save(context.Background(), []byte(`{"keys": []}`), rev); err != nil {
 			t.Fatal(err)
 		}
 		if err := s.save(context.Background(), []byte(`{"keys": []}`), "stale"); !errors.Is(err, errConflict) {
 			t.Errorf("stale save = %v, want errConflict", err)
 		}
-		a := newAuth(t, Config{Store: StoreRedis, Redis: c})
+		clk := newClock()
+		a := newAuth(t, Config{Store: StoreRedis, Redis: c, Now: clk.Now, Poll: time.Millisecond})
 		if a.Keys() != 0 {
 			t.Errorf("keys read from the cluster: %d, want 0", a.Keys())
 		}
+		// The keys CLI edits the document on the cluster too.
+		out, _, err := cli(t, clk, "create", "--redis-cluster="+strings.Join(cl.Addrs(), ","), "--name", "fleet")
+		if err != nil {
+			t.Fatal(err)
+		}
+		secret := strings.TrimSpace(out)
+		eventually(t, "the key created on the cluster to apply", func() bool { _, err := a.Check(secret); return err == nil })
 	})
 }
