@@ -110,6 +110,7 @@ type App struct {
 	metrics    *metrics
 	auditLog   *audit.Log
 	redis      redis.UniversalClient
+	redisID    string // identity of redis (password hashed), for pool keys
 }
 
 // CaddyModule returns the Caddy module information.
@@ -264,8 +265,10 @@ func (a *App) Stop() error { return nil }
 // Cleanup releases this config's references to shared state.
 func (a *App) Cleanup() error {
 	var errs []error
-	for _, k := range a.poolKeys {
-		if _, err := pool.Delete(k); err != nil {
+	// Last taken, first released: the balancer goes before the Redis
+	// client it uses.
+	for i := len(a.poolKeys) - 1; i >= 0; i-- {
+		if _, err := pool.Delete(a.poolKeys[i]); err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -56,9 +56,11 @@ func (h *Handler) provisionAuth(ctx caddy.Context) error {
 		return err
 	}
 	h.authn = a
+	// Keyed by the Redis identity: after a reload to another Redis the
+	// limiter must not keep the client the old config closed.
 	key := "limiter|memory"
 	if h.app.redis != nil {
-		key = "limiter|redis"
+		key = "limiter|redis|" + h.app.redisID
 	}
 	v, _, err := pool.LoadOrNew(key, func() (caddy.Destructor, error) {
 		if h.app.redis != nil {

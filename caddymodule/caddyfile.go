@@ -14,6 +14,7 @@ import (
 	"github.com/dustin/go-humanize"
 
 	"github.com/llmrouter/llm-router/caddymodule/auth"
+	"github.com/llmrouter/llm-router/caddymodule/rdb"
 )
 
 func init() {
@@ -147,6 +148,16 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 					r.DB, err = intArg(d)
 				case "tls":
 					r.TLS = true
+				case "sentinels":
+					for d.NextArg() {
+						r.Sentinels = append(r.Sentinels, rdb.ParseAddrs(d.Val())...)
+					}
+				case "master_name":
+					r.MasterName = optionalArg(d)
+				case "cluster":
+					for d.NextArg() {
+						r.Cluster = append(r.Cluster, rdb.ParseAddrs(d.Val())...)
+					}
 				default:
 					return d.Errf("unrecognized redis option %q", d.Val())
 				}
@@ -154,7 +165,9 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 					return err
 				}
 			}
-			if r.Host != "" {
+			// Placeholders of unset variables leave every field empty:
+			// no Redis (then LLM_ROUTER_REDIS_* may still name one).
+			if r.Host != "" || len(r.Sentinels) > 0 || len(r.Cluster) > 0 {
 				a.Redis = r
 			}
 		case "audit_dir":

@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -56,6 +57,23 @@ func TestAppCaddyfile(t *testing.T) {
 	}
 	if a.Redis == nil || a.Redis.Host != "10.0.0.9" || a.Redis.Port != 6380 || a.Redis.DB != 2 || a.Redis.Password != "{env.REDIS_PW}" {
 		t.Fatalf("redis %+v", a.Redis)
+	}
+	for _, tc := range []struct {
+		in   string
+		want RedisOptions
+	}{
+		{"llm_router {\n redis {\n sentinels 10.0.0.1:26379,10.0.0.2:26379 10.0.0.3:26379\n master_name mymaster\n db 1\n }\n }",
+			RedisOptions{Port: 6379, DB: 1, Sentinels: []string{"10.0.0.1:26379", "10.0.0.2:26379", "10.0.0.3:26379"}, MasterName: "mymaster"}},
+		{"llm_router {\n redis {\n cluster 10.0.0.1:7000 10.0.0.2:7000\n password pw\n tls\n }\n }",
+			RedisOptions{Port: 6379, Password: "pw", TLS: true, Cluster: []string{"10.0.0.1:7000", "10.0.0.2:7000"}}},
+	} {
+		var a App
+		if err := a.UnmarshalCaddyfile(caddyfile.NewTestDispenser(tc.in)); err != nil {
+			t.Fatal(err)
+		}
+		if a.Redis == nil || fmt.Sprint(*a.Redis) != fmt.Sprint(tc.want) {
+			t.Errorf("%s: redis %+v, want %+v", tc.in, a.Redis, tc.want)
+		}
 	}
 	for _, bad := range []string{"llm_router { nope 1 }", "llm_router { guardrail middle nask_guard }", "llm_router { masker no_such_masker }", "llm_router { external_timeout soon }", "llm_router extra"} {
 		var a App

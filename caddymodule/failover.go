@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/llmrouter/llm-router/caddymodule/balance"
 	"github.com/llmrouter/llm-router/caddymodule/config"
 	"github.com/llmrouter/llm-router/caddymodule/provider"
 )
@@ -35,15 +36,8 @@ func (h *Handler) failover(ctx context.Context, m *config.Model, try func(p *con
 			}
 			return err
 		}
-		p := l.provider()
-		tried[p.ID] = true
-		requestInfo(ctx).routed(m.Name, p.ID)
-		g := h.app.metrics.inflight.WithLabelValues(m.Name, p.ID)
-		g.Inc()
-		start := time.Now()
-		res := try(p)
-		g.Dec()
-		l.release(outcome(ctx, res), time.Since(start))
+		tried[l.provider().ID] = true
+		res := h.leased(ctx, m, l, try)
 		if !res.retry {
 			return res.err
 		}
@@ -55,6 +49,30 @@ func (h *Handler) failover(ctx context.Context, m *config.Model, try func(p *con
 		}
 	}
 	return last
+}
+
+// leased runs try on the leased provider. The lease and the in-flight
+// gauge are released by a deferred call, so a panic in try (recovered by
+// ServeHTTP) frees the provider too; a panic is the router's fault, not
+// the provider's, so it counts as Canceled (no verdict, no cool-down).
+func (h *Handler) leased(ctx context.Context, m *config.Model, l lease, try func(p *config.Provider) attemptResult) (res attemptResult) {
+	p := l.provider()
+	requestInfo(ctx).routed(m.Name, p.ID)
+	g := h.app.metrics.inflight.WithLabelValues(m.Name, p.ID)
+	g.Inc()
+	start := time.Now()
+	finished := false
+	defer func() {
+		g.Dec()
+		r := balance.Canceled
+		if finished {
+			r = outcome(ctx, res)
+		}
+		l.release(r, time.Since(start))
+	}()
+	res = try(p)
+	finished = true
+	return res
 }
 
 // send posts body to a provider with the request's id and returns the

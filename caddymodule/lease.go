@@ -2,7 +2,6 @@ package caddymodule
 
 import (
 	"context"
-	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,9 +19,12 @@ import (
 	"github.com/llmrouter/llm-router/caddymodule/config"
 	"github.com/llmrouter/llm-router/caddymodule/monitor"
 	"github.com/llmrouter/llm-router/caddymodule/provider"
+	"github.com/llmrouter/llm-router/caddymodule/rdb"
 )
 
-// RedisOptions locate the Redis server shared by several router instances.
+// RedisOptions locate the Redis shared by several router instances: one
+// server (Host), a primary managed by Redis Sentinel (Sentinels and
+// MasterName) or a Redis Cluster (Cluster).
 type RedisOptions struct {
 	Host string `json:"host,omitempty"`
 	Port int    `json:"port,omitempty"`
@@ -31,15 +33,28 @@ type RedisOptions struct {
 	Password string `json:"password,omitempty"`
 	DB       int    `json:"db,omitempty"`
 	TLS      bool   `json:"tls,omitempty"`
+	// Sentinels are host:port addresses of the Sentinels that watch the
+	// primary called MasterName (LLM_ROUTER_REDIS_SENTINELS,
+	// LLM_ROUTER_REDIS_MASTER_NAME).
+	Sentinels  []string `json:"sentinels,omitempty"`
+	MasterName string   `json:"master_name,omitempty"`
+	// Cluster lists host:port seed nodes of a Redis Cluster
+	// (LLM_ROUTER_REDIS_CLUSTER).
+	Cluster []string `json:"cluster,omitempty"`
 }
 
-// redisFromEnv reads LLM_ROUTER_REDIS_HOST, _PORT, _PASSWORD and _DB.
+// redisFromEnv reads LLM_ROUTER_REDIS_HOST (or _SENTINELS with
+// _MASTER_NAME, or _CLUSTER), _PORT, _PASSWORD, _DB and _TLS.
 func redisFromEnv() (*RedisOptions, error) {
-	host := os.Getenv("LLM_ROUTER_REDIS_HOST")
-	if host == "" {
+	o := &RedisOptions{Host: os.Getenv("LLM_ROUTER_REDIS_HOST"), Port: 6379, Password: os.Getenv("LLM_ROUTER_REDIS_PASSWORD"),
+		Sentinels: rdb.ParseAddrs(os.Getenv("LLM_ROUTER_REDIS_SENTINELS")), MasterName: strings.TrimSpace(os.Getenv("LLM_ROUTER_REDIS_MASTER_NAME")),
+		Cluster: rdb.ParseAddrs(os.Getenv("LLM_ROUTER_REDIS_CLUSTER"))}
+	if o.Host == "" && len(o.Sentinels) == 0 && len(o.Cluster) == 0 {
+		if o.MasterName != "" {
+			return nil, errors.New("LLM_ROUTER_REDIS_MASTER_NAME is set but LLM_ROUTER_REDIS_SENTINELS is empty")
+		}
 		return nil, nil
 	}
-	o := &RedisOptions{Host: host, Port: 6379, Password: os.Getenv("LLM_ROUTER_REDIS_PASSWORD")}
 	for name, dst := range map[string]*int{"LLM_ROUTER_REDIS_PORT": &o.Port, "LLM_ROUTER_REDIS_DB": &o.DB} {
 		if v := strings.TrimSpace(os.Getenv(name)); v != "" {
 			n, err := strconv.Atoi(v)
@@ -57,7 +72,7 @@ type sharedBalancer struct{ *balance.Balancer }
 
 func (s sharedBalancer) Destruct() error { return s.Close() }
 
-type sharedRedis struct{ *redis.Client }
+type sharedRedis struct{ redis.UniversalClient }
 
 func (s sharedRedis) Destruct() error { return s.Close() }
 
@@ -117,22 +132,12 @@ func (a *App) provisionBalancer(ctx caddy.Context) error {
 	var rc *balance.RedisConfig
 	key := fmt.Sprintf("balancer|%s|%d|%d", a.Strategy, a.QueueTimeout, a.Cooldown)
 	if a.Redis != nil {
-		pw := caddy.NewReplacer().ReplaceAll(a.Redis.Password, "")
-		rc = &balance.RedisConfig{Host: a.Redis.Host, Port: a.Redis.Port, Password: pw, DB: a.Redis.DB, TLS: a.Redis.TLS}
-		key += fmt.Sprintf("|redis|%s|%d|%d|%t|%x", a.Redis.Host, a.Redis.Port, a.Redis.DB, a.Redis.TLS, hashString(pw))
-		rkey := "redis|" + key
-		v, _, err := pool.LoadOrNew(rkey, func() (caddy.Destructor, error) {
-			opts := &redis.Options{Addr: fmt.Sprintf("%s:%d", a.Redis.Host, a.Redis.Port), Password: pw, DB: a.Redis.DB}
-			if a.Redis.TLS {
-				opts.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, ServerName: a.Redis.Host}
-			}
-			return sharedRedis{redis.NewClient(opts)}, nil
-		})
+		c, id, err := a.openRedis()
 		if err != nil {
 			return err
 		}
-		a.poolKeys = append(a.poolKeys, rkey)
-		a.redis = v.(sharedRedis).Client
+		rc = &balance.RedisConfig{Client: c}
+		key += "|redis|" + id
 	}
 	v, _, err := pool.LoadOrNew(key, func() (caddy.Destructor, error) {
 		b, err := balance.New(balance.Options{Default: balance.Policy{Kind: kind}, QueueTimeout: time.Duration(a.QueueTimeout),
@@ -167,12 +172,38 @@ func (a *App) provisionBalancer(ctx caddy.Context) error {
 	return nil
 }
 
-func hashString(s string) uint32 {
-	h := uint32(2166136261)
-	for i := 0; i < len(s); i++ {
-		h = (h ^ uint32(s[i])) * 16777619
+// openRedis returns the client of the configured Redis from the
+// reload-surviving pool, and the Redis identity it is keyed by (password
+// hashed): balancing, rate limits and the key store share this one client,
+// and a reload that points elsewhere gets a new one while the old one is
+// closed with the last config that used it.
+func (a *App) openRedis() (redis.UniversalClient, string, error) {
+	o := rdb.Options{Host: a.Redis.Host, Port: a.Redis.Port, DB: a.Redis.DB, TLS: a.Redis.TLS,
+		Password:  caddy.NewReplacer().ReplaceAll(a.Redis.Password, ""),
+		Sentinels: a.Redis.Sentinels, MasterName: a.Redis.MasterName, Cluster: a.Redis.Cluster}
+	if o.Mode() != "server" {
+		o.Host, o.Port = "", 0 // a host beside sentinels or a cluster is not used
 	}
-	return h
+	if err := o.Validate(); err != nil {
+		return nil, "", err
+	}
+	a.logger.Info("shared state in Redis", zap.String("redis", o.String()))
+	id := o.Identity()
+	key := "redis|" + id
+	v, _, err := pool.LoadOrNew(key, func() (caddy.Destructor, error) {
+		c, err := o.New()
+		if err != nil {
+			return nil, err
+		}
+		return sharedRedis{c}, nil
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	a.poolKeys = append(a.poolKeys, key)
+	a.redis = v.(sharedRedis).UniversalClient
+	a.redisID = id
+	return a.redis, id, nil
 }
 
 // runMonitors probes providers, pings idle keep-alive providers and

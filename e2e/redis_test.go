@@ -205,3 +205,55 @@ func TestRateLimitSharedThroughRedis(t *testing.T) {
 		}
 	}
 }
+
+// A reload that moves the router to another Redis database keeps API-key
+// rate limits working, on the new database: the limiter must not keep the
+// Redis client the old config closed.
+func TestRateLimitFollowsRedisReload(t *testing.T) {
+	rs := startRedis(t)
+	fake := llmtest.NewOpenAI("vllm")
+	defer fake.Close()
+	keys := filepath.Join(t.TempDir(), "keys.json")
+	key := createKey(t, keys, "--name", "dave", "--models", "*", "--rpm", "3")
+	opts := func(db int) routerOpts {
+		return routerOpts{
+			models:    modelsJSON(map[string][]string{"m": {prov("p", fake.URL, "vllm", "")}}),
+			global:    fmt.Sprintf("\t\tstrategy first_available\n\t\tredis 127.0.0.1 {\n\t\t\tport %d\n\t\t\tdb %d\n\t\t}", rs.port, db),
+			directive: "\t\tauth on {\n\t\t\tkeys_file " + keys + "\n\t\t}",
+		}
+	}
+	r := startRouter(t, opts(1))
+	c := client(r, option.WithAPIKey(key))
+	if _, err := c.Chat.Completions.New(context.Background(), chatParams("m", "x")); err != nil {
+		t.Fatalf("before the reload: %v", err)
+	}
+	r.write(opts(2))
+	if out, err := r.reload(); err != nil {
+		t.Fatalf("reload: %v\n%s", err, out)
+	}
+	// The new config is in force once a request lands in db 2: the first
+	// after the reload is admitted by a fresh bucket there.
+	db := func(n int) *redis.Client {
+		c := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", rs.port), DB: n})
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	db1, db2 := db(1), db(2)
+	n1, err := db1.DBSize(context.Background()).Result()
+	if err != nil || n1 == 0 {
+		t.Fatalf("db 1 holds no rate-limit state before the reload (%d keys, %v)", n1, err)
+	}
+	for i := 0; i < 3; i++ {
+		if _, err := c.Chat.Completions.New(context.Background(), chatParams("m", "x")); err != nil {
+			t.Fatalf("request %d after the reload, within the limit on the new db: %v\n%s", i, err, r.logs)
+		}
+	}
+	_, err = c.Chat.Completions.New(context.Background(), chatParams("m", "x"))
+	if statusOf(err) != 429 {
+		t.Fatalf("the fourth request after the reload: %v, want 429 from the limit kept in db 2", err)
+	}
+	rl, err := db2.Keys(context.Background(), "llm-router:auth:rl:*").Result()
+	if err != nil || len(rl) == 0 {
+		t.Fatalf("db 2 holds no rate-limit key after the reload (%v, %v)", rl, err)
+	}
+}

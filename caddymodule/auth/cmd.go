@@ -15,6 +15,8 @@ import (
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
+
+	"github.com/llmrouter/llm-router/caddymodule/rdb"
 )
 
 func init() {
@@ -35,6 +37,11 @@ never stored: keep it safe.
   llm-router keys disable alice
   llm-router keys delete alice
   llm-router keys push --keys-file keys.json --redis-url redis://redis:6379/0
+  llm-router keys list --redis-sentinels s1:26379,s2:26379,s3:26379 --redis-master-name mymaster
+  llm-router keys list --redis-cluster n1:6379,n2:6379,n3:6379
+
+With --redis-sentinels or --redis-cluster the password, db and TLS come from
+LLM_ROUTER_REDIS_PASSWORD, _DB and _TLS, as for the router.
 `,
 		CobraFunc: keysCommand,
 	})
@@ -59,6 +66,9 @@ func keysCommandWith(cmd *cobra.Command, env cliEnv) {
 	pf.String("keys-file", defFile, "keys file to edit")
 	pf.String("redis-url", "", "edit the keys document in Redis instead (redis://[:password@]host:port/db)")
 	pf.String("redis-key", DefaultRedisKey, "Redis hash holding the keys document")
+	pf.String("redis-sentinels", "", "edit the keys document on the primary of these Redis Sentinels instead (host:port,...; with --redis-master-name)")
+	pf.String("redis-master-name", "", "name of the primary the sentinels watch")
+	pf.String("redis-cluster", "", "edit the keys document on this Redis Cluster instead (seed nodes host:port,...)")
 
 	withStore := func(c *cobra.Command, fn func(ctx context.Context, s docStore) error) error {
 		c.SilenceUsage = true
@@ -67,6 +77,21 @@ func keysCommandWith(cmd *cobra.Command, env cliEnv) {
 			ctx = context.Background()
 		}
 		url, _ := c.Flags().GetString("redis-url")
+		sentinels, _ := c.Flags().GetString("redis-sentinels")
+		master, _ := c.Flags().GetString("redis-master-name")
+		cluster, _ := c.Flags().GetString("redis-cluster")
+		key, _ := c.Flags().GetString("redis-key")
+		if sentinels != "" || cluster != "" || master != "" {
+			if url != "" {
+				return errors.New("--redis-url and --redis-sentinels/--redis-cluster exclude each other")
+			}
+			rc, err := haClient(sentinels, master, cluster)
+			if err != nil {
+				return err
+			}
+			defer rc.Close()
+			return fn(ctx, &redisStore{c: rc, key: key})
+		}
 		if url == "" {
 			path, _ := c.Flags().GetString("keys-file")
 			return fn(ctx, &fileStore{path: path})
@@ -77,7 +102,6 @@ func keysCommandWith(cmd *cobra.Command, env cliEnv) {
 		}
 		rc := redis.NewClient(opt)
 		defer rc.Close()
-		key, _ := c.Flags().GetString("redis-key")
 		return fn(ctx, &redisStore{c: rc, key: key})
 	}
 
@@ -305,4 +329,20 @@ func timeText(t time.Time) string {
 		return "-"
 	}
 	return t.UTC().Format(time.RFC3339)
+}
+
+// haClient opens a Sentinel or Cluster client for the CLI; the password,
+// db and TLS come from the router's variables, never from the command line.
+func haClient(sentinels, master, cluster string) (redis.UniversalClient, error) {
+	o := rdb.Options{Sentinels: rdb.ParseAddrs(sentinels), MasterName: master, Cluster: rdb.ParseAddrs(cluster),
+		Password: os.Getenv("LLM_ROUTER_REDIS_PASSWORD")}
+	if v := strings.TrimSpace(os.Getenv("LLM_ROUTER_REDIS_DB")); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return nil, fmt.Errorf("LLM_ROUTER_REDIS_DB: %q is not a number", v)
+		}
+		o.DB = n
+	}
+	o.TLS = strings.EqualFold(os.Getenv("LLM_ROUTER_REDIS_TLS"), "true") || os.Getenv("LLM_ROUTER_REDIS_TLS") == "1"
+	return o.New()
 }

@@ -5,7 +5,9 @@
 // unreachable the balancer keeps working on local state and reconnects by
 // itself.
 //
-// Redis layout (prefix P, "llmr:" by default; standalone Redis, not Cluster):
+// Redis layout (prefix P, "llmr:" by default; on a Redis Cluster a prefix
+// without a hash tag is wrapped in one, "{llmr}:", so that every key shares
+// the slot the scripts run on):
 //
 //	P flight:<provider id>   zset  lease token → expiry (ms); in-flight requests
 //	P host:<api host>        zset  "<model>\n<token>" → expiry; host occupancy (first_available_optim)
@@ -156,6 +158,7 @@ type Balancer struct {
 	wg    sync.WaitGroup
 	mu    sync.Mutex
 	held  map[*Lease]struct{}
+	unrel []*Lease // Redis leases whose release failed, replayed on reconnect
 	dmu   sync.Mutex
 	dyn   map[string]*ewma
 	nFall atomic.Uint64
@@ -404,9 +407,36 @@ func (b *Balancer) reconnect() {
 			case <-time.After(wait):
 			}
 		}
+		b.replayReleases()
 		b.upR.Store(true)
 		b.log.Info("redis reachable again: balancing on shared state")
 		b.q.wakeAll()
+	}
+}
+
+// errNotUp marks a release while the balancer runs on local state.
+var errNotUp = errors.New("balance: redis not in use")
+
+// maxUnreleased bounds the leases kept for a release replay; past it the
+// oldest are left to expire by their TTL.
+const maxUnreleased = 4096
+
+// replayReleases frees in Redis the leases released while it was
+// unreachable (as after a Sentinel failover, where the promoted replica
+// still holds them), so their providers need not wait out the lease TTL.
+// A lease that has expired meanwhile is a no-op.
+func (b *Balancer) replayReleases() {
+	b.mu.Lock()
+	ls := b.unrel
+	b.unrel = nil
+	b.mu.Unlock()
+	for _, l := range ls {
+		ctx, cancel := context.WithTimeout(b.ctx, ReleaseTimeout)
+		err := b.rds.release(ctx, l, 0)
+		cancel()
+		if err != nil {
+			return // gone again: the rest expire by their TTL
+		}
 	}
 }
 
@@ -579,12 +609,24 @@ func (l *Lease) Release(o Outcome) bool {
 	if o.Result == Failure && b.o.Cooldown > 0 {
 		cool = b.o.Cooldown
 	}
-	if l.remote && b.upR.Load() {
-		ctx, cancel := context.WithTimeout(context.Background(), ReleaseTimeout)
-		err := b.rds.release(ctx, l, cool)
-		cancel()
+	if l.remote {
+		err := errNotUp
+		if b.upR.Load() {
+			ctx, cancel := context.WithTimeout(context.Background(), ReleaseTimeout)
+			err = b.rds.release(ctx, l, cool)
+			cancel()
+		}
 		if err != nil {
-			b.fallback(err) // the Redis lease expires by its TTL
+			// Replayed once Redis answers again (else it expires by its TTL).
+			b.mu.Lock()
+			if len(b.unrel) >= maxUnreleased {
+				b.unrel = b.unrel[1:]
+			}
+			b.unrel = append(b.unrel, l)
+			b.mu.Unlock()
+			if err != errNotUp {
+				b.fallback(err)
+			}
 		}
 	}
 	// Local release (for local leases; for remote ones it only records the

@@ -2,40 +2,28 @@ package balance
 
 import (
 	"context"
-	"crypto/tls"
-	"errors"
 	"fmt"
-	"net"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/llmrouter/llm-router/caddymodule/rdb"
 )
 
 // RedisConfig locates the Redis shared by a fleet of routers
 // (LLM_ROUTER_REDIS_HOST, _PORT, _PASSWORD, _DB).
 type RedisConfig struct {
-	Host     string
-	Port     int // 6379 when 0
-	Password string
-	DB       int
-	TLS      bool        // connect over TLS (system roots)
-	TLSConf  *tls.Config // optional custom TLS settings; implies TLS
-	Prefix   string      // key prefix, "llmr:" when empty
+	rdb.Options // where Redis is; ignored when Client is set
+	// Client, when set, is a client the caller owns and shares (with the
+	// rate limiter and key store); the balancer then neither opens nor
+	// closes one.
+	Client redis.UniversalClient
+	Prefix string // key prefix, "llmr:" when empty
 }
 
 // DefaultPrefix is the key prefix used when RedisConfig.Prefix is empty.
 const DefaultPrefix = "llmr:"
-
-// Addr returns host:port.
-func (c RedisConfig) Addr() string {
-	p := c.Port
-	if p == 0 {
-		p = 6379
-	}
-	return net.JoinHostPort(c.Host, strconv.Itoa(p))
-}
 
 // Scripts read the server clock (TIME) so routers need no synchronised
 // clocks; redis.replicate_commands lets them write afterwards on Redis < 5
@@ -175,41 +163,55 @@ var luaKind = map[Kind]string{
 // redisStore keeps the balancing state in Redis; one script call per
 // acquire and per release.
 type redisStore struct {
-	c   *redis.Client
-	p   string
-	ttl time.Duration
+	c     redis.UniversalClient
+	owned bool // opened here, closed by close
+	p     string
+	ttl   time.Duration
+	// route is the key scripts declare on a Cluster, so that the client
+	// sends them to the node of the prefix's slot (all keys share it);
+	// nil elsewhere (one argument less per call).
+	route []string
 }
 
 func newRedisStore(cfg RedisConfig, ttl time.Duration) (*redisStore, error) {
-	if cfg.Host == "" {
-		return nil, errors.New("balance: redis host is empty")
-	}
-	o := &redis.Options{
-		Addr: cfg.Addr(), Password: cfg.Password, DB: cfg.DB,
-		DialTimeout: time.Second, ReadTimeout: time.Second, WriteTimeout: time.Second,
-		MaxRetries: 1, ContextTimeoutEnabled: true, DisableIdentity: true,
-	}
-	if cfg.TLS || cfg.TLSConf != nil {
-		o.TLSConfig = cfg.TLSConf
-		if o.TLSConfig == nil {
-			o.TLSConfig = &tls.Config{ServerName: cfg.Host, MinVersion: tls.VersionTLS12}
-		}
-	}
 	p := cfg.Prefix
 	if p == "" {
 		p = DefaultPrefix
 	}
-	return &redisStore{c: redis.NewClient(o), p: p, ttl: ttl}, nil
+	s := &redisStore{c: cfg.Client, p: p, ttl: ttl}
+	if s.c == nil {
+		c, err := cfg.Options.New()
+		if err != nil {
+			return nil, fmt.Errorf("balance: %w", err)
+		}
+		s.c, s.owned = c, true
+	}
+	if rdb.IsCluster(s.c) {
+		if !strings.Contains(p, "{") {
+			// One hash slot for every key: a script touches several.
+			s.p = "{" + strings.TrimSuffix(p, ":") + "}:"
+		}
+		s.route = []string{s.p + "released"}
+	}
+	return s, nil
 }
 
 func (s *redisStore) ping(ctx context.Context) error {
+	if err := rdb.CheckSlots(ctx, s.c, s.route...); err != nil {
+		return fmt.Errorf("balance: %w", err)
+	}
 	if err := s.c.Ping(ctx).Err(); err != nil {
 		return fmt.Errorf("balance: redis ping: %w", err)
 	}
 	return nil
 }
 
-func (s *redisStore) close() error { return s.c.Close() }
+func (s *redisStore) close() error {
+	if !s.owned {
+		return nil
+	}
+	return s.c.Close()
+}
 
 func (s *redisStore) acquire(ctx context.Context, r *request) (int, error) {
 	args := make([]any, 0, 5+3*len(r.cands))
@@ -221,7 +223,7 @@ func (s *redisStore) acquire(ctx context.Context, r *request) (int, error) {
 		}
 		args = append(args, c.ID, c.Host, w)
 	}
-	res, err := acquireLua.Run(ctx, s.c, nil, args...).Int64Slice()
+	res, err := acquireLua.Run(ctx, s.c, s.route, args...).Int64Slice()
 	if err != nil {
 		return -1, fmt.Errorf("balance: redis acquire: %w", err)
 	}
@@ -248,7 +250,7 @@ func (s *redisStore) release(ctx context.Context, l *Lease, cool time.Duration) 
 	if l.kind.exclusive() {
 		origin = l.b.pre
 	}
-	err := releaseLua.Run(ctx, s.c, nil, s.p, l.c.ID, l.token, host, l.model, cool.Milliseconds(), origin).Err()
+	err := releaseLua.Run(ctx, s.c, s.route, s.p, l.c.ID, l.token, host, l.model, cool.Milliseconds(), origin).Err()
 	if err != nil {
 		return fmt.Errorf("balance: redis release: %w", err)
 	}
@@ -265,7 +267,7 @@ func (s *redisStore) renew(ctx context.Context, ls []*Lease, ttl time.Duration) 
 		}
 		args = append(args, l.c.ID, l.token, host, l.model)
 	}
-	if err := renewLua.Run(ctx, s.c, nil, args...).Err(); err != nil {
+	if err := renewLua.Run(ctx, s.c, s.route, args...).Err(); err != nil {
 		return fmt.Errorf("balance: redis renew: %w", err)
 	}
 	return nil
@@ -285,7 +287,7 @@ func (s *redisStore) mark(ctx context.Context, id string, ttl time.Duration) err
 }
 
 func (s *redisStore) inUse(ctx context.Context, id string) (bool, error) {
-	n, err := inUseLua.Run(ctx, s.c, nil, s.p, id).Int64()
+	n, err := inUseLua.Run(ctx, s.c, s.route, s.p, id).Int64()
 	if err != nil {
 		return false, fmt.Errorf("balance: redis in-use: %w", err)
 	}

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -18,6 +19,8 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 	"pgregory.net/rapid"
+
+	"github.com/llmrouter/llm-router/caddymodule/rdb"
 )
 
 // redisProc is a private redis-server on a free port.
@@ -87,7 +90,7 @@ var prefixSeq atomic.Int64
 // router makes a balancer on r; routers made with the same prefix share
 // state like router processes on one Redis.
 func (r *redisProc) router(t testing.TB, prefix string, o Options) *Balancer {
-	o.Redis = &RedisConfig{Host: "127.0.0.1", Port: r.port, Prefix: prefix}
+	o.Redis = &RedisConfig{Options: rdb.Options{Host: "127.0.0.1", Port: r.port}, Prefix: prefix}
 	b := newTest(t, o)
 	if !b.Stats().RedisUp {
 		t.Fatal("balancer did not connect to redis")
@@ -205,7 +208,7 @@ func TestRedisRestartLosesNoRequest(t *testing.T) {
 func TestRedisStartsWithoutRedis(t *testing.T) {
 	r := startRedis(t)
 	r.stop()
-	b := newTest(t, Options{Redis: &RedisConfig{Host: "127.0.0.1", Port: r.port, Prefix: uniquePrefix()}})
+	b := newTest(t, Options{Redis: &RedisConfig{Options: rdb.Options{Host: "127.0.0.1", Port: r.port}, Prefix: uniquePrefix()}})
 	if st := b.Stats(); st.RedisUp || !st.Redis {
 		t.Fatalf("stats %+v, want configured but down", st)
 	}
@@ -286,7 +289,7 @@ func TestPropertyLeasesRedis(t *testing.T) {
 		p := uniquePrefix()
 		var bs []*Balancer
 		for range 2 {
-			b, err := New(Options{Cooldown: time.Hour, Redis: &RedisConfig{Host: "127.0.0.1", Port: r.port, Prefix: p}})
+			b, err := New(Options{Cooldown: time.Hour, Redis: &RedisConfig{Options: rdb.Options{Host: "127.0.0.1", Port: r.port}, Prefix: p}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -346,7 +349,7 @@ func TestRedisPasswordAndDB(t *testing.T) {
 	const secret = "s3cret-pw"
 	r := startRedis(t, "--requirepass", secret)
 	p := uniquePrefix()
-	b := newTest(t, Options{Redis: &RedisConfig{Host: "127.0.0.1", Port: r.port, Password: secret, DB: 3, Prefix: p}})
+	b := newTest(t, Options{Redis: &RedisConfig{Options: rdb.Options{Host: "127.0.0.1", Port: r.port, Password: secret, DB: 3}, Prefix: p}})
 	l, err := b.Acquire(context.Background(), "m", nil, cands("a"), nil)
 	if err != nil || !b.Stats().RedisUp {
 		t.Fatalf("%v, stats %+v", err, b.Stats())
@@ -360,7 +363,7 @@ func TestRedisPasswordAndDB(t *testing.T) {
 	// A wrong password: local fallback with a warning that does not
 	// reveal the password.
 	core, logs := observer.New(zap.WarnLevel)
-	bad := newTest(t, Options{Logger: zap.New(core), Redis: &RedisConfig{Host: "127.0.0.1", Port: r.port, Password: "wrong-" + secret, Prefix: p}})
+	bad := newTest(t, Options{Logger: zap.New(core), Redis: &RedisConfig{Options: rdb.Options{Host: "127.0.0.1", Port: r.port, Password: "wrong-" + secret}, Prefix: p}})
 	if bad.Stats().RedisUp {
 		t.Fatal("connected with a wrong password")
 	}
@@ -374,5 +377,43 @@ func TestRedisPasswordAndDB(t *testing.T) {
 		if s := fmt.Sprint(e.Message, e.ContextMap()); strings.Contains(s, secret) {
 			t.Fatalf("log reveals the password: %s", s)
 		}
+	}
+}
+
+// A lease released while Redis does not answer (a Sentinel failover, a
+// paused server) is released there once it answers again, rather than
+// holding its provider until the lease TTL: the promoted replica still
+// has it.
+func TestRedisReleaseReplayedAfterOutage(t *testing.T) {
+	r := startRedis(t)
+	p := uniquePrefix()
+	o := Options{LeaseTTL: time.Minute}
+	b := r.router(t, p, o)
+	c := redis.NewClient(&redis.Options{Addr: r.addr()})
+	defer c.Close()
+	leased := func() int64 {
+		return c.ZCount(context.Background(), p+"flight:a", fmt.Sprint("(", time.Now().UnixMilli()), "+inf").Val()
+	}
+	cs := cands("a")
+	l, err := b.Acquire(context.Background(), "m", Policy{Kind: FirstAvailable}, cs, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := leased(); n != 1 {
+		t.Fatalf("%d live leases in Redis, want the one held", n)
+	}
+	if err := r.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	l.Release(Outcome{}) // Redis does not answer: released locally only
+	if b.Stats().RedisUp {
+		t.Fatal("the release did not notice that Redis is gone")
+	}
+	if err := r.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "reconnect", func() bool { return b.Stats().RedisUp })
+	if n := leased(); n != 0 {
+		t.Fatalf("after the outage %d lease of the provider is still live in Redis (TTL 1 min): the release was not replayed", n)
 	}
 }
