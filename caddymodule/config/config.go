@@ -251,10 +251,14 @@ func (o Options) Parse(name string, data []byte) (*Config, error) {
 			}
 			m, unknown, err := parseModel(name, g, mname, mraw, seenIDs)
 			if err != nil {
+				var ce *Error
+				if errors.As(err, &ce) && ce.Line == 0 {
+					ce.Line = locate(std, ce)
+				}
 				return nil, err
 			}
 			for _, u := range unknown {
-				u.Line = keyLine(std, u.Field)
+				u.Line = locate(std, u)
 				if o.Strict {
 					u.Msg += "; strict_models_config refuses unknown fields"
 					return nil, u
@@ -462,6 +466,20 @@ func editDistance(a, b string) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(b)]
+}
+
+// locate finds the line of a field error: the field's when its name occurs
+// once in the document, else the provider's id when that occurs once, else 0.
+func locate(doc []byte, e *Error) int {
+	if e.Field != "" {
+		if n := keyLine(doc, e.Field); n > 0 {
+			return n
+		}
+	}
+	if strings.HasPrefix(e.Provider, `"`) {
+		return keyLine(doc, strings.Trim(e.Provider, `"`))
+	}
+	return 0
 }
 
 // keyLine returns the line of the only occurrence of "key" as a JSON string in

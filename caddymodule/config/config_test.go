@@ -215,3 +215,11 @@ func TestReadFileBounded(t *testing.T) {
 		t.Fatalf("err = %v, want the size refused", err)
 	}
 }
+
+func TestErrorLine(t *testing.T) {
+	doc := "{\n\"g\": {\"m\": {\"providers\": [\n  {\"id\": \"a\", \"api_host\": \"http://h\", \"api_type\": \"openai\"},\n  {\"id\": \"b\", \"api_host\": \"h:80\", \"api_type\": \"openai\"}\n]}},\n\"active_models\": {\"g\": [\"m\"]}\n}"
+	_, err := Parse("cfg.json", []byte(doc))
+	if err == nil || !strings.HasPrefix(err.Error(), `cfg.json:4: model "m": provider "b": field "api_host"`) {
+		t.Fatalf("err = %v, want it at line 4, the provider's", err)
+	}
+}
