@@ -62,6 +62,8 @@ func keysCommand(cmd *cobra.Command) {
 }
 
 func keysCommandWith(cmd *cobra.Command, env cliEnv) {
+	// Not Caddy's help footer (its command-line docs) under a router command.
+	cmd.SetHelpTemplate(cmd.HelpTemplate() + "\nDocumentation: https://github.com/llmrouter/llm-router#api-keys\n")
 	defFile := os.Getenv("LLM_ROUTER_AUTH_KEYS_FILE")
 	if defFile == "" {
 		defFile = DefaultKeysFile

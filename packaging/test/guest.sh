@@ -207,7 +207,7 @@ check "modified Caddyfile kept byte for byte" bash -c "[[ \$(sha256sum </etc/llm
 check "upgrade restarted the service on the new binary" \
 	bash -c "p=\$(systemctl show -p MainPID --value $UNIT); [[ \$p != 0 && \$p != $pid ]] && systemctl is-active -q $UNIT"
 if [[ $CHECK_BINARY_VERSION == 1 ]]; then
-	check "binary reports $VERSION2" bash -c "/usr/bin/llm-router version | grep -q 'v$VERSION2 '"
+	check "binary reports $VERSION2" bash -c "/usr/bin/llm-router version | head -1 | grep -qx 'llm-router $VERSION2'"
 fi
 check "service still enabled after upgrade" bash -c "[[ \$(systemctl is-enabled $UNIT) == enabled ]]"
 check "ping after upgrade" ping_ok
