@@ -207,3 +207,49 @@ func TestVersionAndHelp(t *testing.T) {
 		t.Fatalf("keys --help must say llm-router keys: %v\n%s", err, out)
 	}
 }
+
+// TestDefaultConfigForReloadAndValidate: without --config, reload and
+// validate use the embedded default Caddyfile, as run does.
+func TestDefaultConfigForReloadAndValidate(t *testing.T) {
+	dir := t.TempDir()
+	models := dir + "/models-config.json"
+	p := prov("p1", "http://127.0.0.1:9", "openai", "")
+	if err := os.WriteFile(models, []byte(modelsJSON(map[string][]string{"before": {p}})), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	port := freePort(t)
+	env := []string{fmt.Sprintf("LLM_ROUTER_SERVER_PORT=%d", port), "LLM_ROUTER_SERVER_HOST=127.0.0.1",
+		fmt.Sprintf("CADDY_ADMIN=127.0.0.1:%d", freePort(t)), "LLM_ROUTER_MODELS_CONFIG=" + models,
+		"XDG_DATA_HOME=" + dir, "XDG_CONFIG_HOME=" + dir, "XDG_CACHE_HOME=" + dir, "HOME=" + dir}
+	r := &router{t: t, port: port, logs: &syncBuffer{}, exited: make(chan struct{})}
+	r.cmd = exec.Command(binary, "run")
+	r.cmd.Dir = dir // no ./Caddyfile here for Caddy to fall back to
+	r.cmd.Env = append(os.Environ(), env...)
+	r.cmd.Stdout, r.cmd.Stderr = r.logs, r.logs
+	if err := r.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { r.exitErr = r.cmd.Wait(); close(r.exited) }()
+	t.Cleanup(r.stop)
+	r.waitReady()
+
+	cli := func(args ...string) (string, error) {
+		cmd := exec.Command(binary, args...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), env...)
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	if out, err := cli("validate"); err != nil || !strings.Contains(out, "Valid configuration") {
+		t.Fatalf("validate without --config: %v\n%s", err, out)
+	}
+	if err := os.WriteFile(models, []byte(modelsJSON(map[string][]string{"after": {p}})), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := cli("reload"); err != nil {
+		t.Fatalf("reload without --config: %v\n%s", err, out)
+	}
+	if got := listModels(t, r); !slices.Equal(got, []string{"after"}) {
+		t.Fatalf("after reload models = %v, want [after]", got)
+	}
+}
