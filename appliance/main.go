@@ -1,15 +1,21 @@
 // Command llm-router is Caddy v2 with the LLM router modules compiled in.
 //
-// It accepts Caddy's command line. `llm-router run` without --config serves
-// the default configuration embedded in the binary, which reads the original
-// LLM Router's LLM_ROUTER_* environment variables.
+// It accepts Caddy's command line. `llm-router run` (and reload, validate,
+// adapt) without --config uses the default configuration embedded in the
+// binary, which reads the original LLM Router's LLM_ROUTER_* environment
+// variables. `llm-router version` and `llm-router --help` describe the router,
+// not Caddy; run, start, reload and validate check the models-config first and
+// report a mistake in it on one line.
 package main
 
 import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 
+	"github.com/caddyserver/caddy/v2"
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 
 	// Caddy's standard modules and every llm-router module.
@@ -25,6 +31,8 @@ func main() {
 		fmt.Fprintln(os.Stderr, "llm-router:", err)
 		os.Exit(1)
 	}
+	caddy.CustomBinaryName = "llm-router"
+	caddy.CustomLongDescription = longDescription
 	if len(args) > 1 {
 		switch args[1] {
 		case "upgrade", "add-package", "remove-package":
@@ -32,24 +40,50 @@ func main() {
 			// the router modules.
 			fmt.Fprintf(os.Stderr, "llm-router: %q is not available; install a new llm-router package instead\n", args[1])
 			os.Exit(1)
+		case "version", "--version", "-v":
+			if slices.Contains(args[2:], "--help") || slices.Contains(args[2:], "-h") {
+				fmt.Println("Usage: llm-router version\n\nPrints the llm-router version and commit, the Caddy version inside and the Go version.")
+				return
+			}
+			fmt.Print(versionText())
+			return
+		case "reload":
+			// Caddy skips a reload whose adapted config is unchanged; a reload
+			// must also pick up changes it cannot see in the config, such as
+			// prompt files. --force makes the running process load it again.
+			if !slices.Contains(args[2:], "--force") {
+				args = append(args, "--force")
+			}
 		}
+	}
+	if isRootHelp(args) {
+		fmt.Print(rootHelp())
+		return
+	}
+	if msg, code := preflight(args, os.Stderr); code != 0 {
+		fmt.Fprintln(os.Stderr, "llm-router:", msg)
+		os.Exit(code)
 	}
 	os.Args = args
 	caddycmd.Main()
 }
 
+// usesConfig lists the subcommands that take --config and default to the
+// embedded Caddyfile, as `run` does.
+var usesConfig = []string{"run", "start", "reload", "validate", "adapt"}
+
 // withDefaultConfig adds --config with the embedded default Caddyfile to a
-// `run` (or `start`) command that names no configuration.
+// command of usesConfig that names no configuration.
 func withDefaultConfig(args []string) ([]string, error) {
-	if len(args) < 2 || (args[1] != "run" && args[1] != "start") {
+	if len(args) < 2 || !slices.Contains(usesConfig, args[1]) {
 		return args, nil
 	}
 	for _, a := range args[2:] {
 		switch a {
-		case "--config", "-c", "--resume", "-r":
+		case "--config", "-c", "--resume", "-r", "--help", "-h":
 			return args, nil
 		}
-		if len(a) > 9 && a[:9] == "--config=" {
+		if strings.HasPrefix(a, "--config=") || strings.HasPrefix(a, "-c=") {
 			return args, nil
 		}
 	}
@@ -69,5 +103,8 @@ func withDefaultConfig(args []string) ([]string, error) {
 		return nil, fmt.Errorf("default config: %w", err)
 	}
 	out := append([]string{}, args...)
-	return append(out, "--config", path, "--adapter", "caddyfile"), nil
+	if !slices.Contains(out[2:], "--adapter") {
+		out = append(out, "--adapter", "caddyfile")
+	}
+	return append(out, "--config", path), nil
 }

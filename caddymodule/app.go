@@ -50,6 +50,14 @@ type App struct {
 	// LLM_ROUTER_MODELS_CONFIG, then /etc/llm-router/models-config.json when it
 	// exists, then the example embedded in the binary.
 	ModelsConfig string `json:"models_config,omitempty"`
+	// ModelsConfigHash is the SHA-256 of the models-config file, set by the
+	// Caddyfile adapter. Caddy skips a reload whose config is unchanged;
+	// because the hash changes with the file, reloading the same Caddyfile
+	// applies a changed models-config.
+	ModelsConfigHash string `json:"models_config_hash,omitempty"`
+	// StrictModelsConfig refuses unknown fields in the models-config
+	// (a misspelled "api_tokn") instead of logging a warning.
+	StrictModelsConfig bool `json:"strict_models_config,omitempty"`
 	// ConnectTimeout bounds connecting to a provider (default 10s).
 	ConnectTimeout caddy.Duration `json:"connect_timeout,omitempty"`
 	// ExternalTimeout bounds the wait for a provider's answer: the response
@@ -133,6 +141,10 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
+	for _, w := range cfg.Warnings {
+		a.logger.Warn(w.Error(), zap.String("file", w.File), zap.String("model", w.Model),
+			zap.String("provider", w.Provider), zap.String("field", w.Field))
+	}
 	a.cfg = cfg
 	a.upstreams = map[string]*provider.Upstream{}
 	a.tokens = map[string]string{}
@@ -176,8 +188,11 @@ func (a *App) Provision(ctx caddy.Context) error {
 	return nil
 }
 
-func (a *App) loadModels() (*config.Config, error) {
-	path := a.ModelsConfig
+// ResolveModelsConfig returns the models-config file the app reads for the
+// models_config option path: path itself, else LLM_ROUTER_MODELS_CONFIG, else
+// /etc/llm-router/models-config.json when it exists; "" means the example
+// embedded in the binary.
+func ResolveModelsConfig(path string) string {
 	if path == "" {
 		path = os.Getenv("LLM_ROUTER_MODELS_CONFIG")
 	}
@@ -186,14 +201,20 @@ func (a *App) loadModels() (*config.Config, error) {
 			path = DefaultModelsConfig
 		}
 	}
+	return path
+}
+
+func (a *App) loadModels() (*config.Config, error) {
+	opts := config.Options{Strict: a.StrictModelsConfig}
+	path := ResolveModelsConfig(a.ModelsConfig)
 	if path == "" {
 		data, err := fs.ReadFile(resources.FS, "models-config.json")
 		if err != nil {
 			return nil, fmt.Errorf("embedded models config: %w", err)
 		}
-		return config.Parse("embedded models-config.json", data)
+		return opts.Parse("embedded models-config.json", data)
 	}
-	return config.LoadFile(path)
+	return opts.LoadFile(path)
 }
 
 type sharedTransport struct{ *h1.Transport }

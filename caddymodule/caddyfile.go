@@ -1,6 +1,8 @@
 package caddymodule
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"strconv"
 	"strings"
@@ -14,6 +16,8 @@ import (
 	"github.com/dustin/go-humanize"
 
 	"github.com/llmrouter/llm-router/caddymodule/auth"
+	"github.com/llmrouter/llm-router/caddymodule/balance"
+	"github.com/llmrouter/llm-router/caddymodule/config"
 	"github.com/llmrouter/llm-router/caddymodule/rdb"
 )
 
@@ -27,6 +31,7 @@ func init() {
 //
 //	llm_router {
 //	    models_config <path>
+//	    strict_models_config
 //	    connect_timeout <duration>
 //	    external_timeout <duration|seconds>
 //	}
@@ -58,7 +63,12 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if !d.NextArg() {
 				return d.ArgErr()
 			}
+			if _, err := balance.ParseKind(d.Val()); err != nil {
+				return d.Errf("%v", err)
+			}
 			a.Strategy = d.Val()
+		case "strict_models_config":
+			a.StrictModelsConfig = true
 		case "model_strategy":
 			var model, name string
 			if !d.Args(&model, &name) {
@@ -184,7 +194,24 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			return d.Errf("unrecognized llm_router option %q", d.Val())
 		}
 	}
+	a.ModelsConfigHash = modelsConfigHash(a.ModelsConfig)
 	return nil
+}
+
+// modelsConfigHash returns the SHA-256 of the models-config file the app will
+// read, or "" when it is the embedded one or cannot be read here (the app
+// reports that when it loads).
+func modelsConfigHash(option string) string {
+	path := ResolveModelsConfig(option)
+	if path == "" || strings.Contains(path, "{") {
+		return ""
+	}
+	data, err := config.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
 }
 
 func parseDirective(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -204,4 +206,42 @@ func TestRecoverPanic(t *testing.T) {
 		defer h.recoverPanic(sw2, route{name: "x"})
 		panic("late")
 	}()
+}
+
+func TestAppCaddyfileUnknownStrategy(t *testing.T) {
+	d := caddyfile.NewTestDispenser("llm_router {\n\tstrategy fastest\n}")
+	var a App
+	err := a.UnmarshalCaddyfile(d)
+	if err == nil || !strings.Contains(err.Error(), `unknown balance strategy "fastest"`) || !strings.Contains(err.Error(), "Testfile:2") {
+		t.Fatalf("err = %v, want the strategy named with file and line", err)
+	}
+}
+
+func TestAppCaddyfileModelsConfigHash(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "models-config.json")
+	parse := func() App {
+		t.Helper()
+		var a App
+		d := caddyfile.NewTestDispenser("llm_router {\n\tmodels_config " + path + "\n\tstrict_models_config\n}")
+		if err := a.UnmarshalCaddyfile(d); err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	if err := os.WriteFile(path, []byte(`{"active_models": {}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	first := parse()
+	if first.ModelsConfigHash == "" || !first.StrictModelsConfig {
+		t.Fatalf("parsed %+v: want a hash and strict", first)
+	}
+	if again := parse(); again.ModelsConfigHash != first.ModelsConfigHash {
+		t.Fatal("the same file must give the same hash")
+	}
+	if err := os.WriteFile(path, []byte(`{"active_models": {}, "g": {}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if changed := parse(); changed.ModelsConfigHash == first.ModelsConfigHash {
+		t.Fatal("a changed models-config must change the adapted config, or Caddy skips the reload")
+	}
 }

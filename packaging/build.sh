@@ -8,8 +8,13 @@
 # (static, trimmed, stripped) and nfpm from `go run` of a pinned module version.
 #
 # Environment (all optional):
-#   LLM_ROUTER_VERSION  package version; default from `git describe`, else the
-#                       VERSION file at the repository root, else 0.0.0
+#   LLM_ROUTER_VERSION  package version; default from `git describe` (a tag
+#                       v1.2.3 or 1.2.3 on HEAD gives 1.2.3), else the VERSION
+#                       file at the repository root, else 0.0.0
+#
+# The binary is stamped with the same version and the commit
+# (`llm-router version`, GET {prefix}/version). Cutting a release: see
+# "Releases" in packaging/INSTALL.md.
 #   SOURCE_DATE_EPOCH   file timestamps; default the last commit's time, else
 #                       the VERSION file's mtime, else 0. Same inputs + same
 #                       SOURCE_DATE_EPOCH = byte-identical packages.
@@ -58,13 +63,14 @@ describe_to_version() {
 git_version() {
 	git -C "$ROOT" rev-parse --verify -q HEAD >/dev/null 2>&1 || return 1
 	local d n h
-	if d=$(git -C "$ROOT" describe --tags --match 'v[0-9]*' --dirty 2>/dev/null); then
+	if d=$(git -C "$ROOT" describe --tags --match 'v[0-9]*' --match '[0-9]*' --dirty 2>/dev/null); then
 		describe_to_version "$d"
 		return
 	else
 		n=$(git -C "$ROOT" rev-list --count HEAD)
 		h=$(git -C "$ROOT" rev-parse --short=7 HEAD)
 		d="0.0.0+git$n.g$h"
+		log "warning: no version tag reachable from HEAD (a shallow clone without tags? run 'git fetch --tags'); version $d"
 		if [[ -n $(git -C "$ROOT" status --porcelain --untracked-files=no 2>/dev/null) ]]; then
 			d+=.dirty
 		fi
@@ -96,6 +102,7 @@ if [[ -z ${SOURCE_DATE_EPOCH:-} ]]; then
 fi
 export SOURCE_DATE_EPOCH
 
+COMMIT=$(git -C "$ROOT" rev-parse HEAD 2>/dev/null || echo unknown)
 log "version $LLM_ROUTER_VERSION, SOURCE_DATE_EPOCH=$SOURCE_DATE_EPOCH"
 mkdir -p "$DIST"
 STAGE=$(mktemp -d "$DIST/.stage.XXXXXX")
@@ -111,7 +118,7 @@ else
 	log "go build ./appliance"
 	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 go build -trimpath -buildvcs=false \
 		-tags nobadger,nomysql,nopgx \
-		-ldflags "-s -w -buildid= -X github.com/caddyserver/caddy/v2.CustomVersion=v$LLM_ROUTER_VERSION" \
+		-ldflags "-s -w -buildid= -X github.com/llmrouter/llm-router/caddymodule.Version=$LLM_ROUTER_VERSION -X main.commit=$COMMIT" \
 		-o "$STAGE/llm-router" ./appliance
 fi
 chmod 0755 "$STAGE/llm-router"

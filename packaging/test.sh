@@ -135,6 +135,24 @@ else
 	DEB2=
 fi
 
+# A tagged commit gives the tag's version, not 0.0.0+git… (a clone of HEAD,
+# tagged as a release would be; the binary is the one built above).
+if git -C "$ROOT" rev-parse -q --verify HEAD >/dev/null 2>&1 &&
+	git clone -q "$ROOT" "$WORK/tagged" 2>"$WORK/tag.log" && git -C "$WORK/tagged" tag -a -m release v9.8.7 2>>"$WORK/tag.log"; then
+	mkdir -p "$WORK/tagged-bin" && dpkg-deb --fsys-tarfile "$DEB" | tar -x -C "$WORK/tagged-bin" ./usr/bin/llm-router
+	if LLM_ROUTER_BIN=$WORK/tagged-bin/usr/bin/llm-router FORMATS=deb DIST=$WORK/dist-tagged \
+		"$WORK/tagged/packaging/build.sh" >"$WORK/build4.out" 2>"$WORK/build4.log"; then
+		check "a tagged commit (v9.8.7) builds llm-router_9.8.7_amd64.deb" \
+			test "$(basename "$(grep '\.deb$' "$WORK/build4.out")")" = llm-router_9.8.7_amd64.deb
+	else
+		cat "$WORK/build4.log"
+		fail "package build from a tagged clone"
+	fi
+else
+	cat "$WORK/tag.log"
+	fail "tagged clone"
+fi
+
 # --- binary ------------------------------------------------------------------------
 stage "binary"
 BIN=$WORK/bin/usr/bin/llm-router
@@ -145,7 +163,8 @@ check "binary is stripped (no .symtab, no DWARF)" \
 	bash -c "! readelf -SW '$BIN' | grep -qE '\.symtab|\.debug_info|\.zdebug'"
 check "binary is trimmed (no build paths)" bash -c "! grep -qa -- '$ROOT/' '$BIN'"
 if [[ -z ${LLM_ROUTER_BIN:-} ]]; then
-	check "llm-router version reports v$VERSION" bash -c "'$BIN' version | grep -q 'v$VERSION '"
+	check "llm-router version reports $VERSION and the commit" \
+		bash -c "'$BIN' version | head -2 | tr '\n' ' ' | grep -qx 'llm-router $VERSION commit $(git -C "$ROOT" rev-parse --short=12 HEAD) '"
 fi
 
 # --- deb contents --------------------------------------------------------------------
@@ -163,6 +182,9 @@ check "deb: state dir /var/lib/llm-router 0750 llm-router" has_deb drwxr-x--- ll
 check "deb: prompt library under /usr/share/llm-router/prompts" \
 	bash -c "grep -qE '^-rw-r--r-- root/root /usr/share/llm-router/prompts/.+\.prompt\$' '$WORK/deb.list'"
 check "deb: copyright" has_deb -rw-r--r-- root/root /usr/share/doc/llm-router/copyright
+check "deb: Caddyfile.example" has_deb -rw-r--r-- root/root /usr/share/doc/llm-router/Caddyfile.example
+check "deb: Grafana dashboard" has_deb -rw-r--r-- root/root /usr/share/llm-router/grafana/llm-router.json
+check "deb: /etc/llm-router root:llm-router 0755" has_deb drwxr-xr-x root/llm-router /etc/llm-router
 mkdir -p "$WORK/ctrl" && dpkg-deb -e "$DEB" "$WORK/ctrl"
 check "deb: conffiles are exactly Caddyfile, models-config.json, llm-router.env" \
 	bash -c "diff <(sort '$WORK/ctrl/conffiles') <(printf '%s\n' /etc/llm-router/Caddyfile /etc/llm-router/llm-router.env /etc/llm-router/models-config.json)"
@@ -192,6 +214,7 @@ check "rpm: unit in /usr/lib/systemd/system" has_rpm -rw-r--r-- root/root /usr/l
 check "rpm: sysusers file" has_rpm -rw-r--r-- root/root /usr/lib/sysusers.d/llm-router.conf
 check "rpm: state dir /var/lib/llm-router 0750 llm-router" has_rpm drwxr-x--- llm-router/llm-router /var/lib/llm-router
 check "rpm: env file 0640 root:llm-router" has_rpm -rw-r----- root/llm-router /etc/llm-router/llm-router.env
+check "rpm: Caddyfile.example and Grafana dashboard" bash -c "grep -q ' /usr/share/doc/llm-router/Caddyfile.example\$' '$WORK/rpm.list' && grep -q ' /usr/share/llm-router/grafana/llm-router.json\$' '$WORK/rpm.list'"
 check "rpm: prompt library" bash -c "grep -qE ' /usr/share/llm-router/prompts/.+\.prompt\$' '$WORK/rpm.list'"
 check "rpm: config files are exactly the three, all %config(noreplace)" \
 	bash -c "diff <(rpm -qp --nosignature --qf '[%{FILENAMES} %{FILEFLAGS:fflags}\n]' '$RPM' | awk '\$2 ~ /c/' | sort) <(printf '%s cn\n' /etc/llm-router/Caddyfile /etc/llm-router/llm-router.env /etc/llm-router/models-config.json)"

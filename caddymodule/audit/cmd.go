@@ -28,6 +28,8 @@ private key off the machine. verify exits non-zero naming the first broken
 link, gap, reorder or truncation.
 `,
 		CobraFunc: func(cmd *cobra.Command) {
+			// Not Caddy's help footer (its command-line docs) under a router command.
+			cmd.SetHelpTemplate(cmd.HelpTemplate() + "\nDocumentation: https://github.com/llmrouter/llm-router#observability-and-audit\n")
 			cmd.AddCommand(keygenCommand(os.Stdout), verifyCommand(os.Stdout), decryptCommand(os.Stdout))
 		},
 	})

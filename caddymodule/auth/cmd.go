@@ -31,6 +31,11 @@ or, for a fleet, in Redis (--redis-url). A running router picks up changes
 without a restart. A new key is printed once, by create and rotate, and is
 never stored: keep it safe.
 
+An edited keys file keeps its owner and mode; a new one gets mode 0640 and the
+group of its directory (root:llm-router in /etc/llm-router). A write that would
+leave the file unreadable to the service user (--service-user, default
+llm-router, when that user exists) is refused with the command that fixes it.
+
   llm-router keys create --name alice --models 'gpt-4o*,llama3' --rpm 60 --tpm 100000 --expires 90d
   llm-router keys list
   llm-router keys rotate alice --grace 24h
@@ -47,17 +52,25 @@ LLM_ROUTER_REDIS_PASSWORD, _DB and _TLS, as for the router.
 	})
 }
 
-// cliEnv is what the CLI takes from its surroundings (a clock for tests).
+// cliEnv is what the CLI takes from its surroundings (a clock and a user
+// database for tests).
 type cliEnv struct {
-	now func() time.Time
+	now    func() time.Time
+	lookup func(name string) (*account, error)
 }
+
+// ServiceUser is the account the packaged service runs as; the keys command
+// refuses to leave a keys file it cannot read.
+const ServiceUser = "llm-router"
 
 // keysCommand builds the keys command tree under cmd.
 func keysCommand(cmd *cobra.Command) {
-	keysCommandWith(cmd, cliEnv{now: time.Now})
+	keysCommandWith(cmd, cliEnv{now: time.Now, lookup: lookupAccount})
 }
 
 func keysCommandWith(cmd *cobra.Command, env cliEnv) {
+	// Not Caddy's help footer (its command-line docs) under a router command.
+	cmd.SetHelpTemplate(cmd.HelpTemplate() + "\nDocumentation: https://github.com/llmrouter/llm-router#api-keys\n")
 	defFile := os.Getenv("LLM_ROUTER_AUTH_KEYS_FILE")
 	if defFile == "" {
 		defFile = DefaultKeysFile
@@ -69,6 +82,10 @@ func keysCommandWith(cmd *cobra.Command, env cliEnv) {
 	pf.String("redis-sentinels", "", "edit the keys document on the primary of these Redis Sentinels instead (host:port,...; with --redis-master-name)")
 	pf.String("redis-master-name", "", "name of the primary the sentinels watch")
 	pf.String("redis-cluster", "", "edit the keys document on this Redis Cluster instead (seed nodes host:port,...)")
+	pf.String("service-user", ServiceUser, "user that must be able to read the keys file ('' to skip the check)")
+	if env.lookup == nil {
+		env.lookup = lookupAccount
+	}
 
 	withStore := func(c *cobra.Command, fn func(ctx context.Context, s docStore) error) error {
 		c.SilenceUsage = true
@@ -94,7 +111,15 @@ func keysCommandWith(cmd *cobra.Command, env cliEnv) {
 		}
 		if url == "" {
 			path, _ := c.Flags().GetString("keys-file")
-			return fn(ctx, &fileStore{path: path})
+			name, _ := c.Flags().GetString("service-user")
+			var reader *account
+			if name != "" {
+				var err error
+				if reader, err = env.lookup(name); err != nil {
+					return err
+				}
+			}
+			return fn(ctx, &fileStore{path: path, reader: reader, note: c.ErrOrStderr()})
 		}
 		opt, err := redis.ParseURL(url)
 		if err != nil {

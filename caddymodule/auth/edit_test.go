@@ -18,7 +18,7 @@ import (
 func cli(t *testing.T, clk *clock, args ...string) (string, string, error) {
 	t.Helper()
 	root := &cobra.Command{Use: "keys", SilenceErrors: true}
-	keysCommandWith(root, cliEnv{now: clk.Now})
+	keysCommandWith(root, cliEnv{now: clk.Now, lookup: func(string) (*account, error) { return nil, nil }})
 	var out, errOut bytes.Buffer
 	root.SetOut(&out)
 	root.SetErr(&errOut)
@@ -59,8 +59,8 @@ func TestCLIKeyLifecycle(t *testing.T) {
 	if !bytes.Contains(raw, []byte(HashSecret(secret))) {
 		t.Fatal("the keys file lacks the key's SHA-256")
 	}
-	if fi, _ := os.Stat(file); fi.Mode().Perm() != 0o600 {
-		t.Errorf("new keys file mode %v, want 0600", fi.Mode().Perm())
+	if fi, _ := os.Stat(file); fi.Mode().Perm() != 0o640 {
+		t.Errorf("new keys file mode %v, want 0640 (group of its directory)", fi.Mode().Perm())
 	}
 	mustCheck(secret, nil)
 	k, _ := a.Check(secret)

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -105,7 +106,15 @@ func docRev(doc []byte) string {
 }
 
 // fileStore edits a keys file, replacing it atomically (temp file + rename).
-type fileStore struct{ path string }
+type fileStore struct {
+	path string
+	// reader, when set, is the account that must be able to read the file
+	// (the packaged service's user): a write that would leave the file
+	// unreadable to it is refused, saying how to fix it.
+	reader *account
+	// note, when set, receives one line on the owner and mode written.
+	note io.Writer
+}
 
 func (s *fileStore) String() string { return s.path }
 
@@ -121,8 +130,9 @@ func (s *fileStore) load(context.Context) ([]byte, string, error) {
 }
 
 // save writes doc to a temp file in the same directory, syncs it and renames
-// it over the keys file. A new file gets mode 0600; an existing file keeps
-// its mode, and its owner when we may set it.
+// it over the keys file. An existing file keeps its mode, and its owner when
+// we may set it; a new file gets mode 0640 and the directory's group (so in
+// /etc/llm-router, root:llm-router, readable by the service).
 func (s *fileStore) save(ctx context.Context, doc []byte, rev string) error {
 	_, cur, err := s.load(ctx)
 	if err != nil {
@@ -141,14 +151,27 @@ func (s *fileStore) save(ctx context.Context, doc []byte, rev string) error {
 	}
 	tmp := f.Name()
 	defer os.Remove(tmp) // no-op after a successful rename
-	mode := fs.FileMode(0o600)
+	mode, what := fs.FileMode(0o640), "created with owner %s and mode %04o (the group of its directory)"
 	if fi, err := os.Stat(s.path); err == nil {
-		mode = fi.Mode().Perm()
+		mode, what = fi.Mode().Perm(), "kept owner %s and mode %04o"
 		keepOwner(f, fi)
+	} else if di, err := os.Stat(dir); err == nil {
+		keepGroup(f, di)
 	}
 	if err := f.Chmod(mode); err != nil {
 		f.Close()
 		return fmt.Errorf("writing keys file: %w", err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return fmt.Errorf("writing keys file: %w", err)
+	}
+	if s.reader != nil {
+		if err := s.reader.canRead(s.path, fi); err != nil {
+			f.Close()
+			return err
+		}
 	}
 	if _, err := f.Write(doc); err != nil {
 		f.Close()
@@ -167,6 +190,9 @@ func (s *fileStore) save(ctx context.Context, doc []byte, rev string) error {
 	if d, err := os.Open(dir); err == nil {
 		_ = d.Sync() // make the rename durable; best effort
 		d.Close()
+	}
+	if s.note != nil {
+		fmt.Fprintf(s.note, "%s: "+what+"%s.\n", s.path, ownerText(fi), mode, s.reader.readable())
 	}
 	return nil
 }

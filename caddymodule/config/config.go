@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"net/url"
 	"os"
@@ -82,8 +83,12 @@ type Model struct {
 type Config struct {
 	// Source names where the configuration came from (a file path or "embedded").
 	Source string
-	models map[string]*Model
-	order  []string
+	// Warnings lists what was accepted but is probably a mistake: fields the
+	// router does not know (a misspelled "api_tokn" is ignored, so the
+	// provider gets no token). Options.Strict turns them into errors.
+	Warnings []*Error
+	models   map[string]*Model
+	order    []string
 }
 
 // Model returns the active model with the given name.
@@ -101,14 +106,20 @@ func (c *Config) Models() []*Model {
 	return out
 }
 
-// Error is a configuration error that names where it was found.
+// Error is a configuration error (or warning) that names where it was found.
 type Error struct {
-	File     string
-	Line     int // 0 when unknown
-	Model    string
+	// File is the file name (or "embedded models-config.json").
+	File string
+	// Line is the 1-based line, 0 when unknown.
+	Line int
+	// Model is the logical model name, empty at the top level.
+	Model string
+	// Provider is the provider's quoted id, or #index without one.
 	Provider string
-	Field    string
-	Msg      string
+	// Field is the field in question.
+	Field string
+	// Msg says what is wrong and what to do.
+	Msg string
 }
 
 func (e *Error) Error() string {
@@ -131,13 +142,47 @@ func (e *Error) Error() string {
 	return b.String()
 }
 
-// LoadFile reads and validates a models-config file.
-func LoadFile(path string) (*Config, error) {
-	data, err := os.ReadFile(path)
+// MaxFileSize bounds the size of a models-config file.
+const MaxFileSize = 16 << 20
+
+// Options tune loading. The zero value is the default: unknown fields are
+// warnings.
+type Options struct {
+	// Strict refuses unknown fields instead of warning about them.
+	Strict bool
+}
+
+// LoadFile reads and validates a models-config file with default options.
+func LoadFile(path string) (*Config, error) { return Options{}.LoadFile(path) }
+
+// Parse validates a models-config document with default options. name is
+// used in error messages.
+func Parse(name string, data []byte) (*Config, error) { return Options{}.Parse(name, data) }
+
+// ReadFile reads a models-config file, refusing one over MaxFileSize.
+func ReadFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("models config: %w", err)
 	}
-	return Parse(path, data)
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("models config %s: %w", path, err)
+	}
+	if len(data) > MaxFileSize {
+		return nil, &Error{File: path, Msg: fmt.Sprintf("file is larger than %d MiB", MaxFileSize>>20)}
+	}
+	return data, nil
+}
+
+// LoadFile reads and validates a models-config file.
+func (o Options) LoadFile(path string) (*Config, error) {
+	data, err := ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return o.Parse(path, data)
 }
 
 type rawProvider struct {
@@ -159,7 +204,7 @@ type rawModel struct {
 }
 
 // Parse validates a models-config document. name is used in error messages.
-func Parse(name string, data []byte) (*Config, error) {
+func (o Options) Parse(name string, data []byte) (*Config, error) {
 	std, err := hujson.Standardize(bytes.Clone(data))
 	if err != nil {
 		// hujson's message already carries "line N, column M".
@@ -204,9 +249,22 @@ func Parse(name string, data []byte) (*Config, error) {
 			if _, dup := cfg.models[mname]; dup {
 				return nil, &Error{File: name, Model: mname, Msg: "model is active more than once"}
 			}
-			m, err := parseModel(name, g, mname, mraw, seenIDs)
+			m, unknown, err := parseModel(name, g, mname, mraw, seenIDs)
 			if err != nil {
+				var ce *Error
+				if errors.As(err, &ce) && ce.Line == 0 {
+					ce.Line = locate(std, ce)
+				}
 				return nil, err
+			}
+			for _, u := range unknown {
+				u.Line = locate(std, u)
+				if o.Strict {
+					u.Msg += "; strict_models_config refuses unknown fields"
+					return nil, u
+				}
+				u.Msg += "; it is ignored"
+				cfg.Warnings = append(cfg.Warnings, u)
 			}
 			cfg.models[mname] = m
 			cfg.order = append(cfg.order, mname)
@@ -215,46 +273,74 @@ func Parse(name string, data []byte) (*Config, error) {
 	return cfg, nil
 }
 
-func parseModel(file, group, name string, raw json.RawMessage, seenIDs map[string]string) (*Model, error) {
+// Field names the router reads; any other is reported as unknown.
+var (
+	modelFields    = []string{"providers", "providers_sleep"}
+	providerFields = []string{"id", "api_host", "api_type", "api_token", "model_path", "weight", "input_size",
+		"keep_alive", "tool_calling", "is_embedding"}
+)
+
+// parseModel validates one active model; unknown lists the fields it does
+// not know, for the caller to warn about or refuse.
+func parseModel(file, group, name string, raw json.RawMessage, seenIDs map[string]string) (m *Model, unknown []*Error, err error) {
 	var rm rawModel
 	if err := json.Unmarshal(raw, &rm); err != nil {
-		return nil, &Error{File: file, Model: name, Msg: "invalid model object: " + err.Error()}
+		return nil, nil, &Error{File: file, Model: name, Msg: "invalid model object: " + err.Error()}
 	}
 	if rm.Providers == nil {
-		return nil, &Error{File: file, Model: name, Field: "providers", Msg: "is required"}
+		return nil, nil, &Error{File: file, Model: name, Field: "providers", Msg: "is required"}
 	}
 	if len(*rm.Providers) == 0 {
-		return nil, &Error{File: file, Model: name, Field: "providers", Msg: "must list at least one provider"}
+		return nil, nil, &Error{File: file, Model: name, Field: "providers", Msg: "must list at least one provider"}
 	}
-	m := &Model{Name: name, Group: group}
+	// The same document as key sets, to find fields the router does not read.
+	var keys struct {
+		Providers []map[string]json.RawMessage `json:"providers"`
+	}
+	var modelKeys map[string]json.RawMessage
+	_ = json.Unmarshal(raw, &modelKeys)
+	_ = json.Unmarshal(raw, &keys)
+	for _, k := range sortedKeys(modelKeys) {
+		if !contains(modelFields, k) {
+			unknown = append(unknown, unknownField(file, name, "", k, modelFields))
+		}
+	}
+	m = &Model{Name: name, Group: group}
 	for i, rp := range *rm.Providers {
 		where := "#" + strconv.Itoa(i)
 		if rp.ID != nil && *rp.ID != "" {
 			where = strconv.Quote(*rp.ID)
 		}
+		if i < len(keys.Providers) {
+			for _, k := range sortedKeys(keys.Providers[i]) {
+				if !contains(providerFields, k) {
+					unknown = append(unknown, unknownField(file, name, where, k, providerFields))
+				}
+			}
+		}
 		fail := func(field, msg string) error {
 			return &Error{File: file, Model: name, Provider: where, Field: field, Msg: msg}
 		}
 		if rp.ID == nil || strings.TrimSpace(*rp.ID) == "" {
-			return nil, fail("id", "is required")
+			return nil, nil, fail("id", "is required")
 		}
 		if prev, dup := seenIDs[*rp.ID]; dup {
-			return nil, fail("id", fmt.Sprintf("duplicate provider id (also used by model %q)", prev))
+			return nil, nil, fail("id", fmt.Sprintf("duplicate provider id (also used by model %q)", prev))
 		}
 		seenIDs[*rp.ID] = name
 		if rp.APIHost == nil || strings.TrimSpace(*rp.APIHost) == "" {
-			return nil, fail("api_host", "is required")
+			return nil, nil, fail("api_host", "is required")
 		}
 		u, err := url.Parse(strings.TrimSpace(*rp.APIHost))
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, fail("api_host", "must be an http:// or https:// URL")
+			return nil, nil, fail("api_host", "must be an http:// or https:// URL")
 		}
 		if rp.APIType == nil {
-			return nil, fail("api_type", "is required (one of "+strings.Join(KnownAPITypes, ", ")+")")
+			return nil, nil, fail("api_type", "is required (one of "+strings.Join(KnownAPITypes, ", ")+")")
 		}
 		at := strings.ToLower(strings.TrimSpace(*rp.APIType))
 		if !known(at) {
-			return nil, fail("api_type", fmt.Sprintf("unknown api_type %q (want one of %s)", *rp.APIType, strings.Join(KnownAPITypes, ", ")))
+			return nil, nil, fail("api_type", fmt.Sprintf("unknown api_type %q (want one of %s)", *rp.APIType, strings.Join(KnownAPITypes, ", ")))
 		}
 		p := &Provider{ID: *rp.ID, APIHost: strings.TrimSpace(*rp.APIHost), APIType: at, Weight: 1}
 		if rp.APIToken != nil {
@@ -273,21 +359,21 @@ func parseModel(file, group, name string, raw json.RawMessage, seenIDs map[strin
 			p.IsEmbedding = *rp.IsEmbedding
 		}
 		if w, ok, err := number(rp.Weight); err != nil {
-			return nil, fail("weight", "must be a number")
+			return nil, nil, fail("weight", "must be a number")
 		} else if ok {
 			if w < 0 || math.IsNaN(w) || math.IsInf(w, 0) {
-				return nil, fail("weight", "must be a non-negative number")
+				return nil, nil, fail("weight", "must be a non-negative number")
 			}
 			p.Weight = w
 		}
 		if n, ok, err := number(rp.InputSize); err != nil || (ok && (n < 0 || n != math.Trunc(n))) {
-			return nil, fail("input_size", "must be a non-negative integer")
+			return nil, nil, fail("input_size", "must be a non-negative integer")
 		} else if ok {
 			p.InputSize = int(n)
 		}
 		m.Providers = append(m.Providers, p)
 	}
-	return m, nil
+	return m, unknown, nil
 }
 
 // number reads a JSON number or numeric string; ok is false for null or absent.
@@ -313,13 +399,99 @@ func number(raw json.RawMessage) (v float64, ok bool, err error) {
 	return v, true, nil
 }
 
-func known(t string) bool {
-	for _, k := range KnownAPITypes {
-		if k == t {
+func known(t string) bool { return contains(KnownAPITypes, t) }
+
+func contains(list []string, s string) bool {
+	for _, k := range list {
+		if k == s {
 			return true
 		}
 	}
 	return false
+}
+
+func sortedKeys(m map[string]json.RawMessage) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// unknownField describes a field the router does not read, with the closest
+// known name when one is near enough to be a typo.
+func unknownField(file, model, provider, field string, known []string) *Error {
+	msg := "unknown field"
+	if s := closest(field, known); s != "" {
+		msg += fmt.Sprintf(" (did you mean %q?)", s)
+	} else {
+		msg += " (known: " + strings.Join(known, ", ") + ")"
+	}
+	return &Error{File: file, Model: model, Provider: provider, Field: field, Msg: msg}
+}
+
+// closest returns the known name nearest to s by edit distance, or "" when
+// none is within a third of the name's length (at least 2 edits allowed).
+func closest(s string, known []string) string {
+	best, bestD := "", -1
+	for _, k := range known {
+		d := editDistance(strings.ToLower(s), k)
+		if bestD < 0 || d < bestD {
+			best, bestD = k, d
+		}
+	}
+	if limit := max(2, len(s)/3); bestD > limit {
+		return ""
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance between a and b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// locate finds the line of a field error: the field's when its name occurs
+// once in the document, else the provider's id when that occurs once, else 0.
+func locate(doc []byte, e *Error) int {
+	if e.Field != "" {
+		if n := keyLine(doc, e.Field); n > 0 {
+			return n
+		}
+	}
+	if strings.HasPrefix(e.Provider, `"`) {
+		return keyLine(doc, strings.Trim(e.Provider, `"`))
+	}
+	return 0
+}
+
+// keyLine returns the line of the only occurrence of "key" as a JSON string in
+// doc, or 0 when it occurs more than once or not at all. hujson.Standardize
+// keeps offsets, so lines match the original file.
+func keyLine(doc []byte, key string) int {
+	q := []byte(strconv.Quote(key))
+	i := bytes.Index(doc, q)
+	if i < 0 || bytes.Contains(doc[i+len(q):], q) {
+		return 0
+	}
+	return lineAt(doc, i)
 }
 
 func syntaxErr(name string, data []byte, err error) error {

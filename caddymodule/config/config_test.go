@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -125,5 +126,100 @@ func TestAcceptsTools(t *testing.T) {
 		if got := p.AcceptsTools(); got != tt.want {
 			t.Errorf("%s with tool_calling %v: AcceptsTools() = %v", tt.apiType, tt.toolCalling, got)
 		}
+	}
+}
+
+func TestUnknownFields(t *testing.T) {
+	doc := `{
+  "g": {
+    "m": {
+      "providers": [
+        {"id": "p1", "api_host": "http://h", "api_type": "openai",
+         "api_tokn": "secret", "model_pth": "x"},
+      ],
+      "fallback": [],
+    },
+  },
+  "active_models": {"g": ["m"]},
+}`
+	tests := []struct {
+		name  string
+		want  []string // one warning each, in order
+		field string
+	}{
+		{"provider typo", []string{
+			`cfg.json:6: model "m": provider "p1": field "api_tokn": unknown field (did you mean "api_token"?); it is ignored`,
+		}, "api_tokn"},
+		{"second typo", []string{
+			`cfg.json:6: model "m": provider "p1": field "model_pth": unknown field (did you mean "model_path"?); it is ignored`,
+		}, "model_pth"},
+		{"model level", []string{
+			`cfg.json:8: model "m": field "fallback": unknown field (known: providers, providers_sleep); it is ignored`,
+		}, "fallback"},
+	}
+	cfg, err := Parse("cfg.json", []byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	byField := map[string]string{}
+	for _, w := range cfg.Warnings {
+		byField[w.Field] = w.Error()
+	}
+	if len(cfg.Warnings) != 3 {
+		t.Fatalf("warnings = %v, want 3", cfg.Warnings)
+	}
+	for _, tt := range tests {
+		if got := byField[tt.field]; got != tt.want[0] {
+			t.Errorf("%s:\n got %s\nwant %s", tt.name, got, tt.want[0])
+		}
+	}
+	for _, w := range cfg.Warnings {
+		if strings.Contains(w.Error(), "secret") {
+			t.Errorf("warning shows a value: %s", w)
+		}
+	}
+
+	_, err = Options{Strict: true}.Parse("cfg.json", []byte(doc))
+	var ce *Error
+	if !errors.As(err, &ce) || ce.Field != "fallback" || !strings.Contains(err.Error(), "strict_models_config") {
+		t.Fatalf("strict: err = %v, want the unknown field refused", err)
+	}
+
+	clean, err := Options{Strict: true}.Parse("cfg.json", []byte(good))
+	if err != nil || len(clean.Warnings) != 0 {
+		t.Fatalf("a config with known fields only: err %v, warnings %v", err, clean.Warnings)
+	}
+}
+
+func TestClosest(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"api_tokn", "api_token"},
+		{"API_HOST", "api_host"},
+		{"model_pth", "model_path"},
+		{"toolcalling", "tool_calling"},
+		{"completely_different", ""},
+	}
+	for _, tt := range tests {
+		if got := closest(tt.in, providerFields); got != tt.want {
+			t.Errorf("closest(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestReadFileBounded(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "big.json")
+	if err := os.WriteFile(p, make([]byte, MaxFileSize+1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadFile(p); err == nil || !strings.Contains(err.Error(), "larger than") {
+		t.Fatalf("err = %v, want the size refused", err)
+	}
+}
+
+func TestErrorLine(t *testing.T) {
+	doc := "{\n\"g\": {\"m\": {\"providers\": [\n  {\"id\": \"a\", \"api_host\": \"http://h\", \"api_type\": \"openai\"},\n  {\"id\": \"b\", \"api_host\": \"h:80\", \"api_type\": \"openai\"}\n]}},\n\"active_models\": {\"g\": [\"m\"]}\n}"
+	_, err := Parse("cfg.json", []byte(doc))
+	if err == nil || !strings.HasPrefix(err.Error(), `cfg.json:4: model "m": provider "b": field "api_host"`) {
+		t.Fatalf("err = %v, want it at line 4, the provider's", err)
 	}
 }

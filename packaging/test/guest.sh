@@ -148,6 +148,39 @@ check "service still active with the same MainPID after the failed reload" \
 check "old config still serving after the failed reload" bash -c "curl -fsS --max-time 5 http://127.0.0.1:8081/ | grep -qx reloaded-1"
 cp /root/Caddyfile.good /etc/llm-router/Caddyfile
 
+echo "== reload applies a changed models-config (the Caddyfile unchanged)"
+cp /etc/llm-router/models-config.json /root/models-config.orig
+sed 's/"llama3.2"/"reload-check"/g' /root/models-config.orig >/etc/llm-router/models-config.json
+check "systemctl reload with a changed models-config succeeds" systemctl reload "$UNIT"
+check "the new model is served after the reload" \
+	bash -c "curl -fsS --max-time 5 http://127.0.0.1:8080/v1/models | grep -q '\"reload-check\"'"
+printf '{"g": {"m": {"providers": [{"id": "p", "api_type": "openai"}]}}, "active_models": {"g": ["m"]}}\n' >/etc/llm-router/models-config.json
+check "reload of an invalid models-config fails, naming the field on one line" \
+	bash -c "! llm-router reload --config /etc/llm-router/Caddyfile --adapter caddyfile 2>/root/reload.err && head -1 /root/reload.err | grep -q 'models-config.json:1: model \"m\": provider \"p\": field \"api_host\": is required'"
+info "reload refusal: $(head -c 300 /root/reload.err)"
+check "old models still served after the refused reload" \
+	bash -c "curl -fsS --max-time 5 http://127.0.0.1:8080/v1/models | grep -q '\"reload-check\"'"
+cp /root/models-config.orig /etc/llm-router/models-config.json
+chgrp llm-router /etc/llm-router/models-config.json
+systemctl reload "$UNIT"
+
+echo "== keys created as root are readable by the service"
+check "/etc/llm-router is root:llm-router" bash -c "[[ \$(stat -c %U:%G /etc/llm-router) == root:llm-router ]]"
+key=$(llm-router keys create --name ci --keys-file /etc/llm-router/keys.json 2>/root/keys.err)
+info "keys create: $(cat /root/keys.err)"
+check "keys.json is root:llm-router 0640" bash -c "[[ \$(stat -c %U:%G:%a /etc/llm-router/keys.json) == root:llm-router:640 ]]"
+echo LLM_ROUTER_AUTH_ENABLED=true >>/etc/llm-router/llm-router.env
+check "service restarts with auth on" bash -c "systemctl restart $UNIT && systemctl is-active -q $UNIT"
+check "the key works, no key is refused" bash -c "curl -fsS --max-time 5 -H 'Authorization: Bearer $key' http://127.0.0.1:8080/v1/models | grep -q llama3.2 &&
+	[[ \$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 http://127.0.0.1:8080/v1/models) == 401 ]]"
+chmod 0600 /etc/llm-router/keys.json
+check "keys create refuses to leave a keys file the service cannot read, saying how to fix it" \
+	bash -c "! llm-router keys create --name ci2 --keys-file /etc/llm-router/keys.json 2>/root/keys2.err >/dev/null && grep -q 'chgrp llm-router /etc/llm-router/keys.json' /root/keys2.err"
+chmod 0640 /etc/llm-router/keys.json
+sed -i '/^LLM_ROUTER_AUTH_ENABLED=true$/d' /etc/llm-router/llm-router.env
+systemctl restart "$UNIT"
+check "log directory /var/log/llm-router is the service's" bash -c "[[ \$(stat -c %U /var/log/llm-router) == llm-router ]]"
+
 echo "== restart"
 t0=$(date +%s%N)
 check "systemctl restart succeeds" systemctl restart "$UNIT"
@@ -174,7 +207,7 @@ check "modified Caddyfile kept byte for byte" bash -c "[[ \$(sha256sum </etc/llm
 check "upgrade restarted the service on the new binary" \
 	bash -c "p=\$(systemctl show -p MainPID --value $UNIT); [[ \$p != 0 && \$p != $pid ]] && systemctl is-active -q $UNIT"
 if [[ $CHECK_BINARY_VERSION == 1 ]]; then
-	check "binary reports $VERSION2" bash -c "/usr/bin/llm-router version | grep -q 'v$VERSION2 '"
+	check "binary reports $VERSION2" bash -c "/usr/bin/llm-router version | head -1 | grep -qx 'llm-router $VERSION2'"
 fi
 check "service still enabled after upgrade" bash -c "[[ \$(systemctl is-enabled $UNIT) == enabled ]]"
 check "ping after upgrade" ping_ok
