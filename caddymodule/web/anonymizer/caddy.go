@@ -66,7 +66,12 @@ func (Handler) CaddyModule() caddy.ModuleInfo {
 
 // Provision prepares the maskers, the templates and the routes.
 func (h *Handler) Provision(ctx caddy.Context) error {
-	h.logger = ctx.Logger()
+	return h.setup(ctx.Logger())
+}
+
+// setup is Provision without the Caddy context.
+func (h *Handler) setup(logger *zap.Logger) error {
+	h.logger = logger
 	if !h.Enabled {
 		return nil
 	}

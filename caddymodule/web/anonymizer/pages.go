@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"net/http"
 	"net/url"
+	"path"
 	"strings"
 )
 
@@ -140,9 +141,16 @@ func securityHeaders(h http.Header) {
 // safeNext returns next when it is a path of this app, else the app root.
 func safeNext(next string) string {
 	u, err := url.Parse(next)
-	if err != nil || u.Scheme != "" || u.Host != "" || strings.HasPrefix(next, "//") || strings.Contains(next, "\\") ||
-		(u.Path != Root && !strings.HasPrefix(u.Path, Root+"/")) {
+	if err != nil || u.Scheme != "" || u.Host != "" || strings.HasPrefix(next, "//") || strings.Contains(next, "\\") {
 		return Root + "/"
 	}
+	p := path.Clean(u.Path)
+	if p != Root && !strings.HasPrefix(p, Root+"/") {
+		return Root + "/"
+	}
+	if strings.HasSuffix(u.Path, "/") && p != "/" {
+		p += "/"
+	}
+	u.Path = p
 	return u.RequestURI()
 }
