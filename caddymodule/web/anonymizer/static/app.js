@@ -322,8 +322,10 @@
       send.hidden = on;
       stop.hidden = !on;
       message.readOnly = on;
-      if (on) stop.focus();
-      else message.focus();
+      // The focus stays in the message field (Escape stops the answer):
+      // moving it to Stop would let the Enter that sent the message click
+      // Stop with its keypress.
+      if (!on || document.activeElement === send) message.focus();
     }
 
     async function loadModels() {
