@@ -531,6 +531,9 @@ func TestAnonymizerChatInBrowser(t *testing.T) {
 		if !strings.Contains(out, "<img src=x onerror=alert(1)>") || !strings.Contains(out, "<script>alert(2)</script>") {
 			t.Errorf("the HTML should show as text: %q", out)
 		}
+		if !strings.Contains(out, " kliknij też dobry") {
+			t.Errorf("a refused link should leave its label alone: %q", out)
+		}
 		if n := eval[int](b, `document.querySelectorAll('#messages img, #messages script, #messages b, #messages [onerror]').length`); n != 0 {
 			t.Errorf("%d elements from the model's HTML reached the DOM", n)
 		}
