@@ -590,6 +590,65 @@ func TestAnonymizerChatInBrowser(t *testing.T) {
 	})
 	b.t = t
 
+	t.Run("quick prompts, rename, delete, export, import", func(t *testing.T) {
+		b.t = t
+		b.do(chromedp.SetValue(chromedp.CSS("#message"), "tekst"), chromedp.Click(chromedp.CSS(".quick button")))
+		if v := eval[string](b, `document.querySelector('#message').value`); !strings.HasPrefix(v, "Streść poniższy tekst") || !strings.HasSuffix(v, "tekst") {
+			t.Errorf("quick prompt gave %q", v)
+		}
+		b.do(chromedp.Evaluate[chromedp.Void](`document.querySelector('#message').value = ''`))
+		// Rename the current chat with the keyboard: Enter saves.
+		b.do(chromedp.Click(chromedp.CSS("#chat-list li.current .rename")), chromedp.WaitVisible(chromedp.CSS("#chat-list li input")),
+			chromedp.SetValue(chromedp.CSS("#chat-list li input"), "Sprawa Kowalskiego"),
+			chromedp.Focus(chromedp.CSS("#chat-list li input")), chromedp.KeyEvent(kb.Enter))
+		if title := b.text("#chat-list li.current .open"); title != "Sprawa Kowalskiego" {
+			t.Errorf("renamed title %q", title)
+		}
+		// Export: catch the download's blob and read it back.
+		b.do(chromedp.Evaluate[chromedp.Void](`(() => {
+			window.__exported = null;
+			const create = URL.createObjectURL;
+			URL.createObjectURL = function (blob) {
+				blob.text().then(t => { window.__exported = t; });
+				return create.call(URL, blob);
+			};
+		})()`), chromedp.Click(chromedp.CSS("#export")))
+		b.waitJS(`window.__exported !== null`)
+		exported := eval[string](b, `window.__exported`)
+		if !strings.Contains(exported, `"Sprawa Kowalskiego"`) || !strings.Contains(exported, `"Druga rozmowa"`) {
+			t.Fatalf("export: %.300s", exported)
+		}
+		// Delete takes two presses; then the import brings the chats back.
+		b.do(chromedp.Click(chromedp.CSS("#chat-list li.current .delete")))
+		if n := eval[int](b, `document.querySelectorAll('#chat-list li').length`); n != 2 {
+			t.Fatalf("one press deleted a chat: %d left", n)
+		}
+		b.do(chromedp.Click(chromedp.CSS("#chat-list li.current .delete")))
+		if n := eval[int](b, `document.querySelectorAll('#chat-list li').length`); n != 1 {
+			t.Fatalf("%d chats after deleting one of two", n)
+		}
+		file := filepath.Join(t.TempDir(), "chats.json")
+		if err := os.WriteFile(file, []byte(exported), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		b.do(chromedp.SetUploadFiles(chromedp.CSS("#import"), []string{file}))
+		b.waitJS(`document.querySelectorAll('#chat-list li').length === 3`)
+		if titles := b.text("#chat-list"); !strings.Contains(titles, "Sprawa Kowalskiego") {
+			t.Errorf("imported titles %q", titles)
+		}
+		bad := filepath.Join(t.TempDir(), "bad.json")
+		if err := os.WriteFile(bad, []byte(`{"chats": [{"messages": [{"role": "hacker", "content": 1}]}]}`), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		b.do(chromedp.SetUploadFiles(chromedp.CSS("#import"), []string{bad}))
+		b.waitJS(`!document.querySelector('#chat-error').hidden`)
+		if n := eval[int](b, `document.querySelectorAll('#chat-list li').length`); n != 3 {
+			t.Errorf("a bad import changed the list: %d chats", n)
+		}
+		b.shot("16-chat-list")
+	})
+	b.t = t
+
 	t.Run("keyboard only", func(t *testing.T) {
 		b.t = t
 		b.open("/anonymize/chat")

@@ -406,8 +406,13 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	}
 	v.Next = safeNext(r.PostForm.Get("next"))
 	k := strings.TrimSpace(r.PostForm.Get("key"))
+	if !cookieSafe(k) {
+		v.Error = v.T["bad_key"]
+		h.render(w, http.StatusUnauthorized, "login", v)
+		return
+	}
 	code, _, err := ask(r, http.MethodGet, "/v1/models", k, nil)
-	if err != nil || (code != http.StatusOK && code != http.StatusForbidden) || k == "" {
+	if err != nil || (code != http.StatusOK && code != http.StatusForbidden) {
 		v.Error = v.T["bad_key"]
 		h.render(w, http.StatusUnauthorized, "login", v)
 		return
@@ -453,4 +458,20 @@ func readBounded(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, e
 // msg returns a translated message with {limit} filled in.
 func (h *Handler) msg(v *view, key string) string {
 	return strings.ReplaceAll(v.T[key], "{limit}", humanize.IBytes(uint64(h.MaxText)))
+}
+
+// cookieSafe reports whether a key can travel in a cookie unchanged:
+// 1 to 512 bytes of printable ASCII other than space, '"', ',', ';' and '\'
+// (every key `llm-router keys` makes is).
+func cookieSafe(k string) bool {
+	if k == "" || len(k) > 512 {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		if c <= ' ' || c >= 0x7f || c == '"' || c == ',' || c == ';' || c == '\\' {
+			return false
+		}
+	}
+	return true
 }

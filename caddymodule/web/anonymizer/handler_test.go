@@ -140,6 +140,10 @@ func TestKeysGateEveryPage(t *testing.T) {
 	if resp.StatusCode != http.StatusUnauthorized || len(resp.Cookies()) != 0 || !strings.Contains(bodyOf(t, resp), "login-error") {
 		t.Fatalf("bad key: %d %v", resp.StatusCode, resp.Cookies())
 	}
+	resp = a.do("POST", "/anonymize/login", url.Values{"key": {"go od;x"}}, nil)
+	if resp.StatusCode != http.StatusUnauthorized || len(resp.Cookies()) != 0 {
+		t.Fatalf("a key unfit for a cookie: %d %v", resp.StatusCode, resp.Cookies())
+	}
 	resp = a.do("POST", "/anonymize/login", url.Values{"key": {"good"}, "next": {"/anonymize/chat"}}, nil)
 	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/anonymize/chat" {
 		t.Fatalf("good key: %d %s", resp.StatusCode, resp.Header.Get("Location"))

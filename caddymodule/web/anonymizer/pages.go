@@ -72,18 +72,17 @@ func loadPages() (*pages, error) {
 
 // view is what every template sees.
 type view struct {
-	Root     string
-	Lang     string
-	T        map[string]string
-	Page     string
-	AuthOn   bool // the router asks for API keys
-	MaxText  int64
-	Next     string
-	Error    string
-	Text     string
-	Algo     string
-	Result   *resultView
-	NeedsKey bool
+	Root    string
+	Lang    string
+	T       map[string]string
+	Page    string
+	AuthOn  bool // the router asks for API keys
+	MaxText int64
+	Next    string
+	Error   string
+	Text    string
+	Algo    string
+	Result  *resultView
 }
 
 // resultView is the masking result fragment.
