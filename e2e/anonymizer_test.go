@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -366,6 +367,27 @@ func TestAnonymizerMaskingInBrowser(t *testing.T) {
 	})
 	b.t = t
 
+	t.Run("markdown", func(t *testing.T) {
+		b.t = t
+		for _, tc := range []struct{ md, html string }{
+			{"# Tytuł\n\nTekst **gruby** i *pochyły*, `kod`.", "<h3>Tytuł</h3><p>Tekst <strong>gruby</strong> i <em>pochyły</em>, <code>kod</code>.</p>"},
+			{"- a\n- b\n\n1. x\n2. y", "<ul><li>a</li><li>b</li></ul><ol><li>x</li><li>y</li></ol>"},
+			{"```js\n<b>x</b>\n```", `<pre><code data-lang="js">&lt;b&gt;x&lt;/b&gt;</code></pre>`},
+			{"> cytat\n> dalej", "<blockquote><p>cytat<br>dalej</p></blockquote>"},
+			{"<img src=x onerror=alert(1)>", "<p>&lt;img src=x onerror=alert(1)&gt;</p>"},
+			{"[a](https://example.com/x_(y)) [m](mailto:a@b.pl)", `<p><a href="https://example.com/x_(y)" rel="noopener noreferrer nofollow" target="_blank">a</a> <a href="mailto:a@b.pl" rel="noopener noreferrer nofollow" target="_blank">m</a></p>`},
+			{"[a](javascript:alert(1)) [b](JAVASCRIPT:alert(1)) [c](java\tscript:alert(1)) [d](data:text/html,x) [e](vbscript:x) [f](/relative) [g](&#106;avascript:x)", "<p>a b [c](java\tscript:alert(1)) d e f g</p>"}, // a tab is no link at all
+			{"see https://example.com/a.", `<p>see <a href="https://example.com/a" rel="noopener noreferrer nofollow" target="_blank">https://example.com/a</a>.</p>`},
+			{"**[x](javascript:alert(1))**", "<p><strong>x</strong></p>"},
+		} {
+			got := eval[string](b, fmt.Sprintf(`(() => { const d = document.createElement('div'); d.appendChild(window.renderMarkdown(%s)); return d.innerHTML; })()`, jsString(tc.md)))
+			if got != tc.html {
+				t.Errorf("%q\n got %s\nwant %s", tc.md, got, tc.html)
+			}
+		}
+	})
+	b.t = t
+
 	t.Run("keyboard only", func(t *testing.T) {
 		b.t = t
 		b.open("/anonymize/")
@@ -424,6 +446,15 @@ func TestAnonymizerMaskingInBrowser(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// jsString quotes s as a JavaScript string literal.
+func jsString(s string) string {
+	b, err := json.Marshal(s)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
 }
 
 // focusByTab presses Tab until the element with id has the focus.

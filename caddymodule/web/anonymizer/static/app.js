@@ -322,6 +322,8 @@
       send.hidden = on;
       stop.hidden = !on;
       message.readOnly = on;
+      if (on) msgs.setAttribute('aria-busy', 'true');
+      else msgs.removeAttribute('aria-busy');
       // The focus stays in the message field (Escape stops the answer):
       // moving it to Stop would let the Enter that sent the message click
       // Stop with its keypress.
@@ -376,6 +378,18 @@
       out.parentNode.classList.add('streaming');
       let answer = '';
       let failed = '';
+      // The answer is drawn at most once a frame, however fast tokens come.
+      let painting = false;
+      const paint = function () {
+        if (painting) return;
+        painting = true;
+        requestAnimationFrame(function () {
+          painting = false;
+          if (!out.isConnected || !out.parentNode.classList.contains('streaming')) return;
+          fill(out, 'assistant', answer);
+          msgs.scrollTop = msgs.scrollHeight;
+        });
+      };
       controller = new AbortController();
       busy(true);
       try {
@@ -418,8 +432,7 @@
             (obj.choices || []).forEach(function (ch) {
               if (ch.delta && typeof ch.delta.content === 'string') answer += ch.delta.content;
             });
-            fill(out, 'assistant', answer);
-            msgs.scrollTop = msgs.scrollHeight;
+            paint();
           }
         }
       } catch (e) {
