@@ -52,7 +52,7 @@ type Handler struct {
 	DefaultLanguage string `json:"default_language,omitempty"`
 
 	maskers Maskers
-	pii     *piimasker.Masker
+	piiKey  string
 	pages   *pages
 	cop     *http.CrossOriginProtection
 	mux     *http.ServeMux
@@ -88,12 +88,18 @@ func (h *Handler) setup(logger *zap.Logger) error {
 	}
 	host = strings.TrimSpace(caddy.NewReplacer().ReplaceAll(host, ""))
 	if host != "" {
-		m, err := piimasker.New(piimasker.Config{Host: host, Timeout: time.Duration(h.PIITimeout)})
+		// The masker and its cache outlive a config reload: shared through
+		// the pool, keyed by what configures it.
+		key := fmt.Sprintf("anonymizer|pii|%s|%d", host, h.PIITimeout)
+		v, _, err := pool.LoadOrNew(key, func() (caddy.Destructor, error) {
+			m, err := piimasker.New(piimasker.Config{Host: host, Timeout: time.Duration(h.PIITimeout)})
+			return sharedPII{m}, err
+		})
 		if err != nil {
 			return fmt.Errorf("anonymizer: pii masker: %w", err)
 		}
-		h.pii = m
-		h.maskers.PII = m
+		h.piiKey = key
+		h.maskers.PII = v.(sharedPII).Masker
 	}
 	var err error
 	if h.pages, err = loadPages(); err != nil {
@@ -112,11 +118,24 @@ func (h *Handler) Validate() error {
 	return nil
 }
 
-// Cleanup closes the PII masker.
+// Cleanup releases this config's hold on the shared PII masker.
 func (h *Handler) Cleanup() error {
-	if h.pii != nil {
-		h.pii.Close()
+	if h.piiKey == "" {
+		return nil
 	}
+	_, err := pool.Delete(h.piiKey)
+	return err
+}
+
+// pool holds the PII maskers (with their caches) across config reloads,
+// reference-counted by the configs that use them.
+var pool = caddy.NewUsagePool()
+
+type sharedPII struct{ *piimasker.Masker }
+
+// Destruct closes the masker once no config uses it.
+func (s sharedPII) Destruct() error {
+	s.Close()
 	return nil
 }
 
