@@ -10,6 +10,8 @@ import (
 	_ "github.com/llmrouter/llm-router/caddymodule/audit"
 	// `llm-router keys create|list|disable|rotate|delete`.
 	_ "github.com/llmrouter/llm-router/caddymodule/auth"
+	// The Anonymizer web app (http.handlers.llm_router_anonymizer).
+	_ "github.com/llmrouter/llm-router/caddymodule/web/anonymizer"
 	// Plugins: maskers, guardrails, utils.
 	_ "github.com/llmrouter/llm-router/plugins/fast_masker"
 	_ "github.com/llmrouter/llm-router/plugins/nask_guard"
