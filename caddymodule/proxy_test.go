@@ -10,6 +10,9 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
+
+	"github.com/llmrouter/llm-router/caddymodule/protocol"
+	"github.com/llmrouter/llm-router/caddymodule/protocol/shape"
 )
 
 func TestReadAllSized(t *testing.T) {
@@ -268,6 +271,9 @@ func BenchmarkPassthroughRequest(b *testing.B) {
 			for b.Loop() {
 				pr, err := parseChat(body, false)
 				if err != nil {
+					b.Fatal(err)
+				}
+				if err := shape.Check(protocol.OpenAIChat, pr.obj); err != nil {
 					b.Fatal(err)
 				}
 				_ = pr.obj.Set("model", []byte(`"upstream-model"`))

@@ -75,8 +75,18 @@ func skipWS(b []byte, i int) int {
 }
 
 // skipStr returns the index after the valid string starting at b[i] ('"').
+// Short strings (keys, roles, types) are read byte by byte, where a call to
+// bytes.IndexByte would cost more than it saves; long ones (texts) with it.
 func skipStr(b []byte, i int) int {
 	i++
+	for end := min(i+16, len(b)); i < end; i++ {
+		switch b[i] {
+		case '"':
+			return i + 1
+		case '\\':
+			i++ // the escaped byte; a \u escape's hex digits need no care
+		}
+	}
 	for {
 		q := bytes.IndexByte(b[i:], '"')
 		if q < 0 {
