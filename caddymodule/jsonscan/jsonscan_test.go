@@ -40,13 +40,13 @@ func TestUTF8(t *testing.T) {
 		{`{"a":"zażółć gęślą jaźń 日本 😀"}`, -1},
 		{`{"a":"\ud800"}`, -1},
 		{"{\"a\":\"\xff\"}", 6},
-		{"{\"\xc3\":1}", 2},                                // truncated sequence in a key
-		{"{\"a\":[{\"b\":\"ok\xe2\x82\"}]}", 14},            // truncated 3-byte sequence, nested
-		{"{\"a\":\"\xc0\xaf\"}", 6},                           // overlong encoding of '/'
-		{"{\"a\":\"\xed\xa0\x80\"}", 6},                       // UTF-16 surrogate encoded in UTF-8
-		{"{\"a\":\"\xf4\x90\x80\x80\"}", 6},                   // above U+10FFFF
-		{"{\"a\":\"x\xa0\"}", 7},                              // lone continuation byte
-		{"{\"a\":\"\xef\xbf\xbd\"}", -1},                      // U+FFFD itself is valid
+		{"{\"\xc3\":1}", 2},                      // truncated sequence in a key
+		{"{\"a\":[{\"b\":\"ok\xe2\x82\"}]}", 14}, // truncated 3-byte sequence, nested
+		{"{\"a\":\"\xc0\xaf\"}", 6},              // overlong encoding of '/'
+		{"{\"a\":\"\xed\xa0\x80\"}", 6},          // UTF-16 surrogate encoded in UTF-8
+		{"{\"a\":\"\xf4\x90\x80\x80\"}", 6},      // above U+10FFFF
+		{"{\"a\":\"x\xa0\"}", 7},                 // lone continuation byte
+		{"{\"a\":\"\xef\xbf\xbd\"}", -1},         // U+FFFD itself is valid
 	}
 	for _, tt := range tests {
 		_, err := Scan([]byte(tt.doc))
