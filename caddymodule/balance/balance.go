@@ -14,7 +14,8 @@
 //	P last:<model>           str   host that last served the model (first_available_optim)
 //	P warm:<api host>        str   model the host last served (first_available_optim)
 //	P down:<provider id>     str   set with a TTL while the provider monitor sees it down
-//	P cool:<provider id>     str   set with a TTL while the provider cools down after a failure
+//	P fails:<provider id>    str   failures in a row (passive health), expires CooldownWindow after the last
+//	P cool:<provider id>     str   set with a TTL while the provider cools down after CooldownAfter failures in a row
 //	P released               channel  "<provider id>\n<router>", published when an exclusive lease frees
 //
 // Leases expire unless renewed; the balancer renews the leases it holds every
@@ -61,7 +62,8 @@ const (
 	// Success: the provider answered.
 	Success Result = iota
 	// Failure: the provider failed (transport error, 429, 5xx, broken
-	// stream); it cools down and dynamic_weighted lowers its weight.
+	// stream); dynamic_weighted lowers its weight, and CooldownAfter
+	// failures in a row cool it down.
 	Failure
 	// Canceled: the client went away or the request was refused before it
 	// reached the provider; says nothing about the provider.
@@ -107,7 +109,13 @@ type Options struct {
 	Default      Policy        // strategy for models without their own (balanced)
 	QueueTimeout time.Duration // first_available wait (60s)
 	RetryAfter   time.Duration // suggested in QueueTimeoutError (5s)
-	Cooldown     time.Duration // passive health: rest after a failure (10s; negative: none)
+	Cooldown     time.Duration // passive health: rest after CooldownAfter failures in a row (10s; negative: none)
+	// CooldownAfter is how many failures in a row, none more than
+	// CooldownWindow after the previous one, cool a provider down (3). A
+	// success ends the run; a canceled request does not count. With Redis
+	// the run is counted across the fleet.
+	CooldownAfter  int
+	CooldownWindow time.Duration // a run of failures lapses after this long without one (60s)
 	LeaseTTL     time.Duration // lease lifetime without renewal (15s)
 	Recheck      time.Duration // waiters' safety re-check for lost wake-ups (5s)
 	Redis        *RedisConfig  // nil: in memory only
@@ -129,6 +137,10 @@ func (o *Options) defaults() {
 	if o.Cooldown == 0 {
 		o.Cooldown = 10 * time.Second
 	}
+	if o.CooldownAfter <= 0 {
+		o.CooldownAfter = 3
+	}
+	def(&o.CooldownWindow, 60*time.Second)
 	def(&o.LeaseTTL, 15*time.Second)
 	def(&o.Recheck, 5*time.Second)
 	if o.Logger == nil {
@@ -575,21 +587,21 @@ func (l *Lease) Release(o Outcome) bool {
 		o.Latency = time.Since(l.start)
 	}
 	b.observe(l.c.ID, o)
-	var cool time.Duration
-	if o.Result == Failure && b.o.Cooldown > 0 {
-		cool = b.o.Cooldown
+	h := health{result: o.Result}
+	if b.o.Cooldown > 0 {
+		h.cool, h.after, h.window = b.o.Cooldown, b.o.CooldownAfter, b.o.CooldownWindow
 	}
 	if l.remote && b.upR.Load() {
 		ctx, cancel := context.WithTimeout(context.Background(), ReleaseTimeout)
-		err := b.rds.release(ctx, l, cool)
+		err := b.rds.release(ctx, l, h)
 		cancel()
 		if err != nil {
 			b.fallback(err) // the Redis lease expires by its TTL
 		}
 	}
-	// Local release (for local leases; for remote ones it only records the
-	// cool-down, so a fallback still knows about it).
-	_ = b.mem.release(context.Background(), l, cool)
+	// Local release (for local leases; for remote ones it only counts the
+	// run of failures, so a fallback still knows about it).
+	_ = b.mem.release(context.Background(), l, h)
 	b.q.wake(l.c.ID) // even after a failure: a waiter then learns if all are down
 	if b.o.OnRelease != nil {
 		b.o.OnRelease(l.c, o)
