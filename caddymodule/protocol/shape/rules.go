@@ -3,6 +3,8 @@ package shape
 import (
 	"bytes"
 	"strings"
+
+	"github.com/llmrouter/llm-router/caddymodule/jsonscan"
 )
 
 // The rules of each dialect, member by member. Each mirrors the decoder of
@@ -622,5 +624,61 @@ func ollamaGenerateTop(c *checker, key, v []byte) {
 		c.images(v)
 	case "raw":
 		c.boolean("raw", v)
+	}
+}
+
+func openAIEmbeddingsTop(c *checker, key, v []byte) {
+	switch string(key) {
+	case "model", "user", "encoding_format":
+		c.str(name(key), v)
+	case "dimensions":
+		c.integer("dimensions", v)
+	case "input":
+		if !isString(v) && !embedInput(v) {
+			c.failAt("input", "must be a string, an array of strings or token arrays")
+		}
+	}
+}
+
+// embedInput reports whether v is an array of strings, of integers (one
+// token array) or of integer arrays: no null, no mix.
+func embedInput(v []byte) bool {
+	if !isArray(v) {
+		return false
+	}
+	var kind byte // of the first element: '"', '0' or '['
+	ok := true
+	jsonscan.Elements(v, func(_ int, e []byte) bool {
+		k := e[0]
+		switch {
+		case k == '"':
+		case isInt(e):
+			k = '0'
+		case k == '[':
+			jsonscan.Elements(e, func(_ int, t []byte) bool { ok = isInt(t); return ok })
+		default:
+			ok = false
+		}
+		if kind == 0 {
+			kind = k
+		}
+		ok = ok && k == kind
+		return ok
+	})
+	return ok
+}
+
+func ollamaEmbedTop(c *checker, key, v []byte) {
+	switch string(key) {
+	case "model", "prompt":
+		c.str(name(key), v)
+	case "input":
+		c.strings("input", v)
+	case "truncate":
+		c.boolean("truncate", v)
+	case "dimensions":
+		c.integer("dimensions", v)
+	case "options":
+		c.object("options", v)
 	}
 }

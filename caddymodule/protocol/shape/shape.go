@@ -46,6 +46,11 @@ func Check(d protocol.Dialect, obj *jsonscan.Object) error {
 		c.top(obj, d)
 	case protocol.OllamaGenerate:
 		c.top(obj, d)
+	case protocol.OpenAIEmbeddings:
+		c.top(obj, d)
+		c.required(obj, "input", false)
+	case protocol.OllamaEmbed, protocol.OllamaEmbeddings:
+		c.top(obj, d)
 	}
 	if c.err == nil {
 		return nil
@@ -133,6 +138,10 @@ func (c *checker) top(obj *jsonscan.Object, d protocol.Dialect) {
 			ollamaChatTop(c, m.Key, v)
 		case protocol.OllamaGenerate:
 			ollamaGenerateTop(c, m.Key, v)
+		case protocol.OpenAIEmbeddings:
+			openAIEmbeddingsTop(c, m.Key, v)
+		case protocol.OllamaEmbed, protocol.OllamaEmbeddings:
+			ollamaEmbedTop(c, m.Key, v)
 		}
 	}
 }

@@ -15,6 +15,10 @@ type shapeCase struct {
 	err  string // "field: message"; "" when valid
 }
 
+// lenient are the bad bodies the dialect's decoder lets through (and then
+// forwards something else): there the check is the stricter one.
+var lenient = map[string]bool{"openai-embeddings/null element": true}
+
 // The rules per dialect: each bad body names its field with the decoder's
 // message, and the dialect's decoder refuses the same body (a passthrough
 // request is refused like a translated one), while good bodies pass both.
@@ -102,6 +106,26 @@ var cases = map[protocol.Dialect][]shapeCase{
 		{"format unknown", `{"model":"m","format":"yaml"}`, `format: must be "json" or a JSON schema object`},
 		{"tool of another type", `{"model":"m","tools":[{"type":"retrieval","function":{"name":"f"}}]}`, "tools[0].type: must be function"},
 	},
+	protocol.OpenAIEmbeddings: {
+		{"string", `{"model":"m","input":"hi","encoding_format":"float","dimensions":8}`, ""},
+		{"strings", `{"model":"m","input":["a","b"]}`, ""},
+		{"tokens", `{"model":"m","input":[1,2,3]}`, ""},
+		{"token arrays", `{"model":"m","input":[[1,2],[3]]}`, ""},
+		{"input missing", `{"model":"m"}`, "input: required"},
+		{"null element", `{"model":"m","input":[null]}`, "input: must be a string, an array of strings or token arrays"},
+		{"mixed", `{"model":"m","input":["a",1]}`, "input: must be a string, an array of strings or token arrays"},
+		{"object", `{"model":"m","input":{}}`, "input: must be a string, an array of strings or token arrays"},
+		{"dimensions a string", `{"model":"m","input":"a","dimensions":"8"}`, "dimensions: must be an integer"},
+	},
+	protocol.OllamaEmbed: {
+		{"strings", `{"model":"m","input":["a"],"truncate":true,"options":{"num_ctx":8}}`, ""},
+		{"input a number", `{"model":"m","input":7}`, "input: must be a string or an array of strings"},
+		{"truncate a string", `{"model":"m","input":"a","truncate":"yes"}`, "truncate: must be a boolean"},
+	},
+	protocol.OllamaEmbeddings: {
+		{"prompt", `{"model":"m","prompt":"a"}`, ""},
+		{"prompt a list", `{"model":"m","prompt":["a"]}`, "prompt: must be a string"},
+	},
 	protocol.OllamaGenerate: {
 		{"minimal", `{"model":"m","prompt":"hi","system":"s","images":["aGk="],"stream":false,"options":{"temperature":0}}`, ""},
 		{"prompt a number", `{"model":"m","prompt":1}`, "prompt: must be a string"},
@@ -112,10 +136,7 @@ var cases = map[protocol.Dialect][]shapeCase{
 
 func TestCheck(t *testing.T) {
 	for d, tests := range cases {
-		codec, ok := codecs.Client(d)
-		if !ok {
-			t.Fatalf("no client codec for %s", d)
-		}
+		decode := func(b []byte) error { _, err := codecDecode(t, d, b); return err }
 		for _, tt := range tests {
 			t.Run(string(d)+"/"+tt.name, func(t *testing.T) {
 				obj, err := jsonscan.Scan([]byte(tt.body))
@@ -134,8 +155,8 @@ func TestCheck(t *testing.T) {
 				if got != tt.err {
 					t.Fatalf("Check = %q, want %q", got, tt.err)
 				}
-				_, derr := codec.DecodeRequest([]byte(tt.body))
-				if (derr == nil) != (tt.err == "") {
+				derr := decode([]byte(tt.body))
+				if (derr == nil) != (tt.err == "" || lenient[string(d)+"/"+tt.name]) {
 					t.Fatalf("the %s decoder says %v: passthrough and translation must agree", d, derr)
 				}
 			})
@@ -170,4 +191,17 @@ func BenchmarkCheck(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// codecDecode decodes body with the client codec of d.
+func codecDecode(t *testing.T, d protocol.Dialect, body []byte) (any, error) {
+	t.Helper()
+	if c, ok := codecs.Client(d); ok {
+		return c.DecodeRequest(body)
+	}
+	if c, ok := codecs.Embed(d); ok {
+		return c.DecodeEmbedRequest(body)
+	}
+	t.Fatalf("no codec for %s", d)
+	return nil, nil
 }
