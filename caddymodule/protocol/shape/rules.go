@@ -670,14 +670,24 @@ func embedInput(v []byte) bool {
 
 func ollamaEmbedTop(c *checker, key, v []byte) {
 	switch string(key) {
-	case "model", "prompt":
-		c.str(name(key), v)
+	case "model":
+		c.str("model", v)
 	case "input":
 		c.strings("input", v)
 	case "truncate":
 		c.boolean("truncate", v)
 	case "dimensions":
 		c.integer("dimensions", v)
+	case "options":
+		c.object("options", v)
+	}
+}
+
+// ollamaEmbeddingsTop is the legacy /api/embeddings: one prompt.
+func ollamaEmbeddingsTop(c *checker, key, v []byte) {
+	switch string(key) {
+	case "model", "prompt":
+		c.str(name(key), v)
 	case "options":
 		c.object("options", v)
 	}

@@ -140,8 +140,10 @@ func (c *checker) top(obj *jsonscan.Object, d protocol.Dialect) {
 			ollamaGenerateTop(c, m.Key, v)
 		case protocol.OpenAIEmbeddings:
 			openAIEmbeddingsTop(c, m.Key, v)
-		case protocol.OllamaEmbed, protocol.OllamaEmbeddings:
+		case protocol.OllamaEmbed:
 			ollamaEmbedTop(c, m.Key, v)
+		case protocol.OllamaEmbeddings:
+			ollamaEmbeddingsTop(c, m.Key, v)
 		}
 	}
 }

@@ -2,6 +2,7 @@ package shape
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/llmrouter/llm-router/caddymodule/jsonscan"
@@ -17,7 +18,7 @@ type shapeCase struct {
 
 // lenient are the bad bodies the dialect's decoder lets through (and then
 // forwards something else): there the check is the stricter one.
-var lenient = map[string]bool{"openai-embeddings/null element": true}
+var lenient = map[string]bool{"openai-embeddings/null element": true, "ollama-embed/null element": true}
 
 // The rules per dialect: each bad body names its field with the decoder's
 // message, and the dialect's decoder refuses the same body (a passthrough
@@ -120,6 +121,7 @@ var cases = map[protocol.Dialect][]shapeCase{
 	protocol.OllamaEmbed: {
 		{"strings", `{"model":"m","input":["a"],"truncate":true,"options":{"num_ctx":8}}`, ""},
 		{"input a number", `{"model":"m","input":7}`, "input: must be a string or an array of strings"},
+		{"null element", `{"model":"m","input":["a",null]}`, "input: must be a string or an array of strings"},
 		{"truncate a string", `{"model":"m","input":"a","truncate":"yes"}`, "truncate: must be a boolean"},
 	},
 	protocol.OllamaEmbeddings: {
@@ -204,4 +206,38 @@ func codecDecode(t *testing.T, d protocol.Dialect, body []byte) (any, error) {
 	}
 	t.Fatalf("no codec for %s", d)
 	return nil, nil
+}
+
+// FuzzCheck checks every dialect's rules against its decoder on any body
+// jsonscan accepts: Check never panics, and a body Check refuses is one the
+// decoder refuses too (so passthrough is never stricter than translation),
+// but for null elements in an embeddings input (see lenient).
+func FuzzCheck(f *testing.F) {
+	for _, tests := range cases {
+		for _, tt := range tests {
+			f.Add(tt.body)
+		}
+	}
+	dialects := make([]protocol.Dialect, 0, len(cases))
+	for d := range cases {
+		dialects = append(dialects, d)
+	}
+	f.Fuzz(func(t *testing.T, body string) {
+		obj, err := jsonscan.Scan([]byte(body))
+		if err != nil {
+			return
+		}
+		for _, d := range dialects {
+			cerr := Check(d, obj)
+			if cerr == nil {
+				continue
+			}
+			if (d == protocol.OpenAIEmbeddings || d == protocol.OllamaEmbed) && strings.Contains(body, "null") {
+				continue
+			}
+			if _, derr := codecDecode(t, d, []byte(body)); derr == nil {
+				t.Fatalf("%s: Check refuses (%v) what the decoder accepts: %s", d, cerr, body)
+			}
+		}
+	})
 }
