@@ -116,10 +116,10 @@ type Options struct {
 	// the run is counted across the fleet.
 	CooldownAfter  int
 	CooldownWindow time.Duration // a run of failures lapses after this long without one (60s)
-	LeaseTTL     time.Duration // lease lifetime without renewal (15s)
-	Recheck      time.Duration // waiters' safety re-check for lost wake-ups (5s)
-	Redis        *RedisConfig  // nil: in memory only
-	Logger       *zap.Logger   // nil: no logs
+	LeaseTTL       time.Duration // lease lifetime without renewal (15s)
+	Recheck        time.Duration // waiters' safety re-check for lost wake-ups (5s)
+	Redis          *RedisConfig  // nil: in memory only
+	Logger         *zap.Logger   // nil: no logs
 	// OnRelease, if set, is called after every first Release (e.g. to
 	// feed KeepAliveMonitor.Touch or metrics). It must not block.
 	OnRelease func(c Candidate, o Outcome)
