@@ -110,20 +110,22 @@ type Options struct {
 	QueueTimeout time.Duration // first_available wait (60s)
 	RetryAfter   time.Duration // suggested in QueueTimeoutError (5s)
 	Cooldown     time.Duration // passive health: rest after CooldownAfter failures in a row (10s; negative: none)
+	LeaseTTL     time.Duration // lease lifetime without renewal (15s)
+	Recheck      time.Duration // waiters' safety re-check for lost wake-ups (5s)
+	Redis        *RedisConfig  // nil: in memory only
+	Logger       *zap.Logger   // nil: no logs
+	// OnRelease, if set, is called after every first Release (e.g. to
+	// feed KeepAliveMonitor.Touch or metrics). It must not block.
+	OnRelease func(c Candidate, o Outcome)
+
 	// CooldownAfter is how many failures in a row, none more than
 	// CooldownWindow after the previous one, cool a provider down (3). A
 	// success ends the run; a canceled request does not count. With Redis
 	// the run is counted across the fleet.
 	CooldownAfter  int
 	CooldownWindow time.Duration // a run of failures lapses after this long without one (60s)
-	LeaseTTL       time.Duration // lease lifetime without renewal (15s)
-	Recheck        time.Duration // waiters' safety re-check for lost wake-ups (5s)
-	Redis          *RedisConfig  // nil: in memory only
-	Logger         *zap.Logger   // nil: no logs
-	// OnRelease, if set, is called after every first Release (e.g. to
-	// feed KeepAliveMonitor.Touch or metrics). It must not block.
-	OnRelease func(c Candidate, o Outcome)
-	now       func() time.Time
+
+	now func() time.Time
 }
 
 func (o *Options) defaults() {
