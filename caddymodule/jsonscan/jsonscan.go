@@ -6,6 +6,7 @@ package jsonscan
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -376,6 +377,11 @@ var plain = func() (t [256]bool) {
 	return t
 }()
 
+const (
+	ones  = 0x0101010101010101
+	highs = 0x8080808080808080
+)
+
 // str reads a string and checks, as it goes, that it is UTF-8 (RFC 8259
 // §8.1): encoding/json would turn a bad byte into U+FFFD, a provider may
 // refuse it or do anything else with it.
@@ -383,6 +389,20 @@ func (s *scanner) str() error {
 	b := s.b
 	i := s.i + 1 // past the opening quote
 	for i < len(b) {
+		// Eight bytes at a time while all are plain ASCII: a word with a
+		// byte below 0x20, a quote, a backslash or a byte >= 0x80 sets a
+		// high bit here (the lowest such byte always does; others may
+		// too), and is then read byte by byte.
+		for i+8 <= len(b) {
+			x := binary.LittleEndian.Uint64(b[i:])
+			if ((x-ones*0x20)|((x^(ones*'"'))-ones)|((x^(ones*'\\'))-ones)|x)&highs != 0 {
+				break
+			}
+			i += 8
+		}
+		if i >= len(b) {
+			break
+		}
 		c := b[i]
 		if plain[c] {
 			i++
@@ -420,6 +440,8 @@ func (s *scanner) str() error {
 		case c < 0x20:
 			s.i = i
 			return s.err("control character in string")
+		case c >= 0xC2 && c <= 0xDF && i+1 < len(b) && b[i+1]&0xC0 == 0x80:
+			i += 2 // a two-byte sequence (Latin, Polish, Greek, Cyrillic…)
 		default:
 			r, n := utf8.DecodeRune(b[i:])
 			if r == utf8.RuneError && n == 1 {

@@ -362,3 +362,21 @@ func TestWalkers(t *testing.T) {
 		t.Fatalf("the walkers allocate %v times", allocs)
 	}
 }
+
+// Every byte value at every offset of a string, across the eight-byte
+// steps of str, gets the verdict of the oracle; and so do two-byte
+// sequences split at each offset.
+func TestStringBytes(t *testing.T) {
+	for n := 0; n < 20; n++ {
+		for c := 0; c < 256; c++ {
+			for _, tail := range []string{"", "\x80", "abcdefghij"} {
+				text := strings.Repeat("a", n) + string(rune(0)) + tail
+				doc := []byte(`{"k":"` + text + `"}`)
+				doc[6+n] = byte(c)
+				if got, want := Valid(doc) == nil, validJSON(doc); got != want {
+					t.Fatalf("%q: Valid %v, want %v", doc, got, want)
+				}
+			}
+		}
+	}
+}
