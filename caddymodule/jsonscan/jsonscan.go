@@ -400,14 +400,13 @@ func (s *scanner) str() error {
 			}
 			i += 8
 		}
+		for i < len(b) && plain[b[i]] {
+			i++
+		}
 		if i >= len(b) {
 			break
 		}
 		c := b[i]
-		if plain[c] {
-			i++
-			continue
-		}
 		switch {
 		case c == '"':
 			s.i = i + 1
