@@ -1,7 +1,10 @@
 // Package jsonscan reads and edits the top-level members of a JSON object
 // without decoding it: one validating pass over the bytes finds where each
 // member's value starts and ends, so a proxy can read the few fields routing
-// needs (model, stream) and rewrite one of them in place.
+// needs (model, stream) and rewrite one of them in place. The pass is
+// RFC 8259's grammar, strings that are not UTF-8 refused (encoding/json lets
+// them through as U+FFFD); Members and Elements then walk parts of a
+// validated document without validating them again.
 package jsonscan
 
 import (
