@@ -239,7 +239,7 @@ func name(key []byte) string {
 
 var names = [...]string{"model", "user", "temperature", "top_p", "max_completion_tokens", "max_tokens", "n", "seed",
 	"top_k", "presence_penalty", "frequency_penalty", "min_p", "repetition_penalty", "repeat_penalty", "name",
-	"reasoning_content", "reasoning", "refusal", "arguments", "call_id", "reasoning", "text", "metadata", "tool_choice",
+	"reasoning_content", "reasoning", "refusal", "arguments", "call_id", "encoding_format", "text", "metadata", "tool_choice",
 	"thinking", "output_config", "num_predict", "num_ctx", "content", "tool_call_id", "tool_name", "system", "prompt",
 	"suffix", "template"}
 

@@ -117,6 +117,7 @@ var cases = map[protocol.Dialect][]shapeCase{
 		{"mixed", `{"model":"m","input":["a",1]}`, "input: must be a string, an array of strings or token arrays"},
 		{"object", `{"model":"m","input":{}}`, "input: must be a string, an array of strings or token arrays"},
 		{"dimensions a string", `{"model":"m","input":"a","dimensions":"8"}`, "dimensions: must be an integer"},
+		{"encoding_format a number", `{"model":"m","input":"a","encoding_format":1}`, "encoding_format: must be a string"},
 	},
 	protocol.OllamaEmbed: {
 		{"strings", `{"model":"m","input":["a"],"truncate":true,"options":{"num_ctx":8}}`, ""},
