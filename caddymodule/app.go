@@ -93,10 +93,18 @@ type App struct {
 	// Redis shares balancer state (and API keys, rate limits) across router
 	// instances (LLM_ROUTER_REDIS_HOST, _PORT, _PASSWORD, _DB).
 	Redis *RedisOptions `json:"redis,omitempty"`
-	// Cooldown is how long a provider rests after a failure (connection
-	// error, timeout, 429, 5xx) before it is chosen again (default 10s;
-	// negative, or "off" in the Caddyfile: no passive cool-down).
+	// Cooldown is how long a provider rests after CooldownFailures failures
+	// in a row (connection error, timeout, 429, 5xx) before it is chosen
+	// again (default 10s; negative, or "off" in the Caddyfile: no passive
+	// cool-down).
 	Cooldown caddy.Duration `json:"cooldown,omitempty"`
+	// CooldownFailures is how many failures in a row cool a provider down
+	// (default 3): a success ends the run, so one bad request cannot take a
+	// provider offline. With Redis the run is counted across the fleet.
+	CooldownFailures int `json:"cooldown_failures,omitempty"`
+	// CooldownWindow is how long a run of failures lasts without a new one
+	// before it lapses (default 60s).
+	CooldownWindow caddy.Duration `json:"cooldown_window,omitempty"`
 	// MonitorInterval is the provider health-probe period
 	// (LLM_ROUTER_PROVIDER_MONITOR_INTERVAL_SECONDS, default 5s).
 	MonitorInterval caddy.Duration `json:"monitor_interval,omitempty"`

@@ -119,7 +119,16 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 		case "force_masking":
 			a.ForceMasking = true
-		case "queue_timeout", "cooldown", "monitor_interval":
+		case "cooldown_failures":
+			if !d.NextArg() {
+				return d.ArgErr()
+			}
+			n, err := strconv.Atoi(d.Val())
+			if err != nil || n < 1 {
+				return d.Errf("cooldown_failures: %q is not a positive integer", d.Val())
+			}
+			a.CooldownFailures = n
+		case "queue_timeout", "cooldown", "cooldown_window", "monitor_interval":
 			opt := d.Val()
 			if opt == "cooldown" && d.NextArg() {
 				if d.Val() == "off" {
@@ -137,6 +146,8 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				a.QueueTimeout = v
 			case "cooldown":
 				a.Cooldown = v
+			case "cooldown_window":
+				a.CooldownWindow = v
 			default:
 				a.MonitorInterval = v
 			}

@@ -37,6 +37,8 @@ func TestAppCaddyfile(t *testing.T) {
 		force_masking
 		queue_timeout 30s
 		cooldown off
+		cooldown_failures 5
+		cooldown_window 2m
 		redis 10.0.0.9 {
 			port 6380
 			db 2
@@ -51,6 +53,9 @@ func TestAppCaddyfile(t *testing.T) {
 		a.ExternalTimeout != caddy.Duration(300*time.Second) || a.Strategy != "first_available" ||
 		!strings.Contains(string(a.ModelStrategies["llama"]), `"policy":"first_available"`) || a.QueueTimeout != caddy.Duration(30*time.Second) || a.Cooldown >= 0 {
 		t.Fatalf("parsed %+v", a)
+	}
+	if a.CooldownFailures != 5 || a.CooldownWindow != caddy.Duration(2*time.Minute) {
+		t.Fatalf("passive health: %d failures, window %v", a.CooldownFailures, time.Duration(a.CooldownWindow))
 	}
 	if len(a.MaskersRaw) != 1 || !strings.Contains(string(a.MaskersRaw[0]), `"masker":"fast_masker"`) || !strings.Contains(string(a.MaskersRaw[0]), "DATE") ||
 		len(a.RequestGuardrailsRaw) != 1 || !strings.Contains(string(a.RequestGuardrailsRaw[0]), "http://guard:5000") ||
@@ -77,7 +82,8 @@ func TestAppCaddyfile(t *testing.T) {
 			t.Errorf("%s: redis %+v, want %+v", tc.in, a.Redis, tc.want)
 		}
 	}
-	for _, bad := range []string{"llm_router { nope 1 }", "llm_router { guardrail middle nask_guard }", "llm_router { masker no_such_masker }", "llm_router { external_timeout soon }", "llm_router extra"} {
+	for _, bad := range []string{"llm_router { nope 1 }", "llm_router { guardrail middle nask_guard }", "llm_router { masker no_such_masker }", "llm_router { external_timeout soon }", "llm_router extra",
+		"llm_router { cooldown_failures 0 }", "llm_router { cooldown_failures many }", "llm_router { cooldown_window -1 }"} {
 		var a App
 		if err := a.UnmarshalCaddyfile(caddyfile.NewTestDispenser(bad)); err == nil {
 			t.Errorf("%q: want an error", bad)

@@ -20,6 +20,7 @@ import (
 	"github.com/llmrouter/llm-router/caddymodule/protocol/codecs"
 	"github.com/llmrouter/llm-router/caddymodule/protocol/ollama"
 	"github.com/llmrouter/llm-router/caddymodule/protocol/openai"
+	"github.com/llmrouter/llm-router/caddymodule/protocol/shape"
 	"github.com/llmrouter/llm-router/caddymodule/provider"
 )
 
@@ -116,6 +117,12 @@ func (h *Handler) serveChat(w http.ResponseWriter, r *http.Request, rt route, k 
 	pr, err := parseChat(body, k.streamDefault)
 	if err != nil {
 		return err
+	}
+	// The shape the dialect's decoder would demand, checked before any
+	// provider is chosen: a passthrough body is not decoded, and a
+	// provider's 5xx on a malformed one would count against its health.
+	if err := shape.Check(k.codec.Dialect(), pr.obj); err != nil {
+		return requestError(err)
 	}
 	c := &chatCall{kind: k, body: body, obj: pr.obj, model: pr.model, stream: pr.stream}
 	requestInfo(r.Context()).asked = c.model // a refusal from here on names it

@@ -11,6 +11,7 @@ import (
 	"github.com/llmrouter/llm-router/caddymodule/protocol/codecs"
 	"github.com/llmrouter/llm-router/caddymodule/protocol/ollama"
 	"github.com/llmrouter/llm-router/caddymodule/protocol/openai"
+	"github.com/llmrouter/llm-router/caddymodule/protocol/shape"
 	"github.com/llmrouter/llm-router/caddymodule/provider"
 )
 
@@ -22,8 +23,12 @@ func embedEndpoint(codec protocol.EmbedCodec) endpointFunc {
 		if err != nil {
 			return err
 		}
-		if _, err := parseChat(body, false); err != nil {
+		pr, err := parseChat(body, false)
+		if err != nil {
 			return err
+		}
+		if err := shape.Check(codec.Dialect(), pr.obj); err != nil {
+			return requestError(err)
 		}
 		return h.serveEmbed(w, r, rt, codec, body)
 	}
@@ -40,10 +45,14 @@ func embedAuto(h *Handler, w http.ResponseWriter, r *http.Request, rt route) err
 	if err != nil {
 		return err
 	}
+	var codec protocol.EmbedCodec = openai.Embeddings{}
 	if pr.obj.Raw("prompt") != nil && pr.obj.Raw("input") == nil {
-		return h.serveEmbed(w, r, rt, ollama.Embeddings{}, body)
+		codec = ollama.Embeddings{}
 	}
-	return h.serveEmbed(w, r, rt, openai.Embeddings{}, body)
+	if err := shape.Check(codec.Dialect(), pr.obj); err != nil {
+		return requestError(err)
+	}
+	return h.serveEmbed(w, r, rt, codec, body)
 }
 
 func (h *Handler) serveEmbed(w http.ResponseWriter, r *http.Request, rt route, codec protocol.EmbedCodec, body []byte) error {

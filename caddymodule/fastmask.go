@@ -1,9 +1,9 @@
 package caddymodule
 
 import (
-	"encoding/json"
 	"net/http"
 
+	"github.com/llmrouter/llm-router/caddymodule/jsonscan"
 	fastmasker "github.com/llmrouter/llm-router/plugins/fast_masker"
 )
 
@@ -15,17 +15,19 @@ func (h *Handler) fastTextMask(w http.ResponseWriter, r *http.Request, _ route) 
 	if err != nil {
 		return err
 	}
-	var req struct {
-		Text *string `json:"text"`
-	}
-	if err := json.Unmarshal(body, &req); err != nil {
+	obj, err := jsonscan.Scan(body) // refuses strings that are not UTF-8, too
+	if err != nil {
 		return &apiError{Status: http.StatusBadRequest, Msg: "invalid JSON body: " + err.Error()}
 	}
-	if req.Text == nil {
+	text, ok, err := obj.String("text")
+	if err != nil {
+		return &apiError{Status: http.StatusBadRequest, Param: "text", Msg: "'text' must be a string"}
+	}
+	if !ok {
 		return &apiError{Status: http.StatusBadRequest, Param: "text", Msg: "'text' is required"}
 	}
 	var s fastmasker.Session
-	out := h.fastMasker.Mask(*req.Text, &s)
+	out := h.fastMasker.Mask(text, &s)
 	mappings := s.Mappings()
 	if mappings == nil {
 		mappings = map[string]string{}

@@ -130,7 +130,7 @@ func (a *App) provisionBalancer(ctx caddy.Context) error {
 		}
 	}
 	var rc *balance.RedisConfig
-	key := fmt.Sprintf("balancer|%s|%d|%d", a.Strategy, a.QueueTimeout, a.Cooldown)
+	key := fmt.Sprintf("balancer|%s|%d|%d|%d|%d", a.Strategy, a.QueueTimeout, a.Cooldown, a.CooldownFailures, a.CooldownWindow)
 	if a.Redis != nil {
 		c, id, err := a.openRedis()
 		if err != nil {
@@ -141,7 +141,7 @@ func (a *App) provisionBalancer(ctx caddy.Context) error {
 	}
 	v, _, err := pool.LoadOrNew(key, func() (caddy.Destructor, error) {
 		b, err := balance.New(balance.Options{Default: balance.Policy{Kind: kind}, QueueTimeout: time.Duration(a.QueueTimeout),
-			Cooldown: time.Duration(a.Cooldown), Redis: rc, Logger: a.logger.Named("balance")})
+			Cooldown: time.Duration(a.Cooldown), CooldownAfter: a.CooldownFailures, CooldownWindow: time.Duration(a.CooldownWindow), Redis: rc, Logger: a.logger.Named("balance")})
 		if err != nil {
 			return nil, err
 		}

@@ -10,6 +10,9 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
+
+	"github.com/llmrouter/llm-router/caddymodule/protocol"
+	"github.com/llmrouter/llm-router/caddymodule/protocol/shape"
 )
 
 func TestReadAllSized(t *testing.T) {
@@ -244,5 +247,37 @@ func BenchmarkBatchWriter(b *testing.B) {
 			_, _ = bw.Write(ev)
 		}
 		_ = bw.writeOut()
+	}
+}
+
+// benchChatBodies are passthrough chat requests the size of the bench/
+// load harness's (ASCII) and of a Polish prompt (non-ASCII text).
+var benchChatBodies = []struct{ name, body string }{
+	{"ascii", `{"model":"m","messages":[{"role":"system","content":"You are a helpful assistant."},{"role":"user","content":"` +
+		strings.Repeat("Tell me about load balancing. ", 40) + `"}],"max_tokens":64,"temperature":0.2,"stream":false}`},
+	{"polish", `{"model":"m","messages":[{"role":"system","content":"Jesteś pomocnym asystentem."},{"role":"user","content":"` +
+		strings.Repeat("Opowiedz mi o równoważeniu obciążenia, proszę. ", 25) + `"}],"max_tokens":64,"temperature":0.2,"stream":false}`},
+}
+
+// BenchmarkPassthroughRequest is the request side of the passthrough path:
+// the validating scan of a chat body, the checks before a provider is
+// chosen and the rewrite of the model name (op = one request).
+func BenchmarkPassthroughRequest(b *testing.B) {
+	for _, bb := range benchChatBodies {
+		b.Run(bb.name, func(b *testing.B) {
+			body := []byte(bb.body)
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				pr, err := parseChat(body, false)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := shape.Check(protocol.OpenAIChat, pr.obj); err != nil {
+					b.Fatal(err)
+				}
+				_ = pr.obj.Set("model", []byte(`"upstream-model"`))
+			}
+		})
 	}
 }

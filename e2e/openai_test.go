@@ -455,13 +455,15 @@ func TestFailover(t *testing.T) {
 	if s.Err() != nil {
 		t.Fatal(s.Err())
 	}
-	// A single provider that just failed cools down: the next request is
-	// answered at once with 503 and Retry-After instead of hammering it.
-	_, err := c.Chat.Completions.New(ctx, chatParams("solo", "x"))
-	if statusOf(err) != 500 {
-		t.Fatalf("first failure passes through: %v", err)
+	// A single provider that failed three times in a row (cooldown_failures)
+	// cools down: the next request is answered at once with 503 and
+	// Retry-After instead of hammering it.
+	for i := range 3 {
+		if _, err := c.Chat.Completions.New(ctx, chatParams("solo", "x")); statusOf(err) != 500 {
+			t.Fatalf("failure %d passes through: %v", i+1, err)
+		}
 	}
-	_, err = c.Chat.Completions.New(ctx, chatParams("solo", "x"))
+	_, err := c.Chat.Completions.New(ctx, chatParams("solo", "x"))
 	var ae *openai.Error
 	if !errors.As(err, &ae) || ae.StatusCode != 503 || ae.Response.Header.Get("Retry-After") == "" {
 		t.Fatalf("cooling provider: %v", err)

@@ -16,7 +16,8 @@
 //	P last:<model>           str   host that last served the model (first_available_optim)
 //	P warm:<api host>        str   model the host last served (first_available_optim)
 //	P down:<provider id>     str   set with a TTL while the provider monitor sees it down
-//	P cool:<provider id>     str   set with a TTL while the provider cools down after a failure
+//	P fails:<provider id>    str   failures in a row (passive health), expires CooldownWindow after the last
+//	P cool:<provider id>     str   set with a TTL while the provider cools down after CooldownAfter failures in a row
 //	P released               channel  "<provider id>\n<router>", published when an exclusive lease frees
 //
 // Leases expire unless renewed; the balancer renews the leases it holds every
@@ -63,7 +64,8 @@ const (
 	// Success: the provider answered.
 	Success Result = iota
 	// Failure: the provider failed (transport error, 429, 5xx, broken
-	// stream); it cools down and dynamic_weighted lowers its weight.
+	// stream); dynamic_weighted lowers its weight, and CooldownAfter
+	// failures in a row cool it down.
 	Failure
 	// Canceled: the client went away or the request was refused before it
 	// reached the provider; says nothing about the provider.
@@ -109,7 +111,7 @@ type Options struct {
 	Default      Policy        // strategy for models without their own (balanced)
 	QueueTimeout time.Duration // first_available wait (60s)
 	RetryAfter   time.Duration // suggested in QueueTimeoutError (5s)
-	Cooldown     time.Duration // passive health: rest after a failure (10s; negative: none)
+	Cooldown     time.Duration // passive health: rest after CooldownAfter failures in a row (10s; negative: none)
 	LeaseTTL     time.Duration // lease lifetime without renewal (15s)
 	Recheck      time.Duration // waiters' safety re-check for lost wake-ups (5s)
 	Redis        *RedisConfig  // nil: in memory only
@@ -117,7 +119,15 @@ type Options struct {
 	// OnRelease, if set, is called after every first Release (e.g. to
 	// feed KeepAliveMonitor.Touch or metrics). It must not block.
 	OnRelease func(c Candidate, o Outcome)
-	now       func() time.Time
+
+	// CooldownAfter is how many failures in a row, none more than
+	// CooldownWindow after the previous one, cool a provider down (3). A
+	// success ends the run; a canceled request does not count. With Redis
+	// the run is counted across the fleet.
+	CooldownAfter  int
+	CooldownWindow time.Duration // a run of failures lapses after this long without one (60s)
+
+	now func() time.Time
 }
 
 func (o *Options) defaults() {
@@ -131,6 +141,10 @@ func (o *Options) defaults() {
 	if o.Cooldown == 0 {
 		o.Cooldown = 10 * time.Second
 	}
+	if o.CooldownAfter <= 0 {
+		o.CooldownAfter = 3
+	}
+	def(&o.CooldownWindow, 60*time.Second)
 	def(&o.LeaseTTL, 15*time.Second)
 	def(&o.Recheck, 5*time.Second)
 	if o.Logger == nil {
@@ -432,7 +446,7 @@ func (b *Balancer) replayReleases() {
 	b.mu.Unlock()
 	for _, l := range ls {
 		ctx, cancel := context.WithTimeout(b.ctx, ReleaseTimeout)
-		err := b.rds.release(ctx, l, 0)
+		err := b.rds.release(ctx, l, health{})
 		cancel()
 		if err != nil {
 			return // gone again: the rest expire by their TTL
@@ -605,15 +619,15 @@ func (l *Lease) Release(o Outcome) bool {
 		o.Latency = time.Since(l.start)
 	}
 	b.observe(l.c.ID, o)
-	var cool time.Duration
-	if o.Result == Failure && b.o.Cooldown > 0 {
-		cool = b.o.Cooldown
+	h := health{result: o.Result}
+	if b.o.Cooldown > 0 {
+		h.cool, h.after, h.window = b.o.Cooldown, b.o.CooldownAfter, b.o.CooldownWindow
 	}
 	if l.remote {
 		err := errNotUp
 		if b.upR.Load() {
 			ctx, cancel := context.WithTimeout(context.Background(), ReleaseTimeout)
-			err = b.rds.release(ctx, l, cool)
+			err = b.rds.release(ctx, l, h)
 			cancel()
 		}
 		if err != nil {
@@ -629,9 +643,9 @@ func (l *Lease) Release(o Outcome) bool {
 			}
 		}
 	}
-	// Local release (for local leases; for remote ones it only records the
-	// cool-down, so a fallback still knows about it).
-	_ = b.mem.release(context.Background(), l, cool)
+	// Local release (for local leases; for remote ones it only counts the
+	// run of failures, so a fallback still knows about it).
+	_ = b.mem.release(context.Background(), l, h)
 	b.q.wake(l.c.ID) // even after a failure: a waiter then learns if all are down
 	if b.o.OnRelease != nil {
 		b.o.OnRelease(l.c, o)

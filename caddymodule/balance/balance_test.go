@@ -231,7 +231,7 @@ func TestNoProviderAtOnce(t *testing.T) {
 		ctx := context.Background()
 		for _, k := range []Kind{Balanced, Weighted, DynamicWeighted, FirstAvailable, FirstAvailableOptim} {
 			t.Run(k.String(), func(t *testing.T) {
-				b := mk(t, Options{QueueTimeout: time.Hour})
+				b := mk(t, Options{QueueTimeout: time.Hour, CooldownAfter: 1})
 				cs := cands("a", "b")
 				s := Policy{Kind: k}
 				if _, err := b.Acquire(ctx, "m", s, cs, func(string) bool { return true }); !errors.Is(err, ErrNoProvider) {
@@ -266,7 +266,7 @@ func TestCooldownEnds(t *testing.T) {
 	now := time.Unix(1000, 0)
 	var mu sync.Mutex
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	b := newTest(t, Options{Cooldown: 10 * time.Second, now: clock})
+	b := newTest(t, Options{Cooldown: 10 * time.Second, CooldownAfter: 1, now: clock})
 	cs := cands("a")
 	l, _ := b.Acquire(context.Background(), "m", nil, cs, nil)
 	l.Release(Outcome{Result: Failure})
@@ -279,6 +279,83 @@ func TestCooldownEnds(t *testing.T) {
 	if _, err := b.Acquire(context.Background(), "m", nil, cs, nil); err != nil {
 		t.Fatalf("after cool-down: %v", err)
 	}
+}
+
+// Passive health: one failure does not cool a provider down (a single bad
+// request must not take it offline for everyone); CooldownAfter failures
+// in a row do. A success ends the run, a canceled request leaves it as it
+// is, and the memory store lets a run lapse after CooldownWindow.
+func TestCooldownAfterRun(t *testing.T) {
+	ctx := context.Background()
+	cs := cands("a")
+	fail := func(t *testing.T, b *Balancer, r Result) {
+		t.Helper()
+		l, err := b.Acquire(ctx, "m", nil, cs, nil)
+		if err != nil {
+			t.Fatalf("provider not available: %v", err)
+		}
+		l.Release(Outcome{Result: r})
+	}
+	eachBackend(t, func(t *testing.T, mk backend) {
+		tests := []struct {
+			name    string
+			results []Result
+			cooled  bool
+		}{
+			{"one failure", []Result{Failure}, false},
+			{"two failures", []Result{Failure, Failure}, false},
+			{"three in a row", []Result{Failure, Failure, Failure}, true},
+			{"a success ends the run", []Result{Failure, Failure, Success, Failure, Failure}, false},
+			{"a cancel does not", []Result{Failure, Failure, Canceled, Failure}, true},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				b := mk(t, Options{Cooldown: time.Hour})
+				for _, r := range tt.results {
+					fail(t, b, r)
+				}
+				_, err := b.Acquire(ctx, "m", nil, cs, nil)
+				if cooled := errors.Is(err, ErrNoProvider); cooled != tt.cooled {
+					t.Fatalf("cooled down: %v (%v), want %v", cooled, err, tt.cooled)
+				}
+			})
+		}
+		t.Run("configured run", func(t *testing.T) {
+			b := mk(t, Options{Cooldown: time.Hour, CooldownAfter: 5})
+			for range 4 {
+				fail(t, b, Failure)
+			}
+			fail(t, b, Failure)
+			if _, err := b.Acquire(ctx, "m", nil, cs, nil); !errors.Is(err, ErrNoProvider) {
+				t.Fatalf("after 5 failures: %v, want ErrNoProvider", err)
+			}
+		})
+		t.Run("off", func(t *testing.T) {
+			b := mk(t, Options{Cooldown: -1, CooldownAfter: 1})
+			fail(t, b, Failure)
+			fail(t, b, Failure)
+		})
+	})
+	t.Run("a run lapses", func(t *testing.T) {
+		now := time.Unix(1000, 0)
+		var mu sync.Mutex
+		clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+		b := newTest(t, Options{Cooldown: time.Hour, CooldownWindow: time.Minute, now: clock})
+		fail(t, b, Failure)
+		fail(t, b, Failure)
+		mu.Lock()
+		now = now.Add(61 * time.Second)
+		mu.Unlock()
+		fail(t, b, Failure) // a new run of one
+		fail(t, b, Failure)
+		if _, err := b.Acquire(ctx, "m", nil, cs, nil); err != nil {
+			t.Fatalf("a lapsed run still counted: %v", err)
+		}
+		fail(t, b, Failure)
+		if _, err := b.Acquire(ctx, "m", nil, cs, nil); !errors.Is(err, ErrNoProvider) {
+			t.Fatalf("three in a row within the window: %v, want ErrNoProvider", err)
+		}
+	})
 }
 
 func TestDoubleReleaseIsNoOp(t *testing.T) {
@@ -444,7 +521,7 @@ func TestWaiterCanceled(t *testing.T) {
 
 func TestWaiterLearnsAllFailed(t *testing.T) {
 	eachBackend(t, func(t *testing.T, mk backend) {
-		b := mk(t, Options{QueueTimeout: time.Hour, Recheck: time.Hour})
+		b := mk(t, Options{QueueTimeout: time.Hour, Recheck: time.Hour, CooldownAfter: 1})
 		cs := cands("a")
 		s := Policy{Kind: FirstAvailable}
 		hold, _ := b.Acquire(context.Background(), "m", s, cs, nil)

@@ -83,7 +83,7 @@ func TestRedisCluster(t *testing.T) {
 			p := uniquePrefix()
 			var bs []*Balancer
 			for range 2 {
-				b, err := New(Options{Cooldown: time.Hour, Redis: &RedisConfig{Client: clusterClient(t, cl.Addrs()), Prefix: p}})
+				b, err := New(Options{Cooldown: time.Hour, CooldownAfter: 1, Redis: &RedisConfig{Client: clusterClient(t, cl.Addrs()), Prefix: p}})
 				if err != nil {
 					rt.Fatal(err)
 				}

@@ -25,13 +25,30 @@ type request struct {
 // candidate, errBusy, or ErrNoProvider when all are down or cooling down.
 type store interface {
 	acquire(ctx context.Context, r *request) (int, error)
-	// release frees the lease and, if cool > 0, cools the provider down.
-	release(ctx context.Context, l *Lease, cool time.Duration) error
+	// release frees the lease and applies the passive-health rule h.
+	release(ctx context.Context, l *Lease, h health) error
 	renew(ctx context.Context, ls []*Lease, ttl time.Duration) error
 	// mark sets (ttl > 0) or clears the active-health "down" flag.
 	mark(ctx context.Context, id string, ttl time.Duration) error
 	// inUse reports whether any lease is held on the provider.
 	inUse(ctx context.Context, id string) (bool, error)
+}
+
+// health is the passive-health rule a release applies: a Failure extends
+// the provider's run of failures (which lapses after window without one),
+// and after failures in a row cool it down for cool; a Success ends the
+// run. cool 0: no passive health.
+type health struct {
+	result Result
+	cool   time.Duration
+	after  int
+	window time.Duration
+}
+
+// failRun is a provider's run of failures in a row.
+type failRun struct {
+	n    int
+	last time.Time
 }
 
 type hostLease struct {
@@ -52,6 +69,7 @@ type memStore struct {
 	warm   map[string]string               // host → model it last served
 	down   map[string]time.Time            // provider id → down until (active)
 	cool   map[string]time.Time            // provider id → cool until (passive)
+	fails  map[string]failRun              // provider id → failures in a row (passive)
 	scr    []int                           // scratch, guarded by mu
 }
 
@@ -66,6 +84,7 @@ func newMemStore(now func() time.Time) *memStore {
 		warm:   map[string]string{},
 		down:   map[string]time.Time{},
 		cool:   map[string]time.Time{},
+		fails:  map[string]failRun{},
 	}
 	return m
 }
@@ -223,7 +242,7 @@ func (m *memStore) acquire(_ context.Context, r *request) (int, error) {
 	return pick, nil
 }
 
-func (m *memStore) release(_ context.Context, l *Lease, cool time.Duration) error {
+func (m *memStore) release(_ context.Context, l *Lease, h health) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if f := m.flight[l.c.ID]; f != nil {
@@ -240,10 +259,32 @@ func (m *memStore) release(_ context.Context, l *Lease, cool time.Duration) erro
 			}
 		}
 	}
-	if cool > 0 {
-		m.cool[l.c.ID] = m.now().Add(cool)
+	if h.cool > 0 {
+		m.passive(l.c.ID, h)
 	}
 	return nil
+}
+
+// passive applies the passive-health rule (as releaseLua does).
+func (m *memStore) passive(id string, h health) {
+	switch h.result {
+	case Success:
+		delete(m.fails, id)
+	case Failure:
+		now := m.now()
+		run := m.fails[id]
+		if !now.Before(run.last.Add(h.window)) {
+			run.n = 0 // lapsed
+		}
+		run.n++
+		run.last = now
+		if run.n >= h.after {
+			m.cool[id] = now.Add(h.cool)
+			delete(m.fails, id)
+			return
+		}
+		m.fails[id] = run
+	}
 }
 
 func (m *memStore) renew(_ context.Context, ls []*Lease, ttl time.Duration) error {

@@ -150,7 +150,7 @@ func runLeaseMachine(t *rapid.T, bs []*Balancer) {
 
 func TestPropertyLeasesMemory(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
-		b, err := New(Options{Cooldown: time.Hour})
+		b, err := New(Options{Cooldown: time.Hour, CooldownAfter: 1})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -120,14 +120,31 @@ return {1, pick}
 `)
 
 // releaseLua frees a lease. ARGV: prefix, id, token, host (empty unless
-// affinity), model, cool-down ms, origin (empty: no release message; else
-// the message is "<id>\n<origin>"). Returns 1 if the lease was held.
+// affinity), model, cool-down ms (0: no passive health), origin (empty: no
+// release message; else the message is "<id>\n<origin>"), result ("s"
+// success, "f" failure, "" neither), failures in a row that cool the
+// provider down, ms after which a run of failures lapses. Returns 1 if the
+// lease was held.
 var releaseLua = redis.NewScript(`
 local p, id, token, host, model = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local cool, origin = tonumber(ARGV[6]), ARGV[7]
+local result, after, window = ARGV[8], tonumber(ARGV[9]), tonumber(ARGV[10])
 local n = redis.call('ZREM', p .. 'flight:' .. id, token)
 if host ~= '' then redis.call('ZREM', p .. 'host:' .. host, model .. '\n' .. token) end
-if cool > 0 then redis.call('SET', p .. 'cool:' .. id, '1', 'PX', cool) end
+if cool > 0 then
+  local fk = p .. 'fails:' .. id
+  if result == 'f' then
+    local run = redis.call('INCR', fk)
+    if run >= after then
+      redis.call('SET', p .. 'cool:' .. id, '1', 'PX', cool)
+      redis.call('DEL', fk)
+    else
+      redis.call('PEXPIRE', fk, window)
+    end
+  elseif result == 's' then
+    redis.call('DEL', fk)
+  end
+end
 if n == 1 and origin ~= '' then redis.call('PUBLISH', p .. 'released', id .. '\n' .. origin) end
 return n
 `)
@@ -242,7 +259,7 @@ func (s *redisStore) acquire(ctx context.Context, r *request) (int, error) {
 	return -1, ErrNoProvider
 }
 
-func (s *redisStore) release(ctx context.Context, l *Lease, cool time.Duration) error {
+func (s *redisStore) release(ctx context.Context, l *Lease, h health) error {
 	host, origin := "", ""
 	if l.kind == FirstAvailableOptim {
 		host = l.c.Host
@@ -250,7 +267,15 @@ func (s *redisStore) release(ctx context.Context, l *Lease, cool time.Duration) 
 	if l.kind.exclusive() {
 		origin = l.b.pre
 	}
-	err := releaseLua.Run(ctx, s.c, s.route, s.p, l.c.ID, l.token, host, l.model, cool.Milliseconds(), origin).Err()
+	result := ""
+	switch h.result {
+	case Success:
+		result = "s"
+	case Failure:
+		result = "f"
+	}
+	err := releaseLua.Run(ctx, s.c, s.route, s.p, l.c.ID, l.token, host, l.model, h.cool.Milliseconds(), origin,
+		result, h.after, h.window.Milliseconds()).Err()
 	if err != nil {
 		return fmt.Errorf("balance: redis release: %w", err)
 	}

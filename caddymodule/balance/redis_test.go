@@ -257,10 +257,32 @@ func TestRedisCrashedRouterFreesProvider(t *testing.T) {
 	}
 }
 
+// A run of failures is counted across the fleet: two on one router and
+// one on another cool the provider down for both.
+func TestRedisSharedFailureRun(t *testing.T) {
+	r := startRedis(t)
+	p := uniquePrefix()
+	b1, b2 := r.router(t, p, Options{Cooldown: time.Hour}), r.router(t, p, Options{Cooldown: time.Hour})
+	ctx := context.Background()
+	cs := cands("a")
+	for i, b := range []*Balancer{b1, b2, b1} {
+		l, err := b.Acquire(ctx, "m", nil, cs, nil)
+		if err != nil {
+			t.Fatalf("failure %d: provider not available: %v", i+1, err)
+		}
+		l.Release(Outcome{Result: Failure})
+	}
+	for _, b := range []*Balancer{b1, b2} {
+		if _, err := b.Acquire(ctx, "m", nil, cs, nil); !errors.Is(err, ErrNoProvider) {
+			t.Fatalf("got %v, want ErrNoProvider after three failures in a row across routers", err)
+		}
+	}
+}
+
 func TestRedisSharedHealth(t *testing.T) {
 	r := startRedis(t)
 	p := uniquePrefix()
-	b1, b2 := r.router(t, p, Options{}), r.router(t, p, Options{})
+	b1, b2 := r.router(t, p, Options{CooldownAfter: 1}), r.router(t, p, Options{CooldownAfter: 1})
 	ctx := context.Background()
 	cs := cands("a", "b")
 	if err := b1.MarkDown(ctx, "a", time.Hour); err != nil {
@@ -289,7 +311,7 @@ func TestPropertyLeasesRedis(t *testing.T) {
 		p := uniquePrefix()
 		var bs []*Balancer
 		for range 2 {
-			b, err := New(Options{Cooldown: time.Hour, Redis: &RedisConfig{Options: rdb.Options{Host: "127.0.0.1", Port: r.port}, Prefix: p}})
+			b, err := New(Options{Cooldown: time.Hour, CooldownAfter: 1, Redis: &RedisConfig{Options: rdb.Options{Host: "127.0.0.1", Port: r.port}, Prefix: p}})
 			if err != nil {
 				t.Fatal(err)
 			}

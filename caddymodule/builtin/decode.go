@@ -3,10 +3,13 @@ package builtin
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"sort"
 	"strings"
+
+	"github.com/llmrouter/llm-router/caddymodule/jsonscan"
 )
 
 // fields is a request body: field name → raw JSON value.
@@ -17,8 +20,23 @@ func parseBody(body []byte) (fields, error) {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return nil, &FieldError{Msg: "request body is empty; expected a JSON object"}
 	}
-	if err := json.Unmarshal(body, &f); err != nil || f == nil {
-		return nil, &FieldError{Msg: "request body is not a valid JSON object"}
+	// One validating scan (which also refuses strings that are not UTF-8,
+	// as RFC 8259 requires) gives the members; values are decoded as read.
+	obj, err := jsonscan.Scan(body)
+	if err != nil {
+		msg := "request body is not a valid JSON object"
+		if errors.Is(err, jsonscan.ErrInvalidUTF8) {
+			msg = "request body is not valid JSON: " + err.Error()
+		}
+		return nil, &FieldError{Msg: msg}
+	}
+	f = make(fields, len(obj.Members))
+	for _, m := range obj.Members {
+		key := string(m.Key)
+		if bytes.IndexByte(m.Key, '\\') >= 0 {
+			key, _ = jsonscan.Unquote(append(append([]byte{'"'}, m.Key...), '"'))
+		}
+		f[key] = obj.Doc[m.Value.Start:m.Value.End]
 	}
 	return f, nil
 }

@@ -1,11 +1,15 @@
 // Package jsonscan reads and edits the top-level members of a JSON object
 // without decoding it: one validating pass over the bytes finds where each
 // member's value starts and ends, so a proxy can read the few fields routing
-// needs (model, stream) and rewrite one of them in place.
+// needs (model, stream) and rewrite one of them in place. The pass is
+// RFC 8259's grammar, strings that are not UTF-8 refused (encoding/json lets
+// them through as U+FFFD); Members and Elements then walk parts of a
+// validated document without validating them again.
 package jsonscan
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,6 +20,10 @@ import (
 // ErrNotObject is returned when the document is not a JSON object.
 var ErrNotObject = errors.New("the body must be a JSON object")
 
+// ErrInvalidUTF8 is the message of the SyntaxError for a string that is not
+// UTF-8 (RFC 8259 requires it); errors.Is matches it.
+var ErrInvalidUTF8 = errors.New("invalid UTF-8 in a string (JSON text must be UTF-8)")
+
 // SyntaxError reports malformed JSON at a byte offset.
 type SyntaxError struct {
 	Offset int
@@ -24,6 +32,11 @@ type SyntaxError struct {
 
 func (e *SyntaxError) Error() string {
 	return fmt.Sprintf("malformed JSON at byte %d: %s", e.Offset, e.Msg)
+}
+
+// Is makes errors.Is(err, ErrInvalidUTF8) true for a string that is not UTF-8.
+func (e *SyntaxError) Is(target error) bool {
+	return target == ErrInvalidUTF8 && e.Msg == ErrInvalidUTF8.Error()
 }
 
 // Span locates a member value inside the scanned document: doc[Start:End].
@@ -111,6 +124,25 @@ func Scan(doc []byte) (*Object, error) {
 		return nil, s.err("unexpected data after the object")
 	}
 	return o, nil
+}
+
+// Valid checks that doc is one JSON value (of any kind, with whitespace
+// around it) whose strings are UTF-8; the error is a *SyntaxError. It is
+// json.Valid with RFC 8259's UTF-8 rule, in one pass and no allocation.
+func Valid(doc []byte) error {
+	s := scanner{b: doc}
+	s.ws()
+	if s.i >= len(doc) {
+		return &SyntaxError{Offset: s.i, Msg: "empty body"}
+	}
+	if err := s.value(); err != nil {
+		return err
+	}
+	s.ws()
+	if s.i != len(doc) {
+		return s.err("unexpected data after the value")
+	}
+	return nil
 }
 
 // Find returns the span of the value of key (the last occurrence).
@@ -338,42 +370,90 @@ func (s *scanner) num() error {
 	return nil
 }
 
+// plain marks the bytes a string holds as they are: printable ASCII other
+// than the quote and the backslash. One table load per byte keeps the common
+// case of str a tight loop.
+var plain = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
+const (
+	ones  = 0x0101010101010101
+	highs = 0x8080808080808080
+)
+
+// str reads a string and checks, as it goes, that it is UTF-8 (RFC 8259
+// §8.1): encoding/json would turn a bad byte into U+FFFD, a provider may
+// refuse it or do anything else with it.
 func (s *scanner) str() error {
-	s.i++ // opening quote
-	for s.i < len(s.b) {
-		c := s.b[s.i]
+	b := s.b
+	i := s.i + 1 // past the opening quote
+	for i < len(b) {
+		// Eight bytes at a time while all are plain ASCII: a word with a
+		// byte below 0x20, a quote, a backslash or a byte >= 0x80 sets a
+		// high bit here (the lowest such byte always does; others may
+		// too), and is then read byte by byte.
+		for i+8 <= len(b) {
+			x := binary.LittleEndian.Uint64(b[i:])
+			if ((x-ones*0x20)|((x^(ones*'"'))-ones)|((x^(ones*'\\'))-ones)|x)&highs != 0 {
+				break
+			}
+			i += 8
+		}
+		for i < len(b) && plain[b[i]] {
+			i++
+		}
+		if i >= len(b) {
+			break
+		}
+		c := b[i]
 		switch {
 		case c == '"':
-			s.i++
+			s.i = i + 1
 			return nil
 		case c == '\\':
-			s.i++
-			if s.i >= len(s.b) {
+			i++
+			if i >= len(b) {
+				s.i = i
 				return s.err("unterminated string")
 			}
-			switch s.b[s.i] {
+			switch b[i] {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				s.i++
+				i++
 			case 'u':
-				if s.i+5 > len(s.b) {
+				if i+5 > len(b) {
+					s.i = i
 					return s.err("invalid \\u escape")
 				}
-				for _, h := range s.b[s.i+1 : s.i+5] {
+				for _, h := range b[i+1 : i+5] {
 					if !isHex(h) {
+						s.i = i
 						return s.err("invalid \\u escape")
 					}
 				}
-				s.i += 5
+				i += 5
 			default:
+				s.i = i
 				return s.err("invalid escape")
 			}
 		case c < 0x20:
+			s.i = i
 			return s.err("control character in string")
+		case c >= 0xC2 && c <= 0xDF && i+1 < len(b) && b[i+1]&0xC0 == 0x80:
+			i += 2 // a two-byte sequence (Latin, Polish, Greek, Cyrillic…)
 		default:
-			// Like encoding/json, invalid UTF-8 is accepted (it decodes to U+FFFD).
-			s.i++
+			r, n := utf8.DecodeRune(b[i:])
+			if r == utf8.RuneError && n == 1 {
+				s.i = i
+				return s.err(ErrInvalidUTF8.Error())
+			}
+			i += n
 		}
 	}
+	s.i = i
 	return s.err("unterminated string")
 }
 

@@ -2,9 +2,16 @@ package jsonscan
 
 import (
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
+
+// validJSON is the oracle of the differential tests: encoding/json's
+// grammar with RFC 8259's rule that JSON text is UTF-8 (outside strings a
+// byte >= 0x80 is a syntax error anyway).
+func validJSON(b []byte) bool { return json.Valid(b) && utf8.Valid(b) }
 
 func TestScanAgreesWithEncodingJSON(t *testing.T) {
 	docs := []string{
@@ -15,9 +22,60 @@ func TestScanAgreesWithEncodingJSON(t *testing.T) {
 	}
 	for _, d := range docs {
 		_, err := Scan([]byte(d))
-		valid := json.Valid([]byte(d))
+		valid := validJSON([]byte(d))
 		if (err == nil) != valid {
-			t.Errorf("Scan(%q) err=%v, json.Valid=%v", d, err, valid)
+			t.Errorf("Scan(%q) err=%v, valid=%v", d, err, valid)
+		}
+	}
+}
+
+// A string that is not UTF-8 is refused where the scanner meets it, in a
+// key or a value at any depth; valid multi-byte text and escapes (even of
+// lone surrogates, which encoding/json accepts) pass.
+func TestUTF8(t *testing.T) {
+	tests := []struct {
+		doc    string
+		offset int // of the bad byte; -1: valid
+	}{
+		{`{"a":"zażółć gęślą jaźń 日本 😀"}`, -1},
+		{`{"a":"\ud800"}`, -1},
+		{"{\"a\":\"\xff\"}", 6},
+		{"{\"\xc3\":1}", 2},                      // truncated sequence in a key
+		{"{\"a\":[{\"b\":\"ok\xe2\x82\"}]}", 14}, // truncated 3-byte sequence, nested
+		{"{\"a\":\"\xc0\xaf\"}", 6},              // overlong encoding of '/'
+		{"{\"a\":\"\xed\xa0\x80\"}", 6},          // UTF-16 surrogate encoded in UTF-8
+		{"{\"a\":\"\xf4\x90\x80\x80\"}", 6},      // above U+10FFFF
+		{"{\"a\":\"x\xa0\"}", 7},                 // lone continuation byte
+		{"{\"a\":\"\xef\xbf\xbd\"}", -1},         // U+FFFD itself is valid
+	}
+	for _, tt := range tests {
+		_, err := Scan([]byte(tt.doc))
+		verr := Valid([]byte(tt.doc))
+		eerr := Each([]byte(tt.doc), func(k, v []byte) bool { return true })
+		if tt.offset < 0 {
+			if err != nil || verr != nil || eerr != nil {
+				t.Errorf("%q: Scan %v, Valid %v, Each %v; want valid", tt.doc, err, verr, eerr)
+			}
+			continue
+		}
+		for _, e := range []error{err, verr, eerr} {
+			var se *SyntaxError
+			if !errors.As(e, &se) || !errors.Is(e, ErrInvalidUTF8) || se.Offset != tt.offset {
+				t.Errorf("%q: %v, want invalid UTF-8 at byte %d", tt.doc, e, tt.offset)
+			}
+		}
+	}
+}
+
+func TestValid(t *testing.T) {
+	for _, d := range []string{`1`, ` "x" `, `[1,{"a":null}]`, `{}`, `true`} {
+		if err := Valid([]byte(d)); err != nil {
+			t.Errorf("Valid(%s) = %v", d, err)
+		}
+	}
+	for _, d := range []string{``, `1 2`, `[1,]`, `{"a":1}}`, "\"\xff\""} {
+		if Valid([]byte(d)) == nil {
+			t.Errorf("Valid(%q) accepted it", d)
 		}
 	}
 }
@@ -83,22 +141,27 @@ func TestSetDelete(t *testing.T) {
 }
 
 func FuzzScan(f *testing.F) {
-	for _, s := range []string{`{"model":"m","stream":true}`, `{"a":[{"b":"\u0041"}]}`, `{`, `[]`, `{"a":1e5}`} {
+	for _, s := range []string{`{"model":"m","stream":true}`, `{"a":[{"b":"\u0041"}]}`, `{`, `[]`, `{"a":1e5}`,
+		"{\"a\":\"\xff\"}", "{\"\xc3\":1}", "{\"a\":[\"\xed\xa0\x80\"]}", `{"a":"łódź 😀"}`, "\"\xe2\x82\""} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
+		if verr := Valid(b); (verr == nil) != validJSON(b) {
+			t.Fatalf("Valid(%q) = %v, oracle %v", b, verr, validJSON(b))
+		}
 		o, err := Scan(b)
 		if err == nil {
-			if !json.Valid(b) {
+			if !validJSON(b) {
 				t.Fatalf("accepted invalid JSON %q", b)
 			}
+			checkWalk(t, o)
 			out := o.Set("model", []byte(`"z"`))
 			if !json.Valid(out) {
 				t.Fatalf("Set broke JSON: %q", out)
 			}
 			return
 		}
-		if err != ErrNotObject && json.Valid(b) && strings.HasPrefix(strings.TrimSpace(string(b)), "{") {
+		if err != ErrNotObject && validJSON(b) && strings.HasPrefix(strings.TrimSpace(string(b)), "{") {
 			t.Fatalf("rejected valid object %q: %v", b, err)
 		}
 	})
@@ -225,6 +288,95 @@ func TestStringOrNull(t *testing.T) {
 		dst := []byte(tt.prev)
 		if ok := StringOrNull(&dst, []byte(tt.raw)); ok != tt.ok || (ok && string(dst) != tt.want) {
 			t.Errorf("StringOrNull(%q, %s) = %q, %v; want %q, %v", tt.prev, tt.raw, dst, ok, tt.want, tt.ok)
+		}
+	}
+}
+
+// checkWalk checks Members and Elements against encoding/json on a
+// validated object: the same members, and the same elements of each array.
+func checkWalk(t *testing.T, o *Object) {
+	t.Helper()
+	var want map[string]json.RawMessage
+	if err := json.Unmarshal(o.Doc, &want); err != nil {
+		t.Fatalf("encoding/json refused a scanned object: %v", err)
+	}
+	n := 0
+	Members(o.Doc, func(k, v []byte) bool {
+		m := o.Members[n]
+		if string(k) != string(m.Key) || string(v) != string(o.Doc[m.Value.Start:m.Value.End]) {
+			t.Fatalf("member %d: %q=%q, Scan has %q=%q", n, k, v, m.Key, o.Doc[m.Value.Start:m.Value.End])
+		}
+		n++
+		if len(v) > 0 && v[0] == '[' {
+			var elems []json.RawMessage
+			_ = json.Unmarshal(v, &elems)
+			c := 0
+			Elements(v, func(i int, e []byte) bool {
+				if i != c || c >= len(elems) || !jsonEqual(e, elems[c]) {
+					t.Fatalf("element %d of %q: %q", i, v, e)
+				}
+				c++
+				return true
+			})
+			if c != len(elems) {
+				t.Fatalf("%q: %d elements, want %d", v, c, len(elems))
+			}
+		}
+		return true
+	})
+	if n != len(o.Members) {
+		t.Fatalf("Members saw %d members, Scan %d", n, len(o.Members))
+	}
+}
+
+func jsonEqual(a, b []byte) bool {
+	var x, y any
+	return json.Unmarshal(a, &x) == nil && json.Unmarshal(b, &y) == nil && equalJSON(x, y)
+}
+
+func equalJSON(x, y any) bool {
+	xb, _ := json.Marshal(x)
+	yb, _ := json.Marshal(y)
+	return string(xb) == string(yb)
+}
+
+func TestWalkers(t *testing.T) {
+	doc := []byte(` { "a" : [ 1 , "x\\\"]" , {"b":["]"]} , [ ] ] , "k\"q" : "\\\\" , "e" : { } } `)
+	o, err := Scan(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkWalk(t, o)
+	var got []string
+	Elements(o.Raw("a"), func(i int, v []byte) bool { got = append(got, string(v)); return true })
+	if strings.Join(got, "|") != `1|"x\\\"]"|{"b":["]"]}|[ ]` {
+		t.Fatalf("Elements = %q", got)
+	}
+	if allocs := testing.AllocsPerRun(100, func() {
+		Members(benchDoc, func(k, v []byte) bool {
+			Elements(v, func(int, []byte) bool { return true })
+			return true
+		})
+		_ = Valid(benchDoc)
+	}); allocs != 0 {
+		t.Fatalf("the walkers allocate %v times", allocs)
+	}
+}
+
+// Every byte value at every offset of a string, across the eight-byte
+// steps of str, gets the verdict of the oracle; and so do two-byte
+// sequences split at each offset.
+func TestStringBytes(t *testing.T) {
+	for n := 0; n < 20; n++ {
+		for c := 0; c < 256; c++ {
+			for _, tail := range []string{"", "\x80", "abcdefghij"} {
+				text := strings.Repeat("a", n) + string(rune(0)) + tail
+				doc := []byte(`{"k":"` + text + `"}`)
+				doc[6+n] = byte(c)
+				if got, want := Valid(doc) == nil, validJSON(doc); got != want {
+					t.Fatalf("%q: Valid %v, want %v", doc, got, want)
+				}
+			}
 		}
 	}
 }

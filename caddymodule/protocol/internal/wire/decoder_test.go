@@ -3,7 +3,9 @@ package wire
 import (
 	"bytes"
 	"encoding/json"
+	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 func TestDecoderSequence(t *testing.T) {
@@ -59,7 +61,15 @@ func FuzzSplit(f *testing.F) {
 	f.Add([]byte(`{"a":1,"b":"x\"y","c":[1,{"d":"]"}],"e":{"f":null},"a":2," k\u0065y ":true}`))
 	f.Add([]byte(` { } `))
 	f.Add([]byte(`{"s":"\u00e9\ud83d\ude00","n":-1.5e3}`))
+	f.Add([]byte("{\"a\":\"\xff\"}"))
+	f.Add([]byte("{\"a\":[{\"\xc3\":1}],\"b\":\"ż\"}"))
 	f.Fuzz(func(t *testing.T, in []byte) {
+		if !utf8.Valid(in) { // RFC 8259: JSON text is UTF-8; encoding/json lets it pass
+			if _, err := Parse(in, ""); err == nil {
+				t.Fatalf("invalid UTF-8 accepted: %q", in)
+			}
+			return
+		}
 		var want map[string]json.RawMessage
 		if json.Unmarshal(in, &want) != nil || want == nil {
 			if _, err := Parse(in, ""); err == nil && json.Valid(in) == false {
@@ -125,4 +135,18 @@ func FuzzScalars(f *testing.F) {
 			t.Errorf("number(%q) = %v, %v; encoding/json: %v, %v", v, n, ok, wf, werr)
 		}
 	})
+}
+
+// A request whose strings are not UTF-8 is refused by the one validating
+// pass of Parse, wherever the bad byte is.
+func TestParseUTF8(t *testing.T) {
+	for _, in := range []string{"{\"a\":\"\xff\"}", "{\"m\":[{\"c\":\"ok\xe2\x82\"}]}", "{\"\xc0\xaf\":1}"} {
+		_, err := Parse([]byte(in), "")
+		if err == nil || !strings.Contains(err.Error(), "UTF-8") {
+			t.Errorf("Parse(%q) = %v, want an invalid UTF-8 error", in, err)
+		}
+	}
+	if _, err := Parse([]byte(`{"a":"zażółć 😀","b":"\ud800"}`), ""); err != nil {
+		t.Errorf("valid UTF-8 refused: %v", err)
+	}
 }

@@ -6,13 +6,13 @@ package wire
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"math"
 	"strconv"
 	"unicode/utf8"
 
+	"github.com/llmrouter/llm-router/caddymodule/jsonscan"
 	"github.com/llmrouter/llm-router/caddymodule/protocol"
 )
 
@@ -34,7 +34,7 @@ type member struct {
 }
 
 // Parse parses data as a JSON object; path names it in errors. The top
-// level (path "") is validated and copied once; members are sub-slices of
+// level (path "") is validated (UTF-8 strings included) and copied once; members are sub-slices of
 // that copy, so nested objects (path != "", always members of a validated
 // document) are split without validating or copying again.
 func Parse(data []byte, path string) (*Obj, error) {
@@ -46,12 +46,9 @@ func Parse(data []byte, path string) (*Obj, error) {
 		return nil, protocol.Errorf(path, "must be a JSON object")
 	}
 	if path == "" {
-		if !json.Valid(data) {
-			var m map[string]json.RawMessage
-			err := json.Unmarshal(data, &m)
-			if err == nil {
-				err = errors.New("invalid JSON")
-			}
+		// One validating pass, which also refuses strings that are not
+		// UTF-8 (RFC 8259): nested objects are not validated again.
+		if err := jsonscan.Valid(data); err != nil {
 			return nil, protocol.Errorf("", "invalid JSON: %v", err)
 		}
 		data = append([]byte(nil), data...)
