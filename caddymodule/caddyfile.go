@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"encoding/json"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -28,6 +29,7 @@ func init() {
 //	    models_config <path>
 //	    connect_timeout <duration>
 //	    external_timeout <duration|seconds>
+//	    max_response_body <bytes|size>
 //	}
 func parseGlobal(d *caddyfile.Dispenser, existing any) (any, error) {
 	app := new(App)
@@ -167,6 +169,15 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return err
 			}
 			a.ExternalTimeout = v
+		case "max_response_body":
+			if !d.NextArg() {
+				return d.ArgErr()
+			}
+			n, err := humanize.ParseBytes(d.Val())
+			if err != nil || n == 0 || n > math.MaxInt64/2 {
+				return d.Errf("max_response_body: invalid size %q", d.Val())
+			}
+			a.MaxResponseBody = int64(n)
 		default:
 			return d.Errf("unrecognized llm_router option %q", d.Val())
 		}
