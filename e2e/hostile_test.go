@@ -255,3 +255,56 @@ func TestNonJSONAnswer(t *testing.T) {
 		})
 	}
 }
+
+// A stream whose line never ends stays bounded too: translated, the router
+// stops at its line limit with the dialect's error event; relayed as it is,
+// the router holds nothing and stops once the client gives up.
+func TestHugeStreamLine(t *testing.T) {
+	huge := llmtest.NewOpenAI("huge")
+	defer huge.Close()
+	huge.SetFault(llmtest.HugeLine)
+	r := startRouter(t, routerOpts{
+		models: modelsJSON(map[string][]string{"m": {prov("p-huge", huge.URL, "vllm", "")}}),
+		env:    map[string]string{"LLM_ROUTER_USE_PROMETHEUS": "1"},
+	})
+	ctx := context.Background()
+	t.Run("translated", func(t *testing.T) {
+		ac := anthropic.NewClient(aoption.WithBaseURL(r.Base()), aoption.WithAPIKey("sk-ant-client"), aoption.WithMaxRetries(0))
+		underMemoryBound(t, r, huge, func() {
+			s := ac.Messages.NewStreaming(ctx, anthropic.MessageNewParams{Model: "m", MaxTokens: 64,
+				Messages: []anthropic.MessageParam{anthropic.NewUserMessage(anthropic.NewTextBlock("hello"))}})
+			for s.Next() {
+			}
+			if err := s.Err(); err == nil || !strings.Contains(err.Error(), "too large") {
+				t.Fatalf("want the stream to end with an error saying it is too large, got %v", err)
+			}
+		})
+		eventually(t, 30*time.Second, "the provider to stop sending", func() bool { return huge.HugeActive() == 0 })
+		if sent := huge.HugeSent(); sent > 1<<30 {
+			t.Fatalf("the router read %d MiB from the provider", sent>>20)
+		}
+		if n := scrape(t, r, `llm_router_provider_errors_total{kind="too_large",provider="p-huge"}`); n != 1 {
+			t.Fatalf("too_large provider errors = %v, want 1", n)
+		}
+	})
+	t.Run("passthrough", func(t *testing.T) {
+		before := huge.HugeSent()
+		oc := client(r)
+		underMemoryBound(t, r, huge, func() {
+			s := oc.Chat.Completions.NewStreaming(ctx, chatParams("m", "hello"))
+			for s.Next() {
+			}
+			if s.Err() == nil {
+				t.Fatal("an endless line ended cleanly")
+			}
+			s.Close()
+		})
+		eventually(t, 30*time.Second, "the provider to stop sending", func() bool { return huge.HugeActive() == 0 })
+		if sent := huge.HugeSent() - before; sent > 1<<30 {
+			t.Fatalf("the router read %d MiB from the provider after the client left", sent>>20)
+		}
+	})
+	if _, hwm := procMem(t, r.cmd.Process.Pid); hwm > rssBound {
+		t.Fatalf("router peak RSS %d MiB, bound %d MiB", hwm>>20, rssBound>>20)
+	}
+}

@@ -18,6 +18,9 @@ const (
 	// NotJSON answers 200 with a body that is not JSON: an HTML error page
 	// by default, or what SetRawAnswer set.
 	NotJSON
+	// HugeLine answers a streamed request with an event stream whose first
+	// data line never ends (HugeSize bytes without a newline).
+	HugeLine
 )
 
 // DefaultHugeSize is the size of a HugeAnswer or HugeError body (10 GB).
@@ -50,10 +53,14 @@ func (s *OpenAI) SetRawAnswer(contentType string, body []byte) {
 
 // serveHostile answers with a hostile fault; false when f is not one.
 func (s *OpenAI) serveHostile(w http.ResponseWriter, f Fault) bool {
-	size := s.hostile.size.Load()
-	if size <= 0 {
-		size = DefaultHugeSize
+	if f == HugeLine {
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.Header().Set("Cache-Control", "no-cache")
+		w.WriteHeader(http.StatusOK)
+		s.sendHuge(w, `data: {"id":"chatcmpl-huge","object":"chat.completion.chunk","created":1700000000,"model":"m","choices":[{"index":0,"delta":{"content":"`, s.hugeSize())
+		return true
 	}
+	size := s.hugeSize()
 	switch f {
 	case HugeAnswer:
 		w.Header().Set("Content-Type", "application/json")
@@ -78,6 +85,13 @@ func (s *OpenAI) serveHostile(w http.ResponseWriter, f Fault) bool {
 		return false
 	}
 	return true
+}
+
+func (s *OpenAI) hugeSize() int64 {
+	if n := s.hostile.size.Load(); n > 0 {
+		return n
+	}
+	return DefaultHugeSize
 }
 
 // sendHuge writes prefix and then 'a's up to size bytes in all, until the
