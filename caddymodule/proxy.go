@@ -158,7 +158,8 @@ func readChunks(r io.Reader, head []byte, limit int64) ([]byte, error) {
 	if total > limit {
 		return nil, errTooLarge
 	}
-	var chunks [][]byte
+	var first [8][]byte // up to 8 chunks (130 KiB) without a slice allocation
+	chunks := first[:0]
 	if len(head) > 0 {
 		chunks = append(chunks, head)
 	}
