@@ -322,9 +322,11 @@ func (h *Handler) attempt(w http.ResponseWriter, r *http.Request, rt route, c *c
 		}
 		if pcodec == nil {
 			// Relayed as it is: it must be the JSON object it claims to be.
-			if info.usage, err = answerUsage(data); err != nil {
+			u, err := answerUsage(data)
+			if err != nil {
 				return h.unreadable(p.ID, m.Name, err)
 			}
+			info.usage = u
 			copyUpstreamHeaders(w.Header(), resp.Header)
 			w.Header().Set("Content-Type", orDefault(resp.Header.Get("Content-Type"), "application/json"))
 			w.WriteHeader(http.StatusOK)
