@@ -69,7 +69,8 @@ type App struct {
 	// MaxResponseBody bounds a provider's non-streamed answer, in bytes
 	// (default 64 MiB): past it the router stops reading, closes the
 	// connection and answers 502. Error answers are bounded by
-	// MaxErrorBody.
+	// MaxErrorBody. It also bounds what all answers being read at once
+	// hold together beyond 256 KiB each: past that, 503 with Retry-After.
 	MaxResponseBody int64 `json:"max_response_body,omitempty"`
 
 	// AuditDir enables the encrypted audit log in this directory
@@ -125,6 +126,7 @@ type App struct {
 	metrics    *metrics
 	auditLog   *audit.Log
 	redis      redis.UniversalClient
+	answers    *answerBudget
 }
 
 // CaddyModule returns the Caddy module information.
@@ -146,6 +148,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if a.MaxResponseBody <= 0 {
 		a.MaxResponseBody = DefaultMaxResponseBody
 	}
+	a.answers = &answerBudget{max: a.MaxResponseBody}
 	cfg, err := a.loadModels()
 	if err != nil {
 		return err

@@ -288,10 +288,11 @@ func (h *Handler) attempt(w http.ResponseWriter, r *http.Request, rt route, c *c
 	defer resp.Body.Close()
 
 	if resp.StatusCode >= 300 || !c.stream {
-		data, err := h.readAnswer(resp)
+		data, g, err := h.readAnswer(resp)
 		if err != nil {
 			return h.readFailed(ctx, up, m.Name, resp.StatusCode, err)
 		}
+		defer g.release()
 		if resp.StatusCode >= 300 {
 			h.logger.Info("provider answered with an error", zap.String("provider", p.ID), zap.String("model", m.Name), zap.Int("status", resp.StatusCode))
 			ans := &upstreamAnswer{status: resp.StatusCode, header: resp.Header, body: data, passthrough: pcodec == nil}

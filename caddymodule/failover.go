@@ -91,10 +91,12 @@ func (h *Handler) exchange(ctx context.Context, p *config.Provider, model string
 		return nil, res
 	}
 	defer resp.Body.Close()
-	data, err := h.readAnswer(resp)
+	data, g, err := h.readAnswer(resp)
 	if err != nil {
 		return nil, h.readFailed(ctx, up, model, resp.StatusCode, err)
 	}
+	// The budget covers the reading; the caller decodes data at once.
+	defer g.release()
 	if resp.StatusCode >= 300 {
 		return nil, attemptResult{retry: retryableStatus(resp.StatusCode),
 			err: &apiError{Status: resp.StatusCode, Msg: "provider error: " + upstreamMessage(data, resp.StatusCode)}}
@@ -103,20 +105,37 @@ func (h *Handler) exchange(ctx context.Context, p *config.Provider, model string
 }
 
 // readAnswer reads a provider's whole answer within the router's bounds:
-// max_response_body for a success, MaxErrorBody for an error answer.
-func (h *Handler) readAnswer(resp *http.Response) ([]byte, error) {
+// max_response_body for a success, MaxErrorBody for an error answer, and
+// beyond an allowance of 256 KiB the budget all answers share. The grant
+// holds the answer's share of that budget until it is released, once the
+// answer is no longer needed.
+func (h *Handler) readAnswer(resp *http.Response) ([]byte, grant, error) {
 	limit := h.app.MaxResponseBody
 	if resp.StatusCode >= 300 {
 		limit = MaxErrorBody
 	}
-	return readAllSized(resp.Body, resp.ContentLength, limit)
+	g := grant{b: h.app.answers}
+	data, err := readGranted(resp.Body, resp.ContentLength, limit, &g)
+	if err != nil {
+		g.release()
+		return nil, grant{}, err
+	}
+	return data, g, nil
 }
 
 // readFailed is the result of a provider answer that could not be read
 // whole: cut or timed out (a provider fault, so a retry), or too large.
 func (h *Handler) readFailed(ctx context.Context, up *provider.Upstream, model string, status int, err error) attemptResult {
-	if errors.Is(err, errTooLarge) {
+	switch {
+	case errors.Is(err, errTooLarge):
 		return h.tooLarge(up.P.ID, model, status)
+	case errors.Is(err, errBusy):
+		// Not the provider's fault, and another provider would need the
+		// same budget: the client retries in a moment.
+		h.logger.Warn("provider answer refused: the budget of buffered answers is spent", zap.String("provider", up.P.ID),
+			zap.String("model", model), zap.Int64("max_response_body", h.app.MaxResponseBody))
+		return attemptResult{err: &apiError{Status: http.StatusServiceUnavailable, RetryAfter: time.Second,
+			Msg: fmt.Sprintf("the router is reading too many large answers at once; retry the request to model '%s' shortly", model)}}
 	}
 	e := h.upstreamErrorCtx(ctx, up, model, err)
 	return attemptResult{err: e, retry: e != nil}

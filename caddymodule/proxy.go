@@ -122,11 +122,21 @@ const sizedMax = 64 << 20
 // through several; one of unknown length in chunks of growing size, joined
 // once at the end.
 func readAllSized(r io.Reader, n, limit int64) ([]byte, error) {
+	return readGranted(r, n, limit, nil)
+}
+
+// readGranted is readAllSized for a provider answer, whose memory beyond
+// an allowance is drawn through g from the budget all answers share: it
+// stops with errBusy when the budget cannot cover the next bytes.
+func readGranted(r io.Reader, n, limit int64, g *grant) ([]byte, error) {
 	if n > limit {
 		return nil, errTooLarge
 	}
 	if n <= 0 || n > sizedMax {
-		return readChunks(r, nil, limit)
+		return readChunks(r, nil, limit, g)
+	}
+	if !g.need(n) {
+		return nil, errBusy
 	}
 	buf := make([]byte, n)
 	if _, err := io.ReadFull(r, buf); err != nil {
@@ -139,7 +149,7 @@ func readAllSized(r io.Reader, n, limit int64) ([]byte, error) {
 	for {
 		m, err := r.Read(one[:])
 		if m > 0 { // longer than announced
-			return readChunks(r, append(buf, one[0]), limit)
+			return readChunks(r, append(buf, one[0]), limit, g)
 		}
 		if errors.Is(err, io.EOF) {
 			return buf, nil
@@ -151,8 +161,9 @@ func readAllSized(r io.Reader, n, limit int64) ([]byte, error) {
 }
 
 // readChunks reads r to the end after head (bytes already read), in chunks
-// from 512 bytes doubling up to 1 MiB, and at most limit+1 bytes in all.
-func readChunks(r io.Reader, head []byte, limit int64) ([]byte, error) {
+// from 512 bytes doubling up to 1 MiB, and at most limit+1 bytes in all,
+// each chunk covered by g before it is allocated.
+func readChunks(r io.Reader, head []byte, limit int64, g *grant) ([]byte, error) {
 	limit = min(limit, math.MaxInt64-1)
 	total := int64(len(head))
 	if total > limit {
@@ -164,7 +175,11 @@ func readChunks(r io.Reader, head []byte, limit int64) ([]byte, error) {
 		chunks = append(chunks, head)
 	}
 	for size := int64(512); ; size = min(2*size, 1<<20) {
-		c := make([]byte, min(size, limit-total+1))
+		want := min(size, limit-total+1)
+		if !g.need(total + want) {
+			return nil, errBusy
+		}
+		c := make([]byte, want)
 		m, err := fill(r, c)
 		total += int64(m)
 		if total > limit {

@@ -18,14 +18,21 @@ import (
 	"github.com/anthropics/anthropic-sdk-go"
 	aoption "github.com/anthropics/anthropic-sdk-go/option"
 	"github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/option"
 
 	"github.com/llmrouter/llm-router/caddymodule/llmtest"
 )
 
-// rssBound is the most the router may hold while providers send it
-// gigabytes: its own base, one answer up to max_response_body (64 MiB by
-// default) and the collector's slack.
-const rssBound = 200 << 20
+// rssBound is the most the router may hold while a provider sends it
+// gigabytes: its own base (about 60 MiB), one answer up to
+// max_response_body (64 MiB by default), and as much again of the previous
+// answer's garbage that the collector has not yet reclaimed.
+const rssBound = 256 << 20
+
+// rssBoundSmall is the bound with max_response_body 8MiB, whatever the
+// concurrency: the base, the shared budget (8 MiB), 256 KiB per request
+// and the collector's slack.
+const rssBoundSmall = 200 << 20
 
 // procMem returns a process's resident set size and its peak (VmRSS and
 // VmHWM of /proc/PID/status), in bytes.
@@ -52,10 +59,10 @@ func procMem(t *testing.T, pid int) (rss, hwm int64) {
 }
 
 // underMemoryBound runs call while watching the router's resident memory.
-// Should it pass rssBound (the router reading an answer with no limit), the
+// Should it pass bound (the router reading an answer with no limit), the
 // test fails and the provider's connections are cut, so that a router
 // without the limit is stopped well before it exhausts the machine.
-func underMemoryBound(t *testing.T, r *router, fake *llmtest.OpenAI, call func()) {
+func underMemoryBound(t *testing.T, r *router, fake *llmtest.OpenAI, bound int64, call func()) {
 	t.Helper()
 	done := make(chan struct{})
 	var wg sync.WaitGroup
@@ -71,7 +78,7 @@ func underMemoryBound(t *testing.T, r *router, fake *llmtest.OpenAI, call func()
 				return
 			case <-tick.C:
 			}
-			if rss, _ := procMem(t, r.cmd.Process.Pid); rss > rssBound {
+			if rss, _ := procMem(t, r.cmd.Process.Pid); rss > bound {
 				over = rss
 				fake.CloseClientConnections()
 				return
@@ -82,7 +89,7 @@ func underMemoryBound(t *testing.T, r *router, fake *llmtest.OpenAI, call func()
 		close(done)
 		wg.Wait()
 		if over > 0 {
-			t.Errorf("the router's memory grew to %d MiB while the provider sent %d MiB (bound %d MiB)", over>>20, fake.HugeSent()>>20, rssBound>>20)
+			t.Errorf("the router's memory grew to %d MiB while the provider sent %d MiB (bound %d MiB)", over>>20, fake.HugeSent()>>20, bound>>20)
 		}
 	}()
 	call()
@@ -173,7 +180,7 @@ func TestHugeProviderAnswer(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			underMemoryBound(t, r, tc.fake, func() { tc.call(t) })
+			underMemoryBound(t, r, tc.fake, rssBound, func() { tc.call(t) })
 			// The provider's connection was closed, not drained: its
 			// sending stops long before the 10 GB.
 			eventually(t, 30*time.Second, "the provider to stop sending", func() bool { return tc.fake.HugeActive() == 0 })
@@ -270,7 +277,7 @@ func TestHugeStreamLine(t *testing.T) {
 	ctx := context.Background()
 	t.Run("translated", func(t *testing.T) {
 		ac := anthropic.NewClient(aoption.WithBaseURL(r.Base()), aoption.WithAPIKey("sk-ant-client"), aoption.WithMaxRetries(0))
-		underMemoryBound(t, r, huge, func() {
+		underMemoryBound(t, r, huge, rssBound, func() {
 			s := ac.Messages.NewStreaming(ctx, anthropic.MessageNewParams{Model: "m", MaxTokens: 64,
 				Messages: []anthropic.MessageParam{anthropic.NewUserMessage(anthropic.NewTextBlock("hello"))}})
 			for s.Next() {
@@ -290,7 +297,7 @@ func TestHugeStreamLine(t *testing.T) {
 	t.Run("passthrough", func(t *testing.T) {
 		before := huge.HugeSent()
 		oc := client(r)
-		underMemoryBound(t, r, huge, func() {
+		underMemoryBound(t, r, huge, rssBound, func() {
 			s := oc.Chat.Completions.NewStreaming(ctx, chatParams("m", "hello"))
 			for s.Next() {
 			}
@@ -306,5 +313,53 @@ func TestHugeStreamLine(t *testing.T) {
 	})
 	if _, hwm := procMem(t, r.cmd.Process.Pid); hwm > rssBound {
 		t.Fatalf("router peak RSS %d MiB, bound %d MiB", hwm>>20, rssBound>>20)
+	}
+}
+
+// Many huge answers at once cost the router its shared budget of buffered
+// answers (max_response_body), not max_response_body per request: each
+// request gets a 502 (too large) or a 503 with Retry-After (the budget is
+// spent), and memory stays bounded whatever the concurrency.
+func TestHugeAnswersAtOnce(t *testing.T) {
+	huge := llmtest.NewOpenAI("huge")
+	defer huge.Close()
+	huge.SetFault(llmtest.HugeAnswer)
+	r := startRouter(t, routerOpts{
+		models: modelsJSON(map[string][]string{"m": {prov("p-huge", huge.URL, "vllm", "")}}),
+		global: "max_response_body 8MiB",
+	})
+	const clients = 32
+	underMemoryBound(t, r, huge, rssBoundSmall, func() {
+		var wg sync.WaitGroup
+		errs := make(chan error, clients)
+		for range clients {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				var resp *http.Response
+				oc := client(r)
+				_, err := oc.Chat.Completions.New(context.Background(), chatParams("m", "hello"), option.WithResponseInto(&resp))
+				var ae *openai.Error
+				switch {
+				case !errors.As(err, &ae):
+					errs <- fmt.Errorf("want an OpenAI error, got %v", err)
+				case ae.StatusCode == http.StatusBadGateway && strings.Contains(ae.Message, "too large"):
+				case ae.StatusCode == http.StatusServiceUnavailable && resp != nil && resp.Header.Get("Retry-After") != "":
+				default:
+					errs <- fmt.Errorf("want 502 too large or 503 with Retry-After, got %d %q", ae.StatusCode, ae.Message)
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Error(err)
+		}
+	})
+	eventually(t, 30*time.Second, "the provider to stop sending", func() bool { return huge.HugeActive() == 0 })
+	_, hwm := procMem(t, r.cmd.Process.Pid)
+	t.Logf("%d huge answers at once: router peak RSS %d MiB, provider sent %d MiB", clients, hwm>>20, huge.HugeSent()>>20)
+	if hwm > rssBoundSmall {
+		t.Fatalf("router peak RSS %d MiB, bound %d MiB", hwm>>20, rssBoundSmall>>20)
 	}
 }
