@@ -35,6 +35,15 @@ func init() {
 // DefaultModelsConfig is where the packaged models configuration lives.
 const DefaultModelsConfig = "/etc/llm-router/models-config.json"
 
+// DefaultMaxResponseBody is the default bound of a provider's non-streamed
+// answer (max_response_body): far above any real completion or embedding
+// batch, far below what would hurt the router.
+const DefaultMaxResponseBody = 64 << 20
+
+// MaxErrorBody bounds a provider's error answer (status 3xx and up),
+// streamed requests included: error objects are a few hundred bytes.
+const MaxErrorBody = 64 << 10
+
 // Version is the router version reported by {prefix}/version; set at link time
 // with -X github.com/llmrouter/llm-router/caddymodule.Version=….
 var Version = "0.1.0-dev"
@@ -64,6 +73,13 @@ type App struct {
 	// headers, a whole non-streamed body, and any silence inside a stream
 	// (LLM_ROUTER_EXTERNAL_TIMEOUT, default 300s).
 	ExternalTimeout caddy.Duration `json:"external_timeout,omitempty"`
+
+	// MaxResponseBody bounds a provider's non-streamed answer, in bytes
+	// (default 64 MiB): past it the router stops reading, closes the
+	// connection and answers 502. Error answers are bounded by
+	// MaxErrorBody. It also bounds what all answers being read at once
+	// hold together beyond 256 KiB each: past that, 503 with Retry-After.
+	MaxResponseBody int64 `json:"max_response_body,omitempty"`
 
 	// AuditDir enables the encrypted audit log in this directory
 	// (LLM_ROUTER_AUDIT_DIR); AuditPublicKey is the armored OpenPGP public
@@ -127,6 +143,7 @@ type App struct {
 	auditLog   *audit.Log
 	redis      redis.UniversalClient
 	redisID    string // identity of redis (password hashed), for pool keys
+	answers    *answerBudget
 }
 
 // CaddyModule returns the Caddy module information.
@@ -145,6 +162,10 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if a.ExternalTimeout <= 0 {
 		a.ExternalTimeout = caddy.Duration(300 * time.Second)
 	}
+	if a.MaxResponseBody <= 0 {
+		a.MaxResponseBody = DefaultMaxResponseBody
+	}
+	a.answers = &answerBudget{max: a.MaxResponseBody}
 	cfg, err := a.loadModels()
 	if err != nil {
 		return err

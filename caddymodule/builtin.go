@@ -123,7 +123,7 @@ func (h *Handler) complete(ctx context.Context, model string, msgs []builtin.Mes
 		}
 		out, err := pc.DecodeResponse(data)
 		if err != nil {
-			return unreadableAnswer(m.Name)
+			return h.unreadable(p.ID, m.Name, err)
 		}
 		text = out.Text()
 		return attemptResult{}

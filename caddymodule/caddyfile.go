@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -34,6 +35,7 @@ func init() {
 //	    strict_models_config
 //	    connect_timeout <duration>
 //	    external_timeout <duration|seconds>
+//	    max_response_body <bytes|size>
 //	}
 func parseGlobal(d *caddyfile.Dispenser, existing any) (any, error) {
 	app := new(App)
@@ -201,6 +203,15 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return err
 			}
 			a.ExternalTimeout = v
+		case "max_response_body":
+			if !d.NextArg() {
+				return d.ArgErr()
+			}
+			n, err := humanize.ParseBytes(d.Val())
+			if err != nil || n == 0 || n > math.MaxInt64/2 {
+				return d.Errf("max_response_body: invalid size %q", d.Val())
+			}
+			a.MaxResponseBody = int64(n)
 		default:
 			return d.Errf("unrecognized llm_router option %q", d.Val())
 		}

@@ -298,11 +298,11 @@ func (h *Handler) attempt(w http.ResponseWriter, r *http.Request, rt route, c *c
 	defer resp.Body.Close()
 
 	if resp.StatusCode >= 300 || !c.stream {
-		data, err := readAllSized(resp.Body, resp.ContentLength)
+		data, g, err := h.readAnswer(resp)
 		if err != nil {
-			e := h.upstreamErrorCtx(ctx, up, m.Name, err)
-			return attemptResult{err: e, retry: e != nil}
+			return h.readFailed(ctx, up, m.Name, resp.StatusCode, err)
 		}
+		defer g.release()
 		if resp.StatusCode >= 300 {
 			h.logger.Info("provider answered with an error", zap.String("provider", p.ID), zap.String("model", m.Name), zap.Int("status", resp.StatusCode))
 			ans := &upstreamAnswer{status: resp.StatusCode, header: resp.Header, body: data, passthrough: pcodec == nil}
@@ -325,15 +325,19 @@ func (h *Handler) attempt(w http.ResponseWriter, r *http.Request, rt route, c *c
 		}
 		if dec != nil {
 			if cres, err = dec.DecodeResponse(data); err != nil {
-				h.logger.Warn("provider answer could not be decoded", zap.String("provider", p.ID), zap.Error(err))
-				return unreadableAnswer(m.Name)
+				return h.unreadable(p.ID, m.Name, err)
 			}
 			if err := h.checkResponse(r.Context(), rt, c, cres); err != nil {
 				return attemptResult{err: err}
 			}
 		}
 		if pcodec == nil {
-			info.usage, _ = usageFromJSON(data)
+			// Relayed as it is: it must be the JSON object it claims to be.
+			u, err := answerUsage(data)
+			if err != nil {
+				return h.unreadable(p.ID, m.Name, err)
+			}
+			info.usage = u
 			copyUpstreamHeaders(w.Header(), resp.Header)
 			w.Header().Set("Content-Type", orDefault(resp.Header.Get("Content-Type"), "application/json"))
 			w.WriteHeader(http.StatusOK)
@@ -391,18 +395,14 @@ func (h *Handler) translateStream(ctx context.Context, cancel context.CancelCaus
 	requestInfo(r.Context()).usage = res.Usage
 	if err != nil && !provider.ClientGone(r.Context()) {
 		h.logger.Warn("translated stream failed", zap.String("provider", providerID), zap.String("model", model), zap.Error(err))
+		if errors.Is(err, protocol.ErrLineTooLong) {
+			h.app.metrics.providerErrors.WithLabelValues(providerID, "too_large").Inc()
+		}
 		if ctx.Err() != nil && !res.Ended {
 			// Pump stops without an event when the provider went silent.
 			h.streamFailed(enc, ctx, ir)
 		}
 	}
-}
-
-// unreadableAnswer is a provider answer that does not parse: a provider
-// fault, so another provider is tried.
-func unreadableAnswer(model string) attemptResult {
-	return attemptResult{retry: true, err: &apiError{Status: http.StatusBadGateway,
-		Msg: fmt.Sprintf("the provider of model '%s' sent an answer that could not be read", model)}}
 }
 
 // streamFailed ends a client's stream with its dialect's error event,

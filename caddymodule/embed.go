@@ -86,7 +86,7 @@ func (h *Handler) serveEmbed(w http.ResponseWriter, r *http.Request, rt route, c
 		}
 		out, err := pc.DecodeEmbedResponse(data)
 		if err != nil {
-			return unreadableAnswer(m.Name)
+			return h.unreadable(p.ID, m.Name, err)
 		}
 		out.Model = ereq.Model
 		if out.Durations.Total == 0 { // Ollama clients read total_duration: the router's measure

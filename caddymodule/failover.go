@@ -2,8 +2,13 @@ package caddymodule
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/http"
 	"time"
+
+	"github.com/dustin/go-humanize"
+	"go.uber.org/zap"
 
 	"github.com/llmrouter/llm-router/caddymodule/balance"
 	"github.com/llmrouter/llm-router/caddymodule/config"
@@ -104,14 +109,81 @@ func (h *Handler) exchange(ctx context.Context, p *config.Provider, model string
 		return nil, res
 	}
 	defer resp.Body.Close()
-	data, err := readAllSized(resp.Body, resp.ContentLength)
+	data, g, err := h.readAnswer(resp)
 	if err != nil {
-		e := h.upstreamErrorCtx(ctx, up, model, err)
-		return nil, attemptResult{err: e, retry: e != nil}
+		return nil, h.readFailed(ctx, up, model, resp.StatusCode, err)
 	}
+	// The budget covers the reading; the caller decodes data at once.
+	defer g.release()
 	if resp.StatusCode >= 300 {
 		return nil, attemptResult{retry: retryableStatus(resp.StatusCode),
 			err: &apiError{Status: resp.StatusCode, Msg: "provider error: " + upstreamMessage(data, resp.StatusCode)}}
 	}
 	return data, attemptResult{}
+}
+
+// readAnswer reads a provider's whole answer within the router's bounds:
+// max_response_body for a success, MaxErrorBody for an error answer, and
+// beyond an allowance of 256 KiB the budget all answers share. The grant
+// holds the answer's share of that budget until it is released, once the
+// answer is no longer needed.
+func (h *Handler) readAnswer(resp *http.Response) ([]byte, grant, error) {
+	limit := h.app.MaxResponseBody
+	if resp.StatusCode >= 300 {
+		limit = MaxErrorBody
+	}
+	g := grant{b: h.app.answers}
+	data, err := readGranted(resp.Body, resp.ContentLength, limit, &g)
+	if err != nil {
+		g.release()
+		return nil, grant{}, err
+	}
+	return data, g, nil
+}
+
+// readFailed is the result of a provider answer that could not be read
+// whole: cut or timed out (a provider fault, so a retry), or too large.
+func (h *Handler) readFailed(ctx context.Context, up *provider.Upstream, model string, status int, err error) attemptResult {
+	switch {
+	case errors.Is(err, errTooLarge):
+		return h.tooLarge(up.P.ID, model, status)
+	case errors.Is(err, errBusy):
+		// Not the provider's fault, and another provider would need the
+		// same budget: the client retries in a moment.
+		h.logger.Warn("provider answer refused: the budget of buffered answers is spent", zap.String("provider", up.P.ID),
+			zap.String("model", model), zap.Int64("max_response_body", h.app.MaxResponseBody))
+		return attemptResult{err: &apiError{Status: http.StatusServiceUnavailable, RetryAfter: time.Second,
+			Msg: fmt.Sprintf("the router is reading too many large answers at once; retry the request to model '%s' shortly", model)}}
+	}
+	e := h.upstreamErrorCtx(ctx, up, model, err)
+	return attemptResult{err: e, retry: e != nil}
+}
+
+// tooLarge answers for a provider whose answer passed the router's bound:
+// reading stopped there, and the caller's deferred Close drops the
+// connection instead of draining it into the keep-alive pool. A success
+// that large is what the request asked for, so it is neither retried nor
+// held against the provider's health; an error answer that large follows
+// its status (a 5xx is retried elsewhere).
+func (h *Handler) tooLarge(providerID, model string, status int) attemptResult {
+	h.app.metrics.providerErrors.WithLabelValues(providerID, "too_large").Inc()
+	what, limit, name := "answer", h.app.MaxResponseBody, "max_response_body"
+	if status >= 300 {
+		what, limit, name = "error answer", MaxErrorBody, "the bound of error answers"
+	}
+	h.logger.Warn("provider answer too large; connection closed", zap.String("provider", providerID),
+		zap.String("model", model), zap.Int("status", status), zap.Int64("limit", limit))
+	return attemptResult{retry: status >= 300 && retryableStatus(status), err: &apiError{Status: http.StatusBadGateway,
+		Msg: fmt.Sprintf("the %s of the provider of model '%s' is too large: it exceeds the router's limit of %s (%s)",
+			what, model, humanize.IBytes(uint64(limit)), name)}}
+}
+
+// unreadable answers for a provider whose success answer could not be
+// read (not JSON, not the dialect's shape): a provider fault, counted, and
+// retried on another provider (nothing reached the client yet).
+func (h *Handler) unreadable(providerID, model string, err error) attemptResult {
+	h.app.metrics.providerErrors.WithLabelValues(providerID, "malformed").Inc()
+	h.logger.Warn("provider answer could not be read", zap.String("provider", providerID), zap.String("model", model), zap.Error(err))
+	return attemptResult{retry: true, err: &apiError{Status: http.StatusBadGateway,
+		Msg: fmt.Sprintf("the provider of model '%s' sent an answer that could not be read", model)}}
 }

@@ -489,10 +489,10 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, erro
 		return nil, errorf(http.StatusRequestEntityTooLarge,
 			fmt.Sprintf("request body is %d bytes; the limit is %d bytes", r.ContentLength, h.MaxRequestBody))
 	}
-	body, err := readAllSized(http.MaxBytesReader(w, r.Body, h.MaxRequestBody), r.ContentLength)
+	body, err := readAllSized(http.MaxBytesReader(w, r.Body, h.MaxRequestBody), r.ContentLength, h.MaxRequestBody)
 	if err != nil {
 		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
+		if errors.As(err, &mbe) || errors.Is(err, errTooLarge) {
 			return nil, errorf(http.StatusRequestEntityTooLarge, fmt.Sprintf("request body exceeds the limit of %d bytes", h.MaxRequestBody))
 		}
 		return nil, errorf(http.StatusBadRequest, "could not read the request body")

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"sync"
 
@@ -104,13 +105,38 @@ func (b *relayBuf) release() {
 	}
 }
 
-// readAllSized reads r to the end into a buffer of the announced length n
-// (when known): one allocation of exactly the body's size, where io.ReadAll
-// or bytes.Buffer (which keeps 512 bytes free for every read) would grow
-// through several. A body longer than announced is still read whole.
-func readAllSized(r io.Reader, n int64) ([]byte, error) {
-	if n <= 0 || n > 64<<20 {
-		return io.ReadAll(r)
+// errTooLarge is returned by readAllSized for a body over its limit.
+var errTooLarge = errors.New("body larger than its limit")
+
+// sizedMax is the largest announced length readAllSized allocates at once;
+// a longer body is read in chunks, so that memory follows the bytes that
+// actually arrive, not what a provider claims.
+const sizedMax = 64 << 20
+
+// readAllSized reads r to the end, at most limit bytes: a body announced
+// longer than limit is refused before any read, one that runs past it stops
+// the reading with errTooLarge once limit+1 bytes are in (the caller then
+// closes the connection rather than drain it). A body of announced length
+// n is read into one allocation of exactly its size, where io.ReadAll or
+// bytes.Buffer (which keeps 512 bytes free for every read) would grow
+// through several; one of unknown length in chunks of growing size, joined
+// once at the end.
+func readAllSized(r io.Reader, n, limit int64) ([]byte, error) {
+	return readGranted(r, n, limit, nil)
+}
+
+// readGranted is readAllSized for a provider answer, whose memory beyond
+// an allowance is drawn through g from the budget all answers share: it
+// stops with errBusy when the budget cannot cover the next bytes.
+func readGranted(r io.Reader, n, limit int64, g *grant) ([]byte, error) {
+	if n > limit {
+		return nil, errTooLarge
+	}
+	if n <= 0 || n > sizedMax {
+		return readChunks(r, nil, limit, g)
+	}
+	if !g.need(n) {
+		return nil, errBusy
 	}
 	buf := make([]byte, n)
 	if _, err := io.ReadFull(r, buf); err != nil {
@@ -122,9 +148,8 @@ func readAllSized(r io.Reader, n int64) ([]byte, error) {
 	var one [1]byte
 	for {
 		m, err := r.Read(one[:])
-		if m > 0 {
-			rest, err := io.ReadAll(r)
-			return append(append(buf, one[0]), rest...), err
+		if m > 0 { // longer than announced
+			return readChunks(r, append(buf, one[0]), limit, g)
 		}
 		if errors.Is(err, io.EOF) {
 			return buf, nil
@@ -133,6 +158,66 @@ func readAllSized(r io.Reader, n int64) ([]byte, error) {
 			return nil, err
 		}
 	}
+}
+
+// readChunks reads r to the end after head (bytes already read), in chunks
+// from 512 bytes doubling up to 1 MiB, and at most limit+1 bytes in all,
+// each chunk covered by g before it is allocated.
+func readChunks(r io.Reader, head []byte, limit int64, g *grant) ([]byte, error) {
+	limit = min(limit, math.MaxInt64-1)
+	total := int64(len(head))
+	if total > limit {
+		return nil, errTooLarge
+	}
+	var first [8][]byte // up to 8 chunks (130 KiB) without a slice allocation
+	chunks := first[:0]
+	if len(head) > 0 {
+		chunks = append(chunks, head)
+	}
+	for size := int64(512); ; size = min(2*size, 1<<20) {
+		want := min(size, limit-total+1)
+		if !g.need(total + want) {
+			return nil, errBusy
+		}
+		c := make([]byte, want)
+		m, err := fill(r, c)
+		total += int64(m)
+		if total > limit {
+			return nil, errTooLarge
+		}
+		if m > 0 {
+			chunks = append(chunks, c[:m])
+		}
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	if len(chunks) == 1 {
+		return chunks[0], nil
+	}
+	out := make([]byte, 0, total)
+	for _, c := range chunks {
+		out = append(out, c...)
+	}
+	return out, nil
+}
+
+// fill reads into c until it is full or the reader fails; unlike
+// io.ReadFull it passes the reader's own error on unchanged (an
+// io.ErrUnexpectedEOF from a cut chunked body stays an error).
+func fill(r io.Reader, c []byte) (int, error) {
+	n := 0
+	for n < len(c) {
+		m, err := r.Read(c[n:])
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
 }
 
 // setStreamHeaders sets the headers of every streamed response.

@@ -17,25 +17,41 @@ import (
 
 func TestReadAllSized(t *testing.T) {
 	body := strings.Repeat("x", 1000)
+	big := strings.Repeat("y", 3<<20) // several chunks when its length is unknown
+	cut := errors.New("cut")
 	tests := []struct {
 		name    string
 		r       func() io.Reader
 		n       int64
+		limit   int64
 		want    string
 		wantErr error
 	}{
-		{"exact", func() io.Reader { return strings.NewReader(body) }, 1000, body, nil},
-		{"unknown length", func() io.Reader { return strings.NewReader(body) }, -1, body, nil},
-		{"one byte at a time", func() io.Reader { return iotest.OneByteReader(strings.NewReader(body)) }, 1000, body, nil},
-		{"data with EOF", func() io.Reader { return iotest.DataErrReader(strings.NewReader(body)) }, 1000, body, nil},
-		{"longer than announced", func() io.Reader { return strings.NewReader(body + "tail") }, 1000, body + "tail", nil},
-		{"shorter than announced", func() io.Reader { return strings.NewReader(body[:10]) }, 1000, "", io.ErrUnexpectedEOF},
-		{"empty with length", func() io.Reader { return strings.NewReader("") }, 5, "", io.ErrUnexpectedEOF},
-		{"read error", func() io.Reader { return iotest.TimeoutReader(strings.NewReader(body)) }, 2000, "", iotest.ErrTimeout},
+		{"exact", func() io.Reader { return strings.NewReader(body) }, 1000, 1 << 20, body, nil},
+		{"unknown length", func() io.Reader { return strings.NewReader(body) }, -1, 1 << 20, body, nil},
+		{"unknown length, several chunks", func() io.Reader { return strings.NewReader(big) }, -1, 4 << 20, big, nil},
+		{"empty, unknown length", func() io.Reader { return strings.NewReader("") }, -1, 1 << 20, "", nil},
+		{"one byte at a time", func() io.Reader { return iotest.OneByteReader(strings.NewReader(body)) }, 1000, 1 << 20, body, nil},
+		{"one byte at a time, unknown length", func() io.Reader { return iotest.OneByteReader(strings.NewReader(body)) }, -1, 1 << 20, body, nil},
+		{"data with EOF", func() io.Reader { return iotest.DataErrReader(strings.NewReader(body)) }, 1000, 1 << 20, body, nil},
+		{"longer than announced", func() io.Reader { return strings.NewReader(body + "tail") }, 1000, 1 << 20, body + "tail", nil},
+		{"shorter than announced", func() io.Reader { return strings.NewReader(body[:10]) }, 1000, 1 << 20, "", io.ErrUnexpectedEOF},
+		{"empty with length", func() io.Reader { return strings.NewReader("") }, 5, 1 << 20, "", io.ErrUnexpectedEOF},
+		{"read error", func() io.Reader { return iotest.TimeoutReader(strings.NewReader(body)) }, 2000, 1 << 20, "", iotest.ErrTimeout},
+		{"cut, unknown length", func() io.Reader { return io.MultiReader(strings.NewReader(body), iotest.ErrReader(cut)) }, -1, 1 << 20, "", cut},
+		{"cut chunked body", func() io.Reader {
+			return io.MultiReader(strings.NewReader(body), iotest.ErrReader(io.ErrUnexpectedEOF))
+		}, -1, 1 << 20, "", io.ErrUnexpectedEOF},
+		{"exactly the limit", func() io.Reader { return strings.NewReader(body) }, 1000, 1000, body, nil},
+		{"exactly the limit, unknown length", func() io.Reader { return strings.NewReader(body) }, -1, 1000, body, nil},
+		{"announced over the limit", func() io.Reader { return strings.NewReader(body) }, 1000, 999, "", errTooLarge},
+		{"over the limit, unknown length", func() io.Reader { return strings.NewReader(body) }, -1, 999, "", errTooLarge},
+		{"longer than announced, over the limit", func() io.Reader { return strings.NewReader(body + "tail") }, 1000, 1002, "", errTooLarge},
+		{"endless, unknown length", func() io.Reader { return endless{} }, -1, 3 << 20, "", errTooLarge},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := readAllSized(tt.r(), tt.n)
+			got, err := readAllSized(tt.r(), tt.n, tt.limit)
 			if !errors.Is(err, tt.wantErr) {
 				t.Fatalf("err %v, want %v", err, tt.wantErr)
 			}
@@ -46,11 +62,47 @@ func TestReadAllSized(t *testing.T) {
 	}
 }
 
+// endless is a body that never ends.
+type endless struct{}
+
+func (endless) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = 'a'
+	}
+	return len(p), nil
+}
+
+// countingReader counts the bytes read through it.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// Past the limit the reading stops: at most limit+1 bytes are read from an
+// endless body, and none from one announced too long.
+func TestReadAllSizedStopsAtLimit(t *testing.T) {
+	for _, n := range []int64{-1, 100 << 20} {
+		cr := &countingReader{r: endless{}}
+		if _, err := readAllSized(cr, n, 5<<20); !errors.Is(err, errTooLarge) {
+			t.Fatalf("n=%d: err %v, want errTooLarge", n, err)
+		}
+		if want := map[int64]int64{-1: 5<<20 + 1, 100 << 20: 0}[n]; cr.n != want {
+			t.Fatalf("n=%d: read %d bytes, want %d", n, cr.n, want)
+		}
+	}
+}
+
 // The size limit still holds when the body is read by its announced length.
 func TestReadAllSizedLimit(t *testing.T) {
 	w := httptest.NewRecorder()
 	r := io.NopCloser(bytes.NewReader(make([]byte, 100)))
-	_, err := readAllSized(http.MaxBytesReader(w, r, 50), 100)
+	_, err := readAllSized(http.MaxBytesReader(w, r, 50), 100, 1<<20)
 	var mbe *http.MaxBytesError
 	if !errors.As(err, &mbe) {
 		t.Fatalf("err %v, want a MaxBytesError", err)
@@ -61,7 +113,18 @@ func BenchmarkReadAllSized(b *testing.B) {
 	body := []byte(strings.Repeat("x", 1500))
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := readAllSized(bytes.NewReader(body), int64(len(body))); err != nil {
+		if _, err := readAllSized(bytes.NewReader(body), int64(len(body)), 64<<20); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// A chunked answer (no Content-Length) of a typical size.
+func BenchmarkReadAllSizedUnknown(b *testing.B) {
+	body := []byte(strings.Repeat("x", 1500))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := readAllSized(bytes.NewReader(body), -1, 64<<20); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -18,26 +18,44 @@ func usageFromJSON(b []byte) (u protocol.Usage, ok bool) {
 		return u, false
 	}
 	_ = jsonscan.Each(b, func(k, v []byte) bool {
-		switch string(k) {
-		case "usage":
-			ok = counts(v, &u) || ok
-		case "message", "response":
-			_ = jsonscan.Each(v, func(k, v []byte) bool {
-				if string(k) == "usage" {
-					ok = counts(v, &u) || ok
-				}
-				return true
-			})
-		case "prompt_eval_count":
-			u.Input, _ = jsonscan.Int(v)
-			ok = true
-		case "eval_count":
-			u.Output, _ = jsonscan.Int(v)
-			ok = true
-		}
+		ok = usageMember(k, v, &u) || ok
 		return true
 	})
 	return u, ok
+}
+
+// answerUsage checks that a non-streamed answer is one well-formed JSON
+// object and reads its usage (see usageFromJSON) in the same pass.
+func answerUsage(b []byte) (u protocol.Usage, err error) {
+	err = jsonscan.Each(b, func(k, v []byte) bool {
+		usageMember(k, v, &u)
+		return true
+	})
+	return u, err
+}
+
+// usageMember reads the usage counts a top-level member k: v carries into
+// u, and reports whether it carried any.
+func usageMember(k, v []byte, u *protocol.Usage) (ok bool) {
+	switch string(k) {
+	case "usage":
+		return counts(v, u)
+	case "message", "response":
+		_ = jsonscan.Each(v, func(k, v []byte) bool {
+			if string(k) == "usage" {
+				ok = counts(v, u) || ok
+			}
+			return true
+		})
+		return ok
+	case "prompt_eval_count":
+		u.Input, _ = jsonscan.Int(v)
+		return true
+	case "eval_count":
+		u.Output, _ = jsonscan.Int(v)
+		return true
+	}
+	return false
 }
 
 // counts reads a usage object's input and output counts.

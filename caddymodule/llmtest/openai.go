@@ -70,6 +70,7 @@ type OpenAI struct {
 	canceled int
 	inflight int
 	peak     int
+	hostile  hostile
 }
 
 // MaxInFlight returns the largest number of chat requests the server was
@@ -220,6 +221,9 @@ func (s *OpenAI) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := json.Unmarshal(body, &req); err != nil {
 		writeOpenAIError(w, http.StatusBadRequest, "invalid_request_error", "", "We could not parse the JSON body of your request.")
+		return
+	}
+	if s.serveHostile(w, fault) {
 		return
 	}
 	switch fault {

@@ -203,6 +203,9 @@ func Pump(ctx context.Context, dec StreamDecoder, enc StreamEncoder) (Result, er
 				return res, ctx.Err()
 			}
 			fail := Event{Kind: EvError, Status: http.StatusBadGateway, Text: "upstream stream failed"}
+			if errors.Is(err, ErrLineTooLong) {
+				fail.Text = fmt.Sprintf("the provider's stream is too large: a line exceeds %d MiB", MaxLine>>20)
+			}
 			if werr := enc.Write(&fail); werr != nil {
 				return res, werr
 			}
