@@ -10,6 +10,8 @@ import (
 	_ "github.com/llmrouter/llm-router/caddymodule/audit"
 	// `llm-router keys create|list|disable|rotate|delete`.
 	_ "github.com/llmrouter/llm-router/caddymodule/auth"
+	// `llm-router util translate|genai-classifier|genai-data-augmentation`.
+	_ "github.com/llmrouter/llm-router/cli/batch"
 	// Plugins: maskers, guardrails, utils.
 	_ "github.com/llmrouter/llm-router/plugins/fast_masker"
 	_ "github.com/llmrouter/llm-router/plugins/nask_guard"

@@ -1,0 +1,262 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/llmrouter/llm-router/caddymodule/llmtest"
+)
+
+// cliResult is a finished llm-router subcommand.
+type cliResult struct {
+	stdout, stderr string
+	code           int
+}
+
+// runCLI runs the binary with args (deadline-bounded) in dir.
+func runCLI(t *testing.T, dir string, args ...string) cliResult {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary, args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "HOME="+dir, "XDG_CONFIG_HOME="+dir, "XDG_DATA_HOME="+dir)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return cliResult{out.String(), errb.String(), code}
+}
+
+// readJSONL reads every line of a JSONL file as an object.
+func readJSONL(t *testing.T, path string) []map[string]any {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []map[string]any
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 1<<20)
+	for n := 1; sc.Scan(); n++ {
+		var m map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+			t.Fatalf("%s:%d: %v: %q", path, n, err, sc.Text())
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// translateRouter starts a router whose model "bielik" is served by llmtest
+// fakes answering "PL: <text>" (n of them, n ≥ 1).
+func translateRouter(t *testing.T, n int) (*router, []*llmtest.OpenAI) {
+	var fakes []*llmtest.OpenAI
+	var provs []string
+	for i := range n {
+		fake := llmtest.NewOpenAI(fmt.Sprintf("vllm-%d", i))
+		t.Cleanup(fake.Close)
+		fake.SetEcho("PL: ")
+		fakes = append(fakes, fake)
+		provs = append(provs, prov(fake.Name, fake.URL, "vllm", ""))
+	}
+	r := startRouter(t, routerOpts{models: modelsJSON(map[string][]string{"bielik": provs})})
+	return r, fakes
+}
+
+// writeDataset writes n JSONL records {"id": "r<i>", "text": …, "label": …}
+// whose texts repeat every 7 records.
+func writeDataset(t *testing.T, path string, n int, extra map[int]string) map[string]string {
+	t.Helper()
+	var b strings.Builder
+	want := map[string]string{}
+	for i := 1; i <= n; i++ {
+		if line, ok := extra[i]; ok {
+			b.WriteString(line + "\n")
+			continue
+		}
+		text := fmt.Sprintf("Sentence number %d.", i%7)
+		id := fmt.Sprintf("r%d", i)
+		want[id] = text
+		fmt.Fprintf(&b, `{"id":%q,"text":%q,"label":"l%d"}`+"\n", id, text, i%3)
+	}
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return want
+}
+
+// checkTranslations asserts one output line per wanted id, each carrying
+// the translation of that record's own text.
+func checkTranslations(t *testing.T, lines []map[string]any, want map[string]string) {
+	t.Helper()
+	seen := map[string]int{}
+	for _, l := range lines {
+		id, _ := l["id"].(string)
+		seen[id]++
+		text, ok := want[id]
+		if !ok {
+			t.Errorf("output line for unknown id %q", id)
+			continue
+		}
+		if got := l["text"]; got != "PL: "+text {
+			t.Errorf("record %s: text = %q, want the translation of %q", id, got, text)
+		}
+		if orig, _ := l["original"].(map[string]any); orig["text"] != text {
+			t.Errorf("record %s: original = %v", id, l["original"])
+		}
+	}
+	for id := range want {
+		if seen[id] != 1 {
+			t.Errorf("record %s has %d output lines, want 1", id, seen[id])
+		}
+	}
+}
+
+// Translate a dataset with duplicate texts and a malformed line through two
+// providers, one failing 10% of its calls: every record gets its own
+// translation exactly once, the bad line is reported with its number.
+func TestUtilTranslate(t *testing.T) {
+	r, fakes := translateRouter(t, 2)
+	fakes[0].SetFailEvery(10)
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data.jsonl")
+	want := writeDataset(t, data, 300, map[int]string{57: `{"id":"bad","text": oops}`})
+	res := runCLI(t, dir, "util", "translate", "--llm-router-url", r.Base(), "--model", "bielik",
+		"--dataset-path", data, "--accept-field", "text", "--num-workers", "4", "--batch-size", "4",
+		"--progress-interval", "50ms")
+	if res.code == 0 {
+		t.Errorf("exit code 0 with an unreadable line")
+	}
+	if !strings.Contains(res.stderr, "data.jsonl:57") {
+		t.Errorf("stderr does not name line 57:\n%s", res.stderr)
+	}
+	if !strings.Contains(res.stderr, "done: 299,") || !strings.Contains(res.stderr, "unreadable input lines: 1") {
+		t.Errorf("summary:\n%s", res.stderr)
+	}
+	if !strings.Contains(res.stderr, "ETA") {
+		t.Errorf("no progress lines:\n%s", res.stderr)
+	}
+	checkTranslations(t, readJSONL(t, filepath.Join(dir, "data.translated.jsonl")), want)
+	failed := readJSONL(t, filepath.Join(dir, "data.translated.failed.jsonl"))
+	if len(failed) != 1 || failed[0]["line"] != float64(57) {
+		t.Errorf("failed records = %v", failed)
+	}
+	// The failing provider did fail (every 10th call); the router and the
+	// tool's retries still finished every record.
+	if n := fakes[0].Count("/v1/chat/completions"); n < 10 {
+		t.Errorf("the failing provider got only %d calls, so it never failed", n)
+	}
+}
+
+// A run killed mid-way resumes where its output stops: in the end every
+// record has exactly one line.
+func TestUtilTranslateResume(t *testing.T) {
+	r, fakes := translateRouter(t, 1)
+	fakes[0].SetDelay(15 * time.Millisecond)
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data.jsonl")
+	want := writeDataset(t, data, 400, nil)
+	out := filepath.Join(dir, "out.jsonl")
+	args := []string{"util", "translate", "--llm-router-url", r.Base(), "--model", "bielik",
+		"--dataset-path", data, "-o", out, "--num-workers", "3", "--batch-size", "2"}
+	cmd := exec.Command(binary, args...)
+	cmd.Dir = dir
+	var errb syncBuffer
+	cmd.Stderr = &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, time.Minute, "a third of the output", func() bool {
+		b, _ := os.ReadFile(out)
+		return bytes.Count(b, []byte("\n")) >= 130
+	})
+	_ = cmd.Process.Signal(syscall.SIGKILL)
+	_ = cmd.Wait()
+	first := len(readJSONL(t, out))
+	if first >= 400 {
+		t.Fatalf("the run finished before the kill (%d lines)", first)
+	}
+	// Tear the last line as a crash mid-write would.
+	f, err := os.OpenFile(out, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString(`{"id":"r39`)
+	f.Close()
+	res := runCLI(t, dir, args...)
+	if res.code != 0 {
+		t.Fatalf("resume exit %d:\n%s", res.code, res.stderr)
+	}
+	if !strings.Contains(res.stderr, fmt.Sprintf("skipped (already in the output): %d", first)) {
+		t.Errorf("summary does not count %d skipped records:\n%s", first, res.stderr)
+	}
+	checkTranslations(t, readJSONL(t, out), want)
+}
+
+// Bad input and bad surroundings fail clearly, before any request.
+func TestUtilTranslateErrors(t *testing.T) {
+	r, fakes := translateRouter(t, 1)
+	fake := fakes[0]
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data.jsonl")
+	writeDataset(t, data, 5, nil)
+
+	t.Run("missing text column", func(t *testing.T) {
+		res := runCLI(t, dir, "util", "translate", "--llm-router-url", r.Base(), "--model", "bielik",
+			"--dataset-path", data, "--accept-field", "Tekst")
+		if res.code == 0 || !strings.Contains(res.stderr, `field "Tekst" not in the record`) || !strings.Contains(res.stderr, "data.jsonl:1") {
+			t.Errorf("exit %d:\n%s", res.code, res.stderr)
+		}
+		if n := fake.Count("/v1/chat/completions"); n != 0 {
+			t.Errorf("%d requests were sent", n)
+		}
+	})
+	t.Run("unreachable router", func(t *testing.T) {
+		res := runCLI(t, dir, "util", "translate", "--llm-router-url", llmtest.RefusedURL(), "--model", "bielik",
+			"--dataset-path", data)
+		if res.code == 0 || !strings.Contains(res.stderr, "cannot reach the router") {
+			t.Errorf("exit %d:\n%s", res.code, res.stderr)
+		}
+	})
+	t.Run("unknown model", func(t *testing.T) {
+		res := runCLI(t, dir, "util", "translate", "--llm-router-url", r.Base(), "--model", "nope",
+			"--dataset-path", data, "-o", filepath.Join(dir, "nope.jsonl"))
+		if res.code == 0 || !strings.Contains(res.stderr, "failed: 5") {
+			t.Errorf("exit %d:\n%s", res.code, res.stderr)
+		}
+	})
+	t.Run("csv", func(t *testing.T) {
+		csvPath := filepath.Join(dir, "data.csv")
+		os.WriteFile(csvPath, []byte("id,Tekst\na,\"Hello, world\"\nb,Second\n"), 0o644)
+		res := runCLI(t, dir, "util", "translate", "--llm-router-url", r.Base(), "--model", "bielik",
+			"--dataset-path", csvPath, "--accept-field", "Tekst")
+		if res.code != 0 {
+			t.Fatalf("exit %d:\n%s", res.code, res.stderr)
+		}
+		lines := readJSONL(t, filepath.Join(dir, "data.translated.jsonl"))
+		got := map[string]any{}
+		for _, l := range lines {
+			got[l["id"].(string)] = l["Tekst"]
+		}
+		if len(lines) != 2 || got["a"] != "PL: Hello, world" || got["b"] != "PL: Second" {
+			t.Errorf("output = %v", lines)
+		}
+	})
+}
