@@ -202,12 +202,14 @@ func Run(ctx context.Context, records iter.Seq2[Record, error], task Task, o Opt
 				}
 				first <- nil
 			}
-			if done[r.ID] {
-				prog.skip()
-				continue
-			}
 			if at, dup := seen[r.ID]; dup {
 				cerr = fmt.Errorf("duplicate id %q (first at line %d)", r.ID, at)
+			} else {
+				seen[r.ID] = r.Line
+				if done[r.ID] {
+					prog.skip()
+					continue
+				}
 			}
 			if cerr != nil {
 				if !send([]Result{{Rec: r, Err: cerr}}) {
@@ -215,7 +217,6 @@ func Run(ctx context.Context, records iter.Seq2[Record, error], task Task, o Opt
 				}
 				continue
 			}
-			seen[r.ID] = r.Line
 			batch = append(batch, r)
 			if len(batch) == o.BatchSize {
 				select {
