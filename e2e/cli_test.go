@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xuri/excelize/v2"
+
 	"github.com/llmrouter/llm-router/caddymodule/llmtest"
 )
 
@@ -259,4 +261,133 @@ func TestUtilTranslateErrors(t *testing.T) {
 			t.Errorf("output = %v", lines)
 		}
 	})
+}
+
+// genai-classifier: a sample per field, one answer per feature, clean
+// labels and an XLSX export; a second run resumes with nothing to do.
+func TestUtilClassifier(t *testing.T) {
+	fake := llmtest.NewOpenAI("cls")
+	defer fake.Close()
+	fake.SetReply("Here you go:\n```json\n{\"class\": \"sport\", \"exists\": true}\n```", 1)
+	r := startRouter(t, routerOpts{models: modelsJSON(map[string][]string{"gpt-oss:120b": {prov("cls", fake.URL, "vllm", "")}})})
+	dir := t.TempDir()
+	data, prompts, out := filepath.Join(dir, "data"), filepath.Join(dir, "prompts"), filepath.Join(dir, "out")
+	os.MkdirAll(data, 0o755)
+	os.MkdirAll(prompts, 0o755)
+	var b strings.Builder
+	for i := range 30 {
+		fmt.Fprintf(&b, `{"id":"n%d","Tekst":"Mecz numer %d","kategoria":"k%d"}`+"\n", i, i%4, i%2)
+	}
+	os.WriteFile(filepath.Join(data, "news.jsonl"), []byte(b.String()), 0o644)
+	os.WriteFile(filepath.Join(prompts, "topic.prompt"), []byte("Classify the topic. Answer JSON {\"class\": …}.\n"), 0o644)
+	os.WriteFile(filepath.Join(prompts, "toxic.prompt"), []byte("Is it toxic? Answer JSON {\"exists\": bool}.\n"), 0o644)
+	args := []string{"util", "genai-classifier", "--llm-router-url", r.Base(), "--dataset-dir", data,
+		"--prompts-dir", prompts, "--output-dir", out, "--n-sample", "4", "--field-column-name", "kategoria", "--num-workers", "3"}
+
+	dry := runCLI(t, dir, append(args, "--dry-run")...)
+	if dry.code != 0 || !strings.Contains(dry.stdout, "8 records to classify × 2 features = 16 requests") {
+		t.Fatalf("dry run: %d\n%s%s", dry.code, dry.stdout, dry.stderr)
+	}
+	if n := fake.Count("/v1/chat/completions"); n != 0 {
+		t.Fatalf("the dry run sent %d requests", n)
+	}
+
+	res := runCLI(t, dir, args...)
+	if res.code != 0 {
+		t.Fatalf("exit %d:\n%s", res.code, res.stderr)
+	}
+	lines := readJSONL(t, filepath.Join(out, "news.jsonl"))
+	perField := map[string]int{}
+	for _, l := range lines {
+		perField[l["field"].(string)]++
+		feats, _ := l["features"].([]any)
+		if len(feats) != 2 || !strings.HasPrefix(l["text"].(string), "Mecz numer") {
+			t.Errorf("line %v", l)
+		}
+	}
+	if len(lines) != 8 || perField["k0"] != 4 || perField["k1"] != 4 {
+		t.Errorf("%d lines, per field %v", len(lines), perField)
+	}
+	clean := readJSONL(t, filepath.Join(out, "news_clean_labels.jsonl"))
+	if len(clean) != 8 || fmt.Sprint(clean[0]["labels"]) != "[sport sport]" || clean[0]["original_field"] == "" {
+		t.Errorf("clean labels: %v", clean)
+	}
+	// The feature prompt is the system prompt; the text is the user turn.
+	req := lastPost(t, fake.Requests()).JSON()
+	msgs := req["messages"].([]any)
+	sys, user := msgs[0].(map[string]any), msgs[len(msgs)-1].(map[string]any)
+	if sys["role"] != "system" || !strings.HasPrefix(sys["content"].(string), "Is it toxic?") && !strings.HasPrefix(sys["content"].(string), "Classify") ||
+		!strings.HasPrefix(user["content"].(string), "Mecz numer") {
+		t.Errorf("upstream messages: %v", msgs)
+	}
+	x, err := excelize.OpenFile(filepath.Join(out, "news.xlsx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := x.GetRows("Sheet1")
+	x.Close()
+	if err != nil || len(rows) != 9 || strings.Join(rows[0], ",") != "id,text,field,labels,topic,toxic" || rows[1][3] != "sport, sport" {
+		t.Errorf("xlsx rows: %v %v", rows, err)
+	}
+
+	calls := fake.Count("/v1/chat/completions")
+	again := runCLI(t, dir, args...)
+	if again.code != 0 || !strings.Contains(again.stderr, "skipped (already in the output): 8") {
+		t.Errorf("second run: %d\n%s", again.code, again.stderr)
+	}
+	if n := fake.Count("/v1/chat/completions"); n != calls {
+		t.Errorf("the second run sent %d requests", n-calls)
+	}
+}
+
+// genai-data-augmentation: n samples per label, each from examples of its
+// own label.
+func TestUtilAugmentation(t *testing.T) {
+	fake := llmtest.NewOpenAI("aug")
+	defer fake.Close()
+	fake.SetEcho("GEN ")
+	r := startRouter(t, routerOpts{models: modelsJSON(map[string][]string{"gen": {prov("aug", fake.URL, "vllm", "")}})})
+	dir := t.TempDir()
+	data := filepath.Join(dir, "d.jsonl")
+	var b strings.Builder
+	for i := range 20 {
+		label := []string{"pos", "neg"}[i%2]
+		fmt.Fprintf(&b, `{"id":"s%d","Tekst":"%s text %d","label":%q}`+"\n", i, label, i, label)
+	}
+	os.WriteFile(data, []byte(b.String()), 0o644)
+	prompt := filepath.Join(dir, "aug.prompt")
+	os.WriteFile(prompt, []byte("Write texts labelled {label}. Examples:\n{examples}\n"), 0o644)
+	res := runCLI(t, dir, "util", "genai-data-augmentation", "--llm-router-url", r.Base(), "--model-name", "gen",
+		"--dataset-path", data, "--prompt-file", prompt, "--labels", "pos,neg", "--n-samples", "3", "--n-examples", "2")
+	if res.code != 0 {
+		t.Fatalf("exit %d:\n%s", res.code, res.stderr)
+	}
+	lines := readJSONL(t, filepath.Join(dir, "d.augmented.jsonl"))
+	if len(lines) != 6 {
+		t.Fatalf("%d lines", len(lines))
+	}
+	for _, l := range lines {
+		id, label := l["id"].(string), l["label"].(string)
+		if !strings.HasPrefix(id, label+"#") || !strings.HasPrefix(l["Tekst"].(string), "GEN Label: "+label) {
+			t.Errorf("line %v", l)
+		}
+		ex, _ := l["examples"].([]any)
+		if len(ex) != 2 {
+			t.Errorf("examples %v", ex)
+		}
+	}
+	// The examples shown are texts of the same label.
+	for _, p := range posts(fake.Requests()) {
+		sys := p.JSON()["messages"].([]any)[0].(map[string]any)["content"].(string)
+		label := strings.TrimSuffix(strings.Fields(sys)[3], ".")
+		if strings.Count(sys, label+" text") != 2 || strings.Contains(sys, map[string]string{"pos": "neg", "neg": "pos"}[label]+" text") {
+			t.Errorf("system prompt: %q", sys)
+		}
+	}
+
+	bad := runCLI(t, dir, "util", "genai-data-augmentation", "--llm-router-url", r.Base(), "--model-name", "gen",
+		"--dataset-path", data, "--prompt-file", prompt, "--labels", "pos", "--label-column-name", "klasa")
+	if bad.code == 0 || !strings.Contains(bad.stderr, `column "klasa" not in the record`) {
+		t.Errorf("missing label column: %d\n%s", bad.code, bad.stderr)
+	}
 }
