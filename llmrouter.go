@@ -12,6 +12,8 @@ import (
 	_ "github.com/llmrouter/llm-router/caddymodule/auth"
 	// `llm-router util translate|genai-classifier|genai-data-augmentation`.
 	_ "github.com/llmrouter/llm-router/cli/batch"
+	// `llm-router config discover|merge|validate`.
+	_ "github.com/llmrouter/llm-router/cli/configcmd"
 	// Plugins: maskers, guardrails, utils.
 	_ "github.com/llmrouter/llm-router/plugins/fast_masker"
 	_ "github.com/llmrouter/llm-router/plugins/nask_guard"

@@ -6,6 +6,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -389,5 +391,72 @@ func TestUtilAugmentation(t *testing.T) {
 		"--dataset-path", data, "--prompt-file", prompt, "--labels", "pos", "--label-column-name", "klasa")
 	if bad.code == 0 || !strings.Contains(bad.stderr, `column "klasa" not in the record`) {
 		t.Errorf("missing label column: %d\n%s", bad.code, bad.stderr)
+	}
+}
+
+// config discover finds fake runtimes on loopback ports and writes a
+// config that validate accepts and the router serves; merge reports
+// conflicts; validate prints the validator's message for a bad file.
+func TestConfigCommands(t *testing.T) {
+	oll := llmtest.NewOllama("o")
+	defer oll.Close()
+	oll.SetModels("llama3:8b")
+	vllm := llmtest.NewOpenAI("vllm")
+	defer vllm.Close()
+	vllm.SetModels("bielik")
+	dir := t.TempDir()
+	out := filepath.Join(dir, "discovered.json")
+	res := runCLI(t, dir, "config", "discover", oll.URL, strings.TrimPrefix(vllm.URL, "http://"), "-o", out, "--timeout", "2s")
+	if res.code != 0 {
+		t.Fatalf("discover exit %d:\n%s", res.code, res.stderr)
+	}
+	if !strings.Contains(res.stderr, "ollama with 1 model") || !strings.Contains(res.stderr, "vllm with 1 model") {
+		t.Errorf("discover log:\n%s", res.stderr)
+	}
+	val := runCLI(t, dir, "config", "validate", out)
+	if val.code != 0 || !strings.Contains(val.stdout, "valid: 2 active models, 2 providers") {
+		t.Errorf("validate: %d\n%s%s", val.code, val.stdout, val.stderr)
+	}
+	models, _ := os.ReadFile(out)
+	r := startRouter(t, routerOpts{models: string(models)})
+	resp, err := http.Post(r.Base()+"/v1/chat/completions", "application/json",
+		strings.NewReader(`{"model":"llama3:8b","messages":[{"role":"user","content":"hi"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), "Hello from o") {
+		t.Errorf("chat through the discovered config: %d %s", resp.StatusCode, body)
+	}
+
+	none := runCLI(t, dir, "config", "discover", llmtest.RefusedURL())
+	if none.code == 0 || !strings.Contains(none.stderr, "no runtime with a model was found") {
+		t.Errorf("discover on nothing: %d\n%s", none.code, none.stderr)
+	}
+
+	a := filepath.Join(dir, "a.json")
+	b := filepath.Join(dir, "b.json")
+	os.WriteFile(a, []byte(`{"g": {"m": {"providers": [{"id": "p1", "api_host": "http://h1:8000", "api_type": "vllm"}]}},
+		"active_models": {"g": ["m"]}}`), 0o644)
+	os.WriteFile(b, []byte(`{"g": {"m": {"providers": [{"id": "p2", "api_host": "http://h1:8000", "api_type": "openai"},
+		{"id": "p3", "api_host": "http://h2:8000", "api_type": "vllm"}]}}, "active_models": {"g": ["m"]}}`), 0o644)
+	merged := filepath.Join(dir, "merged.json")
+	mres := runCLI(t, dir, "config", "merge", a, b, "-o", merged)
+	if mres.code != 0 || !strings.Contains(mres.stderr, `conflict: `+b+`: model "m": provider "p2" has api_host http://h1:8000, already served by provider "p1"`) {
+		t.Errorf("merge: %d\n%s", mres.code, mres.stderr)
+	}
+	if v := runCLI(t, dir, "config", "validate", merged); v.code != 0 || !strings.Contains(v.stdout, "1 active models, 2 providers") {
+		t.Errorf("validate merged: %d\n%s%s", v.code, v.stdout, v.stderr)
+	}
+	if s := runCLI(t, dir, "config", "merge", a, b, "--strict", "-o", filepath.Join(dir, "strict.json")); s.code == 0 {
+		t.Errorf("--strict with a conflict exited 0")
+	}
+
+	bad := filepath.Join(dir, "bad.json")
+	os.WriteFile(bad, []byte(`{"g": {"m": {"providers": [{"id": "p1", "api_host": "http://h", "api_type": "llamacpp"}]}}, "active_models": {"g": ["m"]}}`), 0o644)
+	v := runCLI(t, dir, "config", "validate", bad)
+	if v.code == 0 || !strings.Contains(v.stderr, "api_type") || !strings.Contains(v.stderr, "bad.json") {
+		t.Errorf("validate bad: %d\n%s", v.code, v.stderr)
 	}
 }
