@@ -10,6 +10,8 @@ import (
 	_ "github.com/llmrouter/llm-router/caddymodule/audit"
 	// `llm-router keys create|list|disable|rotate|delete`.
 	_ "github.com/llmrouter/llm-router/caddymodule/auth"
+	// `llm-router anonymize [FILE]`.
+	_ "github.com/llmrouter/llm-router/cli/anonymize"
 	// `llm-router util translate|genai-classifier|genai-data-augmentation`.
 	_ "github.com/llmrouter/llm-router/cli/batch"
 	// `llm-router config discover|merge|validate`.

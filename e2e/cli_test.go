@@ -460,3 +460,40 @@ func TestConfigCommands(t *testing.T) {
 		t.Errorf("validate bad: %d\n%s", v.code, v.stderr)
 	}
 }
+
+// anonymize masks a file or stdin locally; the mapping goes only to the
+// --mappings file, created private.
+func TestAnonymize(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "letter.txt")
+	os.WriteFile(in, []byte("Dear Jan,\nwrite to jan.kowalski@example.com, PESEL 44051401458.\n"), 0o644)
+	maps := filepath.Join(dir, "letter.map.json")
+	res := runCLI(t, dir, "anonymize", in, "--mappings", maps)
+	if res.code != 0 {
+		t.Fatalf("exit %d:\n%s", res.code, res.stderr)
+	}
+	if res.stdout != "Dear Jan,\nwrite to {EMAIL_1}, PESEL {PESEL_TAGGED_2}.\n" {
+		t.Errorf("stdout %q", res.stdout)
+	}
+	if strings.Contains(res.stderr, "jan.kowalski") {
+		t.Errorf("the mapping leaked to stderr: %s", res.stderr)
+	}
+	var m map[string]string
+	b, _ := os.ReadFile(maps)
+	if err := json.Unmarshal(b, &m); err != nil || m["EMAIL_1"] != "jan.kowalski@example.com" || m["PESEL_TAGGED_2"] != "44051401458" {
+		t.Errorf("mappings %s %v", b, err)
+	}
+	if st, err := os.Stat(maps); err != nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("mappings file mode %v %v", st.Mode(), err)
+	}
+
+	cmd := exec.Command(binary, "anonymize")
+	cmd.Stdin = strings.NewReader("call +48 600 700 800")
+	out, err := cmd.Output()
+	if err != nil || string(out) != "call {PHONE_INTERNATIONAL_1}" {
+		t.Errorf("stdin: %q %v", out, err)
+	}
+	if r := runCLI(t, dir, "anonymize", filepath.Join(dir, "missing.txt")); r.code == 0 || !strings.Contains(r.stderr, "no such file") {
+		t.Errorf("missing file: %d %s", r.code, r.stderr)
+	}
+}
