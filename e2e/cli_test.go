@@ -497,3 +497,26 @@ func TestAnonymize(t *testing.T) {
 		t.Errorf("missing file: %d %s", r.code, r.stderr)
 	}
 }
+
+// A built-in endpoint that finds every provider resting answers 503 with
+// Retry-After, like the proxy endpoints, so clients (the batch tools) wait
+// instead of failing their records at once.
+func TestBuiltinRetryAfter(t *testing.T) {
+	r, fakes := translateRouter(t, 1)
+	fakes[0].SetFault(llmtest.Fail500)
+	post := func() *http.Response {
+		resp, err := http.Post(r.Base()+"/api/translate", "application/json",
+			strings.NewReader(`{"model_name":"bielik","texts":["a"]}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp
+	}
+	post() // the provider fails and rests
+	resp := post()
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("status %d, Retry-After %q; want 503 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+}
