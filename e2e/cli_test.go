@@ -241,8 +241,8 @@ func TestUtilTranslateErrors(t *testing.T) {
 	})
 	t.Run("unknown model", func(t *testing.T) {
 		res := runCLI(t, dir, "util", "translate", "--llm-router-url", r.Base(), "--model", "nope",
-			"--dataset-path", data, "-o", filepath.Join(dir, "nope.jsonl"))
-		if res.code == 0 || !strings.Contains(res.stderr, "failed: 5") {
+			"--dataset-path", data, "-o", filepath.Join(dir, "nope.jsonl"), "--verbose")
+		if res.code == 0 || !strings.Contains(res.stderr, "failed: 5") || !strings.Contains(res.stderr, "failed: r3 (data.jsonl:3): ") {
 			t.Errorf("exit %d:\n%s", res.code, res.stderr)
 		}
 	})
@@ -416,6 +416,13 @@ func TestConfigCommands(t *testing.T) {
 	val := runCLI(t, dir, "config", "validate", out)
 	if val.code != 0 || !strings.Contains(val.stdout, "valid: 2 active models, 2 providers") {
 		t.Errorf("validate: %d\n%s%s", val.code, val.stdout, val.stderr)
+	}
+	inactive := filepath.Join(dir, "inactive.json")
+	if res := runCLI(t, dir, "config", "discover", oll.URL, "--no-active", "-o", inactive); res.code != 0 {
+		t.Errorf("discover --no-active: %d %s", res.code, res.stderr)
+	}
+	if v := runCLI(t, dir, "config", "validate", inactive); !strings.Contains(v.stdout, "valid: 0 active models") {
+		t.Errorf("--no-active config: %s%s", v.stdout, v.stderr)
 	}
 	models, _ := os.ReadFile(out)
 	r := startRouter(t, routerOpts{models: string(models)})

@@ -94,6 +94,7 @@ func runOptions(c *cobra.Command, label string) Options {
 	o := Options{Label: label, Progress: c.ErrOrStderr()}
 	o.Workers, _ = f.GetInt("num-workers")
 	o.Every, _ = f.GetDuration("progress-interval")
+	o.Verbose, _ = f.GetBool("verbose")
 	if w, ok := o.Progress.(*os.File); ok {
 		o.TTY = IsTerminal(w)
 	}

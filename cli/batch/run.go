@@ -58,6 +58,8 @@ type Options struct {
 	Total int
 	// Label names the run in progress lines.
 	Label string
+	// Verbose prints every failed record as it happens.
+	Verbose bool
 }
 
 // Summary counts what a run did.
@@ -254,6 +256,9 @@ func Run(ctx context.Context, records iter.Seq2[Record, error], task Task, o Opt
 				sum.Failed++
 				sum.Reasons[reason(r.Err)]++
 				prog.fail()
+				if o.Verbose {
+					prog.println(fmt.Sprintf("failed: %s (%s:%d): %v", r.Rec.ID, r.Rec.File, r.Rec.Line, r.Err))
+				}
 			default:
 				sum.Done++
 				prog.done()

@@ -107,12 +107,19 @@ func discoverCommand() *cobra.Command {
 			if n == 0 {
 				return errors.New("no runtime with a model was found")
 			}
-			return writeChecked(c, ModelsConfig(eps), out)
+			doc := ModelsConfig(eps)
+			if noActive, _ := c.Flags().GetBool("no-active"); noActive {
+				am := doc["active_models"].(map[string]any)
+				for g := range am {
+					am[g] = []string{}
+				}
+			}
+			return writeChecked(c, doc, out)
 		},
 	}
 	c.Flags().StringP("output-config-file", "o", "-", "file to write (- = stdout)")
 	c.Flags().Bool("all-ports", false, "also probe the less usual ports")
-	c.Flags().Bool("no-active", false, "accepted for compatibility; every model found is active")
+	c.Flags().Bool("no-active", false, "list no model in active_models (activate them by hand)")
 	c.Flags().Duration("timeout", 2*time.Second, "timeout of each probe")
 	return c
 }
