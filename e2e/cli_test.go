@@ -169,33 +169,47 @@ func TestUtilTranslate(t *testing.T) {
 	}
 }
 
-// A run killed mid-way resumes where its output stops: in the end every
-// record has exactly one line.
+// A run interrupted (SIGINT) and then killed (SIGKILL) mid-way resumes
+// where its output stops: in the end every record has exactly one line.
 func TestUtilTranslateResume(t *testing.T) {
 	r, fakes := translateRouter(t, 1)
-	fakes[0].SetDelay(15 * time.Millisecond)
+	fakes[0].SetDelay(30 * time.Millisecond)
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data.jsonl")
 	want := writeDataset(t, data, 400, nil)
 	out := filepath.Join(dir, "out.jsonl")
 	args := []string{"util", "translate", "--llm-router-url", r.Base(), "--model", "bielik",
 		"--dataset-path", data, "-o", out, "--num-workers", "3", "--batch-size", "2"}
-	cmd := exec.Command(binary, args...)
-	cmd.Dir = dir
-	var errb syncBuffer
-	cmd.Stderr = &errb
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, time.Minute, "a third of the output", func() bool {
+	lines := func() int {
 		b, _ := os.ReadFile(out)
-		return bytes.Count(b, []byte("\n")) >= 130
-	})
-	_ = cmd.Process.Signal(syscall.SIGKILL)
-	_ = cmd.Wait()
-	first := len(readJSONL(t, out))
-	if first >= 400 {
-		t.Fatalf("the run finished before the kill (%d lines)", first)
+		return bytes.Count(b, []byte("\n"))
+	}
+	// stopAt starts a run and sends sig once the output has n lines.
+	stopAt := func(n int, sig syscall.Signal) (string, error) {
+		cmd := exec.Command(binary, args...)
+		cmd.Dir = dir
+		var errb syncBuffer
+		cmd.Stderr = &errb
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, time.Minute, fmt.Sprintf("%d output lines", n), func() bool { return lines() >= n })
+		_ = cmd.Process.Signal(sig)
+		err := cmd.Wait()
+		return errb.String(), err
+	}
+
+	stderr, err := stopAt(60, syscall.SIGINT)
+	if err == nil || !strings.Contains(stderr, "interrupted; what is in "+out+" stays") || !strings.Contains(stderr, "done: ") {
+		t.Errorf("after SIGINT: %v\n%s", err, stderr)
+	}
+	first := lines()
+	if _, err := stopAt(first+60, syscall.SIGKILL); err == nil {
+		t.Fatal("the killed run exited cleanly")
+	}
+	second := len(readJSONL(t, out))
+	if second >= 400 {
+		t.Fatalf("the run finished before the kill (%d lines)", second)
 	}
 	// Tear the last line as a crash mid-write would.
 	f, err := os.OpenFile(out, os.O_APPEND|os.O_WRONLY, 0)
@@ -208,8 +222,8 @@ func TestUtilTranslateResume(t *testing.T) {
 	if res.code != 0 {
 		t.Fatalf("resume exit %d:\n%s", res.code, res.stderr)
 	}
-	if !strings.Contains(res.stderr, fmt.Sprintf("skipped (already in the output): %d", first)) {
-		t.Errorf("summary does not count %d skipped records:\n%s", first, res.stderr)
+	if !strings.Contains(res.stderr, fmt.Sprintf("skipped (already in the output): %d", second)) {
+		t.Errorf("summary does not count %d skipped records:\n%s", second, res.stderr)
 	}
 	checkTranslations(t, readJSONL(t, out), want)
 }

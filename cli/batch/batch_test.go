@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 func writeFile(t *testing.T, name, data string) string {
@@ -231,4 +232,49 @@ func (s *syncWriter) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.w.String()
+}
+
+func TestJSONObject(t *testing.T) {
+	for in, want := range map[string]string{
+		`{"class":"a"}`: `map[class:a]`,
+		"Sure!\n```json\n{\"exists\": true}\n```": `map[exists:true]`,
+		`The answer is {"class": "b"}. Bye.`:      `map[class:b]`,
+		`no json here`:                            `map[]`,
+		`[1, 2]`:                                  `map[]`,
+	} {
+		got, _ := JSONObject(in)
+		if fmt.Sprint(got) != want {
+			t.Errorf("JSONObject(%q) = %v, want %s", in, got, want)
+		}
+	}
+}
+
+func TestLabels(t *testing.T) {
+	got := Labels([]FeatureResult{
+		{"topic", map[string]any{"class": "sport"}},
+		{"toxic", map[string]any{"exists": true}},
+		{"spam", map[string]any{"exists": false}},
+		{"empty", map[string]any{"class": ""}},
+	})
+	if !slices.Equal(got, []string{"sport", "toxic"}) {
+		t.Errorf("labels %v", got)
+	}
+}
+
+// On a terminal the progress is one line redrawn in place with a bar, the
+// rate and the ETA.
+func TestProgressBar(t *testing.T) {
+	var w syncWriter
+	w.w = &strings.Builder{}
+	p := newProgress(Options{Progress: &w, TTY: true, Total: 10, Label: "translate", Every: time.Hour})
+	for range 4 {
+		p.done()
+	}
+	p.fail()
+	p.close()
+	out := w.String()
+	if !strings.HasPrefix(out, "\rtranslate ") || !strings.Contains(out, " 50.0% 5/10 done 4 failed 1") ||
+		!strings.Contains(out, "ETA ") || !strings.Contains(out, "█") || !strings.HasSuffix(out, "\n") {
+		t.Errorf("bar: %q", out)
+	}
 }

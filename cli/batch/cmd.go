@@ -209,7 +209,7 @@ func runSources(ctx context.Context, w io.Writer, srcs []Source, task Task, o Op
 		o.Total += s.Count()
 	}
 	sum, err := Run(ctx, chain(srcs), task, o)
-	if err != nil {
+	if err := interrupted(w, sum, err, o.Output); err != nil {
 		return err
 	}
 	fmt.Fprintf(w, "%s → %s\n", o.Label, o.Output)
@@ -351,7 +351,7 @@ on the same sample.
 				o.BatchSize, o.Total = batchSize, total
 				o.Output = filepath.Join(outDir, name+".jsonl")
 				sum, err := Run(ctx, records, task, o)
-				if err != nil {
+				if err := interrupted(w, sum, err, o.Output); err != nil {
 					return err
 				}
 				if err := WriteCleanLabels(o.Output, filepath.Join(outDir, name+"_clean_labels.jsonl")); err != nil {
@@ -488,7 +488,7 @@ are filled in. Output lines: {"id": "<label>#<n>", "<text column>": …,
 			o := runOptions(c, "augment")
 			o.BatchSize, o.Total, o.Output = batchSize, len(labels)*nSamples, output
 			sum, err := Run(ctx, Units(labels, nSamples), task, o)
-			if err != nil {
+			if err := interrupted(c.ErrOrStderr(), sum, err, o.Output); err != nil {
 				return err
 			}
 			fmt.Fprintf(c.ErrOrStderr(), "%s → %s\n", o.Label, o.Output)
@@ -518,4 +518,14 @@ are filled in. Output lines: {"id": "<label>#<n>", "<text column>": …,
 	_ = c.MarkFlagRequired("prompt-file")
 	_ = c.MarkFlagRequired("labels")
 	return c
+}
+
+// interrupted turns a run's error into the command's: after SIGINT or
+// SIGTERM it prints the summary and says how to resume.
+func interrupted(w io.Writer, sum Summary, err error, output string) error {
+	if errors.Is(err, context.Canceled) {
+		sum.Print(w)
+		return fmt.Errorf("interrupted; what is in %s stays, run the same command again to resume", output)
+	}
+	return err
 }
