@@ -68,6 +68,8 @@ type Option func(*Client)
 func WithToken(token string) Option { return func(c *Client) { c.token = token } }
 
 // WithHTTPClient uses hc for the calls (its Timeout, if any, applies too).
+// The default is a client of its own whose transport keeps up to 128 idle
+// connections to the router.
 func WithHTTPClient(hc *http.Client) Option { return func(c *Client) { c.hc = hc } }
 
 // WithTimeout bounds each attempt of a call, answer body included (default
@@ -117,8 +119,10 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
 		return nil, fmt.Errorf("llm-router client: base URL %q: want http(s)://host[:port]", baseURL)
 	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = 128 // batch tools keep many calls in flight to one router
 	c := &Client{
-		base: u.String(), prefix: DefaultPrefix, hc: http.DefaultClient, timeout: DefaultTimeout,
+		base: u.String(), prefix: DefaultPrefix, hc: &http.Client{Transport: tr}, timeout: DefaultTimeout,
 		retries: DefaultRetries, backoff: DefaultBackoff, maxBackoff: DefaultMaxBackoff,
 		maxBody: DefaultMaxResponseBytes, userAgent: "llm-router-go-client",
 	}
