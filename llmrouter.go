@@ -12,6 +12,12 @@ import (
 	_ "github.com/llmrouter/llm-router/caddymodule/auth"
 	// The Anonymizer web app (http.handlers.llm_router_anonymizer).
 	_ "github.com/llmrouter/llm-router/caddymodule/web/anonymizer"
+	// `llm-router anonymize [FILE]`.
+	_ "github.com/llmrouter/llm-router/cli/anonymize"
+	// `llm-router util translate|genai-classifier|genai-data-augmentation`.
+	_ "github.com/llmrouter/llm-router/cli/batch"
+	// `llm-router config discover|merge|validate`.
+	_ "github.com/llmrouter/llm-router/cli/configcmd"
 	// Plugins: maskers, guardrails, utils.
 	_ "github.com/llmrouter/llm-router/plugins/fast_masker"
 	_ "github.com/llmrouter/llm-router/plugins/nask_guard"

@@ -2,9 +2,11 @@ package caddymodule
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/llmrouter/llm-router/caddymodule/builtin"
@@ -75,6 +77,10 @@ func builtinEndpoint(name string) endpointFunc {
 // shape ({"error": {...}, "status": false}).
 func writeTaskError(w http.ResponseWriter, err error) {
 	st, b := builtin.EncodeError(err)
+	var ae *apiError
+	if errors.As(err, &ae) && ae.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int((ae.RetryAfter+time.Second-1)/time.Second)))
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(st)
 	_, _ = w.Write(b)

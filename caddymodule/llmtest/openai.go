@@ -71,6 +71,9 @@ type OpenAI struct {
 	inflight int
 	peak     int
 	hostile  hostile
+	echo     *string
+	failN    int
+	chats    int
 }
 
 // MaxInFlight returns the largest number of chat requests the server was
@@ -138,6 +141,24 @@ func (s *OpenAI) SetFault(f Fault) {
 	s.fault = f
 }
 
+// SetEcho makes the answer (streamed or not) prefix followed by the content
+// of the request's last message, so that a test can match every answer to
+// its request.
+func (s *OpenAI) SetEcho(prefix string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.echo = &prefix
+}
+
+// SetFailEvery makes every n-th chat request (n, 2n, …) answer 500 with an
+// OpenAI error body; 0 turns it off. With n = 10 the server fails 10% of
+// calls.
+func (s *OpenAI) SetFailEvery(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failN, s.chats = n, 0
+}
+
 // SetModels sets the ids listed by GET /v1/models.
 func (s *OpenAI) SetModels(ids ...string) {
 	s.mu.Lock()
@@ -180,7 +201,12 @@ func (s *OpenAI) serve(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
 	s.mu.Lock()
 	s.requests = append(s.requests, Request{Method: r.Method, Path: r.URL.Path, Header: r.Header.Clone(), Body: body})
-	reply, tokens, delay, fault, models, gate := s.reply, s.tokens, s.delay, s.fault, s.models, s.gate
+	reply, tokens, delay, fault, models, gate, echo := s.reply, s.tokens, s.delay, s.fault, s.models, s.gate, s.echo
+	if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/chat/completions") && s.failN > 0 {
+		if s.chats++; s.chats%s.failN == 0 && fault == NoFault {
+			fault = Fail500
+		}
+	}
 	done := func() {}
 	if r.Method == http.MethodPost {
 		s.inflight++
@@ -253,6 +279,13 @@ func (s *OpenAI) serve(w http.ResponseWriter, r *http.Request) {
 	prompt := 0
 	for _, m := range req.Messages {
 		prompt += len(strings.Fields(string(m)))
+	}
+	if echo != nil {
+		var last struct {
+			Content string `json:"content"`
+		}
+		_ = json.Unmarshal(req.Messages[len(req.Messages)-1], &last)
+		reply = *echo + last.Content
 	}
 	parts := split(reply, tokens)
 	id := fmt.Sprintf("chatcmpl-%s-%d", s.Name, time.Now().UnixNano())
