@@ -322,7 +322,7 @@ func TestInvalidModelsConfigRefused(t *testing.T) {
 	if !exited || err == nil {
 		t.Fatalf("router must refuse to start on an invalid models-config (exited=%v err=%v)", exited, err)
 	}
-	for _, want := range []string{"models-config.json", `model \"m\"`, `provider \"p1\"`, `field \"api_type\"`} {
+	for _, want := range []string{"models-config.json", `model "m"`, `provider "p1"`, `field "api_type"`} {
 		if !strings.Contains(r.logs.String(), want) {
 			t.Errorf("startup error does not name %s:\n%s", want, r.logs)
 		}
