@@ -242,6 +242,13 @@ func Assemble(o Options, bins map[string]string) (*Result, error) {
 			Add:        img,
 			Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: arch}},
 		})
+		// Tarballs of older versions in Out are stale: keep one per arch.
+		old, _ := filepath.Glob(filepath.Join(o.Out, "llm-router_*_linux_"+arch+".tar"))
+		for _, f := range old {
+			if err := os.Remove(f); err != nil {
+				return nil, fmt.Errorf("stale tarball: %w", err)
+			}
+		}
 		tb := filepath.Join(o.Out, fmt.Sprintf("llm-router_%s_linux_%s.tar", Tag(o.Version), arch))
 		if err := tarball.WriteToFile(tb, tag, img); err != nil {
 			return nil, fmt.Errorf("tarball %s: %w", tb, err)
