@@ -303,6 +303,19 @@ func TestImage(t *testing.T) {
 		t.Errorf("ping: %v", ping)
 	}
 
+	// Inside a container only a listener on every interface is reachable
+	// from outside: ping through a non-loopback address of this host.
+	t.Run("all interfaces", func(t *testing.T) {
+		ip := hostIP(t)
+		if ip == "" {
+			t.Skip("this host has no non-loopback IPv4 address")
+		}
+		var p map[string]any
+		if err := getJSON(ctx, fmt.Sprintf("http://%s:%d/api/ping", ip, port), &p); err != nil {
+			t.Errorf("not reachable on %s (LLM_ROUTER_SERVER_HOST=0.0.0.0): %v", ip, err)
+		}
+	})
+
 	t.Run("user", func(t *testing.T) {
 		status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", cmd.Process.Pid))
 		if err != nil {
@@ -481,6 +494,20 @@ func getJSON(ctx context.Context, url string, v any) error {
 		return fmt.Errorf("GET %s: %s: %s", url, resp.Status, body)
 	}
 	return json.Unmarshal(body, v)
+}
+
+func hostIP(t *testing.T) string {
+	t.Helper()
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && !n.IP.IsLoopback() && n.IP.To4() != nil {
+			return n.IP.String()
+		}
+	}
+	return ""
 }
 
 func freePort(t *testing.T) int {
