@@ -535,7 +535,9 @@ func TestBuiltinRetryAfter(t *testing.T) {
 		resp.Body.Close()
 		return resp
 	}
-	post() // the provider fails and rests
+	for range 3 { // cooldown_failures (default 3) failures in a row: the provider rests
+		post()
+	}
 	resp := post()
 	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
 		t.Errorf("status %d, Retry-After %q; want 503 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
