@@ -26,7 +26,6 @@ import (
 	"github.com/llmrouter/llm-router/caddymodule/protocol/openai"
 	"github.com/llmrouter/llm-router/caddymodule/provider"
 	"github.com/llmrouter/llm-router/plugins"
-	fastmasker "github.com/llmrouter/llm-router/plugins/fast_masker"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
@@ -77,7 +76,6 @@ type Handler struct {
 	limiterKey  string
 	app         *App
 	tasks       *builtin.Service
-	fastMasker  *fastmasker.Masker
 	endpoints   []plugins.Endpoint // of the endpoint plugins
 	metricsHTTP http.Handler
 	prefix      string
@@ -120,7 +118,6 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if h.DefaultLanguage == "" {
 		h.DefaultLanguage = "pl"
 	}
-	h.fastMasker = fastmasker.New()
 	if h.cors, err = h.CORS.policy(); err != nil {
 		return err
 	}
@@ -215,7 +212,6 @@ func (h *Handler) buildRoutes() map[string]route {
 			return nil
 		})
 	}
-	add("POST", p+"/fast_text_mask", "fast_text_mask", dialectBuiltin, tasks, (*Handler).fastTextMask)
 	for _, name := range builtin.Endpoints() {
 		add("POST", p+"/"+name, name, dialectBuiltin, tasks, builtinEndpoint(name))
 	}

@@ -15,10 +15,11 @@ import (
 
 // endpointPlugins lists the modules every router loads for the endpoints
 // they serve (plugins.EndpointProvider), by ID, so that the router knows
-// them only through the registry and the interface. A module missing from
-// the build serves nothing.
+// them only through the registry and the interface: fast_masker, with
+// every rule on, serves the original's fast_text_mask whatever the masking
+// pipeline. A module missing from the build serves nothing.
 func endpointPlugins() []string {
-	return nil
+	return []string{"llm_router.maskers.fast_masker"}
 }
 
 // provisionPluginEndpoints loads the endpoint plugins and collects their

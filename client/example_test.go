@@ -15,8 +15,10 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 
-	// The router: the llm_router app and handler.
+	// The router: the llm_router app and handler, and fast_masker for
+	// fast_text_mask.
 	_ "github.com/llmrouter/llm-router/caddymodule"
+	_ "github.com/llmrouter/llm-router/plugins/fast_masker"
 	"github.com/llmrouter/llm-router/caddymodule/llmtest"
 	"github.com/llmrouter/llm-router/client"
 )

@@ -108,8 +108,9 @@ func (mo *Module) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 }
 
 var (
-	_ caddy.Provisioner     = (*Module)(nil)
-	_ caddy.Validator       = (*Module)(nil)
-	_ caddyfile.Unmarshaler = (*Module)(nil)
-	_ plugins.Masker        = (*Module)(nil)
+	_ caddy.Provisioner        = (*Module)(nil)
+	_ caddy.Validator          = (*Module)(nil)
+	_ caddyfile.Unmarshaler    = (*Module)(nil)
+	_ plugins.Masker           = (*Module)(nil)
+	_ plugins.EndpointProvider = (*Module)(nil)
 )
