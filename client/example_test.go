@@ -15,12 +15,13 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 
-	// The router: the llm_router app and handler, and fast_masker for
-	// fast_text_mask.
+	// The router: the llm_router app and handler.
 	_ "github.com/llmrouter/llm-router/caddymodule"
-	_ "github.com/llmrouter/llm-router/plugins/fast_masker"
 	"github.com/llmrouter/llm-router/caddymodule/llmtest"
 	"github.com/llmrouter/llm-router/client"
+
+	// fast_masker, which serves fast_text_mask.
+	_ "github.com/llmrouter/llm-router/plugins/fast_masker"
 )
 
 // routerURL is the base URL of the router the examples call: the real
