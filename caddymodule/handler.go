@@ -26,7 +26,6 @@ import (
 	"github.com/llmrouter/llm-router/caddymodule/protocol/openai"
 	"github.com/llmrouter/llm-router/caddymodule/provider"
 	"github.com/llmrouter/llm-router/plugins"
-	fastmasker "github.com/llmrouter/llm-router/plugins/fast_masker"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
@@ -77,7 +76,7 @@ type Handler struct {
 	limiterKey  string
 	app         *App
 	tasks       *builtin.Service
-	fastMasker  *fastmasker.Masker
+	endpoints   []plugins.Endpoint // of the endpoint plugins
 	metricsHTTP http.Handler
 	prefix      string
 	cors        *corsPolicy
@@ -119,7 +118,6 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if h.DefaultLanguage == "" {
 		h.DefaultLanguage = "pl"
 	}
-	h.fastMasker = fastmasker.New()
 	if h.cors, err = h.CORS.policy(); err != nil {
 		return err
 	}
@@ -135,8 +133,11 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err := h.provisionAuth(ctx); err != nil {
 		return err
 	}
+	if err := h.provisionPluginEndpoints(ctx); err != nil {
+		return err
+	}
 	h.routes = h.buildRoutes()
-	return nil
+	return h.mountPluginEndpoints()
 }
 
 // Cleanup stops the key watcher and releases shared limiter state.
@@ -171,11 +172,7 @@ func (h *Handler) buildRoutes() map[string]route {
 	rs := map[string]route{}
 	h.allow = map[string]string{}
 	add := func(method, path, name string, d dialect, f auth.Family, fn endpointFunc) {
-		rs[method+" "+path] = route{name: name, dialect: d, family: f, fn: fn}
-		if a := h.allow[path]; a != "" {
-			method = a + ", " + method
-		}
-		h.allow[path] = method
+		h.addRoute(rs, method, path, name, d, f, fn)
 	}
 	const (
 		chat    = auth.FamilyChat
@@ -215,11 +212,19 @@ func (h *Handler) buildRoutes() map[string]route {
 			return nil
 		})
 	}
-	add("POST", p+"/fast_text_mask", "fast_text_mask", dialectBuiltin, tasks, (*Handler).fastTextMask)
 	for _, name := range builtin.Endpoints() {
 		add("POST", p+"/"+name, name, dialectBuiltin, tasks, builtinEndpoint(name))
 	}
 	return rs
+}
+
+// addRoute adds an endpoint to rs and its method to the path's Allow list.
+func (h *Handler) addRoute(rs map[string]route, method, path, name string, d dialect, f auth.Family, fn endpointFunc) {
+	rs[method+" "+path] = route{name: name, dialect: d, family: f, fn: fn}
+	if a := h.allow[path]; a != "" {
+		method = a + ", " + method
+	}
+	h.allow[path] = method
 }
 
 // ServeHTTP serves the router's endpoints and passes other requests on.

@@ -19,6 +19,9 @@ import (
 	_ "github.com/llmrouter/llm-router/caddymodule"
 	"github.com/llmrouter/llm-router/caddymodule/llmtest"
 	"github.com/llmrouter/llm-router/client"
+
+	// fast_masker, which serves fast_text_mask.
+	_ "github.com/llmrouter/llm-router/plugins/fast_masker"
 )
 
 // routerURL is the base URL of the router the examples call: the real

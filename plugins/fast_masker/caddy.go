@@ -9,6 +9,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
 	"github.com/llmrouter/llm-router/plugins"
+	"github.com/llmrouter/llm-router/plugins/svcmod"
 )
 
 // Name is the masker's name in pipelines and its Caddy module name.
@@ -80,13 +81,7 @@ func (mo *Module) MaskTexts(ctx context.Context, texts []string) ([]string, map[
 
 // UnmarshalCaddyfile implements caddyfile.Unmarshaler.
 func (mo *Module) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
-	d.Next() // module name
-	if d.NextArg() {
-		return d.ArgErr()
-	}
-	for d.NextBlock(0) {
-		opt := d.Val()
-		args := d.RemainingArgs()
+	return svcmod.ParseBlock(d, func(opt string, args []string) error {
 		if len(args) == 0 {
 			return d.ArgErr()
 		}
@@ -101,15 +96,16 @@ func (mo *Module) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "disable":
 			mo.Disabled = append(mo.Disabled, args...)
 		default:
-			return d.Errf("unknown %s option %q", Name, opt)
+			return svcmod.UnknownOption(d, Name, opt)
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 var (
-	_ caddy.Provisioner     = (*Module)(nil)
-	_ caddy.Validator       = (*Module)(nil)
-	_ caddyfile.Unmarshaler = (*Module)(nil)
-	_ plugins.Masker        = (*Module)(nil)
+	_ caddy.Provisioner        = (*Module)(nil)
+	_ caddy.Validator          = (*Module)(nil)
+	_ caddyfile.Unmarshaler    = (*Module)(nil)
+	_ plugins.Masker           = (*Module)(nil)
+	_ plugins.EndpointProvider = (*Module)(nil)
 )

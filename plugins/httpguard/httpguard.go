@@ -17,8 +17,15 @@ import (
 	"github.com/llmrouter/llm-router/plugins/svcmod"
 )
 
-// Module is a guardrail Caddy module; embed it, made by NewModule, in the
-// module type of each guardrail.
+// Register registers the guardrail name, whose default host is in the
+// environment variable hostEnv, as the Caddy module
+// llm_router.guardrails.<name>. Call it from the guardrail package's init.
+func Register(name, hostEnv string) {
+	caddy.RegisterModule(NewModule(name, hostEnv))
+}
+
+// Module is the Caddy module of a guardrail registered by Register: one
+// type for every guardrail, told apart by the name it was made with.
 //
 // Caddyfile:
 //
@@ -39,6 +46,15 @@ type Module struct {
 // in the environment variable hostEnv.
 func NewModule(name, hostEnv string) Module {
 	return Module{name: name, hostEnv: hostEnv}
+}
+
+// CaddyModule implements caddy.Module: llm_router.guardrails.<name>.
+func (mo Module) CaddyModule() caddy.ModuleInfo {
+	name, hostEnv := mo.name, mo.hostEnv
+	return caddy.ModuleInfo{ID: caddy.ModuleID("llm_router.guardrails." + name), New: func() caddy.Module {
+		m := NewModule(name, hostEnv)
+		return &m
+	}}
 }
 
 // Config configures a guardrail client.
@@ -109,6 +125,7 @@ func (mo *Module) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 }
 
 var (
+	_ caddy.Module          = (*Module)(nil)
 	_ caddy.Provisioner     = (*Module)(nil)
 	_ caddy.Validator       = (*Module)(nil)
 	_ caddy.CleanerUpper    = (*Module)(nil)

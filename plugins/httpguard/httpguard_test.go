@@ -26,12 +26,20 @@ type guardrail struct {
 }
 
 var guardrails = []guardrail{
-	{naskguard.Name, naskguard.HostEnv, naskguard.Module{}.CaddyModule()},
-	{sojkaguard.Name, sojkaguard.HostEnv, sojkaguard.Module{}.CaddyModule()},
+	{naskguard.Name, naskguard.HostEnv, registered(naskguard.Name)},
+	{sojkaguard.Name, sojkaguard.HostEnv, registered(sojkaguard.Name)},
+}
+
+// registered is what Caddy's registry holds as llm_router.guardrails.<name>
+// (zero when nothing is registered).
+func registered(name string) caddy.ModuleInfo {
+	info, _ := caddy.GetModule("llm_router.guardrails." + name)
+	return info
 }
 
 // module is what every guardrail module provides.
 type module interface {
+	caddy.Module
 	caddy.Provisioner
 	caddy.Validator
 	caddy.CleanerUpper
@@ -168,10 +176,13 @@ func testModule(t *testing.T, gr guardrail) {
 	srv.SetUnsafe("bomb")
 	t.Setenv(HostEnv, srv.URL)
 	info := gr.info
-	if string(info.ID) != "llm_router.guardrails."+Name {
-		t.Errorf("module ID %q", info.ID)
+	if string(info.ID) != "llm_router.guardrails."+Name || info.New == nil {
+		t.Fatalf("module ID %q", info.ID)
 	}
 	mod := info.New().(module)
+	if id := caddy.GetModuleID(mod); id != string(info.ID) {
+		t.Errorf("a new module says it is %q", id)
+	}
 	if err := json.Unmarshal([]byte(`{"timeout":"5s"}`), mod); err != nil {
 		t.Fatal(err)
 	}

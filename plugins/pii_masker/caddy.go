@@ -127,7 +127,7 @@ func (mo *Module) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 			mo.Concurrency = n
 		default:
-			return d.Errf("unknown %s option %q", Name, opt)
+			return svcmod.UnknownOption(d, Name, opt)
 		}
 		return nil
 	})

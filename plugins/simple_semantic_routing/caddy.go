@@ -11,6 +11,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
 	"github.com/llmrouter/llm-router/plugins"
+	"github.com/llmrouter/llm-router/plugins/svcmod"
 )
 
 // Name is the plugin's name in pipelines and Caddy module IDs.
@@ -133,13 +134,7 @@ func (mo *Module) Apply(ctx context.Context, r *plugins.Request) error {
 
 // UnmarshalCaddyfile implements caddyfile.Unmarshaler.
 func (mo *Module) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
-	d.Next() // module name
-	if d.NextArg() {
-		return d.ArgErr()
-	}
-	for d.NextBlock(0) {
-		opt := d.Val()
-		args := d.RemainingArgs()
+	return svcmod.ParseBlock(d, func(opt string, args []string) error {
 		switch opt {
 		case "config_file":
 			if len(args) != 1 {
@@ -169,10 +164,10 @@ func (mo *Module) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 			mo.DefaultModel = args[0]
 		default:
-			return d.Errf("unknown %s option %q", Name, opt)
+			return svcmod.UnknownOption(d, Name, opt)
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 var (

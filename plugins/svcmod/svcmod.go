@@ -1,7 +1,8 @@
-// Package svcmod is the Caddy glue shared by the plugins backed by an HTTP
-// service of llm-router-services (pii_masker, nask_guard, sojka_guard): the
-// host, timeout and fail-open options, their Caddyfile syntax, and the
-// fallback to the original router's host variable.
+// Package svcmod is the Caddy glue shared by the plugin modules: the
+// Caddyfile block every plugin's directive has (ParseBlock), and for the
+// plugins backed by an HTTP service of llm-router-services (pii_masker,
+// nask_guard, sojka_guard) the host, timeout and fail-open options, their
+// Caddyfile syntax, and the fallback to the original router's host variable.
 package svcmod
 
 import (
@@ -51,9 +52,7 @@ func (o *Options) ParseCaddyfile(d *caddyfile.Dispenser, name string, extra func
 	if d.NextArg() {
 		return d.ArgErr()
 	}
-	for d.NextBlock(0) {
-		opt := d.Val()
-		args := d.RemainingArgs()
+	return eachOption(d, func(opt string, args []string) error {
 		switch opt {
 		case "host":
 			if len(args) != 1 {
@@ -76,12 +75,38 @@ func (o *Options) ParseCaddyfile(d *caddyfile.Dispenser, name string, extra func
 			o.AllowFailOpen = true
 		default:
 			if extra == nil {
-				return d.Errf("unknown %s option %q", name, opt)
+				return UnknownOption(d, name, opt)
 			}
-			if err := extra(opt, args); err != nil {
-				return err
-			}
+			return extra(opt, args)
+		}
+		return nil
+	})
+}
+
+// ParseBlock reads `<name> { <option> <args>... }` with d on the module
+// name: no argument after the name, then each option of the block, with
+// its arguments, goes to opt (which answers one it does not know with
+// UnknownOption).
+func ParseBlock(d *caddyfile.Dispenser, opt func(opt string, args []string) error) error {
+	d.Next() // module name
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	return eachOption(d, opt)
+}
+
+// eachOption calls fn with each option of the block at d and its arguments.
+func eachOption(d *caddyfile.Dispenser, fn func(opt string, args []string) error) error {
+	for d.NextBlock(0) {
+		opt := d.Val()
+		if err := fn(opt, d.RemainingArgs()); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// UnknownOption is the error for an option the module name does not know.
+func UnknownOption(d *caddyfile.Dispenser, name, opt string) error {
+	return d.Errf("unknown %s option %q", name, opt)
 }
