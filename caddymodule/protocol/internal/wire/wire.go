@@ -60,29 +60,15 @@ func Parse(data []byte, path string) (*Obj, error) {
 func splitObject(data []byte) []member {
 	var buf [16]member
 	ms := buf[:0]
-	i := skipWS(data, 0) + 1 // past '{'
-	for i < len(data) {
-		i = skipWS(data, i)
-		if i >= len(data) || data[i] == '}' {
-			break
-		}
-		if data[i] == ',' {
-			i++
-			continue
-		}
-		ks := i
-		i = skipString(data, i)
-		key := data[ks+1 : i-1]
+	jsonscan.Members(data, func(key, val []byte) bool {
 		if bytes.IndexByte(key, '\\') >= 0 || !utf8.Valid(key) {
-			s, _ := unquote(data[ks:i])
+			q := make([]byte, 0, len(key)+2)
+			s, _ := unquote(append(append(append(q, '"'), key...), '"'))
 			key = []byte(s)
 		}
-		i = skipWS(data, i) + 1 // past ':'
-		i = skipWS(data, i)
-		vs := i
-		i = skipValue(data, i)
-		ms = append(ms, member{key: key, val: data[vs:i]})
-	}
+		ms = append(ms, member{key: key, val: val})
+		return true
+	})
 	if len(ms) == 0 {
 		return nil
 	}
@@ -92,20 +78,10 @@ func splitObject(data []byte) []member {
 // splitArray returns the elements of the valid JSON array data as sub-slices.
 func splitArray(data []byte) []json.RawMessage {
 	var out []json.RawMessage
-	i := skipWS(data, 0) + 1 // past '['
-	for i < len(data) {
-		i = skipWS(data, i)
-		if i >= len(data) || data[i] == ']' {
-			break
-		}
-		if data[i] == ',' {
-			i++
-			continue
-		}
-		vs := i
-		i = skipValue(data, i)
-		out = append(out, data[vs:i])
-	}
+	jsonscan.Elements(data, func(_ int, v []byte) bool {
+		out = append(out, v)
+		return true
+	})
 	return out
 }
 
@@ -127,59 +103,6 @@ func skipWS(data []byte, i int) int {
 		default:
 			return i
 		}
-	}
-	return i
-}
-
-// skipString returns the index after the string starting at data[i] ('"').
-func skipString(data []byte, i int) int {
-	i++
-	for i < len(data) {
-		switch data[i] {
-		case '\\':
-			i += 2
-			continue
-		case '"':
-			return i + 1
-		}
-		i++
-	}
-	return i
-}
-
-// skipValue returns the index after the valid JSON value starting at data[i].
-func skipValue(data []byte, i int) int {
-	if i >= len(data) {
-		return i
-	}
-	switch data[i] {
-	case '"':
-		return skipString(data, i)
-	case '{', '[':
-		depth := 0
-		for i < len(data) {
-			switch data[i] {
-			case '"':
-				i = skipString(data, i)
-				continue
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					return i + 1
-				}
-			}
-			i++
-		}
-		return i
-	}
-	for i < len(data) {
-		switch data[i] {
-		case ',', '}', ']', ' ', '\t', '\n', '\r':
-			return i
-		}
-		i++
 	}
 	return i
 }
