@@ -63,7 +63,7 @@ func splitObject(data []byte) []member {
 	jsonscan.Members(data, func(key, val []byte) bool {
 		if bytes.IndexByte(key, '\\') >= 0 || !utf8.Valid(key) {
 			q := make([]byte, 0, len(key)+2)
-			s, _ := unquote(append(append(append(q, '"'), key...), '"'))
+			s, _ := jsonscan.Unquote(append(append(append(q, '"'), key...), '"'))
 			key = []byte(s)
 		}
 		ms = append(ms, member{key: key, val: val})
@@ -107,24 +107,8 @@ func skipWS(data []byte, i int) int {
 	return i
 }
 
-// unquote decodes the JSON string literal v; fast when it has no escapes.
-func unquote(v []byte) (string, bool) {
-	if len(v) < 2 || v[0] != '"' || v[len(v)-1] != '"' {
-		return "", false
-	}
-	body := v[1 : len(v)-1]
-	if bytes.IndexByte(body, '\\') < 0 && utf8.Valid(body) {
-		return string(body), true
-	}
-	var s string
-	if json.Unmarshal(v, &s) != nil {
-		return "", false
-	}
-	return s, true
-}
-
 // String decodes v if it is a JSON string.
-func String(v json.RawMessage) (string, bool) { return unquote(bytes.TrimSpace(v)) }
+func String(v json.RawMessage) (string, bool) { return jsonscan.Unquote(bytes.TrimSpace(v)) }
 
 // F returns the path of member key.
 func (o *Obj) F(key string) string {
