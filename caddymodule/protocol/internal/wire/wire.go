@@ -38,7 +38,7 @@ type member struct {
 // that copy, so nested objects (path != "", always members of a validated
 // document) are split without validating or copying again.
 func Parse(data []byte, path string) (*Obj, error) {
-	data = trimWS(data)
+	data = jsonscan.TrimWS(data)
 	if len(data) == 0 || data[0] != '{' {
 		if path == "" {
 			return nil, protocol.Errorf("", "request body must be a JSON object")
@@ -85,31 +85,6 @@ func splitArray(data []byte) []json.RawMessage {
 	return out
 }
 
-// trimWS trims JSON whitespace (not the wider Unicode set bytes.TrimSpace does).
-func trimWS(data []byte) []byte {
-	i := skipWS(data, 0)
-	j := len(data)
-	for j > i && (data[j-1] == ' ' || data[j-1] == '\t' || data[j-1] == '\n' || data[j-1] == '\r') {
-		j--
-	}
-	return data[i:j]
-}
-
-func skipWS(data []byte, i int) int {
-	for i < len(data) {
-		switch data[i] {
-		case ' ', '\t', '\n', '\r':
-			i++
-		default:
-			return i
-		}
-	}
-	return i
-}
-
-// String decodes v if it is a JSON string.
-func String(v json.RawMessage) (string, bool) { return jsonscan.Unquote(bytes.TrimSpace(v)) }
-
 // F returns the path of member key.
 func (o *Obj) F(key string) string {
 	if o.Path == "" {
@@ -142,7 +117,7 @@ func (o *Obj) Take(key string) json.RawMessage {
 			m.taken, v = true, m.val
 		}
 	}
-	if IsNull(v) {
+	if jsonscan.IsNull(v) {
 		return nil
 	}
 	return v
@@ -158,19 +133,13 @@ func (o *Obj) Has(key string) bool {
 	return false
 }
 
-// IsNull reports whether v is absent or the JSON null.
-func IsNull(v json.RawMessage) bool {
-	v = bytes.TrimSpace(v)
-	return len(v) == 0 || string(v) == "null"
-}
-
 // Str takes a string member.
 func (o *Obj) Str(key string) string {
 	v := o.Take(key)
 	if v == nil {
 		return ""
 	}
-	s, ok := String(v)
+	s, ok := jsonscan.String(v)
 	if !ok {
 		o.Failf(key, "must be a string")
 	}
@@ -183,7 +152,7 @@ func (o *Obj) Bool(key string, def bool) bool {
 	if v == nil {
 		return def
 	}
-	b, ok := boolean(v)
+	b, ok := jsonscan.Boolean(v)
 	if !ok {
 		o.Failf(key, "must be a boolean")
 		return def
@@ -197,7 +166,7 @@ func (o *Obj) BoolPtr(key string) *bool {
 	if v == nil {
 		return nil
 	}
-	b, ok := boolean(v)
+	b, ok := jsonscan.Boolean(v)
 	if !ok {
 		o.Failf(key, "must be a boolean")
 		return nil
@@ -211,7 +180,7 @@ func (o *Obj) Int(key string) *int {
 	if v == nil {
 		return nil
 	}
-	f, ok := number(v)
+	f, ok := jsonscan.Number(v)
 	if !ok || f != math.Trunc(f) || math.Abs(f) > 1<<53 {
 		o.Failf(key, "must be an integer")
 		return nil
@@ -236,35 +205,12 @@ func (o *Obj) Float(key string) *float64 {
 	if v == nil {
 		return nil
 	}
-	f, ok := number(v)
+	f, ok := jsonscan.Number(v)
 	if !ok {
 		o.Failf(key, "must be a number")
 		return nil
 	}
 	return &f
-}
-
-// boolean reads a JSON true or false (without the reflection and the
-// allocations of json.Unmarshal, on every request's sampling options).
-func boolean(v []byte) (b, ok bool) {
-	switch string(bytes.TrimSpace(v)) {
-	case "true":
-		return true, true
-	case "false":
-		return false, true
-	}
-	return false, false
-}
-
-// number reads a JSON number as float64, as json.Unmarshal would: false
-// for another kind of value or one out of float64's range.
-func number(v []byte) (float64, bool) {
-	v = bytes.TrimSpace(v)
-	if len(v) == 0 || (v[0] != '-' && (v[0] < '0' || v[0] > '9')) {
-		return 0, false
-	}
-	f, err := strconv.ParseFloat(string(v), 64)
-	return f, err == nil
 }
 
 // Strings takes a member that is a string or an array of strings.
@@ -273,7 +219,7 @@ func (o *Obj) Strings(key string) []string {
 	if v == nil {
 		return nil
 	}
-	if s, ok := String(v); ok {
+	if s, ok := jsonscan.String(v); ok {
 		return []string{s}
 	}
 	var ss []string
@@ -324,12 +270,6 @@ func (o *Obj) Rest() map[string]json.RawMessage {
 		rest[string(m.key)] = m.val
 	}
 	return rest
-}
-
-// IsString reports whether v is a JSON string.
-func IsString(v json.RawMessage) bool {
-	v = bytes.TrimSpace(v)
-	return len(v) > 0 && v[0] == '"'
 }
 
 // Idx returns path[i].
