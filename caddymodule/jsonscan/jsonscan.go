@@ -183,13 +183,11 @@ func (o *Object) String(key string) (v string, ok bool, err error) {
 // err is set when present with another type.
 func (o *Object) Bool(key string) (v, ok bool, err error) {
 	raw := o.Raw(key)
-	switch string(raw) {
-	case "", "null":
+	if raw == nil || string(raw) == "null" {
 		return false, false, nil
-	case "true":
-		return true, true, nil
-	case "false":
-		return false, true, nil
+	}
+	if v, ok := Boolean(raw); ok {
+		return v, true, nil
 	}
 	return false, false, fmt.Errorf("%q must be a boolean", key)
 }
@@ -270,13 +268,8 @@ func keyEq(raw []byte, key string) bool {
 	if bytes.IndexByte(raw, '\\') < 0 {
 		return string(raw) == key
 	}
-	var k string
-	q := make([]byte, 0, len(raw)+2)
-	q = append(append(append(q, '"'), raw...), '"')
-	if json.Unmarshal(q, &k) != nil {
-		return false
-	}
-	return k == key
+	k, ok := Key(raw)
+	return ok && k == key
 }
 
 type scanner struct {
@@ -628,6 +621,16 @@ func Unquote(raw []byte) (string, bool) {
 		return "", false
 	}
 	return s, true
+}
+
+// Key decodes a raw member name as Scan, Each and Members give it (between
+// the quotes, still escaped); ok is false when it is not a valid string body.
+func Key(raw []byte) (string, bool) {
+	if bytes.IndexByte(raw, '\\') < 0 && utf8.Valid(raw) {
+		return string(raw), true
+	}
+	q := make([]byte, 0, len(raw)+2)
+	return Unquote(append(append(append(q, '"'), raw...), '"'))
 }
 
 // Int reads a raw JSON number the way encoding/json decodes it into an int:

@@ -1,12 +1,9 @@
 package jsonscan
 
-import (
-	"bytes"
-	"strconv"
-)
+import "strconv"
 
-// The readers below came from protocol/internal/wire: they read one value
-// of a validated document.
+// The readers below read one raw value, as the walkers give it, with JSON
+// white space (TrimWS) around it or not.
 
 // TrimWS trims JSON whitespace (not the wider Unicode set bytes.TrimSpace does).
 func TrimWS(data []byte) []byte {
@@ -19,24 +16,24 @@ func TrimWS(data []byte) []byte {
 }
 
 // String decodes v if it is a JSON string.
-func String(v []byte) (string, bool) { return Unquote(bytes.TrimSpace(v)) }
+func String(v []byte) (string, bool) { return Unquote(TrimWS(v)) }
 
 // IsNull reports whether v is absent or the JSON null.
 func IsNull(v []byte) bool {
-	v = bytes.TrimSpace(v)
+	v = TrimWS(v)
 	return len(v) == 0 || string(v) == "null"
 }
 
 // IsString reports whether v is a JSON string.
 func IsString(v []byte) bool {
-	v = bytes.TrimSpace(v)
+	v = TrimWS(v)
 	return len(v) > 0 && v[0] == '"'
 }
 
 // Boolean reads a JSON true or false (without the reflection and the
 // allocations of json.Unmarshal, on every request's sampling options).
 func Boolean(v []byte) (b, ok bool) {
-	switch string(bytes.TrimSpace(v)) {
+	switch string(TrimWS(v)) {
 	case "true":
 		return true, true
 	case "false":
@@ -48,7 +45,7 @@ func Boolean(v []byte) (b, ok bool) {
 // Number reads a JSON number as float64, as json.Unmarshal would: false
 // for another kind of value or one out of float64's range.
 func Number(v []byte) (float64, bool) {
-	v = bytes.TrimSpace(v)
+	v = TrimWS(v)
 	if len(v) == 0 || (v[0] != '-' && (v[0] < '0' || v[0] > '9')) {
 		return 0, false
 	}

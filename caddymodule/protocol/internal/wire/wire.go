@@ -62,8 +62,7 @@ func splitObject(data []byte) []member {
 	ms := buf[:0]
 	jsonscan.Members(data, func(key, val []byte) bool {
 		if bytes.IndexByte(key, '\\') >= 0 || !utf8.Valid(key) {
-			q := make([]byte, 0, len(key)+2)
-			s, _ := jsonscan.Unquote(append(append(append(q, '"'), key...), '"'))
+			s, _ := jsonscan.Key(key)
 			key = []byte(s)
 		}
 		ms = append(ms, member{key: key, val: val})
