@@ -1,10 +1,27 @@
-// Package jsonscan reads and edits the top-level members of a JSON object
-// without decoding it: one validating pass over the bytes finds where each
-// member's value starts and ends, so a proxy can read the few fields routing
-// needs (model, stream) and rewrite one of them in place. The pass is
-// RFC 8259's grammar, strings that are not UTF-8 refused (encoding/json lets
-// them through as U+FFFD); Members and Elements then walk parts of a
-// validated document without validating them again.
+// Package jsonscan is the router's one JSON scanner: it reads and edits
+// JSON without decoding it into Go values. One validating pass over the
+// bytes (Valid, Scan, Each, Every, Elems, StringValues) follows RFC 8259's
+// grammar with strings that are not UTF-8 refused (encoding/json lets them
+// through as U+FFFD) and finds where each member's value starts and ends, so
+// a proxy can read the few fields routing needs (model, stream) and rewrite
+// one of them in place (Object.Set, Object.Delete, ReplaceStrings). The
+// walkers (Members, Elements) then go through parts of a validated document
+// without validating them again, and the value readers (Unquote, Key,
+// String, Boolean, Number, Int, IsNull, IsString, StringOrNull) read one raw
+// value the way encoding/json would decode it; the codecs' field reader
+// (protocol/internal/wire.Obj) is built on them. FuzzScan checks all of it
+// against encoding/json, values included.
+//
+// When encoding/json/jsontext leaves its experiment (it exists only under
+// GOEXPERIMENT=jsonv2 in Go 1.26 and is outside the Go 1 promise) it can
+// replace most of this package: Value.IsValid(AllowDuplicateNames(true)) for
+// Valid, a Decoder's ReadToken/ReadValue and InputOffset for Scan, Each and
+// the walkers, AppendUnquote for Unquote and Key (not AppendQuote for Quote:
+// Quote escapes <, > and & as json.Marshal does, AppendQuote never does; an
+// Encoder with EscapeForHTML(true) does). Two things to settle first: its validation refuses an escaped lone surrogate
+// ("\ud800"), which encoding/json and this package accept, unless
+// AllowInvalidUTF8(true), which lets raw invalid UTF-8 through as well; and it
+// must match BenchmarkScanAndRewrite without allocating per member.
 package jsonscan
 
 import (

@@ -1,6 +1,7 @@
 // Package wire holds the JSON helpers the dialect codecs share: a field
-// reader that names the bad field, append-style JSON encoding for stream hot
-// paths, and a flushing frame writer.
+// reader that names the bad field in the protocol's errors (Obj, reading
+// through the jsonscan package, which is the one JSON scanner), append-style
+// JSON encoding for stream hot paths, and a flushing frame writer.
 package wire
 
 import (
