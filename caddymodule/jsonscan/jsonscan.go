@@ -83,7 +83,6 @@ type Object struct {
 // Scan validates doc as a JSON object and records its top-level members.
 // The value of a repeated key is the last one, as encoding/json decodes it.
 func Scan(doc []byte) (*Object, error) {
-	o := &Object{Doc: doc}
 	s := scanner{b: doc}
 	s.ws()
 	if s.i >= len(doc) || doc[s.i] != '{' {
@@ -95,50 +94,13 @@ func Scan(doc []byte) (*Object, error) {
 		}
 		return nil, ErrNotObject
 	}
-	s.i++
-	s.ws()
-	if s.i < len(doc) && doc[s.i] == '}' {
-		s.i++
-	} else {
-		for {
-			s.ws()
-			if s.i >= len(doc) || doc[s.i] != '"' {
-				return nil, s.err("expected a member name")
-			}
-			ks := s.i + 1
-			if err := s.str(); err != nil {
-				return nil, err
-			}
-			key := doc[ks : s.i-1]
-			s.ws()
-			if s.i >= len(doc) || doc[s.i] != ':' {
-				return nil, s.err("expected ':' after member name")
-			}
-			s.i++
-			s.ws()
-			vs := s.i
-			if err := s.value(); err != nil {
-				return nil, err
-			}
-			o.Members = append(o.Members, Member{Key: key, Value: Span{vs, s.i}})
-			s.ws()
-			if s.i >= len(doc) {
-				return nil, s.err("unexpected end of object")
-			}
-			if doc[s.i] == ',' {
-				s.i++
-				continue
-			}
-			if doc[s.i] == '}' {
-				s.i++
-				break
-			}
-			return nil, s.err("expected ',' or '}'")
-		}
-	}
-	s.ws()
-	if s.i != len(doc) {
-		return nil, s.err("unexpected data after the object")
+	o := &Object{Doc: doc}
+	_, err := each(doc, func(key []byte, vs, ve int) bool {
+		o.Members = append(o.Members, Member{Key: key, Value: Span{vs, ve}})
+		return true
+	})
+	if err != nil {
+		return nil, err
 	}
 	return o, nil
 }
@@ -551,7 +513,7 @@ func (s *scanner) arr() error {
 // value of every top-level member of the object doc, in order, until fn
 // returns false. It validates doc as it goes and allocates nothing.
 func Each(doc []byte, fn func(key, value []byte) bool) error {
-	_, err := each(doc, fn)
+	_, err := each(doc, func(key []byte, vs, ve int) bool { return fn(key, doc[vs:ve]) })
 	return err
 }
 
@@ -560,12 +522,13 @@ func Each(doc []byte, fn func(key, value []byte) bool) error {
 // the strict reader of the stream fast paths: anything they do not know
 // makes them fall back to the full decoder.
 func Every(doc []byte, fn func(key, value []byte) bool) bool {
-	refused, err := each(doc, fn)
+	refused, err := each(doc, func(key []byte, vs, ve int) bool { return fn(key, doc[vs:ve]) })
 	return !refused && err == nil
 }
 
-// each is Each, also telling whether fn stopped it.
-func each(doc []byte, fn func(key, value []byte) bool) (refused bool, err error) {
+// each is the loop of Scan, Each and Every: it calls fn with the raw key and
+// the span of the value of every member, and also tells whether fn stopped it.
+func each(doc []byte, fn func(key []byte, vs, ve int) bool) (refused bool, err error) {
 	s := scanner{b: doc}
 	s.ws()
 	if s.i >= len(doc) || doc[s.i] != '{' {
@@ -601,7 +564,7 @@ func each(doc []byte, fn func(key, value []byte) bool) (refused bool, err error)
 		if err := s.value(); err != nil {
 			return false, err
 		}
-		if !fn(key, doc[vs:s.i]) {
+		if !fn(key, vs, s.i) {
 			return true, nil
 		}
 		s.ws()
