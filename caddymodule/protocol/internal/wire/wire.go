@@ -76,13 +76,20 @@ func splitObject(data []byte) []member {
 }
 
 // splitArray returns the elements of the valid JSON array data as sub-slices.
+// They are gathered on the stack and copied once, as splitObject does: grown
+// by append inside the walker's callback, the slice would be reallocated on
+// the heap at each doubling.
 func splitArray(data []byte) []json.RawMessage {
-	var out []json.RawMessage
+	var buf [16]json.RawMessage
+	out := buf[:0]
 	jsonscan.Elements(data, func(_ int, v []byte) bool {
 		out = append(out, v)
 		return true
 	})
-	return out
+	if len(out) == 0 {
+		return nil
+	}
+	return append([]json.RawMessage(nil), out...)
 }
 
 // F returns the path of member key.
