@@ -1,10 +1,27 @@
-// Package jsonscan reads and edits the top-level members of a JSON object
-// without decoding it: one validating pass over the bytes finds where each
-// member's value starts and ends, so a proxy can read the few fields routing
-// needs (model, stream) and rewrite one of them in place. The pass is
-// RFC 8259's grammar, strings that are not UTF-8 refused (encoding/json lets
-// them through as U+FFFD); Members and Elements then walk parts of a
-// validated document without validating them again.
+// Package jsonscan is the router's one JSON scanner: it reads and edits
+// JSON without decoding it into Go values. One validating pass over the
+// bytes (Valid, Scan, Each, Every, Elems, StringValues) follows RFC 8259's
+// grammar with strings that are not UTF-8 refused (encoding/json lets them
+// through as U+FFFD) and finds where each member's value starts and ends, so
+// a proxy can read the few fields routing needs (model, stream) and rewrite
+// one of them in place (Object.Set, Object.Delete, ReplaceStrings). The
+// walkers (Members, Elements) then go through parts of a validated document
+// without validating them again, and the value readers (Unquote, Key,
+// String, Boolean, Number, Int, IsNull, IsString, StringOrNull) read one raw
+// value the way encoding/json would decode it; the codecs' field reader
+// (protocol/internal/wire.Obj) is built on them. FuzzScan checks all of it
+// against encoding/json, values included.
+//
+// When encoding/json/jsontext leaves its experiment (it exists only under
+// GOEXPERIMENT=jsonv2 in Go 1.26 and is outside the Go 1 promise) it can
+// replace most of this package: Value.IsValid(AllowDuplicateNames(true)) for
+// Valid, a Decoder's ReadToken/ReadValue and InputOffset for Scan, Each and
+// the walkers, AppendUnquote for Unquote and Key (not AppendQuote for Quote:
+// Quote escapes <, > and & as json.Marshal does, AppendQuote never does; an
+// Encoder with EscapeForHTML(true) does). Two things to settle first: its validation refuses an escaped lone surrogate
+// ("\ud800"), which encoding/json and this package accept, unless
+// AllowInvalidUTF8(true), which lets raw invalid UTF-8 through as well; and it
+// must match BenchmarkScanAndRewrite without allocating per member.
 package jsonscan
 
 import (
@@ -66,7 +83,6 @@ type Object struct {
 // Scan validates doc as a JSON object and records its top-level members.
 // The value of a repeated key is the last one, as encoding/json decodes it.
 func Scan(doc []byte) (*Object, error) {
-	o := &Object{Doc: doc}
 	s := scanner{b: doc}
 	s.ws()
 	if s.i >= len(doc) || doc[s.i] != '{' {
@@ -78,50 +94,13 @@ func Scan(doc []byte) (*Object, error) {
 		}
 		return nil, ErrNotObject
 	}
-	s.i++
-	s.ws()
-	if s.i < len(doc) && doc[s.i] == '}' {
-		s.i++
-	} else {
-		for {
-			s.ws()
-			if s.i >= len(doc) || doc[s.i] != '"' {
-				return nil, s.err("expected a member name")
-			}
-			ks := s.i + 1
-			if err := s.str(); err != nil {
-				return nil, err
-			}
-			key := doc[ks : s.i-1]
-			s.ws()
-			if s.i >= len(doc) || doc[s.i] != ':' {
-				return nil, s.err("expected ':' after member name")
-			}
-			s.i++
-			s.ws()
-			vs := s.i
-			if err := s.value(); err != nil {
-				return nil, err
-			}
-			o.Members = append(o.Members, Member{Key: key, Value: Span{vs, s.i}})
-			s.ws()
-			if s.i >= len(doc) {
-				return nil, s.err("unexpected end of object")
-			}
-			if doc[s.i] == ',' {
-				s.i++
-				continue
-			}
-			if doc[s.i] == '}' {
-				s.i++
-				break
-			}
-			return nil, s.err("expected ',' or '}'")
-		}
-	}
-	s.ws()
-	if s.i != len(doc) {
-		return nil, s.err("unexpected data after the object")
+	o := &Object{Doc: doc}
+	_, err := each(doc, func(key []byte, vs, ve int) bool {
+		o.Members = append(o.Members, Member{Key: key, Value: Span{vs, ve}})
+		return true
+	})
+	if err != nil {
+		return nil, err
 	}
 	return o, nil
 }
@@ -183,13 +162,11 @@ func (o *Object) String(key string) (v string, ok bool, err error) {
 // err is set when present with another type.
 func (o *Object) Bool(key string) (v, ok bool, err error) {
 	raw := o.Raw(key)
-	switch string(raw) {
-	case "", "null":
+	if raw == nil || string(raw) == "null" {
 		return false, false, nil
-	case "true":
-		return true, true, nil
-	case "false":
-		return false, true, nil
+	}
+	if v, ok := Boolean(raw); ok {
+		return v, true, nil
 	}
 	return false, false, fmt.Errorf("%q must be a boolean", key)
 }
@@ -270,13 +247,8 @@ func keyEq(raw []byte, key string) bool {
 	if bytes.IndexByte(raw, '\\') < 0 {
 		return string(raw) == key
 	}
-	var k string
-	q := make([]byte, 0, len(raw)+2)
-	q = append(append(append(q, '"'), raw...), '"')
-	if json.Unmarshal(q, &k) != nil {
-		return false
-	}
-	return k == key
+	k, ok := Key(raw)
+	return ok && k == key
 }
 
 type scanner struct {
@@ -541,7 +513,7 @@ func (s *scanner) arr() error {
 // value of every top-level member of the object doc, in order, until fn
 // returns false. It validates doc as it goes and allocates nothing.
 func Each(doc []byte, fn func(key, value []byte) bool) error {
-	_, err := each(doc, fn)
+	_, err := each(doc, func(key []byte, vs, ve int) bool { return fn(key, doc[vs:ve]) })
 	return err
 }
 
@@ -550,12 +522,13 @@ func Each(doc []byte, fn func(key, value []byte) bool) error {
 // the strict reader of the stream fast paths: anything they do not know
 // makes them fall back to the full decoder.
 func Every(doc []byte, fn func(key, value []byte) bool) bool {
-	refused, err := each(doc, fn)
+	refused, err := each(doc, func(key []byte, vs, ve int) bool { return fn(key, doc[vs:ve]) })
 	return !refused && err == nil
 }
 
-// each is Each, also telling whether fn stopped it.
-func each(doc []byte, fn func(key, value []byte) bool) (refused bool, err error) {
+// each is the loop of Scan, Each and Every: it calls fn with the raw key and
+// the span of the value of every member, and also tells whether fn stopped it.
+func each(doc []byte, fn func(key []byte, vs, ve int) bool) (refused bool, err error) {
 	s := scanner{b: doc}
 	s.ws()
 	if s.i >= len(doc) || doc[s.i] != '{' {
@@ -591,7 +564,7 @@ func each(doc []byte, fn func(key, value []byte) bool) (refused bool, err error)
 		if err := s.value(); err != nil {
 			return false, err
 		}
-		if !fn(key, doc[vs:s.i]) {
+		if !fn(key, vs, s.i) {
 			return true, nil
 		}
 		s.ws()
@@ -615,19 +588,29 @@ func each(doc []byte, fn func(key, value []byte) bool) (refused bool, err error)
 }
 
 // Unquote returns the string a raw JSON string value holds; ok is false
-// when raw is not a string.
+// when raw is not a string. It is fast when the string has no escapes.
 func Unquote(raw []byte) (string, bool) {
-	if len(raw) < 2 || raw[0] != '"' {
+	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
 		return "", false
 	}
-	if bytes.IndexByte(raw, '\\') < 0 && utf8.Valid(raw) {
-		return string(raw[1 : len(raw)-1]), true
+	if body := raw[1 : len(raw)-1]; bytes.IndexByte(body, '\\') < 0 && utf8.Valid(body) {
+		return string(body), true
 	}
 	var s string
 	if json.Unmarshal(raw, &s) != nil {
 		return "", false
 	}
 	return s, true
+}
+
+// Key decodes a raw member name as Scan, Each and Members give it (between
+// the quotes, still escaped); ok is false when it is not a valid string body.
+func Key(raw []byte) (string, bool) {
+	if bytes.IndexByte(raw, '\\') < 0 && utf8.Valid(raw) {
+		return string(raw), true
+	}
+	q := make([]byte, 0, len(raw)+2)
+	return Unquote(append(append(append(q, '"'), raw...), '"'))
 }
 
 // Int reads a raw JSON number the way encoding/json decodes it into an int:

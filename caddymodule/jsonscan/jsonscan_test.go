@@ -1,6 +1,7 @@
 package jsonscan
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -140,31 +141,210 @@ func TestSetDelete(t *testing.T) {
 	}
 }
 
+// FuzzScan is the differential test of the package against encoding/json
+// (with RFC 8259's UTF-8 rule): the same verdict on every input, and on a
+// valid one the same values, read by every reader at every depth (see
+// checkValue), the same members for Scan, and edits that stay valid JSON.
 func FuzzScan(f *testing.F) {
 	for _, s := range []string{`{"model":"m","stream":true}`, `{"a":[{"b":"\u0041"}]}`, `{`, `[]`, `{"a":1e5}`,
-		"{\"a\":\"\xff\"}", "{\"\xc3\":1}", "{\"a\":[\"\xed\xa0\x80\"]}", `{"a":"łódź 😀"}`, "\"\xe2\x82\""} {
+		"{\"a\":\"\xff\"}", "{\"\xc3\":1}", "{\"a\":[\"\xed\xa0\x80\"]}", `{"a":"łódź 😀"}`, "\"\xe2\x82\"",
+		// from wire's FuzzScalars and FuzzSplit
+		"true", "false", "0", "-0", "1.5", "-12e3", "1E+2", "1e400", "-1e-400", "9007199254740993",
+		"123456789012345678", "1234567890123456789", `"1"`, "null", "[1]", "{}", " 7 ",
+		`{"a":1,"b":"x\"y","c":[1,{"d":"]"}],"e":{"f":null},"a":2," k\u0065y ":true}`,
+		`{"s":"\u00e9\ud83d\ude00","n":-1.5e3}`, "{\"a\":[{\"\xc3\":1}],\"b\":\"ż\"}",
+		"\v{}", `{"k\"q":"\\","model":null}`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		if verr := Valid(b); (verr == nil) != validJSON(b) {
-			t.Fatalf("Valid(%q) = %v, oracle %v", b, verr, validJSON(b))
+		valid := validJSON(b)
+		if verr := Valid(b); (verr == nil) != valid {
+			t.Fatalf("Valid(%q) = %v, oracle %v", b, verr, valid)
 		}
 		o, err := Scan(b)
-		if err == nil {
-			if !validJSON(b) {
-				t.Fatalf("accepted invalid JSON %q", b)
-			}
-			checkWalk(t, o)
-			out := o.Set("model", []byte(`"z"`))
-			if !json.Valid(out) {
-				t.Fatalf("Set broke JSON: %q", out)
-			}
-			return
-		}
-		if err != ErrNotObject && validJSON(b) && strings.HasPrefix(strings.TrimSpace(string(b)), "{") {
+		switch {
+		case err == nil && !valid:
+			t.Fatalf("accepted invalid JSON %q", b)
+		case err != nil && err != ErrNotObject && valid && strings.HasPrefix(strings.TrimSpace(string(b)), "{"):
 			t.Fatalf("rejected valid object %q: %v", b, err)
 		}
+		if !valid {
+			return
+		}
+		checkValue(t, b)
+		strs, err := Strings(b)
+		if err != nil {
+			t.Fatalf("Strings(%q): %v", b, err)
+		}
+		if same, err := ReplaceStrings(b, strs); err != nil || string(same) != string(b) {
+			t.Fatalf("ReplaceStrings(%q, its own strings) = %q, %v", b, same, err)
+		}
+		if o == nil {
+			return
+		}
+		checkWalk(t, o)
+		checkObject(t, o)
+		out := o.Set("model", []byte(`"z"`))
+		if !json.Valid(out) {
+			t.Fatalf("Set broke JSON: %q", out)
+		}
+		if o2, err := Scan(out); err != nil {
+			t.Fatalf("Scan of Set's output %q: %v", out, err)
+		} else if m, ok, err := o2.String("model"); m != "z" || !ok || err != nil {
+			t.Fatalf("model after Set = %q, %v, %v in %q", m, ok, err, out)
+		}
 	})
+}
+
+// checkValue compares every reader of a raw value with what encoding/json
+// decodes from the same bytes, then does the same for each member and
+// element, at every depth.
+func checkValue(t *testing.T, raw []byte) {
+	t.Helper()
+	d := json.NewDecoder(bytes.NewReader(raw))
+	d.UseNumber()
+	var want any
+	if err := d.Decode(&want); err != nil {
+		t.Fatalf("encoding/json refused %q: %v", raw, err)
+	}
+	if IsNull(raw) != (want == nil) {
+		t.Fatalf("IsNull(%q) = %v, encoding/json: %v", raw, IsNull(raw), want)
+	}
+	wb, isBool := want.(bool)
+	if v, ok := Boolean(raw); ok != isBool || v != wb {
+		t.Fatalf("Boolean(%q) = %v, %v; encoding/json: %#v", raw, v, ok, want)
+	}
+	ws, isStr := want.(string)
+	if v, ok := String(raw); ok != isStr || v != ws {
+		t.Fatalf("String(%q) = %q, %v; encoding/json: %#v", raw, v, ok, want)
+	}
+	if v, ok := Unquote(TrimWS(raw)); ok != isStr || v != ws {
+		t.Fatalf("Unquote(%q) = %q, %v; encoding/json: %#v", raw, v, ok, want)
+	}
+	if IsString(raw) != isStr {
+		t.Fatalf("IsString(%q) = %v; encoding/json: %#v", raw, IsString(raw), want)
+	}
+	var wf float64
+	ferr := json.Unmarshal(raw, &wf) // a number out of float64's range is an error
+	if v, ok := Number(raw); ok != (ferr == nil && want != nil) || (ok && v != wf) {
+		t.Fatalf("Number(%q) = %v, %v; encoding/json: %v, %v", raw, v, ok, wf, ferr)
+	}
+	if v, ok := Int(TrimWS(raw)); ok {
+		var wi int
+		if err := json.Unmarshal(raw, &wi); err != nil || wi != v {
+			t.Fatalf("Int(%q) = %d; encoding/json: %d, %v", raw, v, wi, err)
+		}
+	} else if n, isNum := want.(json.Number); isNum && !strings.ContainsAny(string(n), ".eE") &&
+		len(strings.TrimPrefix(string(n), "-")) <= 18 {
+		t.Fatalf("Int(%q) refused an integer of at most 18 digits", raw)
+	}
+	var wstrs []string
+	collectStrings(t, TrimWS(raw), &wstrs)
+	if got, err := Strings(raw); err != nil || strings.Join(got, "\x00") != strings.Join(wstrs, "\x00") || len(got) != len(wstrs) {
+		t.Fatalf("Strings(%q) = %q, %v; walked: %q", raw, got, err, wstrs)
+	}
+	switch w := want.(type) {
+	case map[string]any:
+		keys := map[string]bool{}
+		Members(raw, func(k, v []byte) bool {
+			key, ok := Key(k)
+			if !ok {
+				t.Fatalf("Key(%q) refused a member name of %q", k, raw)
+			}
+			keys[key] = true
+			checkValue(t, v)
+			return true
+		})
+		if len(keys) != len(w) {
+			t.Fatalf("Members(%q): %d names, encoding/json %d", raw, len(keys), len(w))
+		}
+		for k := range w {
+			if !keys[k] {
+				t.Fatalf("Members(%q) has no %q", raw, k)
+			}
+		}
+	case []any:
+		var walked, validated [][]byte
+		Elements(raw, func(i int, v []byte) bool {
+			if i != len(walked) {
+				t.Fatalf("Elements(%q): index %d for element %d", raw, i, len(walked))
+			}
+			walked = append(walked, v)
+			checkValue(t, v)
+			return true
+		})
+		if err := Elems(raw, func(v []byte) bool { validated = append(validated, v); return true }); err != nil {
+			t.Fatalf("Elems(%q): %v", raw, err)
+		}
+		if len(walked) != len(w) || len(validated) != len(w) {
+			t.Fatalf("%q: Elements %d, Elems %d, encoding/json %d elements", raw, len(walked), len(validated), len(w))
+		}
+		for i := range walked {
+			if string(walked[i]) != string(validated[i]) {
+				t.Fatalf("%q element %d: Elements %q, Elems %q", raw, i, walked[i], validated[i])
+			}
+		}
+	}
+}
+
+// collectStrings lists the string values of the validated value raw in
+// document order, with the walkers and String (Strings' own scan is what
+// it checks).
+func collectStrings(t *testing.T, raw []byte, out *[]string) {
+	t.Helper()
+	switch {
+	case len(raw) > 0 && raw[0] == '"':
+		s, _ := String(raw)
+		*out = append(*out, s)
+	case len(raw) > 0 && raw[0] == '{':
+		Members(raw, func(_, v []byte) bool { collectStrings(t, v, out); return true })
+	case len(raw) > 0 && raw[0] == '[':
+		Elements(raw, func(_ int, v []byte) bool { collectStrings(t, v, out); return true })
+	}
+}
+
+// checkObject compares Scan's reading of each member with encoding/json's
+// (the last of a repeated name wins in both).
+func checkObject(t *testing.T, o *Object) {
+	t.Helper()
+	var want map[string]json.RawMessage
+	if err := json.Unmarshal(o.Doc, &want); err != nil {
+		t.Fatalf("encoding/json refused a scanned object: %v", err)
+	}
+	for k, v := range want {
+		raw := o.Raw(k)
+		if raw == nil {
+			t.Fatalf("Raw(%q) is missing in %q", k, o.Doc)
+		}
+		var a, b bytes.Buffer
+		_ = json.Compact(&a, v)
+		_ = json.Compact(&b, raw)
+		if a.String() != b.String() {
+			t.Fatalf("Raw(%q) = %s, encoding/json %s", k, b.String(), a.String())
+		}
+		var ws string
+		sErr := json.Unmarshal(v, &ws)
+		s, ok, err := o.String(k)
+		switch {
+		case IsNull(v):
+			if ok || err != nil {
+				t.Fatalf("String(%q) of null = %q, %v, %v", k, s, ok, err)
+			}
+		case (sErr == nil) != ok || (err == nil) != ok || s != ws:
+			t.Fatalf("String(%q) = %q, %v, %v; encoding/json %q, %v", k, s, ok, err, ws, sErr)
+		}
+		var wb bool
+		bErr := json.Unmarshal(v, &wb)
+		bv, ok, err := o.Bool(k)
+		switch {
+		case IsNull(v):
+			if ok || err != nil {
+				t.Fatalf("Bool(%q) of null = %v, %v, %v", k, bv, ok, err)
+			}
+		case (bErr == nil) != ok || (err == nil) != ok || bv != wb:
+			t.Fatalf("Bool(%q) = %v, %v, %v; encoding/json %v, %v", k, bv, ok, err, wb, bErr)
+		}
+	}
 }
 
 var benchDoc = []byte(`{"model":"meta-llama/Llama-3.1-8B-Instruct","messages":[{"role":"system","content":"You are a helpful assistant."},{"role":"user","content":"` + strings.Repeat("Tell me about load balancing. ", 40) + `"}],"temperature":0.7,"max_tokens":256,"stream":true}`)

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/llmrouter/llm-router/caddymodule/jsonscan"
 	"github.com/llmrouter/llm-router/caddymodule/protocol"
 	"github.com/llmrouter/llm-router/caddymodule/protocol/internal/wire"
 )
@@ -205,11 +206,11 @@ func decodeMessage(r *protocol.Request, raw json.RawMessage, path string) error 
 
 // decodeBlocks reads a string or an array of content blocks.
 func decodeBlocks(v json.RawMessage, path string, rich bool) ([]protocol.Part, error) {
-	if wire.IsNull(v) {
+	if jsonscan.IsNull(v) {
 		return nil, nil
 	}
-	if wire.IsString(v) {
-		s, ok := wire.String(v)
+	if jsonscan.IsString(v) {
+		s, ok := jsonscan.String(v)
 		if !ok {
 			return nil, protocol.Errorf(path, "invalid string")
 		}
@@ -441,7 +442,7 @@ func (c Messages) EncodeRequest(r *protocol.Request) ([]byte, error) {
 			continue
 		}
 		schema := t.Schema
-		if wire.IsNull(schema) {
+		if jsonscan.IsNull(schema) {
 			schema = emptySchema
 		}
 		b, _ := json.Marshal(aTool{Name: t.Name, Description: t.Description, InputSchema: schema, Strict: t.Strict})
@@ -573,7 +574,7 @@ func encodeMessages(r *protocol.Request, system []string) ([]aMsg, []string, err
 					b = rawBlock(aBlock{Type: "thinking", Thinking: &t, Signature: p.Signature})
 				case protocol.PartToolCall:
 					args := p.Call.Args
-					if wire.IsNull(args) {
+					if jsonscan.IsNull(args) {
 						args = json.RawMessage("{}")
 					}
 					if a := bytes.TrimSpace(args); len(a) == 0 || a[0] != '{' {

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/llmrouter/llm-router/caddymodule/jsonscan"
 	"github.com/llmrouter/llm-router/caddymodule/protocol"
 	"github.com/llmrouter/llm-router/caddymodule/protocol/internal/wire"
 )
@@ -67,7 +68,7 @@ func decodeCommon(o *wire.Obj, r *protocol.Request) {
 	r.IncludeUsage = true
 	r.KeepAlive = o.Take("keep_alive")
 	if f := o.Take("format"); f != nil {
-		if wire.IsString(f) {
+		if jsonscan.IsString(f) {
 			var s string
 			_ = json.Unmarshal(f, &s)
 			switch s {
@@ -322,7 +323,7 @@ func format(f *protocol.Format) json.RawMessage {
 	case protocol.FormatJSON:
 		return json.RawMessage(`"json"`)
 	case protocol.FormatJSONSchema:
-		if !wire.IsNull(f.Schema) {
+		if !jsonscan.IsNull(f.Schema) {
 			return f.Schema
 		}
 		return json.RawMessage(`"json"`)
@@ -410,7 +411,7 @@ func (Chat) EncodeRequest(r *protocol.Request) ([]byte, error) {
 					om.Thinking += p.Text
 				case protocol.PartToolCall:
 					args := p.Call.Args
-					if wire.IsNull(args) {
+					if jsonscan.IsNull(args) {
 						args = json.RawMessage("{}")
 					}
 					if a := bytes.TrimSpace(args); a[0] != '{' {
@@ -492,7 +493,7 @@ func (Chat) DecodeResponse(body []byte) (*protocol.Response, error) {
 	if err := json.Unmarshal(body, &l); err != nil {
 		return nil, fmt.Errorf("%w: ollama reply: %w", protocol.ErrUpstream, err)
 	}
-	if !wire.IsNull(l.Error) {
+	if !jsonscan.IsNull(l.Error) {
 		return nil, fmt.Errorf("%w: ollama error: %s", protocol.ErrUpstream, l.Error)
 	}
 	r := &protocol.Response{Model: l.Model, Usage: protocol.Usage{Input: l.PromptEvalCount, Output: l.EvalCount}, Durations: l.durations()}

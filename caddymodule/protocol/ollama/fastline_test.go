@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"testing"
 
+	"github.com/llmrouter/llm-router/caddymodule/jsonscan"
 	"github.com/llmrouter/llm-router/caddymodule/protocol/internal/wire"
 )
 
@@ -40,7 +41,7 @@ func FuzzFastLine(f *testing.F) {
 		_ = json.Unmarshal(line, &h)
 		want := fastLine{model: h.Model, text: l.Message.Content + l.Response, doneReason: l.DoneReason,
 			done: l.Done, promptEval: l.PromptEvalCount, eval: l.EvalCount}
-		if got != want || len(l.Message.ToolCalls) != 0 || l.Message.Thinking+l.Thinking != "" || !wire.IsNull(l.Error) {
+		if got != want || len(l.Message.ToolCalls) != 0 || l.Message.Thinking+l.Thinking != "" || !jsonscan.IsNull(l.Error) {
 			t.Fatalf("fast path %+v disagrees with the decoder %+v on %q", got, l, line)
 		}
 	})

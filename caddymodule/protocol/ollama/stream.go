@@ -91,7 +91,7 @@ func (d *streamDecoder) handle(line []byte) error {
 	if err := d.jd.Decode(line, l); err != nil {
 		return fmt.Errorf("%w: malformed NDJSON line: %w", protocol.ErrUpstream, err)
 	}
-	if !wire.IsNull(l.Error) {
+	if !jsonscan.IsNull(l.Error) {
 		d.done = true
 		ev := protocol.Event{Kind: protocol.EvError, Status: http.StatusBadGateway, Text: "upstream error"}
 		var s string

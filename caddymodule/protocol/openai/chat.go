@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/llmrouter/llm-router/caddymodule/jsonscan"
 	"github.com/llmrouter/llm-router/caddymodule/protocol"
 	"github.com/llmrouter/llm-router/caddymodule/protocol/internal/wire"
 )
@@ -185,11 +186,11 @@ func decodeMessage(r *protocol.Request, raw json.RawMessage, path string) error 
 
 // decodeContent reads a string, null or an array of content parts.
 func decodeContent(v json.RawMessage, path string) ([]protocol.Part, error) {
-	if wire.IsNull(v) {
+	if jsonscan.IsNull(v) {
 		return nil, nil
 	}
-	if wire.IsString(v) {
-		s, ok := wire.String(v)
+	if jsonscan.IsString(v) {
+		s, ok := jsonscan.String(v)
 		if !ok {
 			return nil, protocol.Errorf(path, "invalid string")
 		}
@@ -217,7 +218,7 @@ func decodeContent(v json.RawMessage, path string) ([]protocol.Part, error) {
 		case "image_url":
 			iu := o.Take("image_url")
 			img := &protocol.Image{}
-			if wire.IsString(iu) { // lenient: "image_url":"https://..."
+			if jsonscan.IsString(iu) { // lenient: "image_url":"https://..."
 				_ = json.Unmarshal(iu, &img.URL)
 			} else if iu != nil {
 				io, err := wire.Parse(iu, o.F("image_url"))
@@ -351,7 +352,7 @@ func decodeTool(raw json.RawMessage, path string, flat bool) (protocol.Tool, err
 }
 
 func decodeToolChoice(v json.RawMessage, path string, flat bool) (protocol.ToolChoice, error) {
-	if wire.IsString(v) {
+	if jsonscan.IsString(v) {
 		var s string
 		_ = json.Unmarshal(v, &s)
 		switch s {
@@ -785,7 +786,7 @@ func (Chat) DecodeResponse(body []byte) (*protocol.Response, error) {
 		fr = *ch.FinishReason
 	}
 	r.Stop = StopFromFinish(fr)
-	if fr == "stop" && wire.IsString(ch.StopReason) { // vLLM: the matched stop string
+	if fr == "stop" && jsonscan.IsString(ch.StopReason) { // vLLM: the matched stop string
 		_ = json.Unmarshal(ch.StopReason, &r.StopSequence)
 		r.Stop = protocol.StopSequence
 	}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"sort"
 
+	"github.com/llmrouter/llm-router/caddymodule/jsonscan"
 	"github.com/llmrouter/llm-router/caddymodule/protocol"
 	"github.com/llmrouter/llm-router/caddymodule/protocol/internal/wire"
 )
@@ -111,7 +112,7 @@ func (Embeddings) DecodeEmbedResponse(body []byte) (*protocol.EmbedResponse, err
 	sort.SliceStable(w.Data, func(i, j int) bool { return w.Data[i].Index < w.Data[j].Index })
 	res := &protocol.EmbedResponse{Model: w.Model, Input: w.Usage.PromptTokens, Vectors: make([][]float32, len(w.Data))}
 	for i, d := range w.Data {
-		if wire.IsString(d.Embedding) {
+		if jsonscan.IsString(d.Embedding) {
 			var s string
 			_ = json.Unmarshal(d.Embedding, &s)
 			v, err := fromBase64(s)

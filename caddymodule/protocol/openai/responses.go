@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/llmrouter/llm-router/caddymodule/jsonscan"
 	"github.com/llmrouter/llm-router/caddymodule/protocol"
 	"github.com/llmrouter/llm-router/caddymodule/protocol/internal/wire"
 )
@@ -46,7 +47,7 @@ func (Responses) DecodeRequest(body []byte) (*protocol.Request, error) {
 	switch {
 	case in == nil:
 		o.Failf("input", "required")
-	case wire.IsString(in):
+	case jsonscan.IsString(in):
 		var s string
 		_ = json.Unmarshal(in, &s)
 		r.Messages = []protocol.Message{{Role: protocol.RoleUser, Parts: []protocol.Part{{Kind: protocol.PartText, Text: s}}}}

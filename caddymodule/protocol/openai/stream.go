@@ -150,7 +150,7 @@ func (d *streamDecoder) handleFull(data []byte) error {
 	if err := d.jd.Decode(data, c); err != nil {
 		return fmt.Errorf("%w: malformed chunk: %w", protocol.ErrUpstream, err)
 	}
-	if len(c.Error) > 0 && !wire.IsNull(c.Error) {
+	if len(c.Error) > 0 && !jsonscan.IsNull(c.Error) {
 		d.done = true
 		d.Push(upstreamError(c.Error))
 		return nil
@@ -320,7 +320,7 @@ func upstreamError(raw json.RawMessage) protocol.Event {
 		Type    string          `json:"type"`
 		Code    json.RawMessage `json:"code"`
 	}
-	if wire.IsString(raw) {
+	if jsonscan.IsString(raw) {
 		_ = json.Unmarshal(raw, &ev.Text)
 		return ev
 	}

@@ -1,6 +1,7 @@
 // Package wire holds the JSON helpers the dialect codecs share: a field
-// reader that names the bad field, append-style JSON encoding for stream hot
-// paths, and a flushing frame writer.
+// reader that names the bad field in the protocol's errors (Obj, reading
+// through the jsonscan package, which is the one JSON scanner), append-style
+// JSON encoding for stream hot paths, and a flushing frame writer.
 package wire
 
 import (
@@ -38,7 +39,7 @@ type member struct {
 // that copy, so nested objects (path != "", always members of a validated
 // document) are split without validating or copying again.
 func Parse(data []byte, path string) (*Obj, error) {
-	data = trimWS(data)
+	data = jsonscan.TrimWS(data)
 	if len(data) == 0 || data[0] != '{' {
 		if path == "" {
 			return nil, protocol.Errorf("", "request body must be a JSON object")
@@ -60,29 +61,14 @@ func Parse(data []byte, path string) (*Obj, error) {
 func splitObject(data []byte) []member {
 	var buf [16]member
 	ms := buf[:0]
-	i := skipWS(data, 0) + 1 // past '{'
-	for i < len(data) {
-		i = skipWS(data, i)
-		if i >= len(data) || data[i] == '}' {
-			break
-		}
-		if data[i] == ',' {
-			i++
-			continue
-		}
-		ks := i
-		i = skipString(data, i)
-		key := data[ks+1 : i-1]
+	jsonscan.Members(data, func(key, val []byte) bool {
 		if bytes.IndexByte(key, '\\') >= 0 || !utf8.Valid(key) {
-			s, _ := unquote(data[ks:i])
+			s, _ := jsonscan.Key(key)
 			key = []byte(s)
 		}
-		i = skipWS(data, i) + 1 // past ':'
-		i = skipWS(data, i)
-		vs := i
-		i = skipValue(data, i)
-		ms = append(ms, member{key: key, val: data[vs:i]})
-	}
+		ms = append(ms, member{key: key, val: val})
+		return true
+	})
 	if len(ms) == 0 {
 		return nil
 	}
@@ -90,118 +76,21 @@ func splitObject(data []byte) []member {
 }
 
 // splitArray returns the elements of the valid JSON array data as sub-slices.
+// They are gathered on the stack and copied once, as splitObject does: grown
+// by append inside the walker's callback, the slice would be reallocated on
+// the heap at each doubling.
 func splitArray(data []byte) []json.RawMessage {
-	var out []json.RawMessage
-	i := skipWS(data, 0) + 1 // past '['
-	for i < len(data) {
-		i = skipWS(data, i)
-		if i >= len(data) || data[i] == ']' {
-			break
-		}
-		if data[i] == ',' {
-			i++
-			continue
-		}
-		vs := i
-		i = skipValue(data, i)
-		out = append(out, data[vs:i])
+	var buf [16]json.RawMessage
+	out := buf[:0]
+	jsonscan.Elements(data, func(_ int, v []byte) bool {
+		out = append(out, v)
+		return true
+	})
+	if len(out) == 0 {
+		return nil
 	}
-	return out
+	return append([]json.RawMessage(nil), out...)
 }
-
-// trimWS trims JSON whitespace (not the wider Unicode set bytes.TrimSpace does).
-func trimWS(data []byte) []byte {
-	i := skipWS(data, 0)
-	j := len(data)
-	for j > i && (data[j-1] == ' ' || data[j-1] == '\t' || data[j-1] == '\n' || data[j-1] == '\r') {
-		j--
-	}
-	return data[i:j]
-}
-
-func skipWS(data []byte, i int) int {
-	for i < len(data) {
-		switch data[i] {
-		case ' ', '\t', '\n', '\r':
-			i++
-		default:
-			return i
-		}
-	}
-	return i
-}
-
-// skipString returns the index after the string starting at data[i] ('"').
-func skipString(data []byte, i int) int {
-	i++
-	for i < len(data) {
-		switch data[i] {
-		case '\\':
-			i += 2
-			continue
-		case '"':
-			return i + 1
-		}
-		i++
-	}
-	return i
-}
-
-// skipValue returns the index after the valid JSON value starting at data[i].
-func skipValue(data []byte, i int) int {
-	if i >= len(data) {
-		return i
-	}
-	switch data[i] {
-	case '"':
-		return skipString(data, i)
-	case '{', '[':
-		depth := 0
-		for i < len(data) {
-			switch data[i] {
-			case '"':
-				i = skipString(data, i)
-				continue
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					return i + 1
-				}
-			}
-			i++
-		}
-		return i
-	}
-	for i < len(data) {
-		switch data[i] {
-		case ',', '}', ']', ' ', '\t', '\n', '\r':
-			return i
-		}
-		i++
-	}
-	return i
-}
-
-// unquote decodes the JSON string literal v; fast when it has no escapes.
-func unquote(v []byte) (string, bool) {
-	if len(v) < 2 || v[0] != '"' || v[len(v)-1] != '"' {
-		return "", false
-	}
-	body := v[1 : len(v)-1]
-	if bytes.IndexByte(body, '\\') < 0 && utf8.Valid(body) {
-		return string(body), true
-	}
-	var s string
-	if json.Unmarshal(v, &s) != nil {
-		return "", false
-	}
-	return s, true
-}
-
-// String decodes v if it is a JSON string.
-func String(v json.RawMessage) (string, bool) { return unquote(bytes.TrimSpace(v)) }
 
 // F returns the path of member key.
 func (o *Obj) F(key string) string {
@@ -235,7 +124,7 @@ func (o *Obj) Take(key string) json.RawMessage {
 			m.taken, v = true, m.val
 		}
 	}
-	if IsNull(v) {
+	if jsonscan.IsNull(v) {
 		return nil
 	}
 	return v
@@ -251,19 +140,13 @@ func (o *Obj) Has(key string) bool {
 	return false
 }
 
-// IsNull reports whether v is absent or the JSON null.
-func IsNull(v json.RawMessage) bool {
-	v = bytes.TrimSpace(v)
-	return len(v) == 0 || string(v) == "null"
-}
-
 // Str takes a string member.
 func (o *Obj) Str(key string) string {
 	v := o.Take(key)
 	if v == nil {
 		return ""
 	}
-	s, ok := String(v)
+	s, ok := jsonscan.String(v)
 	if !ok {
 		o.Failf(key, "must be a string")
 	}
@@ -276,7 +159,7 @@ func (o *Obj) Bool(key string, def bool) bool {
 	if v == nil {
 		return def
 	}
-	b, ok := boolean(v)
+	b, ok := jsonscan.Boolean(v)
 	if !ok {
 		o.Failf(key, "must be a boolean")
 		return def
@@ -290,7 +173,7 @@ func (o *Obj) BoolPtr(key string) *bool {
 	if v == nil {
 		return nil
 	}
-	b, ok := boolean(v)
+	b, ok := jsonscan.Boolean(v)
 	if !ok {
 		o.Failf(key, "must be a boolean")
 		return nil
@@ -304,7 +187,7 @@ func (o *Obj) Int(key string) *int {
 	if v == nil {
 		return nil
 	}
-	f, ok := number(v)
+	f, ok := jsonscan.Number(v)
 	if !ok || f != math.Trunc(f) || math.Abs(f) > 1<<53 {
 		o.Failf(key, "must be an integer")
 		return nil
@@ -329,35 +212,12 @@ func (o *Obj) Float(key string) *float64 {
 	if v == nil {
 		return nil
 	}
-	f, ok := number(v)
+	f, ok := jsonscan.Number(v)
 	if !ok {
 		o.Failf(key, "must be a number")
 		return nil
 	}
 	return &f
-}
-
-// boolean reads a JSON true or false (without the reflection and the
-// allocations of json.Unmarshal, on every request's sampling options).
-func boolean(v []byte) (b, ok bool) {
-	switch string(bytes.TrimSpace(v)) {
-	case "true":
-		return true, true
-	case "false":
-		return false, true
-	}
-	return false, false
-}
-
-// number reads a JSON number as float64, as json.Unmarshal would: false
-// for another kind of value or one out of float64's range.
-func number(v []byte) (float64, bool) {
-	v = bytes.TrimSpace(v)
-	if len(v) == 0 || (v[0] != '-' && (v[0] < '0' || v[0] > '9')) {
-		return 0, false
-	}
-	f, err := strconv.ParseFloat(string(v), 64)
-	return f, err == nil
 }
 
 // Strings takes a member that is a string or an array of strings.
@@ -366,7 +226,7 @@ func (o *Obj) Strings(key string) []string {
 	if v == nil {
 		return nil
 	}
-	if s, ok := String(v); ok {
+	if s, ok := jsonscan.String(v); ok {
 		return []string{s}
 	}
 	var ss []string
@@ -417,12 +277,6 @@ func (o *Obj) Rest() map[string]json.RawMessage {
 		rest[string(m.key)] = m.val
 	}
 	return rest
-}
-
-// IsString reports whether v is a JSON string.
-func IsString(v json.RawMessage) bool {
-	v = bytes.TrimSpace(v)
-	return len(v) > 0 && v[0] == '"'
 }
 
 // Idx returns path[i].
