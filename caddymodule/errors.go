@@ -5,20 +5,15 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/llmrouter/llm-router/caddymodule/protocol"
 	"github.com/llmrouter/llm-router/caddymodule/protocol/anthropic"
 	"github.com/llmrouter/llm-router/caddymodule/protocol/ollama"
 	"github.com/llmrouter/llm-router/caddymodule/protocol/openai"
 )
 
-// dialect is the wire protocol a client speaks on an endpoint.
-type dialect int
-
-const (
-	dialectOpenAI dialect = iota
-	dialectAnthropic
-	dialectOllama
-	dialectBuiltin
-)
+// noDialect is the dialect of the built-in endpoints, which have no client
+// protocol of their own: the router's errors reach them in OpenAI's shape.
+const noDialect protocol.Dialect = ""
 
 // apiError is an error the client receives in its own protocol.
 type apiError struct {
@@ -42,7 +37,7 @@ const statusClientClosed = 499
 
 // writeError writes e in the client's protocol, with the error bodies of
 // the protocol package (the same ones its stream encoders use).
-func writeError(w http.ResponseWriter, d dialect, e *apiError) {
+func writeError(w http.ResponseWriter, d protocol.Dialect, e *apiError) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Del("Content-Length")
@@ -50,10 +45,10 @@ func writeError(w http.ResponseWriter, d dialect, e *apiError) {
 		h.Set("Retry-After", strconv.Itoa(int((e.RetryAfter+time.Second-1)/time.Second)))
 	}
 	var body []byte
-	switch d {
-	case dialectAnthropic:
+	switch d.Family() {
+	case "anthropic":
 		body = anthropic.ErrorBody(e.Status, e.Msg)
-	case dialectOllama:
+	case "ollama":
 		body = ollama.ErrorBody(e.Msg)
 	default:
 		body = openai.AppendErrorDetail(nil, e.Status, e.Msg, e.Param, e.Code)
