@@ -6,9 +6,7 @@ import (
 	"time"
 
 	"github.com/llmrouter/llm-router/caddymodule/protocol"
-	"github.com/llmrouter/llm-router/caddymodule/protocol/anthropic"
-	"github.com/llmrouter/llm-router/caddymodule/protocol/ollama"
-	"github.com/llmrouter/llm-router/caddymodule/protocol/openai"
+	"github.com/llmrouter/llm-router/caddymodule/protocol/codecs"
 )
 
 // noDialect is the dialect of the built-in endpoints, which have no client
@@ -35,8 +33,9 @@ func errorf(status int, msg string) *apiError { return &apiError{Status: status,
 // away before it was answered (nginx's 499; nobody receives it).
 const statusClientClosed = 499
 
-// writeError writes e in the client's protocol, with the error bodies of
-// the protocol package (the same ones its stream encoders use).
+// writeError writes e in the shape of the client's dialect d, with the
+// error bodies of the protocol packages (the same ones their stream
+// encoders use).
 func writeError(w http.ResponseWriter, d protocol.Dialect, e *apiError) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
@@ -44,15 +43,7 @@ func writeError(w http.ResponseWriter, d protocol.Dialect, e *apiError) {
 	if e.RetryAfter > 0 {
 		h.Set("Retry-After", strconv.Itoa(int((e.RetryAfter+time.Second-1)/time.Second)))
 	}
-	var body []byte
-	switch d.Family() {
-	case "anthropic":
-		body = anthropic.ErrorBody(e.Status, e.Msg)
-	case "ollama":
-		body = ollama.ErrorBody(e.Msg)
-	default:
-		body = openai.AppendErrorDetail(nil, e.Status, e.Msg, e.Param, e.Code)
-	}
+	body := codecs.AppendError(nil, d, e.Status, e.Msg, e.Param, e.Code)
 	w.WriteHeader(e.Status)
 	_, _ = w.Write(append(body, '\n'))
 }
