@@ -37,13 +37,8 @@ const statusClientClosed = 499
 // error bodies of the protocol packages (the same ones their stream
 // encoders use).
 func writeError(w http.ResponseWriter, d protocol.Dialect, e *apiError) {
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Del("Content-Length")
 	if e.RetryAfter > 0 {
-		h.Set("Retry-After", strconv.Itoa(int((e.RetryAfter+time.Second-1)/time.Second)))
+		w.Header().Set("Retry-After", strconv.Itoa(int((e.RetryAfter+time.Second-1)/time.Second)))
 	}
-	body := codecs.AppendError(nil, d, e.Status, e.Msg, e.Param, e.Code)
-	w.WriteHeader(e.Status)
-	_, _ = w.Write(append(body, '\n'))
+	protocol.WriteErrorBody(w, e.Status, codecs.AppendError(nil, d, e.Status, e.Msg, e.Param, e.Code))
 }
