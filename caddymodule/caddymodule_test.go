@@ -14,6 +14,8 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"go.uber.org/zap"
 
+	"github.com/llmrouter/llm-router/caddymodule/protocol"
+
 	_ "github.com/llmrouter/llm-router/caddymodule/balance"
 	_ "github.com/llmrouter/llm-router/plugins/fast_masker"
 	_ "github.com/llmrouter/llm-router/plugins/nask_guard"
@@ -196,7 +198,7 @@ func TestRecoverPanic(t *testing.T) {
 	rec := httptest.NewRecorder()
 	sw := &statusWriter{ResponseWriter: rec}
 	func() {
-		defer h.recoverPanic(sw, route{name: "x", dialect: dialectAnthropic})
+		defer h.recoverPanic(sw, route{name: "x", dialect: protocol.Anthropic})
 		panic("boom")
 	}()
 	if rec.Code != 500 || !strings.Contains(rec.Body.String(), `"type":"error"`) || strings.Contains(rec.Body.String(), "boom") {

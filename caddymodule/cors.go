@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/llmrouter/llm-router/caddymodule/protocol"
 )
 
 // CORS lets web pages of other origins call the router from a browser.
@@ -117,7 +119,7 @@ func (p *corsPolicy) preflight(w http.ResponseWriter, r *http.Request, methods s
 	origin := r.Header.Get("Origin")
 	allow := p.allowed(origin)
 	if allow == "" {
-		writeError(w, dialectOpenAI, errorf(http.StatusForbidden, fmt.Sprintf("origin %q is not allowed to call this router (cors)", clip(origin, 200))))
+		writeError(w, protocol.OpenAIChat, errorf(http.StatusForbidden, fmt.Sprintf("origin %q is not allowed to call this router (cors)", clip(origin, 200))))
 		return
 	}
 	hdr.Set("Access-Control-Allow-Origin", allow)

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/llmrouter/llm-router/caddymodule/jsonscan"
+	"github.com/llmrouter/llm-router/caddymodule/protocol"
 )
 
 // This file holds what the handler answers besides its endpoints: paths it
@@ -35,7 +36,7 @@ func (h *Handler) unrouted(w http.ResponseWriter, r *http.Request, path string, 
 			h.cors.apply(w.Header(), r)
 		}
 		w.Header().Set("Allow", allow)
-		writeError(w, dialectOpenAI, errorf(http.StatusMethodNotAllowed, "method "+r.Method+" is not allowed on "+path))
+		writeError(w, protocol.OpenAIChat, errorf(http.StatusMethodNotAllowed, "method "+r.Method+" is not allowed on "+path))
 		return nil
 	}
 	if !h.NotFound {
@@ -53,10 +54,10 @@ func (h *Handler) unrouted(w http.ResponseWriter, r *http.Request, path string, 
 // the prefix, OpenAI's elsewhere), naming the path, and logs it.
 func (h *Handler) notFound(w http.ResponseWriter, r *http.Request) {
 	p := r.URL.Path
-	d := dialectOpenAI
+	d := protocol.OpenAIChat
 	clean := path.Clean("/" + p)
 	if h.prefix != "" && (clean == h.prefix || strings.HasPrefix(clean, h.prefix+"/")) {
-		d = dialectOllama
+		d = protocol.OllamaChat
 	}
 	shown := clip(p, 200)
 	msg := fmt.Sprintf("Invalid URL (%s %s): llm-router serves no endpoint at this path", r.Method, shown)

@@ -5,20 +5,13 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/llmrouter/llm-router/caddymodule/protocol/anthropic"
-	"github.com/llmrouter/llm-router/caddymodule/protocol/ollama"
-	"github.com/llmrouter/llm-router/caddymodule/protocol/openai"
+	"github.com/llmrouter/llm-router/caddymodule/protocol"
+	"github.com/llmrouter/llm-router/caddymodule/protocol/codecs"
 )
 
-// dialect is the wire protocol a client speaks on an endpoint.
-type dialect int
-
-const (
-	dialectOpenAI dialect = iota
-	dialectAnthropic
-	dialectOllama
-	dialectBuiltin
-)
+// noDialect is the dialect of the built-in endpoints, which have no client
+// protocol of their own: the router's errors reach them in OpenAI's shape.
+const noDialect protocol.Dialect = ""
 
 // apiError is an error the client receives in its own protocol.
 type apiError struct {
@@ -40,24 +33,12 @@ func errorf(status int, msg string) *apiError { return &apiError{Status: status,
 // away before it was answered (nginx's 499; nobody receives it).
 const statusClientClosed = 499
 
-// writeError writes e in the client's protocol, with the error bodies of
-// the protocol package (the same ones its stream encoders use).
-func writeError(w http.ResponseWriter, d dialect, e *apiError) {
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Del("Content-Length")
+// writeError writes e in the shape of the client's dialect d, with the
+// error bodies of the protocol packages (the same ones their stream
+// encoders use).
+func writeError(w http.ResponseWriter, d protocol.Dialect, e *apiError) {
 	if e.RetryAfter > 0 {
-		h.Set("Retry-After", strconv.Itoa(int((e.RetryAfter+time.Second-1)/time.Second)))
+		w.Header().Set("Retry-After", strconv.Itoa(int((e.RetryAfter+time.Second-1)/time.Second)))
 	}
-	var body []byte
-	switch d {
-	case dialectAnthropic:
-		body = anthropic.ErrorBody(e.Status, e.Msg)
-	case dialectOllama:
-		body = ollama.ErrorBody(e.Msg)
-	default:
-		body = openai.AppendErrorDetail(nil, e.Status, e.Msg, e.Param, e.Code)
-	}
-	w.WriteHeader(e.Status)
-	_, _ = w.Write(append(body, '\n'))
+	protocol.WriteErrorBody(w, e.Status, codecs.AppendError(nil, d, e.Status, e.Msg, e.Param, e.Code))
 }

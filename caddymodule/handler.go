@@ -90,8 +90,8 @@ type endpointFunc func(h *Handler, w http.ResponseWriter, r *http.Request, rt ro
 
 type route struct {
 	name    string
-	dialect dialect
-	family  auth.Family // what an API key's policy must allow
+	dialect protocol.Dialect // the shape of its errors; noDialect on the built-in endpoints
+	family  auth.Family      // what an API key's policy must allow
 	fn      endpointFunc
 }
 
@@ -171,7 +171,7 @@ func normalizePrefix(p string) string {
 func (h *Handler) buildRoutes() map[string]route {
 	rs := map[string]route{}
 	h.allow = map[string]string{}
-	add := func(method, path, name string, d dialect, f auth.Family, fn endpointFunc) {
+	add := func(method, path, name string, d protocol.Dialect, f auth.Family, fn endpointFunc) {
 		h.addRoute(rs, method, path, name, d, f, fn)
 	}
 	const (
@@ -181,45 +181,45 @@ func (h *Handler) buildRoutes() map[string]route {
 		tasks   = auth.FamilyBuiltin
 	)
 	p := h.prefix
-	add("GET", p+"/ping", "ping", dialectBuiltin, listing, (*Handler).ping)
-	add("GET", p+"/version", "version", dialectBuiltin, listing, (*Handler).version)
-	add("GET", p+"/health", "health", dialectBuiltin, listing, (*Handler).health)
+	add("GET", p+"/ping", "ping", noDialect, listing, (*Handler).ping)
+	add("GET", p+"/version", "version", noDialect, listing, (*Handler).version)
+	add("GET", p+"/health", "health", noDialect, listing, (*Handler).health)
 	for _, path := range []string{"/models", "/v1/models", p + "/models"} {
-		add("GET", path, "models", dialectOpenAI, listing, (*Handler).openAIModels)
+		add("GET", path, "models", protocol.OpenAIChat, listing, (*Handler).openAIModels)
 	}
 	for _, path := range []string{p + "/chat/completions", "/chat/completions", "/v1/chat/completions"} {
-		add("POST", path, "chat_completions", dialectOpenAI, chat, chatEndpoint(kindOpenAIChat))
+		add("POST", path, "chat_completions", protocol.OpenAIChat, chat, chatEndpoint(kindOpenAIChat))
 	}
-	add("POST", p+"/v0/chat/completions", "lmstudio_chat", dialectOpenAI, chat, chatEndpoint(kindOpenAIChat))
-	add("GET", p+"/v0/models", "lmstudio_models", dialectOpenAI, listing, (*Handler).lmStudioModels)
-	add("POST", "/v1/completions", "completions", dialectOpenAI, chat, chatEndpoint(kindCompletions))
-	add("POST", "/completions", "completions", dialectOpenAI, chat, chatEndpoint(kindCompletions))
-	add("POST", "/v1/responses", "responses", dialectOpenAI, chat, chatEndpoint(kindResponses))
-	add("POST", "/responses", "responses", dialectOpenAI, chat, chatEndpoint(kindResponses))
-	add("POST", "/v1/embeddings", "embeddings", dialectOpenAI, embed, embedEndpoint(openai.Embeddings{}))
-	add("POST", "/embeddings", "embeddings", dialectOpenAI, embed, embedEndpoint(openai.Embeddings{}))
-	add("POST", p+"/embeddings", "embeddings", dialectOpenAI, embed, embedAuto)
-	add("POST", "/v1/messages", "messages", dialectAnthropic, chat, chatEndpoint(kindAnthropic))
-	add("GET", "/", "ollama_home", dialectOllama, listing, (*Handler).ollamaHome)
-	add("GET", p+"/tags", "tags", dialectOllama, listing, (*Handler).ollamaTags)
-	add("POST", p+"/show", "show", dialectOllama, listing, (*Handler).ollamaShow)
-	add("POST", p+"/chat", "ollama_chat", dialectOllama, chat, chatEndpoint(kindOllamaChat))
-	add("POST", p+"/generate", "ollama_generate", dialectOllama, chat, chatEndpoint(kindOllamaGen))
-	add("POST", p+"/embed", "ollama_embed", dialectOllama, embed, embedEndpoint(ollama.Embed{}))
+	add("POST", p+"/v0/chat/completions", "lmstudio_chat", protocol.OpenAIChat, chat, chatEndpoint(kindOpenAIChat))
+	add("GET", p+"/v0/models", "lmstudio_models", protocol.OpenAIChat, listing, (*Handler).lmStudioModels)
+	add("POST", "/v1/completions", "completions", protocol.OpenAICompletions, chat, chatEndpoint(kindCompletions))
+	add("POST", "/completions", "completions", protocol.OpenAICompletions, chat, chatEndpoint(kindCompletions))
+	add("POST", "/v1/responses", "responses", protocol.OpenAIResponses, chat, chatEndpoint(kindResponses))
+	add("POST", "/responses", "responses", protocol.OpenAIResponses, chat, chatEndpoint(kindResponses))
+	add("POST", "/v1/embeddings", "embeddings", protocol.OpenAIEmbeddings, embed, embedEndpoint(openai.Embeddings{}))
+	add("POST", "/embeddings", "embeddings", protocol.OpenAIEmbeddings, embed, embedEndpoint(openai.Embeddings{}))
+	add("POST", p+"/embeddings", "embeddings", protocol.OpenAIEmbeddings, embed, embedAuto)
+	add("POST", "/v1/messages", "messages", protocol.Anthropic, chat, chatEndpoint(kindAnthropic))
+	add("GET", "/", "ollama_home", protocol.OllamaChat, listing, (*Handler).ollamaHome)
+	add("GET", p+"/tags", "tags", protocol.OllamaChat, listing, (*Handler).ollamaTags)
+	add("POST", p+"/show", "show", protocol.OllamaChat, listing, (*Handler).ollamaShow)
+	add("POST", p+"/chat", "ollama_chat", protocol.OllamaChat, chat, chatEndpoint(kindOllamaChat))
+	add("POST", p+"/generate", "ollama_generate", protocol.OllamaGenerate, chat, chatEndpoint(kindOllamaGen))
+	add("POST", p+"/embed", "ollama_embed", protocol.OllamaEmbed, embed, embedEndpoint(ollama.Embed{}))
 	if h.metricsHTTP != nil {
-		add("GET", "/metrics", "metrics", dialectBuiltin, listing, func(h *Handler, w http.ResponseWriter, r *http.Request, _ route) error {
+		add("GET", "/metrics", "metrics", noDialect, listing, func(h *Handler, w http.ResponseWriter, r *http.Request, _ route) error {
 			h.metricsHTTP.ServeHTTP(w, r)
 			return nil
 		})
 	}
 	for _, name := range builtin.Endpoints() {
-		add("POST", p+"/"+name, name, dialectBuiltin, tasks, builtinEndpoint(name))
+		add("POST", p+"/"+name, name, noDialect, tasks, builtinEndpoint(name))
 	}
 	return rs
 }
 
 // addRoute adds an endpoint to rs and its method to the path's Allow list.
-func (h *Handler) addRoute(rs map[string]route, method, path, name string, d dialect, f auth.Family, fn endpointFunc) {
+func (h *Handler) addRoute(rs map[string]route, method, path, name string, d protocol.Dialect, f auth.Family, fn endpointFunc) {
 	rs[method+" "+path] = route{name: name, dialect: d, family: f, fn: fn}
 	if a := h.allow[path]; a != "" {
 		method = a + ", " + method

@@ -56,7 +56,7 @@ func (h *Handler) mountPluginEndpoints() error {
 		if rt, taken := h.routes[e.Method+" "+path]; taken {
 			return fmt.Errorf("plugin endpoint %s %s: the route is the router's %s", e.Method, path, rt.name)
 		}
-		h.addRoute(h.routes, e.Method, path, e.Name, dialectBuiltin, auth.FamilyBuiltin, pluginEndpoint(e))
+		h.addRoute(h.routes, e.Method, path, e.Name, noDialect, auth.FamilyBuiltin, pluginEndpoint(e))
 	}
 	return nil
 }

@@ -84,3 +84,18 @@ func Same(d protocol.Dialect, apiType string) bool {
 	}
 	return false
 }
+
+// AppendError appends the error object a client of dialect d expects for
+// status and msg: Anthropic's {"type":"error","error":{type,message}},
+// Ollama's {"error":msg}, else OpenAI's {"error":{message,type,param,code}}
+// with param and code as openai.AppendErrorDetail takes them. A dialect of
+// no family (the router's built-in endpoints) gets OpenAI's.
+func AppendError(dst []byte, d protocol.Dialect, status int, msg, param, code string) []byte {
+	switch d.Family() {
+	case "anthropic":
+		return anthropic.AppendError(dst, status, msg)
+	case "ollama":
+		return ollama.AppendError(dst, msg)
+	}
+	return openai.AppendErrorDetail(dst, status, msg, param, code)
+}

@@ -3,6 +3,7 @@ package ollama
 import (
 	"net/http"
 
+	"github.com/llmrouter/llm-router/caddymodule/protocol"
 	"github.com/llmrouter/llm-router/caddymodule/protocol/internal/wire"
 )
 
@@ -18,7 +19,5 @@ func ErrorBody(msg string) []byte { return AppendError(nil, msg) }
 
 // WriteError writes an Ollama error response ({"error":"..."}).
 func WriteError(w http.ResponseWriter, status int, msg string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_, _ = w.Write(append(ErrorBody(msg), '\n'))
+	protocol.WriteErrorBody(w, status, ErrorBody(msg))
 }

@@ -3,6 +3,7 @@ package openai
 import (
 	"net/http"
 
+	"github.com/llmrouter/llm-router/caddymodule/protocol"
 	"github.com/llmrouter/llm-router/caddymodule/protocol/internal/wire"
 )
 
@@ -69,7 +70,5 @@ func ErrorBody(status int, msg string) []byte { return AppendError(nil, status, 
 
 // WriteError writes an OpenAI error response.
 func WriteError(w http.ResponseWriter, status int, msg string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_, _ = w.Write(append(ErrorBody(status, msg), '\n'))
+	protocol.WriteErrorBody(w, status, ErrorBody(status, msg))
 }
