@@ -171,7 +171,7 @@ func outcome(ctx context.Context, res attemptResult) balance.Result {
 	switch {
 	case ctx.Err() != nil:
 		return balance.Canceled
-	case res.retry:
+	case res.retry || res.fault:
 		return balance.Failure
 	}
 	return balance.Success
@@ -300,9 +300,9 @@ func (h *Handler) attempt(w http.ResponseWriter, r *http.Request, rt route, c *c
 			h.logger.Info("provider answered with an error", zap.String("provider", p.ID), zap.String("model", m.Name), zap.Int("status", resp.StatusCode))
 			ans := &upstreamAnswer{status: resp.StatusCode, header: resp.Header, body: data, passthrough: pcodec == nil}
 			if h.app.retry.status(resp.StatusCode) {
-				return attemptResult{err: ans, retry: true}
+				return attemptResult{err: ans, retry: true, fault: true}
 			}
-			return attemptResult{err: ans.write(w, h, rt, c)}
+			return attemptResult{err: ans.write(w, h, rt, c), fault: faultStatus(resp.StatusCode)}
 		}
 		// The answer is decoded once, for translation and for the response
 		// guardrails alike; a passthrough answer without guardrails is not.

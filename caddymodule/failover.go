@@ -19,6 +19,10 @@ import (
 type attemptResult struct {
 	err   error
 	retry bool // nothing reached the client; another provider may be tried
+	// fault: the provider failed (connection, timeout, 429, 5xx, an
+	// unreadable answer), which counts against its passive health whether
+	// or not the retries option retries it.
+	fault bool
 }
 
 // failover leases providers of m in turn and runs try on each until one
@@ -114,7 +118,7 @@ func (h *Handler) exchange(ctx context.Context, p *config.Provider, model string
 	// The budget covers the reading; the caller decodes data at once.
 	defer g.release()
 	if resp.StatusCode >= 300 {
-		return nil, attemptResult{retry: h.app.retry.status(resp.StatusCode),
+		return nil, attemptResult{retry: h.app.retry.status(resp.StatusCode), fault: faultStatus(resp.StatusCode),
 			err: &apiError{Status: resp.StatusCode, Msg: "provider error: " + upstreamMessage(data, resp.StatusCode)}}
 	}
 	return data, attemptResult{}
@@ -160,7 +164,7 @@ func (h *Handler) readFailed(ctx context.Context, up *provider.Upstream, model s
 // answer: the client's error, retried when the retries option says so.
 func (h *Handler) callFailed(ctx context.Context, up *provider.Upstream, model string, err error) attemptResult {
 	kind, e := h.upstreamErrorCtx(ctx, up, model, err)
-	return attemptResult{err: e, retry: e != nil && h.app.retry.failure(kind)}
+	return attemptResult{err: e, retry: e != nil && h.app.retry.failure(kind), fault: e != nil}
 }
 
 // tooLarge answers for a provider whose answer passed the router's bound:
@@ -177,7 +181,7 @@ func (h *Handler) tooLarge(providerID, model string, status int) attemptResult {
 	}
 	h.logger.Warn("provider answer too large; connection closed", zap.String("provider", providerID),
 		zap.String("model", model), zap.Int("status", status), zap.Int64("limit", limit))
-	return attemptResult{retry: status >= 300 && h.app.retry.status(status), err: &apiError{Status: http.StatusBadGateway,
+	return attemptResult{retry: status >= 300 && h.app.retry.status(status), fault: status >= 300 && faultStatus(status), err: &apiError{Status: http.StatusBadGateway,
 		Msg: fmt.Sprintf("the %s of the provider of model '%s' is too large: it exceeds the router's limit of %s (%s)",
 			what, model, humanize.IBytes(uint64(limit)), name)}}
 }
@@ -189,6 +193,6 @@ func (h *Handler) tooLarge(providerID, model string, status int) attemptResult {
 func (h *Handler) unreadable(providerID, model string, err error) attemptResult {
 	h.app.metrics.providerErrors.WithLabelValues(providerID, "malformed").Inc()
 	h.logger.Warn("provider answer could not be read", zap.String("provider", providerID), zap.String("model", model), zap.Error(err))
-	return attemptResult{retry: h.app.retry.malformed(), err: &apiError{Status: http.StatusBadGateway,
+	return attemptResult{retry: h.app.retry.malformed(), fault: true, err: &apiError{Status: http.StatusBadGateway,
 		Msg: fmt.Sprintf("the provider of model '%s' sent an answer that could not be read", model)}}
 }

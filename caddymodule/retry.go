@@ -125,6 +125,11 @@ func (p retryPolicy) status(s int) bool {
 	return false
 }
 
+// faultStatus reports whether a provider's answer status is the
+// provider's fault (429, 5xx): it counts against the provider's passive
+// health whether or not the retries option retries it.
+func faultStatus(s int) bool { return s == http.StatusTooManyRequests || s >= 500 }
+
 // failure reports whether a failed provider call of this kind is retried.
 func (p retryPolicy) failure(kind provider.Failure) bool {
 	switch kind {

@@ -244,6 +244,13 @@ func TestRetryOnConnectOnly(t *testing.T) {
 	if n := good.Count("/v1/chat/completions"); n != 0 {
 		t.Errorf("the second provider got %d requests after a 500 with on connect", n)
 	}
+	// Not retried, but still the provider's fault: it counts against the
+	// provider's passive health.
+	ctx := context.Background()
+	_, res := h.exchange(ctx, m.Providers[0], m.Name, provider.OpChat, []byte(`{"model":"m","messages":[{"role":"user","content":"hi"}]}`))
+	if res.retry || outcome(ctx, res) != balance.Failure {
+		t.Errorf("a 500 with on connect: retry %v, outcome %v; want no retry and a failure for passive health", res.retry, outcome(ctx, res))
+	}
 
 	h, m = retryApp(t, onConnect, "http://127.0.0.1:1", good.URL)
 	tried, err = chat(t, h, m)
