@@ -107,10 +107,11 @@ func (o *RetryOptions) resolve() (retryPolicy, error) {
 // pause is the jittered pause after the attempt-th attempt (0-based): a
 // random point in the upper half of backoff·2^attempt, capped at backoffMax.
 func (p retryPolicy) pause(attempt int) time.Duration {
-	d := p.backoffMax
-	if attempt < 30 && p.backoff<<attempt < d && p.backoff<<attempt > 0 {
-		d = p.backoff << attempt
+	d := p.backoff
+	for i := 0; i < attempt && d < p.backoffMax; i++ {
+		d *= 2
 	}
+	d = min(d, p.backoffMax)
 	return d/2 + time.Duration(time.Now().UnixNano()%int64(d/2+1))
 }
 

@@ -129,9 +129,12 @@ func TestRetryDefaults(t *testing.T) {
 	if !p.malformed() {
 		t.Error("a malformed answer is not retried")
 	}
-	capped := retryPolicy{backoff: time.Second, backoffMax: 3 * time.Second}
-	if got := capped.pause(62); got < 1500*time.Millisecond || got > 3*time.Second {
-		t.Errorf("pause after a large attempt = %v, want capped at 3s", got)
+	for _, capped := range []retryPolicy{{backoff: time.Second, backoffMax: 3 * time.Second}, {backoff: time.Hour, backoffMax: 2 * time.Hour}} {
+		for _, attempt := range []int{2, 40, 62, 100} {
+			if got := capped.pause(attempt); got < capped.backoffMax/2 || got > capped.backoffMax {
+				t.Errorf("%+v: pause after attempt %d = %v, want capped at %v", capped, attempt, got, capped.backoffMax)
+			}
+		}
 	}
 }
 
