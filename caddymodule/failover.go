@@ -27,9 +27,10 @@ type attemptResult struct {
 
 // failover leases providers of m in turn and runs try on each until one
 // call does not ask for a retry, at most the retries option's attempts
-// times, with its short jittered pause between attempts. Every endpoint fails over through it,
-// so leases are always released with the call's outcome and the in-flight
-// gauge and request info always name the provider. It returns the last
+// times, with its short jittered pause between attempts. Every endpoint
+// fails over through it, so leases are always released with the call's
+// outcome and the in-flight gauge and request info always name the
+// provider. It returns the last
 // attempt's error (an acquisition error when no provider could be leased).
 func (h *Handler) failover(ctx context.Context, m *config.Model, try func(p *config.Provider) attemptResult) error {
 	tried := map[string]bool{}
@@ -99,9 +100,9 @@ func (h *Handler) send(ctx context.Context, up *provider.Upstream, op provider.O
 }
 
 // exchange sends a non-streamed request to a provider and reads the whole
-// answer. A connection failure, a timeout or a 429/5xx asks for a retry;
-// another 4xx is the client's error in the provider's words (the retries
-// option says which failures are retried).
+// answer. A connection failure, a timeout or a 429/5xx asks for a retry
+// when the retries option lists its class; another 4xx is the client's
+// error in the provider's words.
 func (h *Handler) exchange(ctx context.Context, p *config.Provider, model string, op provider.Op, body []byte) ([]byte, attemptResult) {
 	ctx, cancel := context.WithTimeout(ctx, time.Duration(h.app.ExternalTimeout))
 	defer cancel()
