@@ -21,7 +21,6 @@ import (
 	"github.com/llmrouter/llm-router/caddymodule/audit"
 	"github.com/llmrouter/llm-router/caddymodule/balance"
 	"github.com/llmrouter/llm-router/caddymodule/config"
-	"github.com/llmrouter/llm-router/caddymodule/h1"
 	"github.com/llmrouter/llm-router/caddymodule/monitor"
 	"github.com/llmrouter/llm-router/caddymodule/provider"
 	"github.com/llmrouter/llm-router/plugins"
@@ -121,6 +120,15 @@ type App struct {
 	// CooldownWindow is how long a run of failures lasts without a new one
 	// before it lapses (default 60s).
 	CooldownWindow caddy.Duration `json:"cooldown_window,omitempty"`
+	// Retries configure failover: attempts, backoff and which failures are
+	// retried (default: 3 attempts, 25ms doubling, every failure class).
+	Retries *RetryOptions `json:"retries,omitempty"`
+	// Transport is the provider transport: h1 (default: the router's
+	// HTTP/1.1 client for http:// providers, net/http for https://) or
+	// net_http (net/http for every provider).
+	Transport string `json:"transport,omitempty"`
+	// ProviderTransports overrides Transport per provider id.
+	ProviderTransports map[string]string `json:"provider_transports,omitempty"`
 	// MonitorInterval is the provider health-probe period
 	// (LLM_ROUTER_PROVIDER_MONITOR_INTERVAL_SECONDS, default 5s).
 	MonitorInterval caddy.Duration `json:"monitor_interval,omitempty"`
@@ -144,6 +152,7 @@ type App struct {
 	redis      redis.UniversalClient
 	redisID    string // identity of redis (password hashed), for pool keys
 	answers    *answerBudget
+	retry      retryPolicy
 }
 
 // CaddyModule returns the Caddy module information.
@@ -166,9 +175,26 @@ func (a *App) Provision(ctx caddy.Context) error {
 		a.MaxResponseBody = DefaultMaxResponseBody
 	}
 	a.answers = &answerBudget{max: a.MaxResponseBody}
+	var err error
+	if a.retry, err = a.Retries.resolve(); err != nil {
+		return err
+	}
+	if err := checkTransport("transport", a.Transport); err != nil {
+		return err
+	}
+	for id, v := range a.ProviderTransports {
+		if err := checkTransport("provider_transport "+id, v); err != nil {
+			return err
+		}
+	}
 	cfg, err := a.loadModels()
 	if err != nil {
 		return err
+	}
+	for id := range a.ProviderTransports {
+		if !hasProvider(cfg, id) {
+			return fmt.Errorf("provider_transport: no provider %q in the models configuration", id)
+		}
 	}
 	for _, w := range cfg.Warnings {
 		a.logger.Warn(w.Error(), zap.String("file", w.File), zap.String("model", w.Model),
@@ -246,7 +272,19 @@ func (a *App) loadModels() (*config.Config, error) {
 	return opts.LoadFile(path)
 }
 
-type sharedTransport struct{ *h1.Transport }
+// hasProvider reports whether some model of cfg has a provider with id.
+func hasProvider(cfg *config.Config, id string) bool {
+	for _, m := range cfg.Models() {
+		for _, p := range m.Providers {
+			if p.ID == id {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+type sharedTransport struct{ provider.Transport }
 
 func (t sharedTransport) Destruct() error {
 	t.CloseIdleConnections()
@@ -256,11 +294,19 @@ func (t sharedTransport) Destruct() error {
 // transport returns the provider's transport from the reload-surviving pool,
 // so keep-alive connections stay warm across `caddy reload`.
 func (a *App) transport(p *config.Provider) (http.RoundTripper, string, error) {
-	key := fmt.Sprintf("transport|%s|%s|%d|%d", p.ID, p.APIHost, a.ConnectTimeout, a.ExternalTimeout)
+	kind := a.Transport
+	if v, ok := a.ProviderTransports[p.ID]; ok && v != "" {
+		kind = v
+	}
+	if kind == "" {
+		kind = TransportH1
+	}
+	key := fmt.Sprintf("transport|%s|%s|%d|%d|%s", p.ID, p.APIHost, a.ConnectTimeout, a.ExternalTimeout, kind)
 	v, _, err := pool.LoadOrNew(key, func() (caddy.Destructor, error) {
 		return sharedTransport{provider.NewTransport(provider.TransportOptions{
 			ConnectTimeout:        time.Duration(a.ConnectTimeout),
 			ResponseHeaderTimeout: time.Duration(a.ExternalTimeout),
+			NetHTTP:               kind == TransportNetHTTP,
 		})}, nil
 	})
 	if err != nil {

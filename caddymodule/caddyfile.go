@@ -212,6 +212,32 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Errf("max_response_body: invalid size %q", d.Val())
 			}
 			a.MaxResponseBody = int64(n)
+		case "retries":
+			r, err := parseRetries(d)
+			if err != nil {
+				return err
+			}
+			a.Retries = r
+		case "transport":
+			if !d.NextArg() {
+				return d.ArgErr()
+			}
+			if err := checkTransport("transport", d.Val()); err != nil {
+				return d.Err(err.Error())
+			}
+			a.Transport = d.Val()
+		case "provider_transport":
+			var id, kind string
+			if !d.Args(&id, &kind) {
+				return d.ArgErr()
+			}
+			if err := checkTransport("provider_transport "+id, kind); err != nil {
+				return d.Err(err.Error())
+			}
+			if a.ProviderTransports == nil {
+				a.ProviderTransports = map[string]string{}
+			}
+			a.ProviderTransports[id] = kind
 		default:
 			return d.Errf("unrecognized llm_router option %q", d.Val())
 		}
@@ -332,6 +358,59 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 }
 
 // onOffArg reads a flag's optional on/off argument; a bare flag is on.
+// parseRetries reads a retries block:
+//
+//	retries {
+//		attempts <n>
+//		backoff <initial> [<max>]
+//		on connect|timeout|429|5xx|malformed ...
+//	}
+func parseRetries(d *caddyfile.Dispenser) (*RetryOptions, error) {
+	r := &RetryOptions{}
+	if d.NextArg() {
+		return nil, d.ArgErr()
+	}
+	for d.NextBlock(1) {
+		switch d.Val() {
+		case "attempts":
+			n, err := intArg(d)
+			if err != nil {
+				return nil, err
+			}
+			if n < 1 {
+				return nil, d.Errf("retries: attempts must be at least 1, got %d", n)
+			}
+			r.Attempts = n
+		case "backoff":
+			v, err := durationArg(d)
+			if err != nil {
+				return nil, err
+			}
+			r.Backoff = v
+			if d.NextArg() {
+				d.Prev()
+				if r.BackoffMax, err = durationArg(d); err != nil {
+					return nil, err
+				}
+			}
+		case "on":
+			r.On = d.RemainingArgs()
+			if len(r.On) == 0 {
+				return nil, d.ArgErr()
+			}
+		default:
+			return nil, d.Errf("unrecognized retries option %q", d.Val())
+		}
+		if d.NextArg() {
+			return nil, d.ArgErr()
+		}
+	}
+	if _, err := r.resolve(); err != nil {
+		return nil, d.Err(err.Error())
+	}
+	return r, nil
+}
+
 func onOffArg(d *caddyfile.Dispenser) (bool, error) {
 	name := d.Val()
 	if !d.NextArg() {

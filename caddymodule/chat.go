@@ -171,15 +171,10 @@ func outcome(ctx context.Context, res attemptResult) balance.Result {
 	switch {
 	case ctx.Err() != nil:
 		return balance.Canceled
-	case res.retry:
+	case res.retry || res.fault:
 		return balance.Failure
 	}
 	return balance.Success
-}
-
-func backoff(attempt int) time.Duration {
-	d := time.Duration(25<<attempt) * time.Millisecond
-	return d/2 + time.Duration(time.Now().UnixNano()%int64(d/2+1))
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) bool {
@@ -232,8 +227,6 @@ func orDefault(s, d string) string {
 func upstreamMessage(body []byte, status int) string {
 	return orDefault(protocol.UpstreamErrorMessage(body), http.StatusText(status))
 }
-
-func retryableStatus(s int) bool { return s == http.StatusTooManyRequests || s >= 500 }
 
 // attempt sends the request to one provider and relays its answer.
 func (h *Handler) attempt(w http.ResponseWriter, r *http.Request, rt route, c *chatCall, m *config.Model, p *config.Provider) attemptResult {
@@ -306,10 +299,10 @@ func (h *Handler) attempt(w http.ResponseWriter, r *http.Request, rt route, c *c
 		if resp.StatusCode >= 300 {
 			h.logger.Info("provider answered with an error", zap.String("provider", p.ID), zap.String("model", m.Name), zap.Int("status", resp.StatusCode))
 			ans := &upstreamAnswer{status: resp.StatusCode, header: resp.Header, body: data, passthrough: pcodec == nil}
-			if retryableStatus(resp.StatusCode) {
-				return attemptResult{err: ans, retry: true}
+			if h.app.retry.status(resp.StatusCode) {
+				return attemptResult{err: ans, retry: true, fault: true}
 			}
-			return attemptResult{err: ans.write(w, h, rt, c)}
+			return attemptResult{err: ans.write(w, h, rt, c), fault: faultStatus(resp.StatusCode)}
 		}
 		// The answer is decoded once, for translation and for the response
 		// guardrails alike; a passthrough answer without guardrails is not.

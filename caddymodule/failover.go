@@ -15,25 +15,28 @@ import (
 	"github.com/llmrouter/llm-router/caddymodule/provider"
 )
 
-// maxAttempts bounds failover.
-const maxAttempts = 3
-
 // attemptResult is how one provider call went.
 type attemptResult struct {
 	err   error
 	retry bool // nothing reached the client; another provider may be tried
+	// fault: the provider failed (connection, timeout, 429, 5xx, an
+	// unreadable answer), which counts against its passive health whether
+	// or not the retries option retries it.
+	fault bool
 }
 
 // failover leases providers of m in turn and runs try on each until one
-// call does not ask for a retry, at most maxAttempts times, with a short
-// jittered pause between attempts. Every endpoint fails over through it,
-// so leases are always released with the call's outcome and the in-flight
-// gauge and request info always name the provider. It returns the last
+// call does not ask for a retry, at most the retries option's attempts
+// times, with its short jittered pause between attempts. Every endpoint
+// fails over through it, so leases are always released with the call's
+// outcome and the in-flight gauge and request info always name the
+// provider. It returns the last
 // attempt's error (an acquisition error when no provider could be leased).
 func (h *Handler) failover(ctx context.Context, m *config.Model, try func(p *config.Provider) attemptResult) error {
 	tried := map[string]bool{}
 	var last error
-	for attempt := 0; attempt < len(m.Providers) && attempt < maxAttempts; attempt++ {
+	attempts := min(len(m.Providers), h.app.retry.attempts)
+	for attempt := 0; attempt < attempts; attempt++ {
 		l, err := h.app.acquire(ctx, m, func(id string) bool { return tried[id] })
 		if err != nil {
 			if last != nil {
@@ -49,7 +52,7 @@ func (h *Handler) failover(ctx context.Context, m *config.Model, try func(p *con
 		last = res.err
 		// Out of time (or the client left, and nobody reads the answer):
 		// the last provider's error is the answer.
-		if ctx.Err() != nil || (attempt+1 < len(m.Providers) && !sleepCtx(ctx, backoff(attempt))) {
+		if ctx.Err() != nil || (attempt+1 < attempts && !sleepCtx(ctx, h.app.retry.pause(attempt))) {
 			return last
 		}
 	}
@@ -91,15 +94,15 @@ func (h *Handler) send(ctx context.Context, up *provider.Upstream, op provider.O
 	req.Header.Set("X-Request-Id", requestInfo(ctx).requestID)
 	resp, err := up.Client.Do(req)
 	if err != nil {
-		e := h.upstreamErrorCtx(ctx, up, model, err)
-		return nil, attemptResult{err: e, retry: e != nil}
+		return nil, h.callFailed(ctx, up, model, err)
 	}
 	return resp, attemptResult{}
 }
 
 // exchange sends a non-streamed request to a provider and reads the whole
-// answer. A connection failure, a timeout or a 429/5xx asks for a retry;
-// another 4xx is the client's error in the provider's words.
+// answer. A connection failure, a timeout or a 429/5xx asks for a retry
+// when the retries option lists its class; another 4xx is the client's
+// error in the provider's words.
 func (h *Handler) exchange(ctx context.Context, p *config.Provider, model string, op provider.Op, body []byte) ([]byte, attemptResult) {
 	ctx, cancel := context.WithTimeout(ctx, time.Duration(h.app.ExternalTimeout))
 	defer cancel()
@@ -116,7 +119,7 @@ func (h *Handler) exchange(ctx context.Context, p *config.Provider, model string
 	// The budget covers the reading; the caller decodes data at once.
 	defer g.release()
 	if resp.StatusCode >= 300 {
-		return nil, attemptResult{retry: retryableStatus(resp.StatusCode),
+		return nil, attemptResult{retry: h.app.retry.status(resp.StatusCode), fault: faultStatus(resp.StatusCode),
 			err: &apiError{Status: resp.StatusCode, Msg: "provider error: " + upstreamMessage(data, resp.StatusCode)}}
 	}
 	return data, attemptResult{}
@@ -155,8 +158,14 @@ func (h *Handler) readFailed(ctx context.Context, up *provider.Upstream, model s
 		return attemptResult{err: &apiError{Status: http.StatusServiceUnavailable, RetryAfter: time.Second,
 			Msg: fmt.Sprintf("the router is reading too many large answers at once; retry the request to model '%s' shortly", model)}}
 	}
-	e := h.upstreamErrorCtx(ctx, up, model, err)
-	return attemptResult{err: e, retry: e != nil}
+	return h.callFailed(ctx, up, model, err)
+}
+
+// callFailed is the result of a provider call that failed without an
+// answer: the client's error, retried when the retries option says so.
+func (h *Handler) callFailed(ctx context.Context, up *provider.Upstream, model string, err error) attemptResult {
+	kind, e := h.upstreamErrorCtx(ctx, up, model, err)
+	return attemptResult{err: e, retry: e != nil && h.app.retry.failure(kind), fault: e != nil}
 }
 
 // tooLarge answers for a provider whose answer passed the router's bound:
@@ -173,17 +182,18 @@ func (h *Handler) tooLarge(providerID, model string, status int) attemptResult {
 	}
 	h.logger.Warn("provider answer too large; connection closed", zap.String("provider", providerID),
 		zap.String("model", model), zap.Int("status", status), zap.Int64("limit", limit))
-	return attemptResult{retry: status >= 300 && retryableStatus(status), err: &apiError{Status: http.StatusBadGateway,
+	return attemptResult{retry: status >= 300 && h.app.retry.status(status), fault: status >= 300 && faultStatus(status), err: &apiError{Status: http.StatusBadGateway,
 		Msg: fmt.Sprintf("the %s of the provider of model '%s' is too large: it exceeds the router's limit of %s (%s)",
 			what, model, humanize.IBytes(uint64(limit)), name)}}
 }
 
 // unreadable answers for a provider whose success answer could not be
 // read (not JSON, not the dialect's shape): a provider fault, counted, and
-// retried on another provider (nothing reached the client yet).
+// retried on another provider (nothing reached the client yet) unless the
+// retries option leaves malformed answers out.
 func (h *Handler) unreadable(providerID, model string, err error) attemptResult {
 	h.app.metrics.providerErrors.WithLabelValues(providerID, "malformed").Inc()
 	h.logger.Warn("provider answer could not be read", zap.String("provider", providerID), zap.String("model", model), zap.Error(err))
-	return attemptResult{retry: true, err: &apiError{Status: http.StatusBadGateway,
+	return attemptResult{retry: h.app.retry.malformed(), fault: true, err: &apiError{Status: http.StatusBadGateway,
 		Msg: fmt.Sprintf("the provider of model '%s' sent an answer that could not be read", model)}}
 }

@@ -32,6 +32,9 @@ func firstAvailableApp(t testing.TB) (*Handler, *config.Model) {
 	t.Cleanup(func() { _ = b.Close() })
 	a := &App{cfg: cfg, balancer: b, metrics: newMetrics(), Strategy: "first_available", strategies: map[string]balance.Strategy{},
 		keepAlive: &monitor.KeepAliveMonitor{Balancer: b}, logger: zap.NewNop()}
+	if a.retry, err = a.Retries.resolve(); err != nil {
+		t.Fatal(err)
+	}
 	a.cands = map[string][]balance.Candidate{"m": {{ID: "only", Host: m.Providers[0].APIHost, APIType: m.Providers[0].APIType, Ref: m.Providers[0]}}}
 	return &Handler{app: a, logger: zap.NewNop()}, m
 }

@@ -232,20 +232,21 @@ func setStreamHeaders(h http.Header, contentType string) {
 
 // upstreamErrorCtx turns a failed provider call into the client's error,
 // with no internal address in the message (the log has the detail); nil
-// when the client went away. ctx is the call's context.
-func (h *Handler) upstreamErrorCtx(ctx context.Context, up *provider.Upstream, model string, err error) error {
+// when the client went away, with the failure's kind. ctx is the call's
+// context.
+func (h *Handler) upstreamErrorCtx(ctx context.Context, up *provider.Upstream, model string, err error) (provider.Failure, error) {
 	kind := provider.Classify(ctx, err)
 	h.app.metrics.providerErrors.WithLabelValues(up.P.ID, [...]string{"other", "unreachable", "timeout", "broken", "canceled"}[kind]).Inc()
 	h.logger.Warn("provider call failed", zap.String("provider", up.P.ID), zap.String("model", model), zap.Error(err))
 	switch kind {
 	case provider.Canceled:
-		return nil
+		return kind, nil
 	case provider.Unreachable:
-		return &apiError{Status: http.StatusBadGateway, Msg: fmt.Sprintf("the provider of model '%s' is unreachable", model)}
+		return kind, &apiError{Status: http.StatusBadGateway, Msg: fmt.Sprintf("the provider of model '%s' is unreachable", model)}
 	case provider.Timeout:
-		return &apiError{Status: http.StatusGatewayTimeout, Msg: fmt.Sprintf("the provider of model '%s' did not answer in time", model)}
+		return kind, &apiError{Status: http.StatusGatewayTimeout, Msg: fmt.Sprintf("the provider of model '%s' did not answer in time", model)}
 	}
-	return &apiError{Status: http.StatusBadGateway, Msg: fmt.Sprintf("the connection to the provider of model '%s' failed", model)}
+	return kind, &apiError{Status: http.StatusBadGateway, Msg: fmt.Sprintf("the connection to the provider of model '%s' failed", model)}
 }
 
 // copyUpstreamHeaders keeps the provider headers a client may rely on.

@@ -162,6 +162,15 @@ type TransportOptions struct {
 	MaxConnsPerHost int
 	// MaxIdleConnsPerHost is how many idle keep-alive connections are kept.
 	MaxIdleConnsPerHost int
+	// NetHTTP serves plain-http providers with net/http too, instead of h1.
+	NetHTTP bool
+}
+
+// Transport is a provider transport: a round tripper whose idle
+// connections can be closed when the last config using it is unloaded.
+type Transport interface {
+	http.RoundTripper
+	CloseIdleConnections()
 }
 
 // NewTransport returns the transport of one provider: keep-alive
@@ -169,8 +178,9 @@ type TransportOptions struct {
 // Plain-http providers (vLLM, Ollama and LM Studio on the local network) are
 // served by h1, which runs each exchange on the caller's goroutine; https
 // providers, and any request through a proxy from the environment, by
-// net/http (HTTP/2 where TLS offers it).
-func NewTransport(o TransportOptions) *h1.Transport {
+// net/http (HTTP/2 where TLS offers it). With NetHTTP every provider is
+// served by net/http (an *http.Transport).
+func NewTransport(o TransportOptions) Transport {
 	if o.ConnectTimeout <= 0 {
 		o.ConnectTimeout = 10 * time.Second
 	}
@@ -197,6 +207,9 @@ func NewTransport(o TransportOptions) *h1.Transport {
 		// or streaming; requests are written once, so 2 KiB (headers and a
 		// short body in one write, a long body in two) is plenty.
 		WriteBufferSize: 2 << 10,
+	}
+	if o.NetHTTP {
+		return fallback
 	}
 	return &h1.Transport{
 		Dial:     d.DialContext,
