@@ -21,6 +21,31 @@ func (s sharedBalancer) Destruct() error { return s.Close() }
 // provisionBalancer sets up the balancer (shared across reloads), the
 // candidates of every model and the provider monitors.
 func (a *App) provisionBalancer(ctx caddy.Context) error {
+	kind, err := a.defaultStrategy()
+	if err != nil {
+		return err
+	}
+	if err := a.loadModelStrategies(ctx); err != nil {
+		return err
+	}
+	if a.Redis == nil {
+		if a.Redis, err = redisFromEnv(); err != nil {
+			return err
+		}
+	}
+	if err := a.defaultMonitorInterval(); err != nil {
+		return err
+	}
+	if err := a.openBalancer(kind); err != nil {
+		return err
+	}
+	a.setupMonitors(a.collectCandidates())
+	return nil
+}
+
+// defaultStrategy settles the strategy of models without their own: the
+// strategy option, else LLM_ROUTER_BALANCE_STRATEGY, else balanced.
+func (a *App) defaultStrategy() (balance.Kind, error) {
 	if a.Strategy == "" {
 		a.Strategy = os.Getenv("LLM_ROUTER_BALANCE_STRATEGY")
 	}
@@ -29,8 +54,14 @@ func (a *App) provisionBalancer(ctx caddy.Context) error {
 	}
 	kind, err := balance.ParseKind(a.Strategy)
 	if err != nil {
-		return fmt.Errorf("strategy: %w", err)
+		return kind, fmt.Errorf("strategy: %w", err)
 	}
+	return kind, nil
+}
+
+// loadModelStrategies loads the strategy module of every model that names
+// its own ({"policy": <strategy>, ...}).
+func (a *App) loadModelStrategies(ctx caddy.Context) error {
 	a.strategies = map[string]balance.Strategy{}
 	for model, raw := range a.ModelStrategies {
 		if _, ok := a.cfg.Model(model); !ok {
@@ -56,21 +87,29 @@ func (a *App) provisionBalancer(ctx caddy.Context) error {
 		}
 		a.strategies[model] = s
 	}
-	if a.Redis == nil {
-		if a.Redis, err = redisFromEnv(); err != nil {
-			return err
-		}
+	return nil
+}
+
+// defaultMonitorInterval settles the provider probe period: the option,
+// else LLM_ROUTER_PROVIDER_MONITOR_INTERVAL_SECONDS, else 5 s.
+func (a *App) defaultMonitorInterval() error {
+	if a.MonitorInterval > 0 {
+		return nil
 	}
-	if a.MonitorInterval <= 0 {
-		a.MonitorInterval = caddy.Duration(5 * time.Second)
-		if v := os.Getenv("LLM_ROUTER_PROVIDER_MONITOR_INTERVAL_SECONDS"); v != "" {
-			n, err := strconv.ParseFloat(v, 64)
-			if err != nil {
-				return fmt.Errorf("LLM_ROUTER_PROVIDER_MONITOR_INTERVAL_SECONDS: %q is not a number", v)
-			}
-			a.MonitorInterval = caddy.Duration(n * float64(time.Second))
+	a.MonitorInterval = caddy.Duration(5 * time.Second)
+	if v := os.Getenv("LLM_ROUTER_PROVIDER_MONITOR_INTERVAL_SECONDS"); v != "" {
+		n, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			return fmt.Errorf("LLM_ROUTER_PROVIDER_MONITOR_INTERVAL_SECONDS: %q is not a number", v)
 		}
+		a.MonitorInterval = caddy.Duration(n * float64(time.Second))
 	}
+	return nil
+}
+
+// openBalancer takes the balancer from the reload-surviving pool, keyed by
+// what configures it (and the Redis it keeps its state in, if any).
+func (a *App) openBalancer(kind balance.Kind) error {
 	var rc *balance.RedisConfig
 	key := fmt.Sprintf("balancer|%s|%d|%d|%d|%d", a.Strategy, a.QueueTimeout, a.Cooldown, a.CooldownFailures, a.CooldownWindow)
 	if a.Redis != nil {
@@ -94,7 +133,12 @@ func (a *App) provisionBalancer(ctx caddy.Context) error {
 	}
 	a.poolKeys = append(a.poolKeys, key)
 	a.balancer = v.(sharedBalancer).Balancer
+	return nil
+}
 
+// collectCandidates fills the balancing candidates of every model and
+// returns the same providers as monitor targets.
+func (a *App) collectCandidates() []monitor.Target {
 	a.cands = map[string][]balance.Candidate{}
 	var targets []monitor.Target
 	for _, m := range a.cfg.Models() {
@@ -105,11 +149,16 @@ func (a *App) provisionBalancer(ctx caddy.Context) error {
 				APIType: p.APIType, Token: a.tokens[p.ID], KeepAlive: ka})
 		}
 	}
+	return targets
+}
+
+// setupMonitors builds the provider health monitor and the keep-alive
+// monitor over targets; Start runs them.
+func (a *App) setupMonitors(targets []monitor.Target) {
 	hc := &http.Client{Transport: &http.Transport{Proxy: http.ProxyFromEnvironment, MaxIdleConnsPerHost: 2,
 		ResponseHeaderTimeout: 5 * time.Second, IdleConnTimeout: time.Minute}}
 	a.provMon = &monitor.ProviderMonitor{Client: hc, Health: a.balancer, Interval: time.Duration(a.MonitorInterval), Logger: a.logger.Named("monitor")}
 	a.provMon.SetTargets(targets)
 	a.keepAlive = &monitor.KeepAliveMonitor{Client: hc, Balancer: a.balancer, Logger: a.logger.Named("keepalive")}
 	a.keepAlive.SetTargets(targets)
-	return nil
 }
