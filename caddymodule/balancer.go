@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
-	"strconv"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -29,7 +27,7 @@ func (a *App) provisionBalancer(ctx caddy.Context) error {
 		return err
 	}
 	if a.Redis == nil {
-		if a.Redis, err = redisFromEnv(); err != nil {
+		if a.Redis, err = redisFromEnv(a.vars.Redis); err != nil {
 			return err
 		}
 	}
@@ -47,7 +45,7 @@ func (a *App) provisionBalancer(ctx caddy.Context) error {
 // strategy option, else LLM_ROUTER_BALANCE_STRATEGY, else balanced.
 func (a *App) defaultStrategy() (balance.Kind, error) {
 	if a.Strategy == "" {
-		a.Strategy = os.Getenv("LLM_ROUTER_BALANCE_STRATEGY")
+		a.Strategy = a.vars.BalanceStrategy
 	}
 	if a.Strategy == "" {
 		a.Strategy = "balanced"
@@ -97,12 +95,11 @@ func (a *App) defaultMonitorInterval() error {
 		return nil
 	}
 	a.MonitorInterval = caddy.Duration(5 * time.Second)
-	if v := os.Getenv("LLM_ROUTER_PROVIDER_MONITOR_INTERVAL_SECONDS"); v != "" {
-		n, err := strconv.ParseFloat(v, 64)
-		if err != nil {
-			return fmt.Errorf("LLM_ROUTER_PROVIDER_MONITOR_INTERVAL_SECONDS: %q is not a number", v)
+	if v := a.vars.ProviderMonitorInterval; v.Set {
+		if v.Err != nil {
+			return v.Err
 		}
-		a.MonitorInterval = caddy.Duration(n * float64(time.Second))
+		a.MonitorInterval = caddy.Duration(v.Value)
 	}
 	return nil
 }

@@ -2,15 +2,12 @@ package caddymodule
 
 import (
 	"errors"
-	"fmt"
-	"os"
-	"strconv"
-	"strings"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
+	"github.com/llmrouter/llm-router/caddymodule/env"
 	"github.com/llmrouter/llm-router/caddymodule/rdb"
 )
 
@@ -35,29 +32,20 @@ type RedisOptions struct {
 	Cluster []string `json:"cluster,omitempty"`
 }
 
-// redisFromEnv reads LLM_ROUTER_REDIS_HOST (or _SENTINELS with
-// _MASTER_NAME, or _CLUSTER), _PORT, _PASSWORD, _DB and _TLS.
-func redisFromEnv() (*RedisOptions, error) {
-	o := &RedisOptions{Host: os.Getenv("LLM_ROUTER_REDIS_HOST"), Port: 6379, Password: os.Getenv("LLM_ROUTER_REDIS_PASSWORD"),
-		Sentinels: rdb.ParseAddrs(os.Getenv("LLM_ROUTER_REDIS_SENTINELS")), MasterName: strings.TrimSpace(os.Getenv("LLM_ROUTER_REDIS_MASTER_NAME")),
-		Cluster: rdb.ParseAddrs(os.Getenv("LLM_ROUTER_REDIS_CLUSTER"))}
-	if o.Host == "" && len(o.Sentinels) == 0 && len(o.Cluster) == 0 {
-		if o.MasterName != "" {
+// redisFromEnv turns the LLM_ROUTER_REDIS_* variables into options: nil
+// when none of _HOST, _SENTINELS and _CLUSTER is set.
+func redisFromEnv(r env.Redis) (*RedisOptions, error) {
+	if r.Host == "" && len(r.Sentinels) == 0 && len(r.Cluster) == 0 {
+		if r.MasterName != "" {
 			return nil, errors.New("LLM_ROUTER_REDIS_MASTER_NAME is set but LLM_ROUTER_REDIS_SENTINELS is empty")
 		}
 		return nil, nil
 	}
-	for name, dst := range map[string]*int{"LLM_ROUTER_REDIS_PORT": &o.Port, "LLM_ROUTER_REDIS_DB": &o.DB} {
-		if v := strings.TrimSpace(os.Getenv(name)); v != "" {
-			n, err := strconv.Atoi(v)
-			if err != nil {
-				return nil, fmt.Errorf("%s: %q is not a number", name, v)
-			}
-			*dst = n
-		}
+	if r.Err != nil {
+		return nil, r.Err
 	}
-	o.TLS = strings.EqualFold(os.Getenv("LLM_ROUTER_REDIS_TLS"), "true") || os.Getenv("LLM_ROUTER_REDIS_TLS") == "1"
-	return o, nil
+	return &RedisOptions{Host: r.Host, Port: r.Port, Password: r.Password, DB: r.DB, TLS: r.TLS,
+		Sentinels: r.Sentinels, MasterName: r.MasterName, Cluster: r.Cluster}, nil
 }
 
 type sharedRedis struct{ redis.UniversalClient }
