@@ -21,6 +21,7 @@ import (
 	"github.com/llmrouter/llm-router/caddymodule/audit"
 	"github.com/llmrouter/llm-router/caddymodule/balance"
 	"github.com/llmrouter/llm-router/caddymodule/config"
+	"github.com/llmrouter/llm-router/caddymodule/env"
 	"github.com/llmrouter/llm-router/caddymodule/monitor"
 	"github.com/llmrouter/llm-router/caddymodule/provider"
 	"github.com/llmrouter/llm-router/plugins"
@@ -144,6 +145,7 @@ type App struct {
 	keepAlive  *monitor.KeepAliveMonitor
 	logger     *zap.Logger
 	ctx        caddy.Context
+	vars       env.Vars // the LLM_ROUTER_* variables, read once by Provision
 	env        plugins.Env
 	pipeline   *plugins.Pipeline
 	monitor    *plugins.ServicesMonitor
@@ -165,6 +167,7 @@ func (App) CaddyModule() caddy.ModuleInfo {
 // reload and keeps serving the previous config).
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
+	a.vars = env.Read(os.Getenv)
 	if a.ConnectTimeout <= 0 {
 		a.ConnectTimeout = caddy.Duration(10 * time.Second)
 	}
@@ -248,8 +251,14 @@ func (a *App) Provision(ctx caddy.Context) error {
 // /etc/llm-router/models-config.json when it exists; "" means the example
 // embedded in the binary.
 func ResolveModelsConfig(path string) string {
+	return resolveModelsConfig(path, env.Read(os.Getenv).ModelsConfig)
+}
+
+// resolveModelsConfig is ResolveModelsConfig with the variable's value
+// fromEnv.
+func resolveModelsConfig(path, fromEnv string) string {
 	if path == "" {
-		path = os.Getenv("LLM_ROUTER_MODELS_CONFIG")
+		path = fromEnv
 	}
 	if path == "" {
 		if _, err := os.Stat(DefaultModelsConfig); err == nil {
@@ -261,7 +270,7 @@ func ResolveModelsConfig(path string) string {
 
 func (a *App) loadModels() (*config.Config, error) {
 	opts := config.Options{Strict: a.StrictModelsConfig}
-	path := ResolveModelsConfig(a.ModelsConfig)
+	path := resolveModelsConfig(a.ModelsConfig, a.vars.ModelsConfig)
 	if path == "" {
 		data, err := fs.ReadFile(resources.FS, "models-config.json")
 		if err != nil {
@@ -329,10 +338,10 @@ func (a *App) Start() error {
 // audit directory without a valid public key refuses to start.
 func (a *App) openAudit() error {
 	if a.AuditDir == "" {
-		a.AuditDir = os.Getenv("LLM_ROUTER_AUDIT_DIR")
+		a.AuditDir = a.vars.AuditDir
 	}
 	if a.AuditPublicKey == "" {
-		a.AuditPublicKey = os.Getenv("LLM_ROUTER_AUDIT_PUBLIC_KEY")
+		a.AuditPublicKey = a.vars.AuditPublicKey
 	}
 	if a.AuditDir == "" {
 		if a.env.MaskingWithAudit || a.env.GuardrailAuditRequest {

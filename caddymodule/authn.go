@@ -3,8 +3,6 @@ package caddymodule
 import (
 	"context"
 	"net/http"
-	"os"
-	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -13,7 +11,6 @@ import (
 	caudit "github.com/llmrouter/llm-router/caddymodule/audit"
 	"github.com/llmrouter/llm-router/caddymodule/auth"
 	"github.com/llmrouter/llm-router/caddymodule/config"
-	"github.com/llmrouter/llm-router/plugins"
 )
 
 // sharedLimiter keeps rate-limit state across reloads.
@@ -27,10 +24,10 @@ func (h *Handler) provisionAuth(ctx caddy.Context) error {
 	cfg := h.Auth
 	if cfg == nil {
 		cfg = &auth.Config{
-			Enabled:  plugins.Truthy(os.Getenv("LLM_ROUTER_AUTH_ENABLED")),
-			KeysFile: os.Getenv("LLM_ROUTER_AUTH_KEYS_FILE"),
+			Enabled:  h.app.vars.Auth.Enabled,
+			KeysFile: h.app.vars.Auth.KeysFile,
 		}
-		switch strings.ToLower(os.Getenv("LLM_ROUTER_AUTH_KEY_STORE")) {
+		switch h.app.vars.Auth.KeyStore {
 		case "redis":
 			cfg.Store = auth.StoreRedis
 		default: // the original's "memory" store is our keys file

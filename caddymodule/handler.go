@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -122,7 +121,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return err
 	}
 	h.provHeader = h.ProviderHeader == nil || *h.ProviderHeader
-	if h.Metrics || plugins.Truthy(os.Getenv("LLM_ROUTER_USE_PROMETHEUS")) {
+	if h.Metrics || h.app.vars.UsePrometheus {
 		if reg := ctx.GetMetricsRegistry(); reg != nil {
 			h.metricsHTTP = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 		}

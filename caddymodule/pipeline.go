@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
 	"strings"
 	"time"
 
@@ -29,7 +28,7 @@ const RoutedModelHeader = "X-LLM-Router-Model"
 // buildPipeline loads the plugins named by the original's LLM_ROUTER_*
 // pipeline variables as Caddy modules.
 func (a *App) buildPipeline(ctx caddy.Context) error {
-	env, err := plugins.FromEnv(os.Getenv)
+	env, err := a.vars.Plugins, a.vars.PluginsErr
 	if err != nil {
 		return fmt.Errorf("plugin pipelines: %w", err)
 	}

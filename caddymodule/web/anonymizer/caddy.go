@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
 	"strings"
 	"time"
 
@@ -84,7 +83,7 @@ func (h *Handler) setup(logger *zap.Logger) error {
 	h.maskers.Fast = fastmasker.New()
 	host := h.PIIHost
 	if host == "" {
-		host = os.Getenv(plugins.EnvPIIMaskerHost)
+		host = "{env." + plugins.EnvPIIMaskerHost + "}"
 	}
 	host = strings.TrimSpace(caddy.NewReplacer().ReplaceAll(host, ""))
 	if host != "" {

@@ -1,6 +1,7 @@
 package anonymizer
 
 import (
+	"strings"
 	"testing"
 
 	"go.uber.org/zap"
@@ -31,5 +32,34 @@ func TestPIIMaskerSharedAcrossReloads(t *testing.T) {
 	}
 	if _, ok := pool.References(next.piiKey); ok {
 		t.Fatal("the masker outlived its last config")
+	}
+}
+
+// TestPIIHostDefault: without pii_host the PII masker's service comes from
+// LLM_ROUTER_MASKER_PII_HOST; the option wins over the variable.
+func TestPIIHostDefault(t *testing.T) {
+	tests := []struct {
+		name, option, env string
+		wantHost          string // "" = no PII masker
+	}{
+		{"neither", "", "", ""},
+		{"variable", "", " http://127.0.0.1:2 ", "http://127.0.0.1:2"},
+		{"option wins", "http://127.0.0.1:3", "http://127.0.0.1:2", "http://127.0.0.1:3"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("LLM_ROUTER_MASKER_PII_HOST", tc.env)
+			h := &Handler{Enabled: true, PIIHost: tc.option}
+			if err := h.setup(zap.NewNop()); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = h.Cleanup() })
+			if got := h.maskers.PII != nil; got != (tc.wantHost != "") {
+				t.Fatalf("PII masker configured: %v, want %v", got, tc.wantHost != "")
+			}
+			if tc.wantHost != "" && !strings.HasPrefix(h.piiKey, "anonymizer|pii|"+tc.wantHost+"|") {
+				t.Fatalf("PII masker keyed %q, want service %s", h.piiKey, tc.wantHost)
+			}
+		})
 	}
 }
