@@ -557,6 +557,9 @@ func sniff(b64 string) string {
 	return ""
 }
 
+// encodeMessages renders the conversation as Anthropic turns: system
+// messages are appended to system, tool results open their user turn, and
+// neighbours of the same role are merged.
 func encodeMessages(r *protocol.Request, system []string) ([]aMsg, []string, error) {
 	var out []aMsg
 	var results []json.RawMessage // pending tool_result blocks of the current user turn
@@ -598,40 +601,9 @@ func encodeMessages(r *protocol.Request, system []string) ([]aMsg, []string, err
 			}
 		case protocol.RoleAssistant:
 			flushUser()
-			var blocks []json.RawMessage
-			for j := range m.Parts {
-				p := &m.Parts[j]
-				pp := wire.Idx(path+".content", j)
-				var b json.RawMessage
-				switch p.Kind {
-				case protocol.PartReasoning:
-					if p.Signature == "" {
-						continue // gateway-made or foreign thinking: Anthropic would reject it
-					}
-					t := p.Text
-					b = rawBlock(aBlock{Type: "thinking", Thinking: &t, Signature: p.Signature})
-				case protocol.PartToolCall:
-					args := p.Call.Args
-					if jsonscan.IsNull(args) {
-						args = json.RawMessage("{}")
-					}
-					if a := bytes.TrimSpace(args); len(a) == 0 || a[0] != '{' {
-						return nil, nil, protocol.Errorf(pp, "tool call arguments must be a JSON object")
-					}
-					id := toolID(p.Call.ID)
-					if id == "" {
-						id = wire.NewID("toolu_")
-					}
-					b = rawBlock(aBlock{Type: "tool_use", ID: id, Name: p.Call.Name, Input: args})
-				default:
-					var err error
-					if b, err = contentBlock(p, pp); err != nil {
-						return nil, nil, err
-					}
-				}
-				if b != nil {
-					blocks = append(blocks, b)
-				}
+			blocks, err := assistantBlocks(m, path)
+			if err != nil {
+				return nil, nil, err
 			}
 			if len(blocks) == 0 {
 				continue
@@ -657,6 +629,48 @@ func encodeMessages(r *protocol.Request, system []string) ([]aMsg, []string, err
 		return nil, nil, protocol.Errorf("messages", "no message with content to send")
 	}
 	return merged, system, nil
+}
+
+// assistantBlocks renders the parts of assistant message m (at path) as
+// Anthropic content blocks: signed thinking, tool_use with an object
+// input, and content; unsigned thinking is dropped.
+func assistantBlocks(m *protocol.Message, path string) ([]json.RawMessage, error) {
+	var blocks []json.RawMessage
+	for j := range m.Parts {
+		p := &m.Parts[j]
+		pp := wire.Idx(path+".content", j)
+		var b json.RawMessage
+		switch p.Kind {
+		case protocol.PartReasoning:
+			if p.Signature == "" {
+				continue // gateway-made or foreign thinking: Anthropic would reject it
+			}
+			t := p.Text
+			b = rawBlock(aBlock{Type: "thinking", Thinking: &t, Signature: p.Signature})
+		case protocol.PartToolCall:
+			args := p.Call.Args
+			if jsonscan.IsNull(args) {
+				args = json.RawMessage("{}")
+			}
+			if a := bytes.TrimSpace(args); len(a) == 0 || a[0] != '{' {
+				return nil, protocol.Errorf(pp, "tool call arguments must be a JSON object")
+			}
+			id := toolID(p.Call.ID)
+			if id == "" {
+				id = wire.NewID("toolu_")
+			}
+			b = rawBlock(aBlock{Type: "tool_use", ID: id, Name: p.Call.Name, Input: args})
+		default:
+			var err error
+			if b, err = contentBlock(p, pp); err != nil {
+				return nil, err
+			}
+		}
+		if b != nil {
+			blocks = append(blocks, b)
+		}
+	}
+	return blocks, nil
 }
 
 func contentBlock(p *protocol.Part, path string) (json.RawMessage, error) {
