@@ -28,14 +28,40 @@ func init() {
 	httpcaddyfile.RegisterDirectiveOrder("llm_router", httpcaddyfile.Before, "reverse_proxy")
 }
 
-// parseGlobal parses the global option block:
+// parseGlobal parses the global option block (every option is optional):
 //
 //	llm_router {
 //	    models_config <path>
 //	    strict_models_config
+//	    strategy <balance strategy>
+//	    model_strategy <model> <strategy module> { … }
+//	    util <name> { … }
+//	    masker <name> { … }
+//	    guardrail request|response <name> { … }
+//	    force_masking
 //	    connect_timeout <duration>
 //	    external_timeout <duration|seconds>
+//	    queue_timeout <duration>
 //	    max_response_body <bytes|size>
+//	    cooldown <duration>|off
+//	    cooldown_failures <n>
+//	    cooldown_window <duration>
+//	    monitor_interval <duration>
+//	    redis [<host>] {
+//	        host <host>
+//	        port <port>
+//	        password <password>
+//	        db <n>
+//	        tls
+//	        sentinels <addr…>
+//	        master_name <name>
+//	        cluster <addr…>
+//	    }
+//	    audit_dir <dir>
+//	    audit_public_key <key>
+//	    retries { … }                        (see parseRetries)
+//	    transport h1|net_http
+//	    provider_transport <provider> h1|net_http
 //	}
 func parseGlobal(d *caddyfile.Dispenser, existing any) (any, error) {
 	app := new(App)
@@ -71,53 +97,9 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			a.Strategy = d.Val()
 		case "strict_models_config":
 			a.StrictModelsConfig = true
-		case "model_strategy":
-			var model, name string
-			if !d.Args(&model, &name) {
-				return d.ArgErr()
-			}
-			unm, err := caddyfile.UnmarshalModule(d, "llm_router.strategies."+name)
-			if err != nil {
+		case "model_strategy", "util", "masker", "guardrail":
+			if err := a.parseModuleOption(d); err != nil {
 				return err
-			}
-			if a.ModelStrategies == nil {
-				a.ModelStrategies = map[string]json.RawMessage{}
-			}
-			a.ModelStrategies[model] = caddyconfig.JSONModuleObject(unm, "policy", name, nil)
-		case "util", "masker":
-			kind := d.Val()
-			if !d.NextArg() {
-				return d.ArgErr()
-			}
-			name := d.Val()
-			ns := map[string]string{"util": "llm_router.utils.", "masker": "llm_router.maskers."}[kind]
-			unm, err := caddyfile.UnmarshalModule(d, ns+name)
-			if err != nil {
-				return err
-			}
-			raw := caddyconfig.JSONModuleObject(unm, kind, name, nil)
-			if kind == "util" {
-				a.UtilsRaw = append(a.UtilsRaw, raw)
-			} else {
-				a.MaskersRaw = append(a.MaskersRaw, raw)
-			}
-		case "guardrail":
-			var stage, name string
-			if !d.Args(&stage, &name) {
-				return d.ArgErr()
-			}
-			unm, err := caddyfile.UnmarshalModule(d, "llm_router.guardrails."+name)
-			if err != nil {
-				return err
-			}
-			raw := caddyconfig.JSONModuleObject(unm, "guardrail", name, nil)
-			switch stage {
-			case "request":
-				a.RequestGuardrailsRaw = append(a.RequestGuardrailsRaw, raw)
-			case "response":
-				a.ResponseGuardrailsRaw = append(a.ResponseGuardrailsRaw, raw)
-			default:
-				return d.Errf("guardrail stage %q: want request or response", stage)
 			}
 		case "force_masking":
 			a.ForceMasking = true
@@ -154,39 +136,9 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				a.MonitorInterval = v
 			}
 		case "redis":
-			r := &RedisOptions{Port: 6379}
-			if d.NextArg() {
-				r.Host = d.Val()
-			}
-			for d.NextBlock(1) {
-				var err error
-				switch d.Val() {
-				case "host":
-					r.Host = optionalArg(d)
-				case "port":
-					r.Port, err = intArg(d)
-				case "password":
-					r.Password = optionalArg(d)
-				case "db":
-					r.DB, err = intArg(d)
-				case "tls":
-					r.TLS = true
-				case "sentinels":
-					for d.NextArg() {
-						r.Sentinels = append(r.Sentinels, rdb.ParseAddrs(d.Val())...)
-					}
-				case "master_name":
-					r.MasterName = optionalArg(d)
-				case "cluster":
-					for d.NextArg() {
-						r.Cluster = append(r.Cluster, rdb.ParseAddrs(d.Val())...)
-					}
-				default:
-					return d.Errf("unrecognized redis option %q", d.Val())
-				}
-				if err != nil {
-					return err
-				}
+			r, err := parseRedis(d)
+			if err != nil {
+				return err
 			}
 			// Placeholders of unset variables leave every field empty:
 			// no Redis (then LLM_ROUTER_REDIS_* may still name one).
@@ -246,6 +198,102 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	return nil
 }
 
+// parseModuleOption reads an option that loads a plugin module
+// (model_strategy, util, masker, guardrail) into the app's raw module lists.
+func (a *App) parseModuleOption(d *caddyfile.Dispenser) error {
+	switch d.Val() {
+	case "model_strategy":
+		var model, name string
+		if !d.Args(&model, &name) {
+			return d.ArgErr()
+		}
+		unm, err := caddyfile.UnmarshalModule(d, "llm_router.strategies."+name)
+		if err != nil {
+			return err
+		}
+		if a.ModelStrategies == nil {
+			a.ModelStrategies = map[string]json.RawMessage{}
+		}
+		a.ModelStrategies[model] = caddyconfig.JSONModuleObject(unm, "policy", name, nil)
+	case "util", "masker":
+		kind := d.Val()
+		if !d.NextArg() {
+			return d.ArgErr()
+		}
+		name := d.Val()
+		ns := map[string]string{"util": "llm_router.utils.", "masker": "llm_router.maskers."}[kind]
+		unm, err := caddyfile.UnmarshalModule(d, ns+name)
+		if err != nil {
+			return err
+		}
+		raw := caddyconfig.JSONModuleObject(unm, kind, name, nil)
+		if kind == "util" {
+			a.UtilsRaw = append(a.UtilsRaw, raw)
+		} else {
+			a.MaskersRaw = append(a.MaskersRaw, raw)
+		}
+	case "guardrail":
+		var stage, name string
+		if !d.Args(&stage, &name) {
+			return d.ArgErr()
+		}
+		unm, err := caddyfile.UnmarshalModule(d, "llm_router.guardrails."+name)
+		if err != nil {
+			return err
+		}
+		raw := caddyconfig.JSONModuleObject(unm, "guardrail", name, nil)
+		switch stage {
+		case "request":
+			a.RequestGuardrailsRaw = append(a.RequestGuardrailsRaw, raw)
+		case "response":
+			a.ResponseGuardrailsRaw = append(a.ResponseGuardrailsRaw, raw)
+		default:
+			return d.Errf("guardrail stage %q: want request or response", stage)
+		}
+	}
+	return nil
+}
+
+// parseRedis reads a redis option: an optional host argument and a block of
+// connection settings; the port defaults to 6379.
+func parseRedis(d *caddyfile.Dispenser) (*RedisOptions, error) {
+	r := &RedisOptions{Port: 6379}
+	if d.NextArg() {
+		r.Host = d.Val()
+	}
+	for d.NextBlock(1) {
+		var err error
+		switch d.Val() {
+		case "host":
+			r.Host = optionalArg(d)
+		case "port":
+			r.Port, err = intArg(d)
+		case "password":
+			r.Password = optionalArg(d)
+		case "db":
+			r.DB, err = intArg(d)
+		case "tls":
+			r.TLS = true
+		case "sentinels":
+			for d.NextArg() {
+				r.Sentinels = append(r.Sentinels, rdb.ParseAddrs(d.Val())...)
+			}
+		case "master_name":
+			r.MasterName = optionalArg(d)
+		case "cluster":
+			for d.NextArg() {
+				r.Cluster = append(r.Cluster, rdb.ParseAddrs(d.Val())...)
+			}
+		default:
+			return nil, d.Errf("unrecognized redis option %q", d.Val())
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return r, nil
+}
+
 // modelsConfigHash returns the SHA-256 of the models-config file the app will
 // read, or "" when it is the embedded one or cannot be read here (the app
 // reports that when it loads).
@@ -281,6 +329,7 @@ func parseDirective(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    cors <origin…> {
 //	        credentials
 //	    }
+//	    auth { … }                           (see auth.Config)
 //	}
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // directive name
@@ -357,7 +406,6 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	return nil
 }
 
-// onOffArg reads a flag's optional on/off argument; a bare flag is on.
 // parseRetries reads a retries block:
 //
 //	retries {
@@ -411,6 +459,7 @@ func parseRetries(d *caddyfile.Dispenser) (*RetryOptions, error) {
 	return r, nil
 }
 
+// onOffArg reads a flag's optional on/off argument; a bare flag is on.
 func onOffArg(d *caddyfile.Dispenser) (bool, error) {
 	name := d.Val()
 	if !d.NextArg() {

@@ -231,47 +231,9 @@ func upstreamMessage(body []byte, status int) string {
 // attempt sends the request to one provider and relays its answer.
 func (h *Handler) attempt(w http.ResponseWriter, r *http.Request, rt route, c *chatCall, m *config.Model, p *config.Provider) attemptResult {
 	up := h.app.Upstream(p.ID)
-	op, same := c.kind.same[p.APIType]
-	var upBody []byte
-	var pcodec protocol.ProviderCodec
-	upModel := p.UpstreamModel(m.Name)
-	// Dialects the protocol package speaks only on the client side (legacy
-	// completions, Responses, Ollama generate) cannot be re-encoded for the
-	// same provider after prompt control, nor their answers read by the
-	// response guardrails: such requests go through the provider's chat
-	// dialect. (Masking edits the body in place and keeps the passthrough.)
-	if _, isPC := c.kind.codec.(protocol.ProviderCodec); same && !isPC && (c.modified || h.app.hasResponseGuardrails()) {
-		same = false
-	}
-	if same && !c.modified {
-		if !p.AcceptsTools() && hasTools(c.obj) {
-			return attemptResult{err: noToolsError(m.Name)}
-		}
-		upBody = c.obj.Set("model", jsonscan.Quote(upModel))
-	} else {
-		creq, err := c.decode()
-		if err != nil {
-			return attemptResult{err: err}
-		}
-		if !p.AcceptsTools() && len(creq.Tools) > 0 {
-			return attemptResult{err: noToolsError(m.Name)}
-		}
-		cp := *creq
-		cp.Model = upModel
-		if same {
-			pcodec = c.kind.codec.(protocol.ProviderCodec)
-		} else {
-			pcodec = providerCodec(p.APIType)
-			op = provider.OpChat
-		}
-		b, err := pcodec.EncodeRequest(&cp)
-		if err != nil {
-			return attemptResult{err: requestError(err)}
-		}
-		upBody = b
-		if same {
-			pcodec = nil // the answer passes through
-		}
+	upBody, op, pcodec, err := h.upstreamRequest(c, m, p)
+	if err != nil {
+		return attemptResult{err: err}
 	}
 
 	ctx, cancel := context.WithCancelCause(r.Context())
@@ -297,59 +259,9 @@ func (h *Handler) attempt(w http.ResponseWriter, r *http.Request, rt route, c *c
 		}
 		defer g.release()
 		if resp.StatusCode >= 300 {
-			h.logger.Info("provider answered with an error", zap.String("provider", p.ID), zap.String("model", m.Name), zap.Int("status", resp.StatusCode))
-			ans := &upstreamAnswer{status: resp.StatusCode, header: resp.Header, body: data, passthrough: pcodec == nil}
-			if h.app.retry.status(resp.StatusCode) {
-				return attemptResult{err: ans, retry: true, fault: true}
-			}
-			return attemptResult{err: ans.write(w, h, rt, c), fault: faultStatus(resp.StatusCode)}
+			return h.providerError(w, rt, c, m, p, resp, data, pcodec == nil)
 		}
-		// The answer is decoded once, for translation and for the response
-		// guardrails alike; a passthrough answer without guardrails is not.
-		var cres *protocol.Response
-		dec := pcodec
-		if dec == nil && h.app.hasResponseGuardrails() {
-			var ok bool
-			if dec, ok = c.kind.codec.(protocol.ProviderCodec); !ok {
-				// Routed through the provider's chat dialect above, so
-				// this cannot happen; never let an answer pass unchecked.
-				return attemptResult{err: &apiError{Status: http.StatusInternalServerError, Msg: "the answer could not be checked by the response guardrails"}}
-			}
-		}
-		if dec != nil {
-			if cres, err = dec.DecodeResponse(data); err != nil {
-				return h.unreadable(p.ID, m.Name, err)
-			}
-			if err := h.checkResponse(r.Context(), rt, c, cres); err != nil {
-				return attemptResult{err: err}
-			}
-		}
-		if pcodec == nil {
-			// Relayed as it is: it must be the JSON object it claims to be.
-			u, err := answerUsage(data)
-			if err != nil {
-				return h.unreadable(p.ID, m.Name, err)
-			}
-			info.usage = u
-			copyUpstreamHeaders(w.Header(), resp.Header)
-			w.Header().Set("Content-Type", orDefault(resp.Header.Get("Content-Type"), "application/json"))
-			w.WriteHeader(http.StatusOK)
-			_, _ = w.Write(data)
-			return attemptResult{}
-		}
-		cres.Model = c.model
-		if cres.Durations.Total == 0 { // Ollama clients read total_duration: the router's measure
-			cres.Durations.Total = time.Since(began)
-		}
-		info.usage = cres.Usage
-		out, err := c.kind.codec.EncodeResponse(cres)
-		if err != nil {
-			return attemptResult{err: err}
-		}
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusOK)
-		_, _ = w.Write(out)
-		return attemptResult{}
+		return h.writeAnswer(w, r, rt, c, m, p, resp, data, pcodec, info, began)
 	}
 
 	// Streams: from here on bytes reach the client; no more failover.
@@ -358,6 +270,116 @@ func (h *Handler) attempt(w http.ResponseWriter, r *http.Request, rt route, c *c
 	} else {
 		h.translateStream(ctx, cancel, w, r, c, resp, pcodec, p.ID, m.Name)
 	}
+	return attemptResult{}
+}
+
+// upstreamRequest builds the body sent to provider p and the operation that
+// serves it. pcodec is the codec that translates the answer back, nil when
+// the answer passes through in the client's dialect.
+func (h *Handler) upstreamRequest(c *chatCall, m *config.Model, p *config.Provider) (upBody []byte, op provider.Op, pcodec protocol.ProviderCodec, err error) {
+	op, same := c.kind.same[p.APIType]
+	upModel := p.UpstreamModel(m.Name)
+	// Dialects the protocol package speaks only on the client side (legacy
+	// completions, Responses, Ollama generate) cannot be re-encoded for the
+	// same provider after prompt control, nor their answers read by the
+	// response guardrails: such requests go through the provider's chat
+	// dialect. (Masking edits the body in place and keeps the passthrough.)
+	if _, isPC := c.kind.codec.(protocol.ProviderCodec); same && !isPC && (c.modified || h.app.hasResponseGuardrails()) {
+		same = false
+	}
+	if same && !c.modified {
+		if !p.AcceptsTools() && hasTools(c.obj) {
+			return nil, op, nil, noToolsError(m.Name)
+		}
+		return c.obj.Set("model", jsonscan.Quote(upModel)), op, nil, nil
+	}
+	creq, err := c.decode()
+	if err != nil {
+		return nil, op, nil, err
+	}
+	if !p.AcceptsTools() && len(creq.Tools) > 0 {
+		return nil, op, nil, noToolsError(m.Name)
+	}
+	cp := *creq
+	cp.Model = upModel
+	if same {
+		pcodec = c.kind.codec.(protocol.ProviderCodec)
+	} else {
+		pcodec = providerCodec(p.APIType)
+		op = provider.OpChat
+	}
+	upBody, err = pcodec.EncodeRequest(&cp)
+	if err != nil {
+		return nil, op, nil, requestError(err)
+	}
+	if same {
+		pcodec = nil // the answer passes through
+	}
+	return upBody, op, pcodec, nil
+}
+
+// providerError handles a provider's error answer (status >= 300, body
+// data): a retryable status fails the attempt over, any other is written
+// to the client.
+func (h *Handler) providerError(w http.ResponseWriter, rt route, c *chatCall, m *config.Model, p *config.Provider, resp *http.Response, data []byte, passthrough bool) attemptResult {
+	h.logger.Info("provider answered with an error", zap.String("provider", p.ID), zap.String("model", m.Name), zap.Int("status", resp.StatusCode))
+	ans := &upstreamAnswer{status: resp.StatusCode, header: resp.Header, body: data, passthrough: passthrough}
+	if h.app.retry.status(resp.StatusCode) {
+		return attemptResult{err: ans, retry: true, fault: true}
+	}
+	return attemptResult{err: ans.write(w, h, rt, c), fault: faultStatus(resp.StatusCode)}
+}
+
+// writeAnswer checks a provider's whole (non-stream) answer data against the
+// response guardrails and writes it to the client: relayed as it is when
+// pcodec is nil, else translated into the client's dialect.
+func (h *Handler) writeAnswer(w http.ResponseWriter, r *http.Request, rt route, c *chatCall, m *config.Model, p *config.Provider, resp *http.Response, data []byte, pcodec protocol.ProviderCodec, info *reqInfo, began time.Time) attemptResult {
+	// The answer is decoded once, for translation and for the response
+	// guardrails alike; a passthrough answer without guardrails is not.
+	var cres *protocol.Response
+	var err error
+	dec := pcodec
+	if dec == nil && h.app.hasResponseGuardrails() {
+		var ok bool
+		if dec, ok = c.kind.codec.(protocol.ProviderCodec); !ok {
+			// Routed through the provider's chat dialect above, so
+			// this cannot happen; never let an answer pass unchecked.
+			return attemptResult{err: &apiError{Status: http.StatusInternalServerError, Msg: "the answer could not be checked by the response guardrails"}}
+		}
+	}
+	if dec != nil {
+		if cres, err = dec.DecodeResponse(data); err != nil {
+			return h.unreadable(p.ID, m.Name, err)
+		}
+		if err := h.checkResponse(r.Context(), rt, c, cres); err != nil {
+			return attemptResult{err: err}
+		}
+	}
+	if pcodec == nil {
+		// Relayed as it is: it must be the JSON object it claims to be.
+		u, err := answerUsage(data)
+		if err != nil {
+			return h.unreadable(p.ID, m.Name, err)
+		}
+		info.usage = u
+		copyUpstreamHeaders(w.Header(), resp.Header)
+		w.Header().Set("Content-Type", orDefault(resp.Header.Get("Content-Type"), "application/json"))
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write(data)
+		return attemptResult{}
+	}
+	cres.Model = c.model
+	if cres.Durations.Total == 0 { // Ollama clients read total_duration: the router's measure
+		cres.Durations.Total = time.Since(began)
+	}
+	info.usage = cres.Usage
+	out, err := c.kind.codec.EncodeResponse(cres)
+	if err != nil {
+		return attemptResult{err: err}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(out)
 	return attemptResult{}
 }
 

@@ -38,19 +38,22 @@ func (a *App) buildPipeline(ctx caddy.Context) error {
 			a.logger.Warn("plugin service unavailable; fail-open plugin skipped", zap.String("service", svc), zap.Error(err))
 		}}
 	var svcs []plugins.Service
-	load := func(ns, name string) (any, error) {
-		mod, err := ctx.LoadModuleByID(ns+"."+name, nil)
-		if err != nil {
-			return nil, fmt.Errorf("plugin %q: %w", name, err)
-		}
-		if s, ok := mod.(plugins.Service); ok {
-			svcs = append(svcs, s)
-		}
-		return mod, nil
-	}
 	if err := a.loadCaddyfilePlugins(ctx, p, &svcs); err != nil {
 		return err
 	}
+	if err := a.loadEnvPlugins(ctx, env, p, &svcs); err != nil {
+		return err
+	}
+	if err := a.startServicesMonitor(ctx, env, p, svcs); err != nil {
+		return err
+	}
+	a.pipeline = p
+	return nil
+}
+
+// loadEnvPlugins loads the pipelines the LLM_ROUTER_* variables name into
+// p, each stage only when the Caddyfile configured none for it.
+func (a *App) loadEnvPlugins(ctx caddy.Context, env plugins.Env, p *plugins.Pipeline, svcs *[]plugins.Service) error {
 	if a.UtilsRaw != nil {
 		env.UtilsPipeline = nil
 	}
@@ -63,64 +66,62 @@ func (a *App) buildPipeline(ctx caddy.Context) error {
 	if a.ResponseGuardrailsRaw != nil {
 		env.ForceGuardrailResponse = false
 	}
-	for _, n := range env.UtilsPipeline {
-		m, err := load("llm_router.utils", n)
-		if err != nil {
-			return err
-		}
-		u, ok := m.(plugins.Util)
-		if !ok {
-			return fmt.Errorf("plugin %q is not a utils plugin", n)
-		}
-		p.Utils = append(p.Utils, u)
+	var err error
+	if p.Utils, err = loadPlugins[plugins.Util](ctx, "llm_router.utils", "a utils plugin", env.UtilsPipeline, p.Utils, svcs); err != nil {
+		return err
 	}
-	for _, n := range env.MaskingPipeline {
-		m, err := load("llm_router.maskers", n)
-		if err != nil {
-			return err
-		}
-		mk, ok := m.(plugins.Masker)
-		if !ok {
-			return fmt.Errorf("plugin %q is not a masker", n)
-		}
-		p.Maskers = append(p.Maskers, mk)
-	}
-	guards := func(names []string) ([]plugins.Guardrail, error) {
-		var out []plugins.Guardrail
-		for _, n := range names {
-			m, err := load("llm_router.guardrails", n)
-			if err != nil {
-				return nil, err
-			}
-			g, ok := m.(plugins.Guardrail)
-			if !ok {
-				return nil, fmt.Errorf("plugin %q is not a guardrail", n)
-			}
-			out = append(out, g)
-		}
-		return out, nil
+	if p.Maskers, err = loadPlugins[plugins.Masker](ctx, "llm_router.maskers", "a masker", env.MaskingPipeline, p.Maskers, svcs); err != nil {
+		return err
 	}
 	if env.ForceGuardrailRequest {
-		if p.RequestGuardrails, err = guards(env.GuardrailPipelineRequest); err != nil {
+		if p.RequestGuardrails, err = loadPlugins[plugins.Guardrail](ctx, "llm_router.guardrails", "a guardrail", env.GuardrailPipelineRequest, nil, svcs); err != nil {
 			return err
 		}
 	}
 	if env.ForceGuardrailResponse {
-		if p.ResponseGuardrails, err = guards(env.GuardrailPipelineResponse); err != nil {
+		if p.ResponseGuardrails, err = loadPlugins[plugins.Guardrail](ctx, "llm_router.guardrails", "a guardrail", env.GuardrailPipelineResponse, nil, svcs); err != nil {
 			return err
 		}
 	}
-	if len(svcs) > 0 && env.MonitorInterval > 0 {
-		a.monitor = plugins.NewServicesMonitor(plugins.MonitorConfig{Interval: env.MonitorInterval}, svcs...)
-		p.Health = a.monitor
-		if reg := ctx.GetMetricsRegistry(); reg != nil {
-			var are prometheus.AlreadyRegisteredError
-			if err := reg.Register(a.monitor); err != nil && !errors.As(err, &are) {
-				return fmt.Errorf("services monitor metrics: %w", err)
-			}
+	return nil
+}
+
+// loadPlugins loads the modules named in namespace ns, appends them to out
+// (each must be a T, kind names T in the error when it is not) and those
+// that are services to svcs.
+func loadPlugins[T any](ctx caddy.Context, ns, kind string, names []string, out []T, svcs *[]plugins.Service) ([]T, error) {
+	for _, n := range names {
+		mod, err := ctx.LoadModuleByID(ns+"."+n, nil)
+		if err != nil {
+			return nil, fmt.Errorf("plugin %q: %w", n, err)
+		}
+		if s, ok := mod.(plugins.Service); ok {
+			*svcs = append(*svcs, s)
+		}
+		t, ok := mod.(T)
+		if !ok {
+			return nil, fmt.Errorf("plugin %q is not %s", n, kind)
+		}
+		out = append(out, t)
+	}
+	return out, nil
+}
+
+// startServicesMonitor watches the plugins' backing services when there are
+// any and the monitor interval is positive, and reports their health to p
+// and to the metrics registry.
+func (a *App) startServicesMonitor(ctx caddy.Context, env plugins.Env, p *plugins.Pipeline, svcs []plugins.Service) error {
+	if len(svcs) == 0 || env.MonitorInterval <= 0 {
+		return nil
+	}
+	a.monitor = plugins.NewServicesMonitor(plugins.MonitorConfig{Interval: env.MonitorInterval}, svcs...)
+	p.Health = a.monitor
+	if reg := ctx.GetMetricsRegistry(); reg != nil {
+		var are prometheus.AlreadyRegisteredError
+		if err := reg.Register(a.monitor); err != nil && !errors.As(err, &are) {
+			return fmt.Errorf("services monitor metrics: %w", err)
 		}
 	}
-	a.pipeline = p
 	return nil
 }
 

@@ -228,37 +228,12 @@ func walk(dir string, opt VerifyOptions, fn func(r *rec) error) (Summary, error)
 		if !started && opt.Partial {
 			expect = seq
 		}
-		switch {
-		case seq < expect:
-			return s, &Break{Kind: BreakReorder, File: r.file, Line: r.line, Seq: seq,
-				Detail: fmt.Sprintf("expected seq %d: record out of order or duplicated", expect)}
-		case seq > expect:
-			if nx := w.lookahead(); nx != nil && nx.fr.seq < seq {
-				return s, &Break{Kind: BreakReorder, File: r.file, Line: r.line, Seq: seq,
-					Detail: fmt.Sprintf("expected seq %d, and seq %d follows: records out of order", expect, nx.fr.seq)}
-			}
-			d := fmt.Sprintf("records %d..%d are missing", expect, seq-1)
-			if seq-1 == expect {
-				d = fmt.Sprintf("record %d is missing", expect)
-			}
-			if r.first && lastFile != "" {
-				d += fmt.Sprintf(" between %s and this file (a file removed or truncated?)", lastFile)
-			} else if r.first {
-				d += " before the first file (older files removed? use --partial for a log pruned on purpose)"
-			}
-			return s, &Break{Kind: BreakGap, File: r.file, Line: r.line, Seq: seq, Detail: d}
+		if b := checkSeq(w, r, expect, lastFile); b != nil {
+			return s, b
 		}
 		if started || !opt.Partial {
-			want := prevHash
-			if !started {
-				want = [hashLen]byte{} // the first record of a log
-			}
-			if r.fr.prev != want {
-				d := fmt.Sprintf("prev hash does not match record %d: that record (or this one) was edited or replaced", seq-1)
-				if !started {
-					d = "first record of the log must have a zero prev hash"
-				}
-				return s, &Break{Kind: BreakLink, File: r.file, Line: r.line, Seq: seq, Detail: d}
+			if b := checkLink(r, prevHash, started); b != nil {
+				return s, b
 			}
 		}
 		if r.first {
@@ -297,6 +272,52 @@ func walk(dir string, opt VerifyOptions, fn func(r *rec) error) (Summary, error)
 			Detail: fmt.Sprintf("log ends at seq %d, before the anchor seq %d: newest records removed", s.Head.Seq, opt.Anchor.Seq)}
 	}
 	return s, nil
+}
+
+// checkSeq checks that record r has the sequence number expect: a smaller
+// one is a record out of order, a larger one a gap (lastFile is the file of
+// the record before, for the message).
+func checkSeq(w *walker, r *rec, expect uint64, lastFile string) *Break {
+	seq := r.fr.seq
+	switch {
+	case seq < expect:
+		return &Break{Kind: BreakReorder, File: r.file, Line: r.line, Seq: seq,
+			Detail: fmt.Sprintf("expected seq %d: record out of order or duplicated", expect)}
+	case seq > expect:
+		if nx := w.lookahead(); nx != nil && nx.fr.seq < seq {
+			return &Break{Kind: BreakReorder, File: r.file, Line: r.line, Seq: seq,
+				Detail: fmt.Sprintf("expected seq %d, and seq %d follows: records out of order", expect, nx.fr.seq)}
+		}
+		d := fmt.Sprintf("records %d..%d are missing", expect, seq-1)
+		if seq-1 == expect {
+			d = fmt.Sprintf("record %d is missing", expect)
+		}
+		if r.first && lastFile != "" {
+			d += fmt.Sprintf(" between %s and this file (a file removed or truncated?)", lastFile)
+		} else if r.first {
+			d += " before the first file (older files removed? use --partial for a log pruned on purpose)"
+		}
+		return &Break{Kind: BreakGap, File: r.file, Line: r.line, Seq: seq, Detail: d}
+	}
+	return nil
+}
+
+// checkLink checks that r's prev hash is prevHash, the hash of the record
+// before it, or zero for the first record of a log (started false).
+func checkLink(r *rec, prevHash [hashLen]byte, started bool) *Break {
+	seq := r.fr.seq
+	want := prevHash
+	if !started {
+		want = [hashLen]byte{} // the first record of a log
+	}
+	if r.fr.prev != want {
+		d := fmt.Sprintf("prev hash does not match record %d: that record (or this one) was edited or replaced", seq-1)
+		if !started {
+			d = "first record of the log must have a zero prev hash"
+		}
+		return &Break{Kind: BreakLink, File: r.file, Line: r.line, Seq: seq, Detail: d}
+	}
+	return nil
 }
 
 // Decrypt verifies the chain of the log in dir (as Verify) while decrypting

@@ -68,6 +68,7 @@ func keysCommand(cmd *cobra.Command) {
 	keysCommandWith(cmd, cliEnv{now: time.Now, lookup: lookupAccount})
 }
 
+// keysCommandWith builds the keys command tree under cmd with env.
 func keysCommandWith(cmd *cobra.Command, env cliEnv) {
 	// Not Caddy's help footer (its command-line docs) under a router command.
 	cmd.SetHelpTemplate(cmd.HelpTemplate() + "\nDocumentation: https://github.com/llmrouter/llm-router#api-keys\n")
@@ -87,49 +88,75 @@ func keysCommandWith(cmd *cobra.Command, env cliEnv) {
 		env.lookup = lookupAccount
 	}
 
-	withStore := func(c *cobra.Command, fn func(ctx context.Context, s docStore) error) error {
-		c.SilenceUsage = true
-		ctx := c.Context()
-		if ctx == nil {
-			ctx = context.Background()
+	k := keysCLI{env: env}
+	create, list := k.createCommand(), k.listCommand()
+	disable := k.byNameCommand("disable", "Disables a key (it stays in the file)",
+		func(doc []byte, name string) ([]byte, error) { return setDisabled(doc, name, true) }, "disabled")
+	enable := k.byNameCommand("enable", "Re-enables a disabled key",
+		func(doc []byte, name string) ([]byte, error) { return setDisabled(doc, name, false) }, "enabled")
+	del := k.byNameCommand("delete", "Deletes a key", deleteKey, "deleted")
+
+	grace := time.Hour
+	if s := os.Getenv("LLM_ROUTER_AUTH_ROTATION_GRACE_PERIOD"); s != "" {
+		if n, err := strconv.Atoi(s); err == nil && n >= 0 {
+			grace = time.Duration(n) * time.Second
 		}
-		url, _ := c.Flags().GetString("redis-url")
-		sentinels, _ := c.Flags().GetString("redis-sentinels")
-		master, _ := c.Flags().GetString("redis-master-name")
-		cluster, _ := c.Flags().GetString("redis-cluster")
-		key, _ := c.Flags().GetString("redis-key")
-		if sentinels != "" || cluster != "" || master != "" {
-			if url != "" {
-				return errors.New("--redis-url and --redis-sentinels/--redis-cluster exclude each other")
-			}
-			rc, err := haClient(sentinels, master, cluster)
-			if err != nil {
-				return err
-			}
-			defer rc.Close()
-			return fn(ctx, &redisStore{c: rc, key: key})
+	}
+	rotate, push := k.rotateCommand(grace), k.pushCommand()
+	cmd.AddCommand(create, list, disable, enable, rotate, del, push)
+}
+
+// keysCLI builds the keys subcommands; env is the clock and the account
+// lookup (fakes in tests).
+type keysCLI struct{ env cliEnv }
+
+// withStore opens the keys store the flags of c name (a Redis URL, Sentinels
+// or Cluster, else the keys file) and runs fn on it.
+func (k keysCLI) withStore(c *cobra.Command, fn func(ctx context.Context, s docStore) error) error {
+	c.SilenceUsage = true
+	ctx := c.Context()
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	url, _ := c.Flags().GetString("redis-url")
+	sentinels, _ := c.Flags().GetString("redis-sentinels")
+	master, _ := c.Flags().GetString("redis-master-name")
+	cluster, _ := c.Flags().GetString("redis-cluster")
+	key, _ := c.Flags().GetString("redis-key")
+	if sentinels != "" || cluster != "" || master != "" {
+		if url != "" {
+			return errors.New("--redis-url and --redis-sentinels/--redis-cluster exclude each other")
 		}
-		if url == "" {
-			path, _ := c.Flags().GetString("keys-file")
-			name, _ := c.Flags().GetString("service-user")
-			var reader *account
-			if name != "" {
-				var err error
-				if reader, err = env.lookup(name); err != nil {
-					return err
-				}
-			}
-			return fn(ctx, &fileStore{path: path, reader: reader, note: c.ErrOrStderr()})
-		}
-		opt, err := redis.ParseURL(url)
+		rc, err := haClient(sentinels, master, cluster)
 		if err != nil {
-			return fmt.Errorf("--redis-url: %w", err)
+			return err
 		}
-		rc := redis.NewClient(opt)
 		defer rc.Close()
 		return fn(ctx, &redisStore{c: rc, key: key})
 	}
+	if url == "" {
+		path, _ := c.Flags().GetString("keys-file")
+		name, _ := c.Flags().GetString("service-user")
+		var reader *account
+		if name != "" {
+			var err error
+			if reader, err = k.env.lookup(name); err != nil {
+				return err
+			}
+		}
+		return fn(ctx, &fileStore{path: path, reader: reader, note: c.ErrOrStderr()})
+	}
+	opt, err := redis.ParseURL(url)
+	if err != nil {
+		return fmt.Errorf("--redis-url: %w", err)
+	}
+	rc := redis.NewClient(opt)
+	defer rc.Close()
+	return fn(ctx, &redisStore{c: rc, key: key})
+}
 
+// createCommand is `keys create`: a new key, its secret printed once.
+func (k keysCLI) createCommand() *cobra.Command {
 	create := &cobra.Command{
 		Use:   "create --name NAME [--models m1,m2] [--endpoints chat,...] [--rpm N] [--tpm N] [--expires DATE]",
 		Short: "Creates a key and prints it once",
@@ -146,12 +173,12 @@ func keysCommandWith(cmd *cobra.Command, env cliEnv) {
 			for _, e := range splitList(endpoints) {
 				o.Endpoints = append(o.Endpoints, Family(e))
 			}
-			now := env.now()
+			now := k.env.now()
 			var err error
 			if o.Expires, err = parseExpiry(exp, now); err != nil {
 				return err
 			}
-			return withStore(c, func(ctx context.Context, s docStore) error {
+			return k.withStore(c, func(ctx context.Context, s docStore) error {
 				var secret string
 				err := edit(ctx, s, func(doc []byte) (out []byte, err error) {
 					out, secret, err = addKey(doc, o, now)
@@ -174,14 +201,18 @@ func keysCommandWith(cmd *cobra.Command, env cliEnv) {
 	cf.Int("tpm", 0, "tokens per minute (0: unlimited)")
 	cf.String("expires", "", "expiry: 2026-12-31 (midnight UTC), RFC 3339 time, or duration (90d, 720h)")
 	_ = create.MarkFlagRequired("name")
+	return create
+}
 
+// listCommand is `keys list`: the keys, never their secrets.
+func (k keysCLI) listCommand() *cobra.Command {
 	list := &cobra.Command{
 		Use:   "list [--json]",
 		Short: "Lists the keys (never the keys themselves)",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			asJSON, _ := c.Flags().GetBool("json")
-			return withStore(c, func(ctx context.Context, s docStore) error {
+			return k.withStore(c, func(ctx context.Context, s docStore) error {
 				doc, _, err := s.load(ctx)
 				if err != nil {
 					return err
@@ -190,48 +221,43 @@ func keysCommandWith(cmd *cobra.Command, env cliEnv) {
 				if err != nil {
 					return err
 				}
-				return printList(c.OutOrStdout(), recs, env.now(), asJSON)
+				return printList(c.OutOrStdout(), recs, k.env.now(), asJSON)
 			})
 		},
 	}
 	list.Flags().Bool("json", false, "print JSON")
+	return list
+}
 
-	byName := func(use, short string, fn func(doc []byte, name string) ([]byte, error), done string) *cobra.Command {
-		return &cobra.Command{
-			Use:   use + " NAME",
-			Short: short,
-			Args:  cobra.ExactArgs(1),
-			RunE: func(c *cobra.Command, args []string) error {
-				return withStore(c, func(ctx context.Context, s docStore) error {
-					err := edit(ctx, s, func(doc []byte) ([]byte, error) { return fn(doc, args[0]) })
-					if err == nil {
-						fmt.Fprintf(c.ErrOrStderr(), "Key %q %s in %s.\n", args[0], done, s)
-					}
-					return err
-				})
-			},
-		}
+// byNameCommand is a keys subcommand that edits the key NAME with fn and
+// reports it done.
+func (k keysCLI) byNameCommand(use, short string, fn func(doc []byte, name string) ([]byte, error), done string) *cobra.Command {
+	return &cobra.Command{
+		Use:   use + " NAME",
+		Short: short,
+		Args:  cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			return k.withStore(c, func(ctx context.Context, s docStore) error {
+				err := edit(ctx, s, func(doc []byte) ([]byte, error) { return fn(doc, args[0]) })
+				if err == nil {
+					fmt.Fprintf(c.ErrOrStderr(), "Key %q %s in %s.\n", args[0], done, s)
+				}
+				return err
+			})
+		},
 	}
-	disable := byName("disable", "Disables a key (it stays in the file)",
-		func(doc []byte, name string) ([]byte, error) { return setDisabled(doc, name, true) }, "disabled")
-	enable := byName("enable", "Re-enables a disabled key",
-		func(doc []byte, name string) ([]byte, error) { return setDisabled(doc, name, false) }, "enabled")
-	del := byName("delete", "Deletes a key", deleteKey, "deleted")
+}
 
-	grace := time.Hour
-	if s := os.Getenv("LLM_ROUTER_AUTH_ROTATION_GRACE_PERIOD"); s != "" {
-		if n, err := strconv.Atoi(s); err == nil && n >= 0 {
-			grace = time.Duration(n) * time.Second
-		}
-	}
+// rotateCommand is `keys rotate`: a new secret, the old one valid for grace.
+func (k keysCLI) rotateCommand(grace time.Duration) *cobra.Command {
 	rotate := &cobra.Command{
 		Use:   "rotate NAME [--grace 1h]",
 		Short: "Gives a key a new secret; the old one works for a grace period",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			g, _ := c.Flags().GetDuration("grace")
-			now := env.now()
-			return withStore(c, func(ctx context.Context, s docStore) error {
+			now := k.env.now()
+			return k.withStore(c, func(ctx context.Context, s docStore) error {
 				var secret string
 				err := edit(ctx, s, func(doc []byte) (out []byte, err error) {
 					out, secret, err = rotateKey(doc, args[0], g, now)
@@ -248,8 +274,12 @@ func keysCommandWith(cmd *cobra.Command, env cliEnv) {
 		},
 	}
 	rotate.Flags().Duration("grace", grace, "how long the old key keeps working (default $LLM_ROUTER_AUTH_ROTATION_GRACE_PERIOD seconds, else 1h)")
+	return rotate
+}
 
-	push := &cobra.Command{
+// pushCommand is `keys push`: a keys file copied into Redis.
+func (k keysCLI) pushCommand() *cobra.Command {
+	return &cobra.Command{
 		Use:   "push --keys-file F --redis-url URL",
 		Short: "Copies a keys file into Redis, replacing the keys there",
 		Args:  cobra.NoArgs,
@@ -270,7 +300,7 @@ func keysCommandWith(cmd *cobra.Command, env cliEnv) {
 			if err != nil {
 				return err
 			}
-			return withStore(c, func(ctx context.Context, s docStore) error {
+			return k.withStore(c, func(ctx context.Context, s docStore) error {
 				err := edit(ctx, s, func([]byte) ([]byte, error) { return doc, nil })
 				if err == nil {
 					fmt.Fprintf(c.ErrOrStderr(), "Pushed %d keys from %s to %s.\n", len(recs), path, s)
@@ -279,8 +309,6 @@ func keysCommandWith(cmd *cobra.Command, env cliEnv) {
 			})
 		},
 	}
-
-	cmd.AddCommand(create, list, disable, enable, rotate, del, push)
 }
 
 // listItem is one key as `keys list --json` prints it.

@@ -318,62 +318,72 @@ func parseModel(file, group, name string, raw json.RawMessage, seenIDs map[strin
 				}
 			}
 		}
-		fail := func(field, msg string) error {
-			return &Error{File: file, Model: name, Provider: where, Field: field, Msg: msg}
-		}
-		if rp.ID == nil || strings.TrimSpace(*rp.ID) == "" {
-			return nil, nil, fail("id", "is required")
-		}
-		if prev, dup := seenIDs[*rp.ID]; dup {
-			return nil, nil, fail("id", fmt.Sprintf("duplicate provider id (also used by model %q)", prev))
-		}
-		seenIDs[*rp.ID] = name
-		if rp.APIHost == nil || strings.TrimSpace(*rp.APIHost) == "" {
-			return nil, nil, fail("api_host", "is required")
-		}
-		u, err := url.Parse(strings.TrimSpace(*rp.APIHost))
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, nil, fail("api_host", "must be an http:// or https:// URL")
-		}
-		if rp.APIType == nil {
-			return nil, nil, fail("api_type", "is required (one of "+strings.Join(KnownAPITypes, ", ")+")")
-		}
-		at := strings.ToLower(strings.TrimSpace(*rp.APIType))
-		if !known(at) {
-			return nil, nil, fail("api_type", fmt.Sprintf("unknown api_type %q (want one of %s)", *rp.APIType, strings.Join(KnownAPITypes, ", ")))
-		}
-		p := &Provider{ID: *rp.ID, APIHost: strings.TrimSpace(*rp.APIHost), APIType: at, Weight: 1}
-		if rp.APIToken != nil {
-			p.APIToken = *rp.APIToken
-		}
-		if rp.ModelPath != nil {
-			p.ModelPath = *rp.ModelPath
-		}
-		if rp.KeepAlive != nil {
-			p.KeepAlive = *rp.KeepAlive
-		}
-		if rp.ToolCalling != nil {
-			p.ToolCalling = *rp.ToolCalling
-		}
-		if rp.IsEmbedding != nil {
-			p.IsEmbedding = *rp.IsEmbedding
-		}
-		if w, ok, err := number(rp.Weight); err != nil {
-			return nil, nil, fail("weight", "must be a number")
-		} else if ok {
-			if w < 0 || math.IsNaN(w) || math.IsInf(w, 0) {
-				return nil, nil, fail("weight", "must be a non-negative number")
-			}
-			p.Weight = w
-		}
-		if n, ok, err := number(rp.InputSize); err != nil || (ok && (n < 0 || n != math.Trunc(n))) {
-			return nil, nil, fail("input_size", "must be a non-negative integer")
-		} else if ok {
-			p.InputSize = int(n)
+		p, err := parseProvider(file, name, where, rp, seenIDs)
+		if err != nil {
+			return nil, nil, err
 		}
 		m.Providers = append(m.Providers, p)
 	}
 	return m, unknown, nil
+}
+
+// parseProvider validates one provider of model name (where names it in
+// errors: its quoted id, or #index) and records its id in seenIDs.
+func parseProvider(file, name, where string, rp rawProvider, seenIDs map[string]string) (*Provider, error) {
+	fail := func(field, msg string) error {
+		return &Error{File: file, Model: name, Provider: where, Field: field, Msg: msg}
+	}
+	if rp.ID == nil || strings.TrimSpace(*rp.ID) == "" {
+		return nil, fail("id", "is required")
+	}
+	if prev, dup := seenIDs[*rp.ID]; dup {
+		return nil, fail("id", fmt.Sprintf("duplicate provider id (also used by model %q)", prev))
+	}
+	seenIDs[*rp.ID] = name
+	if rp.APIHost == nil || strings.TrimSpace(*rp.APIHost) == "" {
+		return nil, fail("api_host", "is required")
+	}
+	u, err := url.Parse(strings.TrimSpace(*rp.APIHost))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fail("api_host", "must be an http:// or https:// URL")
+	}
+	if rp.APIType == nil {
+		return nil, fail("api_type", "is required (one of "+strings.Join(KnownAPITypes, ", ")+")")
+	}
+	at := strings.ToLower(strings.TrimSpace(*rp.APIType))
+	if !known(at) {
+		return nil, fail("api_type", fmt.Sprintf("unknown api_type %q (want one of %s)", *rp.APIType, strings.Join(KnownAPITypes, ", ")))
+	}
+	p := &Provider{ID: *rp.ID, APIHost: strings.TrimSpace(*rp.APIHost), APIType: at, Weight: 1}
+	if rp.APIToken != nil {
+		p.APIToken = *rp.APIToken
+	}
+	if rp.ModelPath != nil {
+		p.ModelPath = *rp.ModelPath
+	}
+	if rp.KeepAlive != nil {
+		p.KeepAlive = *rp.KeepAlive
+	}
+	if rp.ToolCalling != nil {
+		p.ToolCalling = *rp.ToolCalling
+	}
+	if rp.IsEmbedding != nil {
+		p.IsEmbedding = *rp.IsEmbedding
+	}
+	if w, ok, err := number(rp.Weight); err != nil {
+		return nil, fail("weight", "must be a number")
+	} else if ok {
+		if w < 0 || math.IsNaN(w) || math.IsInf(w, 0) {
+			return nil, fail("weight", "must be a non-negative number")
+		}
+		p.Weight = w
+	}
+	if n, ok, err := number(rp.InputSize); err != nil || (ok && (n < 0 || n != math.Trunc(n))) {
+		return nil, fail("input_size", "must be a non-negative integer")
+	} else if ok {
+		p.InputSize = int(n)
+	}
+	return p, nil
 }
 
 // number reads a JSON number or numeric string; ok is false for null or absent.

@@ -40,7 +40,7 @@
 // a clean finish after it. A "blocked" answer is WriteText: start, text,
 // stop, end.
 //
-// Translation rules worth knowing (see wire-formats.md §7):
+// Translation rules worth knowing:
 //   - A leading system/developer message becomes Request.System; later ones
 //     stay RoleSystem messages (the Anthropic encoder hoists them into the
 //     top-level system prompt).
@@ -58,7 +58,8 @@
 //   - Reasoning history is dropped for OpenAI-wire providers, kept as
 //     message.thinking for Ollama, and sent to Anthropic only with its
 //     signature. Tool-call ids Anthropic would reject are rewritten
-//     deterministically (call and result still match). Anthropic temperature is clamped to 1; max_tokens defaults to
-//     Messages.MaxTokens (4096); an effort becomes a thinking budget below
-//     max_tokens.
+//     deterministically (call and result still match). Anthropic
+//     temperature is clamped to 1; max_tokens defaults to Messages.MaxTokens
+//     (DefaultMaxTokens, 4096, when that is 0); an effort becomes a thinking
+//     budget below max_tokens.
 package protocol

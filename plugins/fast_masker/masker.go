@@ -17,17 +17,17 @@
 // they never collide with it. Masking an already masked text changes
 // nothing: placeholders of the form {TAG_n} are never masked again.
 //
-// Deliberate differences from the original Python rules (seed-spec §8.3,
-// §21): VIN uses the real ISO 3779 transliteration (J=1, S=2, …) and needs
-// a digit; REGON-14 uses the official weights 2,4,8,5,0,9,7,3,6,1,2,4,8;
-// IBAN lengths follow the ISO 13616 registry, an IBAN must end at a word
-// boundary and a partly masked one (X) may hold only digits and X; an
-// invalid IP keeps its ":port" text; amounts may be plain digit runs
-// ("1500 zł"); car plates must be upper case; a phone number may end in
-// punctuation ("600 700 800,"); NIP and postal codes must not touch letters;
-// a postal code is rejected only when '/' follows it directly; NRB is
-// rejected after an IBAN country code only; SSL serials need a letter A–F;
-// and the pseudonym map is per request, not process-wide.
+// Deliberate differences from the rules of the original Python masker, which
+// this one otherwise reproduces: VIN uses the real ISO 3779 transliteration
+// (J=1, S=2, …) and needs a digit; REGON-14 uses the official weights
+// 2,4,8,5,0,9,7,3,6,1,2,4,8; IBAN lengths follow the ISO 13616 registry, an
+// IBAN must end at a word boundary and a partly masked one (X) may hold only
+// digits and X; an invalid IP keeps its ":port" text; amounts may be plain
+// digit runs ("1500 zł"); car plates must be upper case; a phone number may
+// end in punctuation ("600 700 800,"); NIP and postal codes must not touch
+// letters; a postal code is rejected only when '/' follows it directly; NRB
+// is rejected after an IBAN country code only; SSL serials need a letter
+// A–F; and the pseudonym map is per request, not process-wide.
 package fastmasker
 
 import (

@@ -109,56 +109,10 @@ func New(c *Config) (*Router, error) {
 			r.defaultModel = r.pool[0]
 		}
 	}
-	n := len(r.pool)
-	levelIndex := func(level string) int {
-		if m, ok := c.levelModel(level); ok {
-			for i := n - 1; i >= 0; i-- {
-				if r.pool[i] == m {
-					return i
-				}
-			}
-		}
-		switch level {
-		case Simple:
-			return 0
-		case Medium:
-			return n / 2
-		default:
-			return n - 1
-		}
-	}
 	lens := map[int]bool{}
 	for ii, in := range c.Intents {
-		r.intents = append(r.intents, in.Name)
-		dup := map[string]bool{}
-		for _, k := range in.Keywords {
-			toks := tokens(strings.ToLower(k.Text))
-			switch {
-			case len(toks) == 0 || dup[pad(toks)]:
-				continue
-			case len(toks) > 1: // "e-mail": a sequence of words
-				r.phrases = append(r.phrases, phrase{pad(toks), hit{ii, r.nTerms, k.Weight}})
-			case utf8.RuneCountInString(toks[0]) >= 4:
-				r.prefix[toks[0]] = append(r.prefix[toks[0]], hit{ii, r.nTerms, k.Weight})
-				lens[len(toks[0])] = true
-			default:
-				r.exact[toks[0]] = append(r.exact[toks[0]], hit{ii, r.nTerms, k.Weight})
-			}
-			dup[pad(toks)] = true
-			r.nTerms++
-		}
-		for _, p := range in.Phrases {
-			if toks := tokens(strings.ToLower(p.Text)); len(toks) > 0 {
-				r.phrases = append(r.phrases, phrase{pad(toks), hit{ii, r.nTerms, p.Weight}})
-				r.nTerms++
-			}
-		}
-		for _, p := range in.Patterns {
-			re, err := compilePattern(p)
-			if err != nil {
-				return nil, fmt.Errorf("routing config: intents.%s.patterns: %w", in.Name, err)
-			}
-			r.patterns = append(r.patterns, pattern{re, ii})
+		if err := r.addIntent(ii, in, lens); err != nil {
+			return nil, err
 		}
 	}
 	for l := range lens {
@@ -167,10 +121,70 @@ func New(c *Config) (*Router, error) {
 	for _, name := range append(append([]string(nil), r.intents...), NoIntent) {
 		r.intentIdx[name] = -1
 		if level := c.Adjust[name]; level != "" {
-			r.intentIdx[name] = levelIndex(level)
+			r.intentIdx[name] = r.levelIndex(c, level)
 		}
 	}
 	return r, nil
+}
+
+// levelIndex is the index in the pool of the model for a complexity level:
+// the configured model of that level (its last place in the pool), else the
+// first, middle or last model of the pool.
+func (r *Router) levelIndex(c *Config, level string) int {
+	n := len(r.pool)
+	if m, ok := c.levelModel(level); ok {
+		for i := n - 1; i >= 0; i-- {
+			if r.pool[i] == m {
+				return i
+			}
+		}
+	}
+	switch level {
+	case Simple:
+		return 0
+	case Medium:
+		return n / 2
+	default:
+		return n - 1
+	}
+}
+
+// addIntent indexes intent number ii: its keywords (one word exactly, or as
+// a prefix from four letters; several words as a phrase), phrases and
+// patterns. lens collects the lengths of the prefix keywords.
+func (r *Router) addIntent(ii int, in Intent, lens map[int]bool) error {
+	r.intents = append(r.intents, in.Name)
+	dup := map[string]bool{}
+	for _, k := range in.Keywords {
+		toks := tokens(strings.ToLower(k.Text))
+		switch {
+		case len(toks) == 0 || dup[pad(toks)]:
+			continue
+		case len(toks) > 1: // "e-mail": a sequence of words
+			r.phrases = append(r.phrases, phrase{pad(toks), hit{ii, r.nTerms, k.Weight}})
+		case utf8.RuneCountInString(toks[0]) >= 4:
+			r.prefix[toks[0]] = append(r.prefix[toks[0]], hit{ii, r.nTerms, k.Weight})
+			lens[len(toks[0])] = true
+		default:
+			r.exact[toks[0]] = append(r.exact[toks[0]], hit{ii, r.nTerms, k.Weight})
+		}
+		dup[pad(toks)] = true
+		r.nTerms++
+	}
+	for _, p := range in.Phrases {
+		if toks := tokens(strings.ToLower(p.Text)); len(toks) > 0 {
+			r.phrases = append(r.phrases, phrase{pad(toks), hit{ii, r.nTerms, p.Weight}})
+			r.nTerms++
+		}
+	}
+	for _, p := range in.Patterns {
+		re, err := compilePattern(p)
+		if err != nil {
+			return fmt.Errorf("routing config: intents.%s.patterns: %w", in.Name, err)
+		}
+		r.patterns = append(r.patterns, pattern{re, ii})
+	}
+	return nil
 }
 
 // Choose picks a model for texts (oldest first; the newest non-blank one is

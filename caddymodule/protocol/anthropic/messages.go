@@ -76,6 +76,25 @@ func (Messages) DecodeRequest(body []byte) (*protocol.Request, error) {
 		r.User = md.Str("user_id")
 		o.Fail(md.Err())
 	}
+	decodeTools(o, r)
+	decodeToolChoice(o, r)
+	decodeThinking(o, r)
+	decodeOutputConfig(o, r)
+	if err := o.Err(); err != nil {
+		return nil, err
+	}
+	for k, v := range o.Rest() {
+		if r.Extra == nil {
+			r.Extra = map[string]json.RawMessage{}
+		}
+		r.Extra[k] = v
+	}
+	return r, nil
+}
+
+// decodeTools reads the tools: custom tools (an input_schema, no other
+// type) are modelled, server tools are kept raw.
+func decodeTools(o *wire.Obj, r *protocol.Request) {
 	for i, t := range o.Array("tools") {
 		to, err := wire.Parse(t, wire.Idx("tools", i))
 		if err != nil {
@@ -91,73 +110,83 @@ func (Messages) DecodeRequest(body []byte) (*protocol.Request, error) {
 		r.Tools = append(r.Tools, protocol.Tool{Name: to.Str("name"), Description: to.Str("description"), Schema: schema, Strict: to.BoolPtr("strict")})
 		o.Fail(to.Err())
 	}
-	if tc := o.Object("tool_choice"); tc != nil {
-		switch t := tc.Str("type"); t {
-		case "auto", "none":
-			r.ToolChoice.Mode = protocol.ToolChoiceMode(t)
-		case "any":
-			r.ToolChoice.Mode = protocol.ToolRequired
-		case "tool":
-			r.ToolChoice = protocol.ToolChoice{Mode: protocol.ToolNamed, Name: tc.Str("name")}
-		default:
-			tc.Failf("type", "must be auto, any, tool or none")
-		}
-		if tc.Bool("disable_parallel_tool_use", false) {
-			f := false
-			r.ParallelTools = &f
-		}
-		o.Fail(tc.Err())
+}
+
+// decodeToolChoice reads tool_choice and disable_parallel_tool_use.
+func decodeToolChoice(o *wire.Obj, r *protocol.Request) {
+	tc := o.Object("tool_choice")
+	if tc == nil {
+		return
 	}
-	if th := o.Object("thinking"); th != nil {
-		switch t := th.Str("type"); t {
-		case "enabled":
-			b := th.Int("budget_tokens")
-			if b == nil {
-				th.Failf("budget_tokens", "required when thinking is enabled")
-			} else {
-				r.Reasoning = &protocol.Reasoning{Budget: *b}
-			}
-		case "adaptive":
-			r.Reasoning = &protocol.Reasoning{Effort: "medium"}
-		case "disabled":
-			r.Reasoning = &protocol.Reasoning{Off: true}
-		default:
-			th.Failf("type", "must be enabled, adaptive or disabled")
-		}
-		o.Fail(th.Err())
+	switch t := tc.Str("type"); t {
+	case "auto", "none":
+		r.ToolChoice.Mode = protocol.ToolChoiceMode(t)
+	case "any":
+		r.ToolChoice.Mode = protocol.ToolRequired
+	case "tool":
+		r.ToolChoice = protocol.ToolChoice{Mode: protocol.ToolNamed, Name: tc.Str("name")}
+	default:
+		tc.Failf("type", "must be auto, any, tool or none")
 	}
-	if oc := o.Object("output_config"); oc != nil {
-		if e := oc.Str("effort"); e != "" {
-			if r.Reasoning == nil {
-				r.Reasoning = &protocol.Reasoning{}
-			}
-			r.Reasoning.Effort = e
-		}
-		if f := oc.Object("format"); f != nil {
-			if f.Str("type") == "json_schema" {
-				r.Format = &protocol.Format{Kind: protocol.FormatJSONSchema, Schema: f.Take("schema")}
-			}
-			oc.Fail(f.Err())
-		}
-		o.Fail(oc.Err())
-		if rest := oc.Rest(); rest != nil { // keep unknown members for passthrough
-			b, _ := json.Marshal(rest)
-			if r.Extra == nil {
-				r.Extra = map[string]json.RawMessage{}
-			}
-			r.Extra["output_config"] = b
-		}
+	if tc.Bool("disable_parallel_tool_use", false) {
+		f := false
+		r.ParallelTools = &f
 	}
-	if err := o.Err(); err != nil {
-		return nil, err
+	o.Fail(tc.Err())
+}
+
+// decodeThinking reads thinking: a token budget, adaptive (a medium effort)
+// or disabled.
+func decodeThinking(o *wire.Obj, r *protocol.Request) {
+	th := o.Object("thinking")
+	if th == nil {
+		return
 	}
-	for k, v := range o.Rest() {
+	switch t := th.Str("type"); t {
+	case "enabled":
+		b := th.Int("budget_tokens")
+		if b == nil {
+			th.Failf("budget_tokens", "required when thinking is enabled")
+		} else {
+			r.Reasoning = &protocol.Reasoning{Budget: *b}
+		}
+	case "adaptive":
+		r.Reasoning = &protocol.Reasoning{Effort: "medium"}
+	case "disabled":
+		r.Reasoning = &protocol.Reasoning{Off: true}
+	default:
+		th.Failf("type", "must be enabled, adaptive or disabled")
+	}
+	o.Fail(th.Err())
+}
+
+// decodeOutputConfig reads output_config: an effort and a JSON-schema
+// format; members it does not model are kept in Extra.
+func decodeOutputConfig(o *wire.Obj, r *protocol.Request) {
+	oc := o.Object("output_config")
+	if oc == nil {
+		return
+	}
+	if e := oc.Str("effort"); e != "" {
+		if r.Reasoning == nil {
+			r.Reasoning = &protocol.Reasoning{}
+		}
+		r.Reasoning.Effort = e
+	}
+	if f := oc.Object("format"); f != nil {
+		if f.Str("type") == "json_schema" {
+			r.Format = &protocol.Format{Kind: protocol.FormatJSONSchema, Schema: f.Take("schema")}
+		}
+		oc.Fail(f.Err())
+	}
+	o.Fail(oc.Err())
+	if rest := oc.Rest(); rest != nil { // keep unknown members for passthrough
+		b, _ := json.Marshal(rest)
 		if r.Extra == nil {
 			r.Extra = map[string]json.RawMessage{}
 		}
-		r.Extra[k] = v
+		r.Extra["output_config"] = b
 	}
-	return r, nil
 }
 
 func decodeMessage(r *protocol.Request, raw json.RawMessage, path string) error {
@@ -432,11 +461,36 @@ func (c Messages) EncodeRequest(r *protocol.Request) ([]byte, error) {
 		}
 	}
 	w.System = strings.Join(system, "\n\n")
+	if err := encodeTools(&w, r); err != nil {
+		return nil, err
+	}
+	if rs := r.Reasoning; rs != nil && !rs.Off {
+		b := rs.Budget
+		if b == 0 {
+			b = budgetFor(rs.Effort)
+		}
+		if b >= w.MaxTokens {
+			b = w.MaxTokens - 1
+		}
+		if b >= 1024 {
+			w.Thinking = &aThinking{Type: "enabled", BudgetTokens: b}
+		}
+	}
+	var extra map[string]json.RawMessage
+	if r.Origin == protocol.Anthropic {
+		extra = r.Extra
+	}
+	return wire.Marshal(w, extra)
+}
+
+// encodeTools renders r's tools and tool choice into w; a raw tool of
+// another dialect is an error.
+func encodeTools(w *aRequest, r *protocol.Request) error {
 	for i := range r.Tools {
 		t := &r.Tools[i]
 		if t.Raw != nil {
 			if t.Origin != protocol.Anthropic {
-				return nil, protocol.Errorf(wire.Idx("tools", i), "tool type %q is not supported by this provider", t.Name)
+				return protocol.Errorf(wire.Idx("tools", i), "tool type %q is not supported by this provider", t.Name)
 			}
 			w.Tools = append(w.Tools, t.Raw)
 			continue
@@ -463,23 +517,7 @@ func (c Messages) EncodeRequest(r *protocol.Request) ([]byte, error) {
 			}
 		}
 	}
-	if rs := r.Reasoning; rs != nil && !rs.Off {
-		b := rs.Budget
-		if b == 0 {
-			b = budgetFor(rs.Effort)
-		}
-		if b >= w.MaxTokens {
-			b = w.MaxTokens - 1
-		}
-		if b >= 1024 {
-			w.Thinking = &aThinking{Type: "enabled", BudgetTokens: b}
-		}
-	}
-	var extra map[string]json.RawMessage
-	if r.Origin == protocol.Anthropic {
-		extra = r.Extra
-	}
-	return wire.Marshal(w, extra)
+	return nil
 }
 
 func rawBlock(b aBlock) json.RawMessage {
@@ -519,6 +557,9 @@ func sniff(b64 string) string {
 	return ""
 }
 
+// encodeMessages renders the conversation as Anthropic turns: system
+// messages are appended to system, tool results open their user turn, and
+// neighbours of the same role are merged.
 func encodeMessages(r *protocol.Request, system []string) ([]aMsg, []string, error) {
 	var out []aMsg
 	var results []json.RawMessage // pending tool_result blocks of the current user turn
@@ -560,40 +601,9 @@ func encodeMessages(r *protocol.Request, system []string) ([]aMsg, []string, err
 			}
 		case protocol.RoleAssistant:
 			flushUser()
-			var blocks []json.RawMessage
-			for j := range m.Parts {
-				p := &m.Parts[j]
-				pp := wire.Idx(path+".content", j)
-				var b json.RawMessage
-				switch p.Kind {
-				case protocol.PartReasoning:
-					if p.Signature == "" {
-						continue // gateway-made or foreign thinking: Anthropic would reject it
-					}
-					t := p.Text
-					b = rawBlock(aBlock{Type: "thinking", Thinking: &t, Signature: p.Signature})
-				case protocol.PartToolCall:
-					args := p.Call.Args
-					if jsonscan.IsNull(args) {
-						args = json.RawMessage("{}")
-					}
-					if a := bytes.TrimSpace(args); len(a) == 0 || a[0] != '{' {
-						return nil, nil, protocol.Errorf(pp, "tool call arguments must be a JSON object")
-					}
-					id := toolID(p.Call.ID)
-					if id == "" {
-						id = wire.NewID("toolu_")
-					}
-					b = rawBlock(aBlock{Type: "tool_use", ID: id, Name: p.Call.Name, Input: args})
-				default:
-					var err error
-					if b, err = contentBlock(p, pp); err != nil {
-						return nil, nil, err
-					}
-				}
-				if b != nil {
-					blocks = append(blocks, b)
-				}
+			blocks, err := assistantBlocks(m, path)
+			if err != nil {
+				return nil, nil, err
 			}
 			if len(blocks) == 0 {
 				continue
@@ -619,6 +629,48 @@ func encodeMessages(r *protocol.Request, system []string) ([]aMsg, []string, err
 		return nil, nil, protocol.Errorf("messages", "no message with content to send")
 	}
 	return merged, system, nil
+}
+
+// assistantBlocks renders the parts of assistant message m (at path) as
+// Anthropic content blocks: signed thinking, tool_use with an object
+// input, and content; unsigned thinking is dropped.
+func assistantBlocks(m *protocol.Message, path string) ([]json.RawMessage, error) {
+	var blocks []json.RawMessage
+	for j := range m.Parts {
+		p := &m.Parts[j]
+		pp := wire.Idx(path+".content", j)
+		var b json.RawMessage
+		switch p.Kind {
+		case protocol.PartReasoning:
+			if p.Signature == "" {
+				continue // gateway-made or foreign thinking: Anthropic would reject it
+			}
+			t := p.Text
+			b = rawBlock(aBlock{Type: "thinking", Thinking: &t, Signature: p.Signature})
+		case protocol.PartToolCall:
+			args := p.Call.Args
+			if jsonscan.IsNull(args) {
+				args = json.RawMessage("{}")
+			}
+			if a := bytes.TrimSpace(args); len(a) == 0 || a[0] != '{' {
+				return nil, protocol.Errorf(pp, "tool call arguments must be a JSON object")
+			}
+			id := toolID(p.Call.ID)
+			if id == "" {
+				id = wire.NewID("toolu_")
+			}
+			b = rawBlock(aBlock{Type: "tool_use", ID: id, Name: p.Call.Name, Input: args})
+		default:
+			var err error
+			if b, err = contentBlock(p, pp); err != nil {
+				return nil, err
+			}
+		}
+		if b != nil {
+			blocks = append(blocks, b)
+		}
+	}
+	return blocks, nil
 }
 
 func contentBlock(p *protocol.Part, path string) (json.RawMessage, error) {

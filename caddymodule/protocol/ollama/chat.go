@@ -383,75 +383,110 @@ func (Chat) EncodeRequest(r *protocol.Request) ([]byte, error) {
 		path := wire.Idx("messages", i)
 		switch m.Role {
 		case protocol.RoleTool:
-			for j := range m.Parts {
-				res := m.Parts[j].Result
-				if res == nil {
-					continue
-				}
-				s, imgs, err := flatten(res.Content, wire.Idx(path+".content", j))
-				if err != nil {
-					return nil, err
-				}
-				if res.IsError {
-					s = "Error: " + s
-				}
-				name := res.Name
-				if name == "" {
-					name = r.ToolName(res.CallID)
-				}
-				w.Messages = append(w.Messages, oMsg{Role: "tool", Content: s, Images: imgs, ToolName: name, ToolCallID: res.CallID})
+			var err error
+			if w.Messages, err = appendToolResults(w.Messages, r, m, path); err != nil {
+				return nil, err
 			}
 		default:
-			om := oMsg{Role: string(m.Role)}
-			var rest []protocol.Part
-			for j := range m.Parts {
-				p := &m.Parts[j]
-				switch p.Kind {
-				case protocol.PartReasoning:
-					om.Thinking += p.Text
-				case protocol.PartToolCall:
-					args := p.Call.Args
-					if jsonscan.IsNull(args) {
-						args = json.RawMessage("{}")
-					}
-					if a := bytes.TrimSpace(args); a[0] != '{' {
-						return nil, protocol.Errorf(wire.Idx(path+".content", j), "tool call arguments must be a JSON object")
-					}
-					var tc oToolCall
-					tc.ID = p.Call.ID
-					tc.Function.Index, tc.Function.Name, tc.Function.Arguments = len(om.ToolCalls), p.Call.Name, args
-					om.ToolCalls = append(om.ToolCalls, tc)
-				default:
-					rest = append(rest, *p)
-				}
-			}
-			var err error
-			if om.Content, om.Images, err = flatten(rest, path+".content"); err != nil {
+			om, err := encodeMessage(m, path)
+			if err != nil {
 				return nil, err
 			}
 			w.Messages = append(w.Messages, om)
 		}
 	}
-	if r.ToolChoice.Mode != protocol.ToolNone {
-		for i := range r.Tools {
-			t := &r.Tools[i]
-			if t.Raw != nil {
-				return nil, protocol.Errorf(wire.Idx("tools", i), "tool type %q is not supported by Ollama providers", t.Name)
-			}
-			if r.ToolChoice.Mode == protocol.ToolNamed && t.Name != r.ToolChoice.Name {
-				continue // Ollama cannot force a tool: offer only the named one
-			}
-			var ot oTool
-			ot.Type = "function"
-			ot.Function.Name, ot.Function.Description, ot.Function.Parameters = t.Name, t.Description, t.Schema
-			w.Tools = append(w.Tools, ot)
-		}
+	tools, err := encodeTools(r)
+	if err != nil {
+		return nil, err
 	}
+	w.Tools = tools
 	var extra map[string]json.RawMessage
 	if r.Origin == protocol.OllamaChat {
 		extra = r.Extra
 	}
 	return wire.Marshal(w, extra)
+}
+
+// appendToolResults appends to out the tool results of message m (a
+// RoleTool message at path) as Ollama tool messages, one per result.
+func appendToolResults(out []oMsg, r *protocol.Request, m *protocol.Message, path string) ([]oMsg, error) {
+	for j := range m.Parts {
+		res := m.Parts[j].Result
+		if res == nil {
+			continue
+		}
+		s, imgs, err := flatten(res.Content, wire.Idx(path+".content", j))
+		if err != nil {
+			return nil, err
+		}
+		if res.IsError {
+			s = "Error: " + s
+		}
+		name := res.Name
+		if name == "" {
+			name = r.ToolName(res.CallID)
+		}
+		out = append(out, oMsg{Role: "tool", Content: s, Images: imgs, ToolName: name, ToolCallID: res.CallID})
+	}
+	return out, nil
+}
+
+// encodeMessage renders a system, user or assistant message at path:
+// reasoning as thinking, tool calls as tool_calls, the rest flattened to
+// content and images.
+func encodeMessage(m *protocol.Message, path string) (oMsg, error) {
+	om := oMsg{Role: string(m.Role)}
+	var rest []protocol.Part
+	for j := range m.Parts {
+		p := &m.Parts[j]
+		switch p.Kind {
+		case protocol.PartReasoning:
+			om.Thinking += p.Text
+		case protocol.PartToolCall:
+			args := p.Call.Args
+			if jsonscan.IsNull(args) {
+				args = json.RawMessage("{}")
+			}
+			if a := bytes.TrimSpace(args); a[0] != '{' {
+				return om, protocol.Errorf(wire.Idx(path+".content", j), "tool call arguments must be a JSON object")
+			}
+			var tc oToolCall
+			tc.ID = p.Call.ID
+			tc.Function.Index, tc.Function.Name, tc.Function.Arguments = len(om.ToolCalls), p.Call.Name, args
+			om.ToolCalls = append(om.ToolCalls, tc)
+		default:
+			rest = append(rest, *p)
+		}
+	}
+	var err error
+	if om.Content, om.Images, err = flatten(rest, path+".content"); err != nil {
+		return om, err
+	}
+	return om, nil
+}
+
+// encodeTools renders r's function tools, none when the tool choice is
+// none and only the named one when a tool is forced (Ollama cannot force
+// one); a raw tool is an error.
+func encodeTools(r *protocol.Request) ([]oTool, error) {
+	if r.ToolChoice.Mode == protocol.ToolNone {
+		return nil, nil
+	}
+	var out []oTool
+	for i := range r.Tools {
+		t := &r.Tools[i]
+		if t.Raw != nil {
+			return nil, protocol.Errorf(wire.Idx("tools", i), "tool type %q is not supported by Ollama providers", t.Name)
+		}
+		if r.ToolChoice.Mode == protocol.ToolNamed && t.Name != r.ToolChoice.Name {
+			continue // Ollama cannot force a tool: offer only the named one
+		}
+		var ot oTool
+		ot.Type = "function"
+		ot.Function.Name, ot.Function.Description, ot.Function.Parameters = t.Name, t.Description, t.Schema
+		out = append(out, ot)
+	}
+	return out, nil
 }
 
 // responses

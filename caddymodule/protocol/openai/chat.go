@@ -696,7 +696,7 @@ func encodeMessages(r *protocol.Request) ([]wMsg, error) {
 				}
 				out = append(out, wMsg{Role: "tool", Content: s, ToolCallID: res.CallID})
 			}
-			if len(images) > 0 { // §8.6: tool content is text-only; images follow as a user turn
+			if len(images) > 0 { // OpenAI tool content is text-only: images follow as a user turn
 				c, _ := textContent(images, path, true)
 				out = append(out, wMsg{Role: "user", Content: c})
 			}
