@@ -559,6 +559,10 @@ func TestAnonymizerChatInBrowser(t *testing.T) {
 			"[też](JaVaScRiPt:alert(4)) [dobry](https://example.com/a) i `kod <b>`", 5)
 		send(b, "Pokaż coś")
 		out := b.text("#messages .msg.assistant:last-child .text")
+		// The newest answer is in view, however quickly it ended.
+		if !eval[bool](b, `(() => { const m = document.querySelector('#messages'); return m.scrollTop + m.clientHeight >= m.scrollHeight - 2; })()`) {
+			t.Error("the message list is not scrolled to the newest answer")
+		}
 		if !strings.Contains(out, "<img src=x onerror=alert(1)>") || !strings.Contains(out, "<script>alert(2)</script>") {
 			t.Errorf("the HTML should show as text: %q", out)
 		}

@@ -450,6 +450,9 @@
         } else {
           out.parentNode.remove();
         }
+        // A short answer can end before the next frame paints it: the
+        // newest message is scrolled into view here too.
+        msgs.scrollTop = msgs.scrollHeight;
         c.updated = Date.now();
         save();
         if (failed) show(err, failed);
