@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"strings"
 
+	"golang.org/x/net/http/httpguts"
+
 	"github.com/llmrouter/llm-router/caddymodule/protocol"
 )
 
@@ -157,16 +159,7 @@ func allowHeaders(requested []string) string {
 
 // validHeaderName reports whether s is an HTTP token of sane length.
 func validHeaderName(s string) bool {
-	if len(s) > 100 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
-			return false
-		}
-	}
-	return true
+	return len(s) <= 100 && httpguts.ValidHeaderFieldName(s)
 }
 
 // clip shortens s to at most n bytes for a message.
