@@ -255,6 +255,9 @@ type scanner struct {
 	b     []byte
 	i     int
 	depth int
+	// onString, if set, is called with each string value read (raw, with
+	// its quotes); member names are not values and are not reported.
+	onString func(raw []byte)
 }
 
 // maxDepth bounds nesting so hostile input cannot exhaust the stack.
@@ -279,7 +282,15 @@ func (s *scanner) value() error {
 	}
 	switch c := s.b[s.i]; {
 	case c == '"':
-		return s.str()
+		if s.onString == nil {
+			return s.str()
+		}
+		st := s.i
+		if err := s.str(); err != nil {
+			return err
+		}
+		s.onString(s.b[st:s.i])
+		return nil
 	case c == '{':
 		return s.obj()
 	case c == '[':

@@ -45,9 +45,9 @@ func Elems(arr []byte, fn func(value []byte) bool) error {
 // (raw, with its quotes), at any depth and in document order; member names
 // are not string values. It validates doc as it goes.
 func StringValues(doc []byte, fn func(raw []byte)) error {
-	s := scanner{b: doc}
+	s := scanner{b: doc, onString: fn}
 	s.ws()
-	if err := s.strings(fn); err != nil {
+	if err := s.value(); err != nil {
 		return err
 	}
 	return s.end()
@@ -60,73 +60,6 @@ func (s *scanner) end() error {
 		return s.err("unexpected data after the value")
 	}
 	return nil
-}
-
-// strings reads one value like value does, calling fn with each string
-// value inside it.
-func (s *scanner) strings(fn func(raw []byte)) error {
-	if s.i >= len(s.b) {
-		return s.err("unexpected end of input")
-	}
-	switch s.b[s.i] {
-	case '"':
-		st := s.i
-		if err := s.str(); err != nil {
-			return err
-		}
-		fn(s.b[st:s.i])
-		return nil
-	case '{', '[':
-	default:
-		return s.value()
-	}
-	if s.depth++; s.depth > maxDepth {
-		return s.err("nesting too deep")
-	}
-	defer func() { s.depth-- }()
-	closer := byte('}')
-	if s.b[s.i] == '[' {
-		closer = ']'
-	}
-	s.i++
-	s.ws()
-	if s.i < len(s.b) && s.b[s.i] == closer {
-		s.i++
-		return nil
-	}
-	for {
-		s.ws()
-		if closer == '}' {
-			if s.i >= len(s.b) || s.b[s.i] != '"' {
-				return s.err("expected a member name")
-			}
-			if err := s.str(); err != nil {
-				return err
-			}
-			s.ws()
-			if s.i >= len(s.b) || s.b[s.i] != ':' {
-				return s.err("expected ':'")
-			}
-			s.i++
-			s.ws()
-		}
-		if err := s.strings(fn); err != nil {
-			return err
-		}
-		s.ws()
-		if s.i >= len(s.b) {
-			return s.err("unexpected end of input")
-		}
-		switch s.b[s.i] {
-		case ',':
-			s.i++
-		case closer:
-			s.i++
-			return nil
-		default:
-			return s.err("expected ',' or '" + string(closer) + "'")
-		}
-	}
 }
 
 // Strings returns the string values of the JSON document doc, unquoted, in

@@ -388,22 +388,27 @@ func (f *finder) anthropic(doc []byte) {
 const maxBlockDepth = 8
 
 // anthropicBlocks records the texts of an array of content blocks: text,
-// tool_use input, tool_result content (string or blocks) and plain-text
-// document sources. Thinking blocks are signed and left alone.
+// tool_use input, tool_result content (string or blocks), plain-text
+// document sources and the title and context of documents and search
+// results. Thinking blocks are signed and left alone.
 func (f *finder) anthropicBlocks(v []byte, depth int) {
 	if depth > maxBlockDepth {
 		f.fail(errors.New("content blocks are nested too deeply"))
 		return
 	}
 	f.elems(v, func(b []byte) {
-		switch f.typeOf(b) {
+		typ := f.typeOf(b)
+		switch typ {
 		case "thinking", "redacted_thinking":
 			return
 		}
+		titled := typ == "document" || typ == "search_result"
 		f.members(b, func(k string, v []byte) {
 			switch k {
 			case "text":
 				f.text(v)
+			case "title", "context": // document, search_result: the model reads them
+				f.textIf(titled, v)
 			case "input": // tool_use, server_tool_use
 				f.args(v)
 			case "content": // tool_result, search_result

@@ -44,6 +44,9 @@ func TestFindAndReplace(t *testing.T) {
 			{"role":"assistant","content":[{"type":"thinking","thinking":"kept","signature":"sig"},{"type":"text","text":"a jan@example.com"},{"type":"tool_use","id":"t","name":"send","input":{"to":"jan@example.com","n":2,"deep":{"x":["jan@example.com"]}}}]},
 			{"role":"user","content":[{"type":"tool_result","tool_use_id":"t","content":"r jan@example.com"},{"type":"tool_result","tool_use_id":"t","content":[{"type":"text","text":"rb jan@example.com"}]},
 			{"type":"document","source":{"type":"text","media_type":"text/plain","data":"doc jan@example.com"}}]}]}`, 8, nil},
+		{"anthropic document and search result titles", protocol.Anthropic, `{"model":"m","max_tokens":5,"messages":[
+			{"role":"user","content":[{"type":"document","title":"t jan@example.com","context":"c jan@example.com","source":{"type":"text","media_type":"text/plain","data":"d"}},
+			{"type":"search_result","source":"https://x/jan@example.com.png","title":"s jan@example.com","content":[{"type":"text","text":"r"}]}]}]}`, 3, nil},
 		{"anthropic string system", protocol.Anthropic, `{"model":"m","system":"jan@example.com","messages":[]}`, 1, nil},
 		{"ollama chat", protocol.OllamaChat, `{"model":"m","messages":[
 			{"role":"system","content":"s jan@example.com"},
