@@ -242,7 +242,7 @@ func (s Source) json(r io.Reader, name string, yield func(Record, error) bool) {
 
 func (s Source) csv(r io.Reader, name string, yield func(Record, error) bool) {
 	var start int64 // offset of the record being read: one may span lines
-	cr := csv.NewReader(&recordLimit{r: r, at: func() int64 { return start }})
+	cr := csv.NewReader(bufio.NewReaderSize(&recordLimit{r: r, at: func() int64 { return start }}, 64<<10))
 	cr.FieldsPerRecord = -1
 	cr.LazyQuotes = true
 	header, err := cr.Read()
