@@ -224,7 +224,10 @@ func (s Source) json(r io.Reader, name string, yield func(Record, error) bool) {
 	for i := 0; d.More(); i++ {
 		var raw json.RawMessage
 		if err := d.Decode(&raw); err != nil {
-			yield(Record{}, fmt.Errorf("%s: record %d: invalid JSON: %w", name, i, err))
+			if !errors.Is(err, errRecordTooLong) {
+				err = fmt.Errorf("invalid JSON: %w", err)
+			}
+			yield(Record{}, fmt.Errorf("%s: record %d: %w", name, i, err))
 			return
 		}
 		m, err := decodeObject(raw)
