@@ -53,6 +53,8 @@ func TestRecords(t *testing.T) {
 		{"json not an array", "d.json", `{"id":"a"}`, nil, nil, true},
 		{"csv with quotes, BOM and a short row", "d.csv", "\ufeffid,Tekst\na,\"x, y\"\nb\nc,\"multi\nline\"\n",
 			[]string{"a", "c"}, []string{"d.csv:3"}, false},
+		{"json record longer than MaxLineBytes", "d.json", `[{"text":"` + strings.Repeat("x", MaxLineBytes+64<<10) + `"}]`, nil, nil, true},
+		{"csv record longer than MaxLineBytes", "d.csv", "id,text\na,\"" + strings.Repeat("x\n", (MaxLineBytes+64<<10)/2) + "\"\n", nil, nil, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -209,7 +209,8 @@ func readLine(br *bufio.Reader, limit int) (line []byte, tooLong bool, err error
 }
 
 func (s Source) json(r io.Reader, name string, yield func(Record, error) bool) {
-	d := json.NewDecoder(bufio.NewReaderSize(r, 64<<10))
+	var d *json.Decoder
+	d = json.NewDecoder(&recordLimit{r: r, at: func() int64 { return d.InputOffset() }})
 	d.UseNumber()
 	tok, err := d.Token()
 	if err != nil {
@@ -223,7 +224,10 @@ func (s Source) json(r io.Reader, name string, yield func(Record, error) bool) {
 	for i := 0; d.More(); i++ {
 		var raw json.RawMessage
 		if err := d.Decode(&raw); err != nil {
-			yield(Record{}, fmt.Errorf("%s: record %d: invalid JSON: %w", name, i, err))
+			if !errors.Is(err, errRecordTooLong) {
+				err = fmt.Errorf("invalid JSON: %w", err)
+			}
+			yield(Record{}, fmt.Errorf("%s: record %d: %w", name, i, err))
 			return
 		}
 		m, err := decodeObject(raw)
@@ -240,7 +244,8 @@ func (s Source) json(r io.Reader, name string, yield func(Record, error) bool) {
 }
 
 func (s Source) csv(r io.Reader, name string, yield func(Record, error) bool) {
-	cr := csv.NewReader(bufio.NewReaderSize(r, 64<<10))
+	var start int64 // offset of the record being read: one may span lines
+	cr := csv.NewReader(bufio.NewReaderSize(&recordLimit{r: r, at: func() int64 { return start }}, 64<<10))
 	cr.FieldsPerRecord = -1
 	cr.LazyQuotes = true
 	header, err := cr.Read()
@@ -253,9 +258,14 @@ func (s Source) csv(r io.Reader, name string, yield func(Record, error) bool) {
 		header[0] = strings.TrimPrefix(header[0], "\ufeff")
 	}
 	for {
+		start = cr.InputOffset()
 		row, err := cr.Read()
 		line, _ := cr.FieldPos(0)
 		if err == io.EOF {
+			return
+		}
+		if errors.Is(err, errRecordTooLong) {
+			yield(Record{}, fmt.Errorf("%s:%d: %w", name, line, err))
 			return
 		}
 		var pe *csv.ParseError
@@ -283,6 +293,32 @@ func (s Source) csv(r io.Reader, name string, yield func(Record, error) bool) {
 			return
 		}
 	}
+}
+
+// errRecordTooLong ends a JSON or CSV stream whose record outgrows
+// MaxLineBytes: the decoders buffer a whole record, so it is not skippable.
+var errRecordTooLong = fmt.Errorf("record longer than %d bytes", MaxLineBytes)
+
+// recordLimit bounds what a decoder buffers past the start of the record
+// it is reading (at): a JSON element or CSV record can span the whole file
+// otherwise.
+type recordLimit struct {
+	r  io.Reader
+	n  int64        // bytes read so far
+	at func() int64 // offset where the current record starts
+}
+
+func (l *recordLimit) Read(p []byte) (int, error) {
+	room := MaxLineBytes + 1 - (l.n - l.at())
+	if room <= 0 {
+		return 0, errRecordTooLong
+	}
+	if int64(len(p)) > room {
+		p = p[:room]
+	}
+	n, err := l.r.Read(p)
+	l.n += int64(n)
+	return n, err
 }
 
 // Count returns the number of records of s (malformed ones included), for
