@@ -4,7 +4,6 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"net"
 	"net/http"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/llmrouter/llm-router/caddymodule/llmtest"
+	"github.com/llmrouter/llm-router/caddymodule/rdb/rdbtest"
 )
 
 // binary is the llm-router binary built once for the package.
@@ -276,15 +276,7 @@ func prov(id, host, apiType string, extra string) string {
 // eventually polls cond until it holds or the deadline passes.
 func eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	defer cancel()
-	for !cond() {
-		select {
-		case <-ctx.Done():
-			t.Fatalf("timed out waiting for %s", what)
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
+	rdbtest.Eventually(t, d, what, cond)
 }
 
 // posts returns the POST requests a fake received (health probes are GETs).

@@ -1,11 +1,12 @@
 package auth
 
 import (
-	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+
+	"github.com/llmrouter/llm-router/caddymodule/env"
 )
 
 // UnmarshalCaddyfile reads an auth block, with d on the "auth" token:
@@ -25,7 +26,7 @@ import (
 func (c *Config) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	c.Enabled = true
 	if d.NextArg() {
-		on, ok := parseSwitch(d.Val())
+		on, ok := env.Switch(d.Val())
 		if !ok {
 			return d.Errf("auth: %q is not on or off", d.Val())
 		}
@@ -78,16 +79,4 @@ func (c *Config) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		}
 	}
 	return nil
-}
-
-// parseSwitch reads a boolean the way the original LLM_ROUTER_* variables
-// are read.
-func parseSwitch(s string) (on, ok bool) {
-	switch strings.ToLower(strings.TrimSpace(s)) {
-	case "true", "1", "yes", "t", "on", "y":
-		return true, true
-	case "false", "0", "no", "f", "off", "n", "":
-		return false, true
-	}
-	return false, false
 }

@@ -53,15 +53,7 @@ func TestRedisCluster(t *testing.T) {
 			p := uniquePrefix()
 			bs := []*Balancer{router(t, p, Options{}), router(t, p, Options{})}
 			cs := cands("a", "b", "c")
-			n := map[string]int{}
-			for i := range 150 {
-				l, err := bs[i%2].Acquire(context.Background(), "m", tc.s, cs, nil)
-				if err != nil {
-					t.Fatal(err)
-				}
-				n[l.Provider().ID]++
-				l.Release(Outcome{})
-			}
+			n := alternate(t, bs, tc.s, cs, 150)
 			if n["a"] != tc.want[0] || n["b"] != tc.want[1] || n["c"] != tc.want[2] {
 				t.Fatalf("%s: counts %v, want %v", tc.s.Kind, n, tc.want)
 			}

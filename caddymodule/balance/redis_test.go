@@ -118,20 +118,28 @@ func TestRedisTwoRoutersSplitEvenly(t *testing.T) {
 			for i := range cs {
 				cs[i].Weight = tc.weights[i]
 			}
-			n := map[string]int{}
-			for i := range 300 {
-				l, err := bs[i%2].Acquire(context.Background(), "m", tc.s, cs, nil)
-				if err != nil {
-					t.Fatal(err)
-				}
-				n[l.Provider().ID]++
-				l.Release(Outcome{})
-			}
+			n := alternate(t, bs, tc.s, cs, 300)
 			if n["a"] != tc.want[0] || n["b"] != tc.want[1] || n["c"] != tc.want[2] {
 				t.Fatalf("counts %v, want %v", n, tc.want)
 			}
 		})
 	}
+}
+
+// alternate takes and releases a lease rounds times, from each of bs in
+// turn, and counts the picks per provider.
+func alternate(t *testing.T, bs []*Balancer, s Policy, cs []Candidate, rounds int) map[string]int {
+	t.Helper()
+	n := map[string]int{}
+	for i := range rounds {
+		l, err := bs[i%len(bs)].Acquire(context.Background(), "m", s, cs, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n[l.Provider().ID]++
+		l.Release(Outcome{})
+	}
+	return n
 }
 
 func TestRedisBalancedConcurrentLoad(t *testing.T) {

@@ -156,3 +156,16 @@ func readRedis(getenv func(string) string) Redis {
 	}
 	return r
 }
+
+// Switch reads an on/off word the way the original LLM_ROUTER_* switches
+// are read (true/1/yes/t/on/y, false/0/no/f/off/n or empty, any case); ok
+// is false for any other word.
+func Switch(s string) (on, ok bool) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "true", "1", "yes", "t", "on", "y":
+		return true, true
+	case "false", "0", "no", "f", "off", "n", "":
+		return false, true
+	}
+	return false, false
+}

@@ -64,3 +64,18 @@ func errText(err error) string {
 	}
 	return err.Error()
 }
+
+func TestSwitch(t *testing.T) {
+	for _, tc := range []struct {
+		in     string
+		on, ok bool
+	}{
+		{"on", true, true}, {" YES ", true, true}, {"1", true, true}, {"t", true, true},
+		{"off", false, true}, {"No", false, true}, {"", false, true}, {"0", false, true},
+		{"maybe", false, false}, {"tak", false, false},
+	} {
+		if on, ok := Switch(tc.in); on != tc.on || ok != tc.ok {
+			t.Errorf("Switch(%q) = %v, %v; want %v, %v", tc.in, on, ok, tc.on, tc.ok)
+		}
+	}
+}

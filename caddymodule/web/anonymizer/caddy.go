@@ -14,6 +14,7 @@ import (
 	"github.com/dustin/go-humanize"
 	"go.uber.org/zap"
 
+	"github.com/llmrouter/llm-router/caddymodule/env"
 	"github.com/llmrouter/llm-router/plugins"
 	fastmasker "github.com/llmrouter/llm-router/plugins/fast_masker"
 	piimasker "github.com/llmrouter/llm-router/plugins/pii_masker"
@@ -230,11 +231,8 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 }
 
 func parseSwitch(d *caddyfile.Dispenser, s string) (bool, error) {
-	switch strings.ToLower(strings.TrimSpace(s)) {
-	case "true", "1", "yes", "t", "on", "y":
-		return true, nil
-	case "false", "0", "no", "f", "off", "n", "":
-		return false, nil
+	if on, ok := env.Switch(s); ok {
+		return on, nil
 	}
 	return false, d.Errf("llm_router_anonymizer: %q is not on or off", s)
 }

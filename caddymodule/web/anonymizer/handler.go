@@ -168,15 +168,8 @@ func (h *Handler) runMask(w http.ResponseWriter, r *http.Request, v *view) (int,
 	fail := func(status int, key string) (int, *resultView) {
 		return status, &resultView{Error: h.msg(v, key)}
 	}
-	// A urlencoded form may triple the text's size; the text itself is
-	// checked against the limit once decoded.
-	r.Body = http.MaxBytesReader(w, r.Body, 3*h.MaxText+64<<10)
-	if err := r.ParseForm(); err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return fail(http.StatusRequestEntityTooLarge, "too_long")
-		}
-		return fail(http.StatusBadRequest, "bad_form")
+	if st, key := h.parseForm(w, r); st != 0 {
+		return fail(st, key)
 	}
 	text, algo := r.PostForm.Get("text"), r.PostForm.Get("algorithm")
 	v.Text, v.Algo = text, NormalizeAlgorithm(algo)
@@ -325,9 +318,8 @@ func (h *Handler) relay(w http.ResponseWriter, r *http.Request, model string, ms
 // model_name): the answer's text, streamed as it comes. History is kept
 // by the page in the browser, not on the server.
 func (h *Handler) chatMessage(w http.ResponseWriter, r *http.Request, v *view) {
-	r.Body = http.MaxBytesReader(w, r.Body, 3*h.MaxText+64<<10)
-	if err := r.ParseForm(); err != nil {
-		h.apiError(w, http.StatusRequestEntityTooLarge, "invalid_request_error", h.msg(v, "too_long"))
+	if st, key := h.parseForm(w, r); st != 0 {
+		h.apiError(w, st, "invalid_request_error", h.msg(v, key))
 		return
 	}
 	algo := r.PostForm.Get("algorithm")
@@ -443,6 +435,22 @@ func secure(r *http.Request) bool {
 	}
 	ip := net.ParseIP(strings.Trim(host, "[]"))
 	return ip != nil && ip.IsLoopback()
+}
+
+// parseForm reads the request's urlencoded form, bounded: a form may
+// triple the text's size, and the text itself is checked against the
+// limit once decoded. On failure it returns the status and the message
+// key: too_long when the body is over the bound, bad_form otherwise.
+func (h *Handler) parseForm(w http.ResponseWriter, r *http.Request) (int, string) {
+	r.Body = http.MaxBytesReader(w, r.Body, 3*h.MaxText+64<<10)
+	if err := r.ParseForm(); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return http.StatusRequestEntityTooLarge, "too_long"
+		}
+		return http.StatusBadRequest, "bad_form"
+	}
+	return 0, ""
 }
 
 // readBounded reads a request body of at most limit bytes.

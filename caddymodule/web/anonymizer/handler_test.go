@@ -408,3 +408,25 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 }
 
 func filepathGlob(pattern string) ([]string, error) { return filepath.Glob(pattern) }
+
+func TestChatMessageBadForm(t *testing.T) {
+	a := newApp(t, false)
+	for _, tc := range []struct {
+		name string
+		body string
+		want int
+	}{
+		{"malformed encoding", "message=%zz&model_name=m1", http.StatusBadRequest},
+		{"too large", "message=" + strings.Repeat("a", int(3*a.h.MaxText+64<<10)), http.StatusRequestEntityTooLarge},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp := a.do("POST", "/anonymize/chat/message", url.Values{}, func(r *http.Request) {
+				r.Body = io.NopCloser(strings.NewReader(tc.body))
+				r.ContentLength = int64(len(tc.body))
+			})
+			if got := bodyOf(t, resp); resp.StatusCode != tc.want {
+				t.Fatalf("%d %s, want %d", resp.StatusCode, got, tc.want)
+			}
+		})
+	}
+}
