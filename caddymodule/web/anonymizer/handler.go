@@ -238,7 +238,14 @@ func (h *Handler) chatStream(w http.ResponseWriter, r *http.Request, v *view) {
 	limit := 4*h.MaxText + 64<<10
 	body, err := readBounded(w, r, limit)
 	if err != nil {
-		h.apiError(w, http.StatusRequestEntityTooLarge, "invalid_request_error", h.msg(v, "too_long"))
+		// Only a body over the limit is "too long"; a body cut short (the
+		// client left) is a bad request.
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			h.apiError(w, http.StatusRequestEntityTooLarge, "invalid_request_error", h.msg(v, "too_long"))
+		} else {
+			h.apiError(w, http.StatusBadRequest, "invalid_request_error", v.T["bad_form"])
+		}
 		return
 	}
 	var req chatRequest

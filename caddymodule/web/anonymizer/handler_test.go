@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/iotest"
 
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -423,6 +424,31 @@ func TestChatMessageBadForm(t *testing.T) {
 			resp := a.do("POST", "/anonymize/chat/message", url.Values{}, func(r *http.Request) {
 				r.Body = io.NopCloser(strings.NewReader(tc.body))
 				r.ContentLength = int64(len(tc.body))
+			})
+			if got := bodyOf(t, resp); resp.StatusCode != tc.want {
+				t.Fatalf("%d %s, want %d", resp.StatusCode, got, tc.want)
+			}
+		})
+	}
+}
+
+// A chat body cut short (the client left mid-upload) is a bad request, not
+// one over the limit; only a body past the limit is 413.
+func TestChatStreamBodyErrors(t *testing.T) {
+	a := newApp(t, false)
+	for _, tc := range []struct {
+		name string
+		body io.Reader
+		want int
+	}{
+		{"cut short", io.MultiReader(strings.NewReader(`{"model":"m1"`), iotest.ErrReader(io.ErrUnexpectedEOF)), http.StatusBadRequest},
+		{"too large", strings.NewReader(`{"model":"` + strings.Repeat("a", int(4*a.h.MaxText+64<<10)) + `"}`), http.StatusRequestEntityTooLarge},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp := a.do("POST", "/anonymize/chat/stream", url.Values{}, func(r *http.Request) {
+				r.Body = io.NopCloser(tc.body)
+				r.ContentLength = -1
+				r.Header.Set("Content-Type", "application/json")
 			})
 			if got := bodyOf(t, resp); resp.StatusCode != tc.want {
 				t.Fatalf("%d %s, want %d", resp.StatusCode, got, tc.want)

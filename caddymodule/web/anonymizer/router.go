@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -99,7 +100,8 @@ func ask(r *http.Request, method, path, key string, body []byte) (int, []byte, e
 	}
 	rec := newRecorder()
 	if err := next.ServeHTTP(rec, internal(r, method, path, key, body)); err != nil {
-		if he, ok := err.(caddyhttp.HandlerError); ok && he.StatusCode != 0 {
+		var he caddyhttp.HandlerError
+		if errors.As(err, &he) && he.StatusCode != 0 {
 			return he.StatusCode, nil, nil
 		}
 		return 0, nil, fmt.Errorf("anonymizer: asking the router %s: %w", path, err)
