@@ -57,6 +57,9 @@ type Request struct {
 	// last one is the newest user turn). Utils read them; changes are not
 	// written back to the request.
 	Texts []string
+	// Reason is set by a util that chose Model, for the request log
+	// ("target=code similarity=0.83"); never the request's text.
+	Reason string
 }
 
 // Util transforms a request before guardrails and maskers run.
