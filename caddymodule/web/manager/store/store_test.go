@@ -743,14 +743,41 @@ func TestDefaultURL(t *testing.T) {
 
 func TestRedact(t *testing.T) {
 	for in, want := range map[string]string{
-		"postgres://u:secret@db:5432/m":    "postgres://u:xxxxx@db:5432/m",
-		"postgresql://u@db/m":              "postgresql://u@db/m",
-		"postgres://db/m?password=x":       "postgres://db/m?password=x",
-		"/var/lib/llm-router/manager.db":   "/var/lib/llm-router/manager.db",
-		"postgres://u:p@ss:w@rd@db:5432/m": "postgres://u:xxxxx@db:5432/m",
+		"postgres://u:secret@db:5432/m":              "postgres://u:xxxxx@db:5432/m",
+		"postgresql://u@db/m":                        "postgresql://u@db/m",
+		"postgres://db/m?password=x&sslmode=disable": "postgres://db/m?password=xxxxx&sslmode=disable",
+		"/var/lib/llm-router/manager.db":             "/var/lib/llm-router/manager.db",
+		"postgres://u:p@ss:w@rd@db:5432/m":           "postgres://u:xxxxx@db:5432/m",
 	} {
 		if got := Redact(in); got != want {
 			t.Errorf("Redact(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestSQLiteURL(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		url, file string
+	}{
+		{filepath.Join(dir, "a.db"), filepath.Join(dir, "a.db")},
+		{"sqlite:///" + filepath.Join(dir, "b.db"), filepath.Join(dir, "b.db")}, // sqlite:////abs/b.db
+		{"file:" + filepath.Join(dir, "c.db"), filepath.Join(dir, "c.db")},
+		{"file://" + filepath.Join(dir, "d d.db") + "?_pragma=cache_size(-4000)", filepath.Join(dir, "d d.db")},
+		{"file:" + filepath.Join(dir, "new", "e%20e.db"), filepath.Join(dir, "new", "e e.db")},
+	} {
+		s, err := Open(ctx, tc.url)
+		if err != nil {
+			t.Fatalf("Open(%q): %v", tc.url, err)
+		}
+		s.Close()
+		if fi, err := os.Stat(tc.file); err != nil || fi.Mode().Perm() != 0o600 {
+			t.Errorf("Open(%q) did not make %s with mode 0600: %v", tc.url, tc.file, err)
+		}
+	}
+	for _, bad := range []string{"", ":memory:", "sqlite:///:memory:", "file::memory:?cache=shared", filepath.Join(dir, "x.db?mode=ro")} {
+		if _, err := Open(ctx, bad); !errors.Is(err, ErrInvalid) {
+			t.Errorf("Open(%q) = %v, want ErrInvalid", bad, err)
 		}
 	}
 }
