@@ -220,7 +220,7 @@ func testThrottle(t *testing.T, e *env) {
 	s := e.open(t)
 	must[User](t)(s.Setup(ctx, "admin", pw))
 	must[User](t)(s.CreateUser(ctx, "alice", pw, RoleUser))
-	must[User](t)(s.CreateUser(ctx, "bob", pw, RoleUser))
+	bob := must[User](t)(s.CreateUser(ctx, "bob", pw, RoleUser))
 	start := e.clock.now()
 	for i := range MaxLoginFailures {
 		_, err := s.Login(ctx, "alice", "wrong password", fmt.Sprintf("10.0.0.%d", i))
@@ -257,6 +257,14 @@ func testThrottle(t *testing.T, e *env) {
 	_, err = s.Login(ctx, "bob", "wrong password", "198.51.100.3")
 	wantErr(t, err, ErrBadCredentials)
 	must[User](t)(s.Login(ctx, "bob", pw, "198.51.100.3"))
+
+	// Guessing the old password through a stolen session counts too.
+	for range MaxLoginFailures {
+		wantErr(t, s.ChangePassword(ctx, bob.ID, "wrong password", "new password 123"), ErrBadCredentials)
+	}
+	wantErr(t, s.ChangePassword(ctx, bob.ID, pw, "new password 123"), ErrThrottled)
+	_, err = s.Login(ctx, "bob", pw, "203.0.113.9")
+	wantErr(t, err, ErrThrottled)
 }
 
 func testSessions(t *testing.T, e *env) {
