@@ -50,8 +50,8 @@ type Applier struct {
 	// tokens.
 	Key *doc.Key
 	// Admin is the Caddy admin endpoint of this process ("localhost:2019",
-	// "unix//run/llm-router/admin.sock"); empty: $CADDY_ADMIN, else
-	// localhost:2019.
+	// "unix//run/llm-router/admin.sock"); empty: the running config's
+	// (its global admin option), else $CADDY_ADMIN, else localhost:2019.
 	Admin string
 	// Reload replaces the admin-endpoint reload, for tests and embedders:
 	// it must make the router read path, whose SHA-256 is hash, and return

@@ -57,7 +57,13 @@ type caddyRouter struct {
 
 func startCaddy(t *testing.T, modelsConfig string) *caddyRouter {
 	t.Helper()
-	r := &caddyRouter{admin: fmt.Sprintf("127.0.0.1:%d", freePort(t))}
+	return startCaddyAdmin(t, modelsConfig, fmt.Sprintf("127.0.0.1:%d", freePort(t)))
+}
+
+// startCaddyAdmin is startCaddy with the global admin option's value.
+func startCaddyAdmin(t *testing.T, modelsConfig, admin string) *caddyRouter {
+	t.Helper()
+	r := &caddyRouter{admin: admin}
 	port := freePort(t)
 	r.base = fmt.Sprintf("http://127.0.0.1:%d", port)
 	opt := ""
@@ -209,7 +215,8 @@ func TestApplyReloadsInProcess(t *testing.T) {
 	if strings.Contains(string(stored), "sk-beta-secret") {
 		t.Fatal("the stored document holds the token in clear")
 	}
-	a := &activate.Applier{Admin: r.admin, Key: key}
+	// No Admin: the running config's admin endpoint is found in process.
+	a := &activate.Applier{Key: key}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	res, err := a.Apply(ctx, stored)
@@ -267,7 +274,7 @@ func TestApplyReloadsInProcess(t *testing.T) {
 		t.Fatalf("after a refusal: /v1/models lists %v", got)
 	}
 	// Sealed tokens without the key are refused, not sent upstream.
-	if _, err := (&activate.Applier{Admin: r.admin}).Apply(ctx, stored); !errors.As(err, &ve) {
+	if _, err := (&activate.Applier{}).Apply(ctx, stored); !errors.As(err, &ve) {
 		t.Fatalf("sealed tokens without a key: %v", err)
 	}
 }
@@ -309,5 +316,26 @@ func TestApplyAdminUnreachable(t *testing.T) {
 	_, err := a.Apply(ctx, modelsDoc("http://127.0.0.1:1", "", "x"))
 	if err == nil || !strings.Contains(err.Error(), "admin endpoint") {
 		t.Fatalf("error %v", err)
+	}
+}
+
+// TestApplyAdminOff: with the admin endpoint off, Apply says so and leaves
+// the file alone.
+func TestApplyAdminOff(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "models-config.json")
+	orig := modelsDoc("http://127.0.0.1:1", "", "alpha")
+	if err := os.WriteFile(path, orig, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	startCaddyAdmin(t, path, "off")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := (&activate.Applier{}).Apply(ctx, modelsDoc("http://127.0.0.1:1", "", "beta"))
+	if err == nil || !strings.Contains(err.Error(), "admin endpoint is off") {
+		t.Fatalf("error %v", err)
+	}
+	if data, _ := os.ReadFile(path); string(data) != string(orig) {
+		t.Fatal("the file was written although the router cannot reload")
 	}
 }
