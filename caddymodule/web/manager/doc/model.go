@@ -355,6 +355,46 @@ func (d *Document) AddGroup(name string) error {
 	return nil
 }
 
+// RenameGroup renames a model group in place, and its active_models entry.
+func (d *Document) RenameGroup(old, nu string) error {
+	nu = strings.TrimSpace(nu)
+	if _, err := d.group(old); err != nil {
+		return err
+	}
+	if old == nu {
+		return nil
+	}
+	if nu == "" || nu == ActiveKey {
+		return fmt.Errorf("group name %q is not allowed", nu)
+	}
+	if _, ok := d.root.vals[nu]; ok {
+		return fmt.Errorf("group %q: %w", nu, ErrExists)
+	}
+	d.root.rename(old, nu)
+	if act, ok := d.root.vals[ActiveKey].(*object); ok {
+		if _, ok := act.vals[old]; ok {
+			if _, clash := act.vals[nu]; clash {
+				act.del(nu)
+			}
+			act.rename(old, nu)
+		}
+	}
+	return nil
+}
+
+// DeleteGroup removes a model group with its models and its active_models
+// entry.
+func (d *Document) DeleteGroup(name string) error {
+	if _, err := d.group(name); err != nil {
+		return err
+	}
+	d.root.del(name)
+	if act, ok := d.root.vals[ActiveKey].(*object); ok {
+		act.del(name)
+	}
+	return nil
+}
+
 // SetModel adds model name to group (creating the group) with an empty
 // providers list; an existing model is left as it is.
 func (d *Document) SetModel(group, name string) error {
