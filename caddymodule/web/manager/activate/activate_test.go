@@ -60,6 +60,12 @@ func startCaddy(t *testing.T, modelsConfig string) *caddyRouter {
 	return startCaddyAdmin(t, modelsConfig, fmt.Sprintf("127.0.0.1:%d", freePort(t)))
 }
 
+// startCaddyStrict is startCaddy with strict_models_config.
+func startCaddyStrict(t *testing.T, modelsConfig string) *caddyRouter {
+	t.Helper()
+	return startCaddyAdmin(t, modelsConfig+"\n\t\tstrict_models_config", fmt.Sprintf("127.0.0.1:%d", freePort(t)))
+}
+
 // startCaddyAdmin is startCaddy with the global admin option's value.
 func startCaddyAdmin(t *testing.T, modelsConfig, admin string) *caddyRouter {
 	t.Helper()
@@ -337,5 +343,67 @@ func TestApplyAdminOff(t *testing.T) {
 	}
 	if data, _ := os.ReadFile(path); string(data) != string(orig) {
 		t.Fatal("the file was written although the router cannot reload")
+	}
+}
+
+// TestApplyStrictRouter: a router with strict_models_config refuses unknown
+// fields, and so does Apply on it, before writing anything.
+func TestApplyStrictRouter(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "models-config.json")
+	orig := modelsDoc("http://127.0.0.1:1", "", "alpha")
+	if err := os.WriteFile(path, orig, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	startCaddyStrict(t, path)
+	typo := []byte(`{"g": {"m": {"providers": [{"id": "p", "api_host": "http://h", "api_type": "openai", "api_tokn": "x"}]}}, "active_models": {"g": ["m"]}}`)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := (&activate.Applier{}).Apply(ctx, typo)
+	var ve *activate.ValidationError
+	if !errors.As(err, &ve) || !strings.Contains(err.Error(), "strict_models_config") || !strings.Contains(err.Error(), `did you mean "api_token"`) {
+		t.Fatalf("error %v", err)
+	}
+	if data, _ := os.ReadFile(path); string(data) != string(orig) {
+		t.Fatal("a refused document was written")
+	}
+}
+
+// TestApplyReloadFailureRestoresFile: when the router cannot reload, the
+// file it reads is put back as it was.
+func TestApplyReloadFailureRestoresFile(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		name string
+		orig []byte // nil: no file before
+	}{
+		{"file existed", modelsDoc("http://127.0.0.1:1", "", "alpha")},
+		{"no file before", nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "-")+".json")
+			if tc.orig != nil {
+				if err := os.WriteFile(path, tc.orig, 0o640); err != nil {
+					t.Fatal(err)
+				}
+			}
+			a := &activate.Applier{Path: path, Reload: func(context.Context, string, string) error {
+				return errors.New("the router refused the load")
+			}}
+			_, err := a.Apply(context.Background(), modelsDoc("http://127.0.0.1:1", "", "beta"))
+			if err == nil || !strings.Contains(err.Error(), "the router refused the load") {
+				t.Fatalf("error %v", err)
+			}
+			data, rerr := os.ReadFile(path)
+			if tc.orig == nil {
+				if !os.IsNotExist(rerr) {
+					t.Fatalf("a file was left behind: %s", data)
+				}
+				return
+			}
+			if string(data) != string(tc.orig) {
+				t.Fatalf("file after a failed reload:\n%s", data)
+			}
+		})
 	}
 }

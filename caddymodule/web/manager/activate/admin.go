@@ -3,7 +3,6 @@ package activate
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -24,7 +23,7 @@ func adminRequest(ctx context.Context, addr, method, uri string, body []byte) ([
 	if addr == "" {
 		listen, disabled := runningAdmin()
 		if disabled {
-			return nil, errors.New("the Caddy admin endpoint is off (admin off): an activation cannot reload the router in place")
+			return nil, fmt.Errorf("the Caddy admin endpoint is off (admin off): %w", ErrCannotApply)
 		}
 		addr = listen
 	}
