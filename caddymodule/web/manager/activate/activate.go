@@ -88,7 +88,10 @@ type Applied struct {
 // router's validator (a refusal is a *ValidationError and changes nothing),
 // writes the file atomically (temp file, fsync, rename; mode 0640) and
 // reloads the router in this process, returning once the new config serves.
-// A document the router already serves is not applied again.
+// A document the router already serves is not applied again. If ctx ends
+// during the reload, Apply returns at once and the reload completes without
+// it: callers that must know the outcome (a page handler) pass a context
+// that outlives the client, e.g. context.WithoutCancel plus a timeout.
 func (a *Applier) Apply(ctx context.Context, data []byte) (Applied, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -137,7 +140,12 @@ func (a *Applier) Apply(ctx context.Context, data []byte) (Applied, error) {
 	if err := a.reload(ctx, path, res.Hash); err != nil {
 		// The router kept its config (Caddy rolls a failed load back): put
 		// the file back too, so that a later restart or `caddy reload`
-		// does not pick up what was never served.
+		// does not pick up what was never served. Not when ctx ended: the
+		// request was abandoned, not refused, and the load goes on (this
+		// is how a follower in the module being replaced lets go).
+		if ctx.Err() != nil {
+			return Applied{}, err
+		}
 		if prevErr == nil {
 			if rerr := writeFile(path, prev); rerr != nil {
 				err = fmt.Errorf("%w; restoring the previous file: %w", err, rerr)
