@@ -1,6 +1,7 @@
 package doc
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -217,32 +218,37 @@ func text(v any) (string, Kind) {
 	case nil:
 		return "", KindNull
 	default:
-		b, err := json.Marshal(plain(t))
-		if err != nil {
-			return "", KindJSON
-		}
-		return string(b), KindJSON
+		var b bytes.Buffer
+		writeCompact(&b, t)
+		return b.String(), KindJSON
 	}
 }
 
-// plain converts a tree value to encoding/json values (order of nested
-// objects is not kept; only used to render unknown nested values).
-func plain(v any) any {
+// writeCompact writes v as one-line JSON, keys in document order.
+func writeCompact(b *bytes.Buffer, v any) {
 	switch t := v.(type) {
 	case *object:
-		m := make(map[string]any, len(t.vals))
-		for k, e := range t.vals {
-			m[k] = plain(e)
+		b.WriteByte('{')
+		for i, k := range t.keys {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			writeString(b, k)
+			b.WriteByte(':')
+			writeCompact(b, t.vals[k])
 		}
-		return m
+		b.WriteByte('}')
 	case []any:
-		a := make([]any, len(t))
+		b.WriteByte('[')
 		for i, e := range t {
-			a[i] = plain(e)
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			writeCompact(b, e)
 		}
-		return a
+		b.WriteByte(']')
 	default:
-		return t
+		writeValue(b, t, "")
 	}
 }
 
