@@ -49,6 +49,10 @@ func modelsDoc(host, token string, models ...string) []byte {
 		strings.Join(ms, ", "), strings.Join(active, ", ")))
 }
 
+// noGlobalBlock as startCaddy's modelsConfig leaves the global llm_router
+// options out.
+const noGlobalBlock = "-"
+
 // caddyRouter runs the router in this process, as `llm-router run` does,
 // with the given models_config line ("" for none: the embedded example).
 type caddyRouter struct {
@@ -72,23 +76,25 @@ func startCaddyAdmin(t *testing.T, modelsConfig, admin string) *caddyRouter {
 	r := &caddyRouter{admin: admin}
 	port := freePort(t)
 	r.base = fmt.Sprintf("http://127.0.0.1:%d", port)
-	opt := ""
-	if modelsConfig != "" {
-		opt = "models_config " + modelsConfig
+	global := ""
+	switch modelsConfig {
+	case noGlobalBlock:
+	case "":
+		global = "llm_router {\n\t}"
+	default:
+		global = "llm_router {\n\t\tmodels_config " + modelsConfig + "\n\t}"
 	}
 	cf := fmt.Sprintf(`{
 	admin %s
 	persist_config off
 	grace_period 10s
-	llm_router {
-		%s
-	}
+	%s
 }
 
 http://127.0.0.1:%d {
 	llm_router
 }
-`, r.admin, opt, port)
+`, r.admin, global, port)
 	cfg, warn, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(cf), map[string]any{"filename": "Caddyfile"})
 	if err != nil {
 		t.Fatalf("adapt: %v %v", err, warn)
@@ -405,5 +411,30 @@ func TestApplyReloadFailureRestoresFile(t *testing.T) {
 				t.Fatalf("file after a failed reload:\n%s", data)
 			}
 		})
+	}
+}
+
+// TestApplyWithoutGlobalOptions: a Caddyfile without llm_router global
+// options (the file from LLM_ROUTER_MODELS_CONFIG) is applied too.
+func TestApplyWithoutGlobalOptions(t *testing.T) {
+	up := llmtest.NewOpenAI("u")
+	defer up.Close()
+	path := filepath.Join(t.TempDir(), "models-config.json")
+	if err := os.WriteFile(path, modelsDoc(up.URL, "", "alpha"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("LLM_ROUTER_MODELS_CONFIG", path)
+	r := startCaddy(t, noGlobalBlock)
+	if got := r.listed(t); !slices.Equal(got, []string{"alpha"}) {
+		t.Fatalf("before: /v1/models lists %v", got)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := (&activate.Applier{}).Apply(ctx, modelsDoc(up.URL, "", "beta"))
+	if err != nil || res.Path != path {
+		t.Fatalf("apply: %+v %v", res, err)
+	}
+	if got := r.listed(t); !slices.Equal(got, []string{"beta"}) {
+		t.Fatalf("after: /v1/models lists %v", got)
 	}
 }
