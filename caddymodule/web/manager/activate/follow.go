@@ -19,6 +19,8 @@ type Source interface {
 	WaitActive(ctx context.Context, afterSeq int64) (store.Activation, error)
 }
 
+var _ Source = (*store.Store)(nil)
+
 // Retry bounds for a database that is down.
 const (
 	minBackoff = 250 * time.Millisecond
