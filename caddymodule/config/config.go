@@ -280,6 +280,10 @@ var (
 		"keep_alive", "tool_calling", "is_embedding"}
 )
 
+// ProviderFieldNames returns the provider fields the router reads, in the
+// order the documentation lists them (the Config Manager's form schema).
+func ProviderFieldNames() []string { return append([]string(nil), providerFields...) }
+
 // parseModel validates one active model; unknown lists the fields it does
 // not know, for the caller to warn about or refuse.
 func parseModel(file, group, name string, raw json.RawMessage, seenIDs map[string]string) (m *Model, unknown []*Error, err error) {

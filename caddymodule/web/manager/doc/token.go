@@ -1,0 +1,265 @@
+package doc
+
+import (
+	"bytes"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+)
+
+// KeySize is the size of a token key in bytes (AES-256).
+const KeySize = 32
+
+// SealPrefix starts every sealed api_token.
+const SealPrefix = "enc:v1:"
+
+// TokenMarker replaces a stored token in what the browser gets; a form that
+// sends it back keeps the stored token.
+const TokenMarker = "••••••••"
+
+// Key encrypts provider tokens at rest.
+type Key struct{ b [KeySize]byte }
+
+// NewKey returns a random key.
+func NewKey() (*Key, error) {
+	k := new(Key)
+	if _, err := rand.Read(k.b[:]); err != nil {
+		return nil, fmt.Errorf("token key: %w", err)
+	}
+	return k, nil
+}
+
+// LoadKey reads the key file at path (base64 of 32 bytes), creating it with
+// mode 0600 when it does not exist. A key file that others may read is
+// refused. Every instance of a fleet needs the same key file.
+func LoadKey(path string) (*Key, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return createKey(path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("token key: %w", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("token key: %w", err)
+	}
+	if st.Mode().Perm()&0o007 != 0 {
+		return nil, fmt.Errorf("token key %s: others may read it (mode %v); chmod 600 it", path, st.Mode().Perm())
+	}
+	data, err := io.ReadAll(io.LimitReader(f, 256))
+	if err != nil {
+		return nil, fmt.Errorf("token key %s: %w", path, err)
+	}
+	raw, err := base64.StdEncoding.DecodeString(string(bytes.TrimSpace(data)))
+	if err != nil || len(raw) != KeySize {
+		return nil, fmt.Errorf("token key %s: not the base64 of %d bytes", path, KeySize)
+	}
+	k := new(Key)
+	copy(k.b[:], raw)
+	return k, nil
+}
+
+func createKey(path string) (*Key, error) {
+	k, err := NewKey()
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("token key: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return LoadKey(path) // another process made it first
+	}
+	if err != nil {
+		return nil, fmt.Errorf("token key: %w", err)
+	}
+	_, err = f.WriteString(base64.StdEncoding.EncodeToString(k.b[:]) + "\n")
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		_ = os.Remove(path)
+		return nil, fmt.Errorf("token key: %w", err)
+	}
+	return k, nil
+}
+
+var aad = []byte("llm-router manager api_token v1")
+
+func (k *Key) aead() cipher.AEAD {
+	block, err := aes.NewCipher(k.b[:])
+	if err != nil {
+		panic(err) // unreachable: the key is always 32 bytes
+	}
+	g, err := cipher.NewGCM(block)
+	if err != nil {
+		panic(err) // unreachable for AES
+	}
+	return g
+}
+
+func (k *Key) seal(token string) (string, error) {
+	g := k.aead()
+	nonce := make([]byte, g.NonceSize())
+	if _, err := rand.Read(nonce); err != nil {
+		return "", fmt.Errorf("seal token: %w", err)
+	}
+	ct := g.Seal(nonce, nonce, []byte(token), aad)
+	return SealPrefix + base64.RawStdEncoding.EncodeToString(ct), nil
+}
+
+// errOpen never carries the token or the ciphertext.
+var errOpen = errors.New("cannot decrypt the stored token (another key file?)")
+
+func (k *Key) open(sealed string) (string, error) {
+	raw, err := base64.RawStdEncoding.DecodeString(strings.TrimPrefix(sealed, SealPrefix))
+	g := k.aead()
+	if err != nil || len(raw) < g.NonceSize()+g.Overhead() {
+		return "", errOpen
+	}
+	pt, err := g.Open(nil, raw[:g.NonceSize()], raw[g.NonceSize():], aad)
+	if err != nil {
+		return "", errOpen
+	}
+	return string(pt), nil
+}
+
+var placeholder = regexp.MustCompile(`^\{(env|file)\.[^{}]+\}$`)
+
+// IsPlaceholder tells whether a token is a {env.NAME} or {file.path}
+// placeholder, which is stored as written.
+func IsPlaceholder(token string) bool { return placeholder.MatchString(strings.TrimSpace(token)) }
+
+// tokens calls f for every api_token string of every provider.
+func (d *Document) tokens(f func(group, model string, i int, p *object, tok string) error) error {
+	for _, g := range d.Groups() {
+		grp := d.root.vals[g].(*object)
+		for _, name := range grp.keys {
+			mo, ok := grp.vals[name].(*object)
+			if !ok {
+				continue
+			}
+			list, _ := mo.vals["providers"].([]any)
+			for i, e := range list {
+				p, ok := e.(*object)
+				if !ok {
+					continue
+				}
+				tok, ok := p.vals["api_token"].(string)
+				if !ok {
+					continue
+				}
+				if err := f(g, name, i, p, tok); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// Seal encrypts every api_token that is not empty, a placeholder or already
+// sealed (AES-256-GCM, "enc:v1:…").
+func (d *Document) Seal(k *Key) error {
+	return d.tokens(func(_, model string, i int, p *object, tok string) error {
+		if tok == "" || IsPlaceholder(tok) || strings.HasPrefix(tok, SealPrefix) || tok == TokenMarker {
+			return nil
+		}
+		s, err := k.seal(tok)
+		if err != nil {
+			return err
+		}
+		p.vals["api_token"] = s
+		return nil
+	})
+}
+
+// Open decrypts every sealed api_token, for the file the router reads.
+func (d *Document) Open(k *Key) error {
+	return d.tokens(func(_, model string, i int, p *object, tok string) error {
+		if !strings.HasPrefix(tok, SealPrefix) {
+			return nil
+		}
+		pt, err := k.open(tok)
+		if err != nil {
+			return fmt.Errorf("model %q: provider #%d: %w", model, i, err)
+		}
+		p.vals["api_token"] = pt
+		return nil
+	})
+}
+
+// Redacted returns a copy for the browser: every api_token that is not
+// empty or a placeholder is TokenMarker.
+func (d *Document) Redacted() *Document {
+	c := d.Clone()
+	_ = c.tokens(func(_, _ string, _ int, p *object, tok string) error {
+		if tok != "" && !IsPlaceholder(tok) {
+			p.vals["api_token"] = TokenMarker
+		}
+		return nil
+	})
+	return c
+}
+
+// Merge puts back the stored tokens where d (a document from the browser)
+// has TokenMarker: the token of the provider with the same id in the same
+// model of stored, else the one at the same place. A marker with no stored
+// token to keep is an error.
+func (d *Document) Merge(stored *Document) error {
+	return d.tokens(func(group, model string, i int, p *object, tok string) error {
+		if tok != TokenMarker {
+			return nil
+		}
+		id, _ := p.vals["id"].(string)
+		if t, ok := stored.storedToken(group, model, id, i); ok {
+			p.vals["api_token"] = t
+			return nil
+		}
+		return fmt.Errorf("model %q: provider #%d: the hidden token has no stored value to keep; enter the token again", model, i)
+	})
+}
+
+func (d *Document) storedToken(group, model, id string, i int) (string, bool) {
+	_, list, err := d.providers(group, model)
+	if err != nil {
+		return "", false
+	}
+	pick := func(p *object) (string, bool) {
+		t, ok := p.vals["api_token"].(string)
+		if !ok || t == "" || t == TokenMarker {
+			return "", false
+		}
+		return t, true
+	}
+	if id != "" {
+		for _, e := range list {
+			if p, ok := e.(*object); ok && p.vals["id"] == any(id) {
+				return pick(p)
+			}
+		}
+	}
+	if i < len(list) {
+		if p, ok := list[i].(*object); ok {
+			if pid, _ := p.vals["id"].(string); id == "" || pid == "" {
+				return pick(p)
+			}
+		}
+	}
+	return "", false
+}
