@@ -835,19 +835,6 @@ func StopReason(s protocol.StopReason) string {
 	return "end_turn"
 }
 
-// objectArgs returns args if it is a JSON object, else wraps it.
-func objectArgs(args json.RawMessage) json.RawMessage {
-	a := bytes.TrimSpace(args)
-	if len(a) == 0 {
-		return json.RawMessage("{}")
-	}
-	if a[0] == '{' {
-		return a
-	}
-	b, _ := json.Marshal(map[string]json.RawMessage{"arguments": a})
-	return b
-}
-
 // EncodeResponse renders r as a Messages response object.
 func (Messages) EncodeResponse(r *protocol.Response) ([]byte, error) {
 	type block struct {
@@ -890,7 +877,7 @@ func (Messages) EncodeResponse(r *protocol.Response) ([]byte, error) {
 			if id == "" {
 				id = wire.NewID("toolu_")
 			}
-			out.Content = append(out.Content, block{Type: "tool_use", ID: id, Name: p.Call.Name, Input: objectArgs(p.Call.Args)})
+			out.Content = append(out.Content, block{Type: "tool_use", ID: id, Name: p.Call.Name, Input: wire.ObjectArgs(p.Call.Args)})
 		}
 	}
 	return json.Marshal(out)

@@ -328,6 +328,21 @@ func CompactObject(args []byte) (json.RawMessage, error) {
 	return buf.Bytes(), nil
 }
 
+// ObjectArgs returns a tool call's arguments as the JSON object that
+// Anthropic's tool_use input and Ollama's function arguments must be: args
+// itself when it is one, {} when empty, else {"arguments": args}.
+func ObjectArgs(args json.RawMessage) json.RawMessage {
+	a := bytes.TrimSpace(args)
+	if len(a) == 0 {
+		return json.RawMessage("{}")
+	}
+	if a[0] == '{' {
+		return a
+	}
+	b, _ := json.Marshal(map[string]json.RawMessage{"arguments": a})
+	return b
+}
+
 const hexDigits = "0123456789abcdef"
 
 // AppendString appends s as a JSON string (invalid UTF-8 becomes U+FFFD).
