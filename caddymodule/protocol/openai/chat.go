@@ -70,16 +70,7 @@ func (Chat) DecodeRequest(body []byte) (*protocol.Request, error) {
 	if e := o.Str("reasoning_effort"); e != "" {
 		r.Reasoning = &protocol.Reasoning{Effort: e, Off: e == "none"}
 	}
-	for i, t := range o.Array("tools") {
-		tl, err := decodeTool(t, wire.Idx("tools", i), false)
-		o.Fail(err)
-		r.Tools = append(r.Tools, tl)
-	}
-	if tc := o.Take("tool_choice"); tc != nil {
-		r.ToolChoice, err = decodeToolChoice(tc, "tool_choice", false)
-		o.Fail(err)
-	}
-	r.ParallelTools = o.BoolPtr("parallel_tool_calls")
+	decodeTools(o, r, false)
 	if rf := o.Object("response_format"); rf != nil {
 		r.Format = decodeFormat(rf, false)
 		o.Fail(rf.Err())
@@ -113,6 +104,23 @@ func decodeCommon(o *wire.Obj, r *protocol.Request) {
 	r.Temperature = o.Float("temperature")
 	r.TopP = o.Float("top_p")
 	r.User = o.Str("user")
+}
+
+// decodeTools reads tools, tool_choice and parallel_tool_calls; flat is
+// the Responses shape (a function tool's members, and a named choice's
+// name, at the top level rather than under "function").
+func decodeTools(o *wire.Obj, r *protocol.Request, flat bool) {
+	for i, t := range o.Array("tools") {
+		tl, err := decodeTool(t, wire.Idx("tools", i), flat)
+		o.Fail(err)
+		r.Tools = append(r.Tools, tl)
+	}
+	if tc := o.Take("tool_choice"); tc != nil {
+		var err error
+		r.ToolChoice, err = decodeToolChoice(tc, "tool_choice", flat)
+		o.Fail(err)
+	}
+	r.ParallelTools = o.BoolPtr("parallel_tool_calls")
 }
 
 func decodeMessage(r *protocol.Request, raw json.RawMessage, path string) error {

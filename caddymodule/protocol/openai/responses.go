@@ -73,16 +73,7 @@ func (Responses) DecodeRequest(body []byte) (*protocol.Request, error) {
 		}
 		o.Fail(rs.Err())
 	}
-	for i, t := range o.Array("tools") {
-		tl, err := decodeTool(t, wire.Idx("tools", i), true)
-		o.Fail(err)
-		r.Tools = append(r.Tools, tl)
-	}
-	if tc := o.Take("tool_choice"); tc != nil {
-		r.ToolChoice, err = decodeToolChoice(tc, "tool_choice", true)
-		o.Fail(err)
-	}
-	r.ParallelTools = o.BoolPtr("parallel_tool_calls")
+	decodeTools(o, r, true)
 	if tx := o.Object("text"); tx != nil {
 		if f := tx.Object("format"); f != nil {
 			r.Format = decodeFormat(f, true)
