@@ -250,7 +250,7 @@ type streamEncoder struct {
 }
 
 func newStreamEncoder(w io.Writer, flush func() error, opts protocol.StreamOptions) *streamEncoder {
-	return &streamEncoder{out: wire.Out{W: w, Flush: flush, Buf: make([]byte, 0, 512)}, opts: opts, openTool: -1}
+	return &streamEncoder{out: wire.NewOut(w, flush), opts: opts, openTool: -1}
 }
 
 func (e *streamEncoder) event(name string) {
@@ -261,14 +261,7 @@ func (e *streamEncoder) event(name string) {
 
 func (e *streamEncoder) start(ev *protocol.Event) {
 	e.started = true
-	model := e.opts.Model
-	if model == "" {
-		model = ev.Model
-	}
-	id := e.opts.ID
-	if id == "" {
-		id = e.opts.MintID("msg_")
-	}
+	model, id := e.opts.ModelFor(ev), e.opts.ResponseID("msg_")
 	e.usage = ev.Usage
 	u := usageOf(ev.Usage)
 	e.event("message_start")

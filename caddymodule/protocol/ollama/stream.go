@@ -214,7 +214,7 @@ type streamEncoder struct {
 }
 
 func newStreamEncoder(w io.Writer, flush func() error, opts protocol.StreamOptions, generate bool) *streamEncoder {
-	e := &streamEncoder{out: wire.Out{W: w, Flush: flush, Buf: make([]byte, 0, 512)}, opts: opts, generate: generate}
+	e := &streamEncoder{out: wire.NewOut(w, flush), opts: opts, generate: generate}
 	e.began = opts.Clock()
 	return e
 }
@@ -222,11 +222,7 @@ func newStreamEncoder(w io.Writer, flush func() error, opts protocol.StreamOptio
 // head starts a line: {"model":...,"created_at":"...",
 func (e *streamEncoder) head(ev *protocol.Event) {
 	if e.model == nil {
-		m := e.opts.Model
-		if m == "" {
-			m = ev.Model
-		}
-		e.model = append(wire.AppendString([]byte(`{"model":`), m), `,"created_at":"`...)
+		e.model = append(wire.AppendString([]byte(`{"model":`), e.opts.ModelFor(ev)), `,"created_at":"`...)
 	}
 	b := append(e.out.Buf, e.model...)
 	b = e.opts.Clock().UTC().AppendFormat(b, time.RFC3339Nano)

@@ -280,7 +280,7 @@ func (Responses) EncodeResponse(r *protocol.Response) ([]byte, error) {
 // NewStreamEncoder writes Responses SSE events (response.created ...
 // response.completed, then data: [DONE]).
 func (Responses) NewStreamEncoder(w io.Writer, flush func() error, opts protocol.StreamOptions) protocol.StreamEncoder {
-	return &respEncoder{out: wire.Out{W: w, Flush: flush, Buf: make([]byte, 0, 512)}, opts: opts, openTool: -1}
+	return &respEncoder{out: wire.NewOut(w, flush), opts: opts, openTool: -1}
 }
 
 type respEncoder struct {
@@ -322,15 +322,7 @@ func (e *respEncoder) withJSON(key string, v any) {
 func (e *respEncoder) withRaw(s string) { e.out.Buf = append(e.out.Buf, s...) }
 
 func (e *respEncoder) start(ev *protocol.Event) {
-	model := e.opts.Model
-	if model == "" {
-		model = ev.Model
-	}
-	id := e.opts.ID
-	if id == "" {
-		id = e.opts.MintID("resp_")
-	}
-	e.resp = newRResponse(id, model, e.opts.Clock().Unix())
+	e.resp = newRResponse(e.opts.ResponseID("resp_"), e.opts.ModelFor(ev), e.opts.Clock().Unix())
 	e.event("response.created")
 	e.withJSON("response", e.resp)
 	e.end()

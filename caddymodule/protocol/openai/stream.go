@@ -333,26 +333,18 @@ type streamEncoder struct {
 }
 
 func newStreamEncoder(w io.Writer, flush func() error, opts protocol.StreamOptions, legacy bool) *streamEncoder {
-	return &streamEncoder{out: wire.Out{W: w, Flush: flush, Buf: make([]byte, 0, 512)}, opts: opts, legacy: legacy}
+	return &streamEncoder{out: wire.NewOut(w, flush), opts: opts, legacy: legacy}
 }
 
 func (e *streamEncoder) begin(ev *protocol.Event) {
 	if e.prefix != nil {
 		return
 	}
-	model := e.opts.Model
-	if model == "" {
-		model = ev.Model
-	}
-	id, obj := e.opts.ID, "chat.completion.chunk"
+	prefix, obj := "chatcmpl-", "chat.completion.chunk"
 	if e.legacy {
-		obj = "text_completion"
-		if id == "" {
-			id = e.opts.MintID("cmpl-")
-		}
-	} else if id == "" {
-		id = e.opts.MintID("chatcmpl-")
+		prefix, obj = "cmpl-", "text_completion"
 	}
+	model, id := e.opts.ModelFor(ev), e.opts.ResponseID(prefix)
 	b := append([]byte(nil), `data: {"id":`...)
 	b = wire.AppendString(b, id)
 	b = append(b, `,"object":"`...)

@@ -415,6 +415,12 @@ type Out struct {
 	Done  bool // the stream was terminated (end or error)
 }
 
+// NewOut returns an Out writing to w, calling flush (may be nil) after
+// each frame, with room for a typical frame.
+func NewOut(w io.Writer, flush func() error) Out {
+	return Out{W: w, Flush: flush, Buf: make([]byte, 0, 512)}
+}
+
 // Send writes Buf, resets it and flushes.
 func (o *Out) Send() error {
 	if len(o.Buf) == 0 {
