@@ -535,26 +535,12 @@ func imageBlock(img *protocol.Image, path string) (json.RawMessage, error) {
 	}
 	mt := img.MediaType
 	if mt == "" {
-		mt = sniff(img.Data)
+		mt = wire.SniffImage(img.Data)
 	}
 	if !imageTypes[mt] {
 		return nil, protocol.Errorf(path, "image type %q is not supported (jpeg, png, gif, webp)", mt)
 	}
 	return rawBlock(aBlock{Type: "image", Source: &aSource{Type: "base64", MediaType: mt, Data: img.Data}}), nil
-}
-
-func sniff(b64 string) string {
-	switch {
-	case strings.HasPrefix(b64, "iVBORw0KGgo"):
-		return "image/png"
-	case strings.HasPrefix(b64, "/9j/"):
-		return "image/jpeg"
-	case strings.HasPrefix(b64, "R0lGOD"):
-		return "image/gif"
-	case strings.HasPrefix(b64, "UklGR"):
-		return "image/webp"
-	}
-	return ""
 }
 
 // encodeMessages renders the conversation as Anthropic turns: system

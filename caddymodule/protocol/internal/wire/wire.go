@@ -11,6 +11,7 @@ import (
 	"io"
 	"math"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/llmrouter/llm-router/caddymodule/jsonscan"
@@ -441,6 +442,22 @@ func (o *Out) Send() error {
 
 // NewID returns prefix + 24 random base62 characters.
 func NewID(prefix string) string { return protocol.NewID(prefix) }
+
+// SniffImage returns the MIME type of base64 image data from its magic
+// bytes (PNG, JPEG, GIF, WebP), or "" when it is none of these.
+func SniffImage(b64 string) string {
+	switch {
+	case strings.HasPrefix(b64, "iVBORw0KGgo"):
+		return "image/png"
+	case strings.HasPrefix(b64, "/9j/"):
+		return "image/jpeg"
+	case strings.HasPrefix(b64, "R0lGOD"):
+		return "image/gif"
+	case strings.HasPrefix(b64, "UklGR"):
+		return "image/webp"
+	}
+	return ""
+}
 
 // DataURI splits a data:<mime>;base64,<data> URI.
 func DataURI(u string) (mime, data string, ok bool) {

@@ -18,3 +18,18 @@ func TestObjectArgs(t *testing.T) {
 		}
 	}
 }
+
+func TestSniffImage(t *testing.T) {
+	for _, c := range []struct{ b64, want string }{
+		{"iVBORw0KGgoAAAANSUhEUg", "image/png"},
+		{"/9j/4AAQSkZJRg", "image/jpeg"},
+		{"R0lGODlhAQABAIAAAP", "image/gif"},
+		{"UklGRiQAAABXRUJQ", "image/webp"},
+		{"AAAAIGZ0eXBhdmlm", ""}, // AVIF: not one Anthropic takes
+		{"", ""},
+	} {
+		if got := SniffImage(c.b64); got != c.want {
+			t.Errorf("SniffImage(%q) = %q, want %q", c.b64, got, c.want)
+		}
+	}
+}
