@@ -282,17 +282,11 @@ func imageURL(img *protocol.Image) string {
 	return "data:" + mt + ";base64," + img.Data
 }
 
-// sniffImage guesses the MIME type of base64 image data from its magic bytes.
+// sniffImage guesses the MIME type of base64 image data from its magic
+// bytes; image/png when they are none it knows.
 func sniffImage(b64 string) string {
-	switch {
-	case strings.HasPrefix(b64, "iVBORw0KGgo"):
-		return "image/png"
-	case strings.HasPrefix(b64, "/9j/"):
-		return "image/jpeg"
-	case strings.HasPrefix(b64, "R0lGOD"):
-		return "image/gif"
-	case strings.HasPrefix(b64, "UklGR"):
-		return "image/webp"
+	if mt := wire.SniffImage(b64); mt != "" {
+		return mt
 	}
 	return "image/png"
 }
