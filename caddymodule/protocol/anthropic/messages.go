@@ -476,11 +476,7 @@ func (c Messages) EncodeRequest(r *protocol.Request) ([]byte, error) {
 			w.Thinking = &aThinking{Type: "enabled", BudgetTokens: b}
 		}
 	}
-	var extra map[string]json.RawMessage
-	if r.Origin == protocol.Anthropic {
-		extra = r.Extra
-	}
-	return wire.Marshal(w, extra)
+	return wire.MarshalRequest(w, r.Origin, protocol.Anthropic, r.Extra)
 }
 
 // encodeTools renders r's tools and tool choice into w; a raw tool of

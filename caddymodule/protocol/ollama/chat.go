@@ -400,11 +400,7 @@ func (Chat) EncodeRequest(r *protocol.Request) ([]byte, error) {
 		return nil, err
 	}
 	w.Tools = tools
-	var extra map[string]json.RawMessage
-	if r.Origin == protocol.OllamaChat {
-		extra = r.Extra
-	}
-	return wire.Marshal(w, extra)
+	return wire.MarshalRequest(w, r.Origin, protocol.OllamaChat, r.Extra)
 }
 
 // appendToolResults appends to out the tool results of message m (a

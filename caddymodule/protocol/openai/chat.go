@@ -570,11 +570,7 @@ func (c Chat) EncodeRequest(r *protocol.Request) ([]byte, error) {
 			w.ResponseFormat = &wFormat{Type: "json_schema", JSONSchema: &wJSONSchema{Name: name, Description: f.Description, Schema: f.Schema, Strict: f.Strict}}
 		}
 	}
-	var extra map[string]json.RawMessage
-	if r.Origin == protocol.OpenAIChat {
-		extra = r.Extra
-	}
-	return wire.Marshal(w, extra)
+	return wire.MarshalRequest(w, r.Origin, protocol.OpenAIChat, r.Extra)
 }
 
 // effortOf maps canonical reasoning to an OpenAI reasoning_effort.

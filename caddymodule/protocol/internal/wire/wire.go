@@ -283,6 +283,17 @@ func (o *Obj) Rest() map[string]json.RawMessage {
 // Idx returns path[i].
 func Idx(path string, i int) string { return path + "[" + strconv.Itoa(i) + "]" }
 
+// MarshalRequest encodes v, a request body for a provider of dialect to,
+// with the request's Extra members spliced in only when the request came
+// from that very dialect (origin == to): Extra holds what the canonical
+// model does not model, which only the dialect it came from understands.
+func MarshalRequest(v any, origin, to protocol.Dialect, extra map[string]json.RawMessage) ([]byte, error) {
+	if origin != to {
+		extra = nil
+	}
+	return Marshal(v, extra)
+}
+
 // Marshal encodes v and splices extra members (not already present) into the
 // resulting object.
 func Marshal(v any, extra map[string]json.RawMessage) ([]byte, error) {
