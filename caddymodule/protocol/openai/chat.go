@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/llmrouter/llm-router/caddymodule/jsonscan"
@@ -845,13 +844,6 @@ func encodeUsage(u protocol.Usage) *wUsage {
 	return w
 }
 
-func idWithPrefix(id, prefix string) string {
-	if strings.HasPrefix(id, prefix) {
-		return id
-	}
-	return wire.NewID(prefix)
-}
-
 func created(t time.Time) int64 {
 	if t.IsZero() {
 		return time.Now().Unix()
@@ -874,7 +866,7 @@ func (Chat) EncodeResponse(r *protocol.Response) ([]byte, error) {
 		Model   string   `json:"model"`
 		Choices []choice `json:"choices"`
 		Usage   *wUsage  `json:"usage"`
-	}{ID: idWithPrefix(r.ID, "chatcmpl-"), Object: "chat.completion", Created: created(r.Created), Model: r.Model, Usage: encodeUsage(r.Usage)}
+	}{ID: wire.IDWithPrefix(r.ID, "chatcmpl-"), Object: "chat.completion", Created: created(r.Created), Model: r.Model, Usage: encodeUsage(r.Usage)}
 	ch := choice{FinishReason: FinishReason(r.Stop), Message: wRespMsg{Role: "assistant"}}
 	text, reasoning := "", ""
 	hasText := false

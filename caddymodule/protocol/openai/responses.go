@@ -246,7 +246,7 @@ func (rr *rResponse) finish(stop protocol.StopReason, u protocol.Usage) {
 
 // EncodeResponse renders r as a Responses response object.
 func (Responses) EncodeResponse(r *protocol.Response) ([]byte, error) {
-	rr := newRResponse(idWithPrefix(r.ID, "resp_"), r.Model, created(r.Created))
+	rr := newRResponse(wire.IDWithPrefix(r.ID, "resp_"), r.Model, created(r.Created))
 	var reasoning, text strings.Builder
 	for i := range r.Parts {
 		switch p := &r.Parts[i]; p.Kind {

@@ -454,6 +454,16 @@ func (o *Out) Send() error {
 // NewID returns prefix + 24 random base62 characters.
 func NewID(prefix string) string { return protocol.NewID(prefix) }
 
+// IDWithPrefix returns id when it carries the dialect's prefix, else a new
+// id with prefix (an answer relayed from another dialect gets an id its
+// clients expect).
+func IDWithPrefix(id, prefix string) string {
+	if strings.HasPrefix(id, prefix) {
+		return id
+	}
+	return NewID(prefix)
+}
+
 // SniffImage returns the MIME type of base64 image data from its magic
 // bytes (PNG, JPEG, GIF, WebP), or "" when it is none of these.
 func SniffImage(b64 string) string {
