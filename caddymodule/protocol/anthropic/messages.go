@@ -837,10 +837,7 @@ func (Messages) EncodeResponse(r *protocol.Response) ([]byte, error) {
 		StopReason   string  `json:"stop_reason"`
 		StopSequence *string `json:"stop_sequence"`
 		Usage        aUsage  `json:"usage"`
-	}{ID: r.ID, Type: "message", Role: "assistant", Model: r.Model, Content: []block{}, StopReason: StopReason(r.Stop), Usage: usageOf(r.Usage)}
-	if !strings.HasPrefix(out.ID, "msg_") {
-		out.ID = wire.NewID("msg_")
-	}
+	}{ID: wire.IDWithPrefix(r.ID, "msg_"), Type: "message", Role: "assistant", Model: r.Model, Content: []block{}, StopReason: StopReason(r.Stop), Usage: usageOf(r.Usage)}
 	if r.Stop == protocol.StopSequence && r.StopSequence != "" {
 		s := r.StopSequence
 		out.StopSequence = &s
