@@ -96,7 +96,7 @@ type aEvent struct {
 
 // streamDecoder turns Messages SSE into canonical events.
 type streamDecoder struct {
-	frame.Decoder
+	frame.Decoder[frame.SSE]
 	started bool
 	usage   aUsage
 	blocks  []int // canonical tool index per content block index (-1: not a tool)
@@ -106,7 +106,7 @@ type streamDecoder struct {
 }
 
 func newStreamDecoder(r io.Reader) *streamDecoder {
-	return &streamDecoder{Decoder: frame.SSE(r)}
+	return &streamDecoder{Decoder: frame.NewSSE(r)}
 }
 
 // Next implements protocol.StreamDecoder.

@@ -31,7 +31,7 @@ type sLine struct {
 
 // streamDecoder turns Ollama NDJSON lines into canonical events.
 type streamDecoder struct {
-	frame.Decoder
+	frame.Decoder[frame.NDJSON]
 	started bool
 	tools   int
 	jd      wire.Decoder
@@ -39,7 +39,7 @@ type streamDecoder struct {
 }
 
 func newStreamDecoder(r io.Reader) *streamDecoder {
-	return &streamDecoder{Decoder: frame.NDJSON(r)}
+	return &streamDecoder{Decoder: frame.NewNDJSON(r)}
 }
 
 // Next implements protocol.StreamDecoder.

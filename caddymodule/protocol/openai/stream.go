@@ -53,7 +53,7 @@ type wHead struct {
 
 // streamDecoder turns chat.completion.chunk SSE into canonical events.
 type streamDecoder struct {
-	frame.Decoder
+	frame.Decoder[frame.SSE]
 	started bool
 	stopped bool
 	tools   []int // upstream tool index per canonical index
@@ -62,7 +62,7 @@ type streamDecoder struct {
 }
 
 func newStreamDecoder(r io.Reader) *streamDecoder {
-	return &streamDecoder{Decoder: frame.SSE(r)}
+	return &streamDecoder{Decoder: frame.NewSSE(r)}
 }
 
 // Next implements protocol.StreamDecoder.

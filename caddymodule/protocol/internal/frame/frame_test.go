@@ -13,7 +13,8 @@ import (
 // echo queues a text event per frame; a frame "end" queues the end and sets
 // Done, "bad" fails; at EOF it ends cleanly when lenient, else fails.
 type echo struct {
-	*Decoder
+	*protocol.EventQueue
+	done    *bool
 	lenient bool
 }
 
@@ -27,7 +28,7 @@ func (h echo) Frame(data []byte) error {
 	case "bad":
 		return errBad
 	case "end":
-		h.Done = true
+		*h.done = true
 		h.Push(protocol.Event{Kind: protocol.EvEnd})
 	case "none": // a frame that yields no event
 	default:
@@ -39,7 +40,7 @@ func (h echo) Frame(data []byte) error {
 
 func (h echo) EOF() (protocol.Event, error) {
 	if h.lenient {
-		h.Done = true
+		*h.done = true
 		return protocol.Event{Kind: protocol.EvEnd}, nil
 	}
 	return protocol.Event{}, io.ErrUnexpectedEOF
@@ -63,42 +64,50 @@ func TestNext(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			var d Decoder
-			if c.sse {
-				d = SSE(strings.NewReader(c.in))
-			} else {
-				d = NDJSON(strings.NewReader(c.in))
-			}
+			var r io.Reader = strings.NewReader(c.in)
 			if c.err == errRead {
-				d = NDJSON(io.MultiReader(strings.NewReader(c.in), iotest.ErrReader(errRead)))
+				r = io.MultiReader(r, iotest.ErrReader(errRead))
 			}
-			defer d.Release()
-			h := echo{&d, c.lenient}
-			var got strings.Builder
-			var err error
-			for range 20 {
-				var ev protocol.Event
-				if ev, err = d.Next(h); err != nil {
-					break
-				}
-				if ev.Kind == protocol.EvEnd {
-					got.WriteString(".")
-				}
-				got.WriteString(ev.Text)
+			var got string
+			var err, again error
+			if c.sse {
+				got, err, again = run(NewSSE(r), c.lenient)
+			} else {
+				got, err, again = run(NewNDJSON(r), c.lenient)
 			}
-			if got.String() != c.want || !errors.Is(err, c.err) {
-				t.Errorf("events %q, err %v; want %q, %v", got.String(), err, c.want, c.err)
+			if got != c.want || !errors.Is(err, c.err) {
+				t.Errorf("events %q, err %v; want %q, %v", got, err, c.want, c.err)
 			}
-			if _, again := d.Next(h); errors.Is(c.err, io.EOF) && !errors.Is(again, io.EOF) {
+			if errors.Is(c.err, io.EOF) && !errors.Is(again, io.EOF) {
 				t.Errorf("next call after the end: %v, want io.EOF", again)
 			}
 		})
 	}
 }
 
+// run reads d to its first error with an echo handler: the events' texts
+// ("." for the end), that error, and the next call's.
+func run[R Reader](d Decoder[R], lenient bool) (got string, err, again error) {
+	defer d.Release()
+	h := echo{&d.EventQueue, &d.Done, lenient}
+	var b strings.Builder
+	for range 20 {
+		var ev protocol.Event
+		if ev, err = d.Next(h); err != nil {
+			break
+		}
+		if ev.Kind == protocol.EvEnd {
+			b.WriteString(".")
+		}
+		b.WriteString(ev.Text)
+	}
+	_, again = d.Next(h)
+	return b.String(), err, again
+}
+
 func TestRelease(t *testing.T) {
-	d := NDJSON(strings.NewReader("a\nb\n"))
-	h := echo{Decoder: &d}
+	d := NewNDJSON(strings.NewReader("a\nb\n"))
+	h := echo{&d.EventQueue, &d.Done, false}
 	if ev, err := d.Next(h); err != nil || ev.Text != "a" {
 		t.Fatalf("first event %+v, %v", ev, err)
 	}
@@ -106,6 +115,8 @@ func TestRelease(t *testing.T) {
 	if ev, err := d.Next(h); err == nil {
 		t.Errorf("a released decoder returned %+v, want an error", ev)
 	}
-	var zero Decoder
+	var zero Decoder[SSE]
 	zero.Release() // nothing to hand back: no panic
+	var zeroND Decoder[NDJSON]
+	zeroND.Release()
 }
