@@ -65,8 +65,8 @@ func (n NDJSON) Release() {
 
 // Decoder is the shared half of a provider stream decoder; a dialect embeds
 // it and implements protocol.StreamDecoder's Next as d.Decoder.Next(d).
-// The reader is a type parameter, not an interface, so that the decoder
-// holds one pointer: the dialect's own flags then share its last word.
+// The reader is a type parameter, so that the decoder holds one pointer
+// (an interface value would take two words, a field per framing one each).
 type Decoder[R Reader] struct {
 	protocol.EventQueue
 	r R
