@@ -1,6 +1,7 @@
 // Package protocol is the canonical chat model the router translates
 // through, plus the stream plumbing (SSE and NDJSON readers, Pump) every
-// dialect shares. The dialects live in subpackages:
+// dialect shares; the dialects' stream decoders run one read loop,
+// internal/frame. The dialects live in subpackages:
 //
 //	openai     Chat (client+provider; also vLLM and LM Studio), Responses,
 //	           Completions (client side), Embeddings

@@ -95,6 +95,24 @@ func (o *StreamOptions) MintID(prefix string) string {
 	return NewID(prefix)
 }
 
+// ModelFor returns the model name a stream names: o.Model, or the Start
+// event's when o.Model is empty.
+func (o *StreamOptions) ModelFor(ev *Event) string {
+	if o.Model != "" {
+		return o.Model
+	}
+	return ev.Model
+}
+
+// ResponseID returns o.ID, or a new id with the dialect's prefix when it
+// is empty.
+func (o *StreamOptions) ResponseID(prefix string) string {
+	if o.ID != "" {
+		return o.ID
+	}
+	return o.MintID(prefix)
+}
+
 // Clock returns o.Now or time.Now.
 func (o *StreamOptions) Clock() time.Time {
 	if o.Now != nil {

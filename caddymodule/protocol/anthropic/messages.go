@@ -476,11 +476,7 @@ func (c Messages) EncodeRequest(r *protocol.Request) ([]byte, error) {
 			w.Thinking = &aThinking{Type: "enabled", BudgetTokens: b}
 		}
 	}
-	var extra map[string]json.RawMessage
-	if r.Origin == protocol.Anthropic {
-		extra = r.Extra
-	}
-	return wire.Marshal(w, extra)
+	return wire.MarshalRequest(w, r.Origin, protocol.Anthropic, r.Extra)
 }
 
 // encodeTools renders r's tools and tool choice into w; a raw tool of
@@ -535,26 +531,12 @@ func imageBlock(img *protocol.Image, path string) (json.RawMessage, error) {
 	}
 	mt := img.MediaType
 	if mt == "" {
-		mt = sniff(img.Data)
+		mt = wire.SniffImage(img.Data)
 	}
 	if !imageTypes[mt] {
 		return nil, protocol.Errorf(path, "image type %q is not supported (jpeg, png, gif, webp)", mt)
 	}
 	return rawBlock(aBlock{Type: "image", Source: &aSource{Type: "base64", MediaType: mt, Data: img.Data}}), nil
-}
-
-func sniff(b64 string) string {
-	switch {
-	case strings.HasPrefix(b64, "iVBORw0KGgo"):
-		return "image/png"
-	case strings.HasPrefix(b64, "/9j/"):
-		return "image/jpeg"
-	case strings.HasPrefix(b64, "R0lGOD"):
-		return "image/gif"
-	case strings.HasPrefix(b64, "UklGR"):
-		return "image/webp"
-	}
-	return ""
 }
 
 // encodeMessages renders the conversation as Anthropic turns: system
@@ -835,19 +817,6 @@ func StopReason(s protocol.StopReason) string {
 	return "end_turn"
 }
 
-// objectArgs returns args if it is a JSON object, else wraps it.
-func objectArgs(args json.RawMessage) json.RawMessage {
-	a := bytes.TrimSpace(args)
-	if len(a) == 0 {
-		return json.RawMessage("{}")
-	}
-	if a[0] == '{' {
-		return a
-	}
-	b, _ := json.Marshal(map[string]json.RawMessage{"arguments": a})
-	return b
-}
-
 // EncodeResponse renders r as a Messages response object.
 func (Messages) EncodeResponse(r *protocol.Response) ([]byte, error) {
 	type block struct {
@@ -868,10 +837,7 @@ func (Messages) EncodeResponse(r *protocol.Response) ([]byte, error) {
 		StopReason   string  `json:"stop_reason"`
 		StopSequence *string `json:"stop_sequence"`
 		Usage        aUsage  `json:"usage"`
-	}{ID: r.ID, Type: "message", Role: "assistant", Model: r.Model, Content: []block{}, StopReason: StopReason(r.Stop), Usage: usageOf(r.Usage)}
-	if !strings.HasPrefix(out.ID, "msg_") {
-		out.ID = wire.NewID("msg_")
-	}
+	}{ID: wire.IDWithPrefix(r.ID, "msg_"), Type: "message", Role: "assistant", Model: r.Model, Content: []block{}, StopReason: StopReason(r.Stop), Usage: usageOf(r.Usage)}
 	if r.Stop == protocol.StopSequence && r.StopSequence != "" {
 		s := r.StopSequence
 		out.StopSequence = &s
@@ -890,7 +856,7 @@ func (Messages) EncodeResponse(r *protocol.Response) ([]byte, error) {
 			if id == "" {
 				id = wire.NewID("toolu_")
 			}
-			out.Content = append(out.Content, block{Type: "tool_use", ID: id, Name: p.Call.Name, Input: objectArgs(p.Call.Args)})
+			out.Content = append(out.Content, block{Type: "tool_use", ID: id, Name: p.Call.Name, Input: wire.ObjectArgs(p.Call.Args)})
 		}
 	}
 	return json.Marshal(out)

@@ -1,13 +1,13 @@
 package anthropic
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
 
 	"github.com/llmrouter/llm-router/caddymodule/jsonscan"
 	"github.com/llmrouter/llm-router/caddymodule/protocol"
+	"github.com/llmrouter/llm-router/caddymodule/protocol/internal/frame"
 	"github.com/llmrouter/llm-router/caddymodule/protocol/internal/wire"
 )
 
@@ -96,9 +96,7 @@ type aEvent struct {
 
 // streamDecoder turns Messages SSE into canonical events.
 type streamDecoder struct {
-	sse *protocol.SSEReader
-	protocol.EventQueue
-	done    bool
+	frame.Decoder[frame.SSE]
 	started bool
 	usage   aUsage
 	blocks  []int // canonical tool index per content block index (-1: not a tool)
@@ -108,38 +106,19 @@ type streamDecoder struct {
 }
 
 func newStreamDecoder(r io.Reader) *streamDecoder {
-	return &streamDecoder{sse: protocol.NewSSEReader(r)}
-}
-
-// Release hands the line buffer back for reuse (see protocol.Release).
-func (d *streamDecoder) Release() {
-	d.Clear()
-	d.sse.Release()
+	return &streamDecoder{Decoder: frame.NewSSE(r)}
 }
 
 // Next implements protocol.StreamDecoder.
-func (d *streamDecoder) Next() (protocol.Event, error) {
-	for {
-		if ev, ok := d.Pop(); ok {
-			return ev, nil
-		}
-		if d.done {
-			return protocol.Event{}, io.EOF
-		}
-		_, data, err := d.sse.Next()
-		if err != nil {
-			if errors.Is(err, io.EOF) {
-				return protocol.Event{}, fmt.Errorf("%w: stream cut before message_stop: %w", protocol.ErrUpstream, io.ErrUnexpectedEOF)
-			}
-			return protocol.Event{}, err
-		}
-		if err := d.handle(data); err != nil {
-			return protocol.Event{}, err
-		}
-	}
+func (d *streamDecoder) Next() (protocol.Event, error) { return d.Decoder.Next(d) }
+
+// EOF implements frame.Handler: a Messages stream ends with message_stop.
+func (d *streamDecoder) EOF() (protocol.Event, error) {
+	return protocol.Event{}, fmt.Errorf("%w: stream cut before message_stop: %w", protocol.ErrUpstream, io.ErrUnexpectedEOF)
 }
 
-func (d *streamDecoder) handle(data []byte) error {
+// Frame implements frame.Handler: data is one event's JSON.
+func (d *streamDecoder) Frame(data []byte) error {
 	if d.started {
 		if text, ok := textDelta(data); ok {
 			if text != "" {
@@ -228,12 +207,12 @@ func (d *streamDecoder) handle(data []byte) error {
 		}
 		d.Push(protocol.Event{Kind: protocol.EvUsage, Usage: d.usage.canonical()})
 	case evMessageStop:
-		d.done = true
+		d.Done = true
 		d.Push(protocol.Event{Kind: protocol.EvEnd})
 	case evPing:
 		d.Push(protocol.Event{Kind: protocol.EvPing})
 	case evError:
-		d.done = true
+		d.Done = true
 		ev := protocol.Event{Kind: protocol.EvError, Status: http.StatusBadGateway, Text: "upstream error"}
 		if e.Error != nil {
 			ev.Status, ev.Code = statusOf(e.Error.Type), e.Error.Type
@@ -271,7 +250,7 @@ type streamEncoder struct {
 }
 
 func newStreamEncoder(w io.Writer, flush func() error, opts protocol.StreamOptions) *streamEncoder {
-	return &streamEncoder{out: wire.Out{W: w, Flush: flush, Buf: make([]byte, 0, 512)}, opts: opts, openTool: -1}
+	return &streamEncoder{out: wire.NewOut(w, flush), opts: opts, openTool: -1}
 }
 
 func (e *streamEncoder) event(name string) {
@@ -282,14 +261,7 @@ func (e *streamEncoder) event(name string) {
 
 func (e *streamEncoder) start(ev *protocol.Event) {
 	e.started = true
-	model := e.opts.Model
-	if model == "" {
-		model = ev.Model
-	}
-	id := e.opts.ID
-	if id == "" {
-		id = e.opts.MintID("msg_")
-	}
+	model, id := e.opts.ModelFor(ev), e.opts.ResponseID("msg_")
 	e.usage = ev.Usage
 	u := usageOf(ev.Usage)
 	e.event("message_start")

@@ -400,11 +400,7 @@ func (Chat) EncodeRequest(r *protocol.Request) ([]byte, error) {
 		return nil, err
 	}
 	w.Tools = tools
-	var extra map[string]json.RawMessage
-	if r.Origin == protocol.OllamaChat {
-		extra = r.Extra
-	}
-	return wire.Marshal(w, extra)
+	return wire.MarshalRequest(w, r.Origin, protocol.OllamaChat, r.Extra)
 }
 
 // appendToolResults appends to out the tool results of message m (a
@@ -605,7 +601,7 @@ func encodeResponse(r *protocol.Response, generate bool) ([]byte, error) {
 		case protocol.PartToolCall:
 			var tc oToolCall
 			tc.ID = p.Call.ID
-			tc.Function.Index, tc.Function.Name, tc.Function.Arguments = len(m.ToolCalls), p.Call.Name, objectArgs(p.Call.Args)
+			tc.Function.Index, tc.Function.Name, tc.Function.Arguments = len(m.ToolCalls), p.Call.Name, wire.ObjectArgs(p.Call.Args)
 			m.ToolCalls = append(m.ToolCalls, tc)
 		}
 	}
@@ -636,19 +632,6 @@ func encodeResponse(r *protocol.Response, generate bool) ([]byte, error) {
 		out.Message = &m
 	}
 	return json.Marshal(out)
-}
-
-// objectArgs returns args if it is a JSON object, else wraps it.
-func objectArgs(args json.RawMessage) json.RawMessage {
-	a := bytes.TrimSpace(args)
-	if len(a) == 0 {
-		return json.RawMessage("{}")
-	}
-	if a[0] == '{' {
-		return a
-	}
-	b, _ := json.Marshal(map[string]json.RawMessage{"arguments": a})
-	return b
 }
 
 // NewStreamDecoder reads an /api/chat (or /api/generate) NDJSON stream.

@@ -102,11 +102,7 @@ func (Embed) EncodeEmbedRequest(r *protocol.EmbedRequest) ([]byte, error) {
 		return nil, protocol.Errorf("input", "token arrays are not supported by Ollama providers")
 	}
 	w := embedReq{Model: r.Model, Input: r.Input, Truncate: r.Truncate, Dimensions: r.Dimensions, KeepAlive: r.KeepAlive, Options: embedOptions(r)}
-	var extra map[string]json.RawMessage
-	if r.Origin == protocol.OllamaEmbed {
-		extra = r.Extra
-	}
-	return wire.Marshal(w, extra)
+	return wire.MarshalRequest(w, r.Origin, protocol.OllamaEmbed, r.Extra)
 }
 
 // EncodeEmbedRequest renders r for a legacy /api/embeddings provider; it
@@ -116,11 +112,7 @@ func (Embeddings) EncodeEmbedRequest(r *protocol.EmbedRequest) ([]byte, error) {
 		return nil, protocol.Errorf("input", "this provider embeds exactly one text per request")
 	}
 	w := embedReq{Model: r.Model, Prompt: &r.Input[0], KeepAlive: r.KeepAlive, Options: embedOptions(r)}
-	var extra map[string]json.RawMessage
-	if r.Origin == protocol.OllamaEmbeddings {
-		extra = r.Extra
-	}
-	return wire.Marshal(w, extra)
+	return wire.MarshalRequest(w, r.Origin, protocol.OllamaEmbeddings, r.Extra)
 }
 
 // DecodeEmbedResponse parses an /api/embed reply.

@@ -2,7 +2,6 @@ package ollama
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -10,6 +9,7 @@ import (
 
 	"github.com/llmrouter/llm-router/caddymodule/jsonscan"
 	"github.com/llmrouter/llm-router/caddymodule/protocol"
+	"github.com/llmrouter/llm-router/caddymodule/protocol/internal/frame"
 	"github.com/llmrouter/llm-router/caddymodule/protocol/internal/wire"
 )
 
@@ -31,9 +31,7 @@ type sLine struct {
 
 // streamDecoder turns Ollama NDJSON lines into canonical events.
 type streamDecoder struct {
-	nd *protocol.NDJSONReader
-	protocol.EventQueue
-	done    bool
+	frame.Decoder[frame.NDJSON]
 	started bool
 	tools   int
 	jd      wire.Decoder
@@ -41,38 +39,19 @@ type streamDecoder struct {
 }
 
 func newStreamDecoder(r io.Reader) *streamDecoder {
-	return &streamDecoder{nd: protocol.NewNDJSONReader(r)}
-}
-
-// Release hands the line buffer back for reuse (see protocol.Release).
-func (d *streamDecoder) Release() {
-	d.Clear()
-	d.nd.Release()
+	return &streamDecoder{Decoder: frame.NewNDJSON(r)}
 }
 
 // Next implements protocol.StreamDecoder.
-func (d *streamDecoder) Next() (protocol.Event, error) {
-	for {
-		if ev, ok := d.Pop(); ok {
-			return ev, nil
-		}
-		if d.done {
-			return protocol.Event{}, io.EOF
-		}
-		line, err := d.nd.Next()
-		if err != nil {
-			if errors.Is(err, io.EOF) {
-				return protocol.Event{}, fmt.Errorf("%w: stream cut before done: %w", protocol.ErrUpstream, io.ErrUnexpectedEOF)
-			}
-			return protocol.Event{}, err
-		}
-		if err := d.handle(line); err != nil {
-			return protocol.Event{}, err
-		}
-	}
+func (d *streamDecoder) Next() (protocol.Event, error) { return d.Decoder.Next(d) }
+
+// EOF implements frame.Handler: an Ollama stream ends with a done line.
+func (d *streamDecoder) EOF() (protocol.Event, error) {
+	return protocol.Event{}, fmt.Errorf("%w: stream cut before done: %w", protocol.ErrUpstream, io.ErrUnexpectedEOF)
 }
 
-func (d *streamDecoder) handle(line []byte) error {
+// Frame implements frame.Handler: line is one NDJSON line.
+func (d *streamDecoder) Frame(line []byte) error {
 	if f, ok := readFastLine(line); ok {
 		d.start(f.model)
 		if f.text != "" {
@@ -92,7 +71,7 @@ func (d *streamDecoder) handle(line []byte) error {
 		return fmt.Errorf("%w: malformed NDJSON line: %w", protocol.ErrUpstream, err)
 	}
 	if !jsonscan.IsNull(l.Error) {
-		d.done = true
+		d.Done = true
 		ev := protocol.Event{Kind: protocol.EvError, Status: http.StatusBadGateway, Text: "upstream error"}
 		var s string
 		if json.Unmarshal(l.Error, &s) == nil && s != "" {
@@ -140,7 +119,7 @@ func (d *streamDecoder) start(model string) {
 
 // finish ends the stream at its done line.
 func (d *streamDecoder) finish(reason string, in, out int) {
-	d.done = true
+	d.Done = true
 	if reason == "" {
 		d.Push(protocol.Event{Kind: protocol.EvError, Status: http.StatusBadGateway, Text: "upstream model runner stopped before finishing"})
 		return
@@ -235,7 +214,7 @@ type streamEncoder struct {
 }
 
 func newStreamEncoder(w io.Writer, flush func() error, opts protocol.StreamOptions, generate bool) *streamEncoder {
-	e := &streamEncoder{out: wire.Out{W: w, Flush: flush, Buf: make([]byte, 0, 512)}, opts: opts, generate: generate}
+	e := &streamEncoder{out: wire.NewOut(w, flush), opts: opts, generate: generate}
 	e.began = opts.Clock()
 	return e
 }
@@ -243,11 +222,7 @@ func newStreamEncoder(w io.Writer, flush func() error, opts protocol.StreamOptio
 // head starts a line: {"model":...,"created_at":"...",
 func (e *streamEncoder) head(ev *protocol.Event) {
 	if e.model == nil {
-		m := e.opts.Model
-		if m == "" {
-			m = ev.Model
-		}
-		e.model = append(wire.AppendString([]byte(`{"model":`), m), `,"created_at":"`...)
+		e.model = append(wire.AppendString([]byte(`{"model":`), e.opts.ModelFor(ev)), `,"created_at":"`...)
 	}
 	b := append(e.out.Buf, e.model...)
 	b = e.opts.Clock().UTC().AppendFormat(b, time.RFC3339Nano)

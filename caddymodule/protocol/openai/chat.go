@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/llmrouter/llm-router/caddymodule/jsonscan"
@@ -70,16 +69,7 @@ func (Chat) DecodeRequest(body []byte) (*protocol.Request, error) {
 	if e := o.Str("reasoning_effort"); e != "" {
 		r.Reasoning = &protocol.Reasoning{Effort: e, Off: e == "none"}
 	}
-	for i, t := range o.Array("tools") {
-		tl, err := decodeTool(t, wire.Idx("tools", i), false)
-		o.Fail(err)
-		r.Tools = append(r.Tools, tl)
-	}
-	if tc := o.Take("tool_choice"); tc != nil {
-		r.ToolChoice, err = decodeToolChoice(tc, "tool_choice", false)
-		o.Fail(err)
-	}
-	r.ParallelTools = o.BoolPtr("parallel_tool_calls")
+	decodeTools(o, r, false)
 	if rf := o.Object("response_format"); rf != nil {
 		r.Format = decodeFormat(rf, false)
 		o.Fail(rf.Err())
@@ -113,6 +103,23 @@ func decodeCommon(o *wire.Obj, r *protocol.Request) {
 	r.Temperature = o.Float("temperature")
 	r.TopP = o.Float("top_p")
 	r.User = o.Str("user")
+}
+
+// decodeTools reads tools, tool_choice and parallel_tool_calls; flat is
+// the Responses shape (a function tool's members, and a named choice's
+// name, at the top level rather than under "function").
+func decodeTools(o *wire.Obj, r *protocol.Request, flat bool) {
+	for i, t := range o.Array("tools") {
+		tl, err := decodeTool(t, wire.Idx("tools", i), flat)
+		o.Fail(err)
+		r.Tools = append(r.Tools, tl)
+	}
+	if tc := o.Take("tool_choice"); tc != nil {
+		var err error
+		r.ToolChoice, err = decodeToolChoice(tc, "tool_choice", flat)
+		o.Fail(err)
+	}
+	r.ParallelTools = o.BoolPtr("parallel_tool_calls")
 }
 
 func decodeMessage(r *protocol.Request, raw json.RawMessage, path string) error {
@@ -274,17 +281,11 @@ func imageURL(img *protocol.Image) string {
 	return "data:" + mt + ";base64," + img.Data
 }
 
-// sniffImage guesses the MIME type of base64 image data from its magic bytes.
+// sniffImage guesses the MIME type of base64 image data from its magic
+// bytes; image/png when they are none it knows.
 func sniffImage(b64 string) string {
-	switch {
-	case strings.HasPrefix(b64, "iVBORw0KGgo"):
-		return "image/png"
-	case strings.HasPrefix(b64, "/9j/"):
-		return "image/jpeg"
-	case strings.HasPrefix(b64, "R0lGOD"):
-		return "image/gif"
-	case strings.HasPrefix(b64, "UklGR"):
-		return "image/webp"
+	if mt := wire.SniffImage(b64); mt != "" {
+		return mt
 	}
 	return "image/png"
 }
@@ -568,11 +569,7 @@ func (c Chat) EncodeRequest(r *protocol.Request) ([]byte, error) {
 			w.ResponseFormat = &wFormat{Type: "json_schema", JSONSchema: &wJSONSchema{Name: name, Description: f.Description, Schema: f.Schema, Strict: f.Strict}}
 		}
 	}
-	var extra map[string]json.RawMessage
-	if r.Origin == protocol.OpenAIChat {
-		extra = r.Extra
-	}
-	return wire.Marshal(w, extra)
+	return wire.MarshalRequest(w, r.Origin, protocol.OpenAIChat, r.Extra)
 }
 
 // effortOf maps canonical reasoning to an OpenAI reasoning_effort.
@@ -847,13 +844,6 @@ func encodeUsage(u protocol.Usage) *wUsage {
 	return w
 }
 
-func idWithPrefix(id, prefix string) string {
-	if strings.HasPrefix(id, prefix) {
-		return id
-	}
-	return wire.NewID(prefix)
-}
-
 func created(t time.Time) int64 {
 	if t.IsZero() {
 		return time.Now().Unix()
@@ -876,7 +866,7 @@ func (Chat) EncodeResponse(r *protocol.Response) ([]byte, error) {
 		Model   string   `json:"model"`
 		Choices []choice `json:"choices"`
 		Usage   *wUsage  `json:"usage"`
-	}{ID: idWithPrefix(r.ID, "chatcmpl-"), Object: "chat.completion", Created: created(r.Created), Model: r.Model, Usage: encodeUsage(r.Usage)}
+	}{ID: wire.IDWithPrefix(r.ID, "chatcmpl-"), Object: "chat.completion", Created: created(r.Created), Model: r.Model, Usage: encodeUsage(r.Usage)}
 	ch := choice{FinishReason: FinishReason(r.Stop), Message: wRespMsg{Role: "assistant"}}
 	text, reasoning := "", ""
 	hasText := false

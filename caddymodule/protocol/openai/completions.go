@@ -83,7 +83,7 @@ func (Completions) EncodeResponse(r *protocol.Response) ([]byte, error) {
 		Model   string   `json:"model"`
 		Choices []choice `json:"choices"`
 		Usage   *wUsage  `json:"usage"`
-	}{idWithPrefix(r.ID, "cmpl-"), "text_completion", created(r.Created), r.Model,
+	}{wire.IDWithPrefix(r.ID, "cmpl-"), "text_completion", created(r.Created), r.Model,
 		[]choice{{Text: r.Text(), FinishReason: FinishReason(r.Stop)}}, encodeUsage(r.Usage)})
 }
 

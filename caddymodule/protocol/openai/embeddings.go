@@ -87,11 +87,7 @@ func (Embeddings) EncodeEmbedRequest(r *protocol.EmbedRequest) ([]byte, error) {
 	if len(r.Tokens) > 0 {
 		w.Input = r.Tokens
 	}
-	var extra map[string]json.RawMessage
-	if r.Origin == protocol.OpenAIEmbeddings {
-		extra = r.Extra
-	}
-	return wire.Marshal(w, extra)
+	return wire.MarshalRequest(w, r.Origin, protocol.OpenAIEmbeddings, r.Extra)
 }
 
 // DecodeEmbedResponse parses a /v1/embeddings reply (float or base64 vectors).

@@ -38,10 +38,10 @@ func FuzzFastChunk(f *testing.F) {
 		}
 		fast, full := newStreamDecoder(nil), newStreamDecoder(nil)
 		fast.started, full.started = started, started
-		errFast, errFull := fast.handle(data), full.handleFull(data)
+		errFast, errFull := fast.Frame(data), full.handleFull(data)
 		evFast, evFull := drain(&fast.EventQueue), drain(&full.EventQueue)
 		if (errFast == nil) != (errFull == nil) || !reflect.DeepEqual(evFast, evFull) ||
-			fast.started != full.started || fast.stopped != full.stopped || fast.done != full.done {
+			fast.started != full.started || fast.stopped != full.stopped || fast.Done != full.Done {
 			t.Fatalf("on %q (started %v):\nfast %v %+v\nfull %v %+v", data, started, errFast, evFast, errFull, evFull)
 		}
 	})

@@ -73,16 +73,7 @@ func (Responses) DecodeRequest(body []byte) (*protocol.Request, error) {
 		}
 		o.Fail(rs.Err())
 	}
-	for i, t := range o.Array("tools") {
-		tl, err := decodeTool(t, wire.Idx("tools", i), true)
-		o.Fail(err)
-		r.Tools = append(r.Tools, tl)
-	}
-	if tc := o.Take("tool_choice"); tc != nil {
-		r.ToolChoice, err = decodeToolChoice(tc, "tool_choice", true)
-		o.Fail(err)
-	}
-	r.ParallelTools = o.BoolPtr("parallel_tool_calls")
+	decodeTools(o, r, true)
 	if tx := o.Object("text"); tx != nil {
 		if f := tx.Object("format"); f != nil {
 			r.Format = decodeFormat(f, true)
@@ -255,7 +246,7 @@ func (rr *rResponse) finish(stop protocol.StopReason, u protocol.Usage) {
 
 // EncodeResponse renders r as a Responses response object.
 func (Responses) EncodeResponse(r *protocol.Response) ([]byte, error) {
-	rr := newRResponse(idWithPrefix(r.ID, "resp_"), r.Model, created(r.Created))
+	rr := newRResponse(wire.IDWithPrefix(r.ID, "resp_"), r.Model, created(r.Created))
 	var reasoning, text strings.Builder
 	for i := range r.Parts {
 		switch p := &r.Parts[i]; p.Kind {
@@ -289,7 +280,7 @@ func (Responses) EncodeResponse(r *protocol.Response) ([]byte, error) {
 // NewStreamEncoder writes Responses SSE events (response.created ...
 // response.completed, then data: [DONE]).
 func (Responses) NewStreamEncoder(w io.Writer, flush func() error, opts protocol.StreamOptions) protocol.StreamEncoder {
-	return &respEncoder{out: wire.Out{W: w, Flush: flush, Buf: make([]byte, 0, 512)}, opts: opts, openTool: -1}
+	return &respEncoder{out: wire.NewOut(w, flush), opts: opts, openTool: -1}
 }
 
 type respEncoder struct {
@@ -331,15 +322,7 @@ func (e *respEncoder) withJSON(key string, v any) {
 func (e *respEncoder) withRaw(s string) { e.out.Buf = append(e.out.Buf, s...) }
 
 func (e *respEncoder) start(ev *protocol.Event) {
-	model := e.opts.Model
-	if model == "" {
-		model = ev.Model
-	}
-	id := e.opts.ID
-	if id == "" {
-		id = e.opts.MintID("resp_")
-	}
-	e.resp = newRResponse(id, model, e.opts.Clock().Unix())
+	e.resp = newRResponse(e.opts.ResponseID("resp_"), e.opts.ModelFor(ev), e.opts.Clock().Unix())
 	e.event("response.created")
 	e.withJSON("response", e.resp)
 	e.end()

@@ -3,7 +3,6 @@ package openai
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/llmrouter/llm-router/caddymodule/jsonscan"
 	"github.com/llmrouter/llm-router/caddymodule/protocol"
+	"github.com/llmrouter/llm-router/caddymodule/protocol/internal/frame"
 	"github.com/llmrouter/llm-router/caddymodule/protocol/internal/wire"
 )
 
@@ -53,59 +53,39 @@ type wHead struct {
 
 // streamDecoder turns chat.completion.chunk SSE into canonical events.
 type streamDecoder struct {
-	sse *protocol.SSEReader
-	protocol.EventQueue
+	frame.Decoder[frame.SSE]
 	started bool
 	stopped bool
-	done    bool
 	tools   []int // upstream tool index per canonical index
 	jd      wire.Decoder
 	c       wChunk
 }
 
 func newStreamDecoder(r io.Reader) *streamDecoder {
-	return &streamDecoder{sse: protocol.NewSSEReader(r)}
-}
-
-// Release hands the line buffer back for reuse (see protocol.Release).
-func (d *streamDecoder) Release() {
-	d.Clear()
-	d.sse.Release()
+	return &streamDecoder{Decoder: frame.NewSSE(r)}
 }
 
 // Next implements protocol.StreamDecoder.
-func (d *streamDecoder) Next() (protocol.Event, error) {
-	for {
-		if ev, ok := d.Pop(); ok {
-			return ev, nil
-		}
-		if d.done {
-			return protocol.Event{}, io.EOF
-		}
-		_, data, err := d.sse.Next()
-		if err != nil {
-			if errors.Is(err, io.EOF) && d.stopped { // EOF after a finish: lenient end
-				d.done = true
-				return protocol.Event{Kind: protocol.EvEnd}, nil
-			}
-			if errors.Is(err, io.EOF) {
-				return protocol.Event{}, fmt.Errorf("%w: stream cut before finish_reason: %w", protocol.ErrUpstream, io.ErrUnexpectedEOF)
-			}
-			return protocol.Event{}, err
-		}
-		if err := d.handle(data); err != nil {
-			return protocol.Event{}, err
-		}
+func (d *streamDecoder) Next() (protocol.Event, error) { return d.Decoder.Next(d) }
+
+// EOF implements frame.Handler: a stream that ends after a finish_reason
+// but without [DONE] ends cleanly (lenient); before one, it was cut.
+func (d *streamDecoder) EOF() (protocol.Event, error) {
+	if d.stopped {
+		d.Done = true
+		return protocol.Event{Kind: protocol.EvEnd}, nil
 	}
+	return protocol.Event{}, fmt.Errorf("%w: stream cut before finish_reason: %w", protocol.ErrUpstream, io.ErrUnexpectedEOF)
 }
 
-func (d *streamDecoder) handle(data []byte) error {
+// Frame implements frame.Handler: data is one chunk's JSON or [DONE].
+func (d *streamDecoder) Frame(data []byte) error {
 	data = bytes.TrimSpace(data)
 	if len(data) == 0 {
 		return nil
 	}
 	if bytes.HasPrefix(data, []byte("[DONE]")) {
-		d.done = true
+		d.Done = true
 		if !d.stopped {
 			return fmt.Errorf("%w: [DONE] before finish_reason: %w", protocol.ErrUpstream, io.ErrUnexpectedEOF)
 		}
@@ -151,7 +131,7 @@ func (d *streamDecoder) handleFull(data []byte) error {
 		return fmt.Errorf("%w: malformed chunk: %w", protocol.ErrUpstream, err)
 	}
 	if len(c.Error) > 0 && !jsonscan.IsNull(c.Error) {
-		d.done = true
+		d.Done = true
 		d.Push(upstreamError(c.Error))
 		return nil
 	}
@@ -353,26 +333,18 @@ type streamEncoder struct {
 }
 
 func newStreamEncoder(w io.Writer, flush func() error, opts protocol.StreamOptions, legacy bool) *streamEncoder {
-	return &streamEncoder{out: wire.Out{W: w, Flush: flush, Buf: make([]byte, 0, 512)}, opts: opts, legacy: legacy}
+	return &streamEncoder{out: wire.NewOut(w, flush), opts: opts, legacy: legacy}
 }
 
 func (e *streamEncoder) begin(ev *protocol.Event) {
 	if e.prefix != nil {
 		return
 	}
-	model := e.opts.Model
-	if model == "" {
-		model = ev.Model
-	}
-	id, obj := e.opts.ID, "chat.completion.chunk"
+	prefix, obj := "chatcmpl-", "chat.completion.chunk"
 	if e.legacy {
-		obj = "text_completion"
-		if id == "" {
-			id = e.opts.MintID("cmpl-")
-		}
-	} else if id == "" {
-		id = e.opts.MintID("chatcmpl-")
+		prefix, obj = "cmpl-", "text_completion"
 	}
+	model, id := e.opts.ModelFor(ev), e.opts.ResponseID(prefix)
 	b := append([]byte(nil), `data: {"id":`...)
 	b = wire.AppendString(b, id)
 	b = append(b, `,"object":"`...)

@@ -11,6 +11,7 @@ import (
 	"io"
 	"math"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/llmrouter/llm-router/caddymodule/jsonscan"
@@ -282,6 +283,17 @@ func (o *Obj) Rest() map[string]json.RawMessage {
 // Idx returns path[i].
 func Idx(path string, i int) string { return path + "[" + strconv.Itoa(i) + "]" }
 
+// MarshalRequest encodes v, a request body for a provider of dialect to,
+// with the request's Extra members spliced in only when the request came
+// from that very dialect (origin == to): Extra holds what the canonical
+// model does not model, which only the dialect it came from understands.
+func MarshalRequest(v any, origin, to protocol.Dialect, extra map[string]json.RawMessage) ([]byte, error) {
+	if origin != to {
+		extra = nil
+	}
+	return Marshal(v, extra)
+}
+
 // Marshal encodes v and splices extra members (not already present) into the
 // resulting object.
 func Marshal(v any, extra map[string]json.RawMessage) ([]byte, error) {
@@ -326,6 +338,21 @@ func CompactObject(args []byte) (json.RawMessage, error) {
 		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+// ObjectArgs returns a tool call's arguments as the JSON object that
+// Anthropic's tool_use input and Ollama's function arguments must be: args
+// itself when it is one, {} when empty, else {"arguments": args}.
+func ObjectArgs(args json.RawMessage) json.RawMessage {
+	a := bytes.TrimSpace(args)
+	if len(a) == 0 {
+		return json.RawMessage("{}")
+	}
+	if a[0] == '{' {
+		return a
+	}
+	b, _ := json.Marshal(map[string]json.RawMessage{"arguments": a})
+	return b
 }
 
 const hexDigits = "0123456789abcdef"
@@ -400,6 +427,12 @@ type Out struct {
 	Done  bool // the stream was terminated (end or error)
 }
 
+// NewOut returns an Out writing to w, calling flush (may be nil) after
+// each frame, with room for a typical frame.
+func NewOut(w io.Writer, flush func() error) Out {
+	return Out{W: w, Flush: flush, Buf: make([]byte, 0, 512)}
+}
+
 // Send writes Buf, resets it and flushes.
 func (o *Out) Send() error {
 	if len(o.Buf) == 0 {
@@ -420,6 +453,32 @@ func (o *Out) Send() error {
 
 // NewID returns prefix + 24 random base62 characters.
 func NewID(prefix string) string { return protocol.NewID(prefix) }
+
+// IDWithPrefix returns id when it carries the dialect's prefix, else a new
+// id with prefix (an answer relayed from another dialect gets an id its
+// clients expect).
+func IDWithPrefix(id, prefix string) string {
+	if strings.HasPrefix(id, prefix) {
+		return id
+	}
+	return NewID(prefix)
+}
+
+// SniffImage returns the MIME type of base64 image data from its magic
+// bytes (PNG, JPEG, GIF, WebP), or "" when it is none of these.
+func SniffImage(b64 string) string {
+	switch {
+	case strings.HasPrefix(b64, "iVBORw0KGgo"):
+		return "image/png"
+	case strings.HasPrefix(b64, "/9j/"):
+		return "image/jpeg"
+	case strings.HasPrefix(b64, "R0lGOD"):
+		return "image/gif"
+	case strings.HasPrefix(b64, "UklGR"):
+		return "image/webp"
+	}
+	return ""
+}
 
 // DataURI splits a data:<mime>;base64,<data> URI.
 func DataURI(u string) (mime, data string, ok bool) {
