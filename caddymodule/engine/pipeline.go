@@ -8,11 +8,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/caddyserver/caddy/v2"
-	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
-	"github.com/llmrouter/llm-router/caddymodule/audit"
 	"github.com/llmrouter/llm-router/caddymodule/jsonscan"
 	"github.com/llmrouter/llm-router/caddymodule/protocol"
 	"github.com/llmrouter/llm-router/caddymodule/protocol/bodytext"
@@ -25,177 +22,14 @@ const autoModel = "auto"
 // RoutedModelHeader reports the model chosen for "model": "auto".
 const RoutedModelHeader = "X-LLM-Router-Model"
 
-// buildPipeline loads the plugins named by the original's LLM_ROUTER_*
-// pipeline variables as Caddy modules.
-func (a *App) buildPipeline(ctx caddy.Context) error {
-	env, err := a.vars.Plugins, a.vars.PluginsErr
-	if err != nil {
-		return fmt.Errorf("plugin pipelines: %w", err)
-	}
-	a.env = env
-	p := &plugins.Pipeline{ForceMasking: env.ForceMasking || a.ForceMasking,
-		OnFailOpen: func(svc string, err error) {
-			a.logger.Warn("plugin service unavailable; fail-open plugin skipped", zap.String("service", svc), zap.Error(err))
-		}}
-	var svcs []plugins.Service
-	if err := a.loadCaddyfilePlugins(ctx, p, &svcs); err != nil {
-		return err
-	}
-	if err := a.loadEnvPlugins(ctx, env, p, &svcs); err != nil {
-		return err
-	}
-	if err := a.startServicesMonitor(ctx, env, p, svcs); err != nil {
-		return err
-	}
-	a.pipeline = p
-	return nil
-}
-
-// loadEnvPlugins loads the pipelines the LLM_ROUTER_* variables name into
-// p, each stage only when the Caddyfile configured none for it.
-func (a *App) loadEnvPlugins(ctx caddy.Context, env plugins.Env, p *plugins.Pipeline, svcs *[]plugins.Service) error {
-	if a.UtilsRaw != nil {
-		env.UtilsPipeline = nil
-	}
-	if a.MaskersRaw != nil {
-		env.MaskingPipeline = nil
-	}
-	if a.RequestGuardrailsRaw != nil {
-		env.ForceGuardrailRequest = false
-	}
-	if a.ResponseGuardrailsRaw != nil {
-		env.ForceGuardrailResponse = false
-	}
-	var err error
-	if p.Utils, err = loadPlugins[plugins.Util](ctx, "llm_router.utils", "a utils plugin", env.UtilsPipeline, p.Utils, svcs); err != nil {
-		return err
-	}
-	if p.Maskers, err = loadPlugins[plugins.Masker](ctx, "llm_router.maskers", "a masker", env.MaskingPipeline, p.Maskers, svcs); err != nil {
-		return err
-	}
-	if env.ForceGuardrailRequest {
-		if p.RequestGuardrails, err = loadPlugins[plugins.Guardrail](ctx, "llm_router.guardrails", "a guardrail", env.GuardrailPipelineRequest, nil, svcs); err != nil {
-			return err
-		}
-	}
-	if env.ForceGuardrailResponse {
-		if p.ResponseGuardrails, err = loadPlugins[plugins.Guardrail](ctx, "llm_router.guardrails", "a guardrail", env.GuardrailPipelineResponse, nil, svcs); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// loadPlugins loads the modules named in namespace ns, appends them to out
-// (each must be a T, kind names T in the error when it is not) and those
-// that are services to svcs.
-func loadPlugins[T any](ctx caddy.Context, ns, kind string, names []string, out []T, svcs *[]plugins.Service) ([]T, error) {
-	for _, n := range names {
-		mod, err := ctx.LoadModuleByID(ns+"."+n, nil)
-		if err != nil {
-			return nil, fmt.Errorf("plugin %q: %w", n, err)
-		}
-		if s, ok := mod.(plugins.Service); ok {
-			*svcs = append(*svcs, s)
-		}
-		t, ok := mod.(T)
-		if !ok {
-			return nil, fmt.Errorf("plugin %q is not %s", n, kind)
-		}
-		out = append(out, t)
-	}
-	return out, nil
-}
-
-// startServicesMonitor watches the plugins' backing services when there are
-// any and the monitor interval is positive, and reports their health to p
-// and to the metrics registry.
-func (a *App) startServicesMonitor(ctx caddy.Context, env plugins.Env, p *plugins.Pipeline, svcs []plugins.Service) error {
-	if len(svcs) == 0 || env.MonitorInterval <= 0 {
-		return nil
-	}
-	a.monitor = plugins.NewServicesMonitor(plugins.MonitorConfig{Interval: env.MonitorInterval}, svcs...)
-	p.Health = a.monitor
-	if reg := ctx.GetMetricsRegistry(); reg != nil {
-		var are prometheus.AlreadyRegisteredError
-		if err := reg.Register(a.monitor); err != nil && !errors.As(err, &are) {
-			return fmt.Errorf("services monitor metrics: %w", err)
-		}
-	}
-	return nil
-}
-
-// loadCaddyfilePlugins loads the pipelines configured in the Caddyfile.
-func (a *App) loadCaddyfilePlugins(ctx caddy.Context, p *plugins.Pipeline, svcs *[]plugins.Service) error {
-	load := func(field string) ([]any, error) {
-		mods, err := ctx.LoadModule(a, field)
-		if err != nil {
-			return nil, fmt.Errorf("loading %s: %w", field, err)
-		}
-		list, _ := mods.([]any)
-		for _, m := range list {
-			if s, ok := m.(plugins.Service); ok {
-				*svcs = append(*svcs, s)
-			}
-		}
-		return list, nil
-	}
-	if a.UtilsRaw != nil {
-		mods, err := load("UtilsRaw")
-		if err != nil {
-			return err
-		}
-		for _, m := range mods {
-			u, ok := m.(plugins.Util)
-			if !ok {
-				return fmt.Errorf("%T is not a utils plugin", m)
-			}
-			p.Utils = append(p.Utils, u)
-		}
-	}
-	if a.MaskersRaw != nil {
-		mods, err := load("MaskersRaw")
-		if err != nil {
-			return err
-		}
-		for _, m := range mods {
-			mk, ok := m.(plugins.Masker)
-			if !ok {
-				return fmt.Errorf("%T is not a masker", m)
-			}
-			p.Maskers = append(p.Maskers, mk)
-		}
-	}
-	for _, g := range []struct {
-		field string
-		dst   *[]plugins.Guardrail
-	}{{"RequestGuardrailsRaw", &p.RequestGuardrails}, {"ResponseGuardrailsRaw", &p.ResponseGuardrails}} {
-		if (g.field == "RequestGuardrailsRaw" && a.RequestGuardrailsRaw == nil) || (g.field == "ResponseGuardrailsRaw" && a.ResponseGuardrailsRaw == nil) {
-			continue
-		}
-		mods, err := load(g.field)
-		if err != nil {
-			return err
-		}
-		for _, m := range mods {
-			gr, ok := m.(plugins.Guardrail)
-			if !ok {
-				return fmt.Errorf("%T is not a guardrail", m)
-			}
-			*g.dst = append(*g.dst, gr)
-		}
-	}
-	return nil
-}
-
 // runPipeline runs utils (model "auto"), request guardrails and maskers on
 // a chat request, in the original's order. A blocked streamed request gets
 // its answer here (c.blocked is set).
-func (h *Handler) runPipeline(ctx context.Context, w http.ResponseWriter, rt route, c *chatCall) error {
+func (h *Server) runPipeline(ctx context.Context, w http.ResponseWriter, rt Route, c *chatCall) error {
 	p := h.app.pipeline
 	if c.model == autoModel {
 		if p == nil || len(p.Utils) == 0 {
-			return &apiError{Status: http.StatusNotFound, Param: "model", Code: "model_not_found",
+			return &Error{Status: http.StatusNotFound, Param: "model", Code: "model_not_found",
 				Msg: "model 'auto' needs a routing plugin (LLM_ROUTER_UTILS_PLUGINS_PIPELINE=simple_semantic_routing); none is configured"}
 		}
 		creq, err := c.decode()
@@ -207,7 +41,7 @@ func (h *Handler) runPipeline(ctx context.Context, w http.ResponseWriter, rt rou
 			return pluginError(err)
 		}
 		if req.Model == autoModel || req.Model == "" {
-			return &apiError{Status: http.StatusNotFound, Param: "model", Msg: "the routing plugin could not choose a model for 'auto'"}
+			return &Error{Status: http.StatusNotFound, Param: "model", Msg: "the routing plugin could not choose a model for 'auto'"}
 		}
 		c.model = req.Model
 		w.Header().Set(RoutedModelHeader, c.model)
@@ -226,7 +60,7 @@ func (h *Handler) runPipeline(ctx context.Context, w http.ResponseWriter, rt rou
 	}
 	if len(p.RequestGuardrails) > 0 {
 		if err := h.guard(ctx, rt, c.model, "request", ct.texts); err != nil {
-			var ae *apiError
+			var ae *Error
 			if !c.stream || !errors.As(err, &ae) || ae.Status != http.StatusForbidden {
 				return err
 			}
@@ -288,7 +122,7 @@ func (c *chatCall) requestTexts() (*callTexts, error) {
 	return &callTexts{texts: bt.Texts(), replace: func(masked []string) error {
 		body, err := bt.Replace(masked)
 		if err != nil {
-			return &apiError{Status: http.StatusInternalServerError, Msg: "the masked request could not be written"}
+			return &Error{Status: http.StatusInternalServerError, Msg: "the masked request could not be written"}
 		}
 		return c.setBody(body, "anonymize")
 	}}, nil
@@ -302,7 +136,7 @@ func (c *chatCall) setBody(body []byte, drop string) error {
 	if len(body) != len(c.body) || (len(body) > 0 && &body[0] != &c.body[0]) {
 		var err error
 		if obj, err = jsonscan.Scan(body); err != nil {
-			return &apiError{Status: http.StatusInternalServerError, Msg: "the masked request could not be read back"}
+			return &Error{Status: http.StatusInternalServerError, Msg: "the masked request could not be read back"}
 		}
 	} else if !obj.Find(drop).Valid() {
 		return nil // nothing changed
@@ -311,7 +145,7 @@ func (c *chatCall) setBody(body []byte, drop string) error {
 		body = obj.Delete(drop)
 		var err error
 		if obj, err = jsonscan.Scan(body); err != nil {
-			return &apiError{Status: http.StatusInternalServerError, Msg: "the masked request could not be read back"}
+			return &Error{Status: http.StatusInternalServerError, Msg: "the masked request could not be read back"}
 		}
 	}
 	c.body, c.obj, c.creq = body, obj, nil
@@ -322,7 +156,7 @@ func (c *chatCall) setBody(body []byte, drop string) error {
 // naming the guardrail (never quoting the text), counted, and audited when
 // the stage's audit switch is on; a failing guardrail service refuses the
 // request (fail closed).
-func (h *Handler) guard(ctx context.Context, rt route, model, stage string, texts []string) error {
+func (h *Server) guard(ctx context.Context, rt Route, model, stage string, texts []string) error {
 	p := h.app.pipeline
 	check, audited, subject := p.CheckRequest, h.app.env.GuardrailAuditRequest, "request"
 	if stage == "response" {
@@ -335,19 +169,19 @@ func (h *Handler) guard(ctx context.Context, rt route, model, stage string, text
 	if d.Safe {
 		return nil
 	}
-	h.app.metrics.guardrailIncidents.Inc()
+	h.app.metrics.GuardrailIncidents.Inc()
 	if audited {
-		h.audit(ctx, audit.KindGuardrail, map[string]any{"stage": stage, "endpoint": rt.name, "model": model,
+		h.audit(ctx, AuditGuardrail, map[string]any{"stage": stage, "endpoint": rt.Name, "model": model,
 			"guardrail": d.Guardrail, "safe": false, "reason": d.Reason, "details": d.Details})
 	}
-	return &apiError{Status: http.StatusForbidden, Code: "guardrail_blocked",
+	return &Error{Status: http.StatusForbidden, Code: "guardrail_blocked",
 		Msg: fmt.Sprintf("The %s was blocked by the %s guardrail: %s", subject, orDefault(d.Guardrail, stage), orDefault(d.Reason, "unsafe content"))}
 }
 
 // mask runs the masker pipeline on texts and returns them masked; a change
 // is counted and, with LLM_ROUTER_MASKING_WITH_AUDIT, audited with the
 // originals and the mappings.
-func (h *Handler) mask(ctx context.Context, rt route, model string, texts []string) ([]string, error) {
+func (h *Server) mask(ctx context.Context, rt Route, model string, texts []string) ([]string, error) {
 	masked, mappings, err := h.app.pipeline.Mask(ctx, texts)
 	if err != nil {
 		return nil, pluginError(err)
@@ -357,9 +191,9 @@ func (h *Handler) mask(ctx context.Context, rt route, model string, texts []stri
 		changed = changed || i >= len(texts) || masked[i] != texts[i]
 	}
 	if changed {
-		h.app.metrics.maskerIncidents.Inc()
+		h.app.metrics.MaskerIncidents.Inc()
 		if h.app.env.MaskingWithAudit {
-			h.audit(ctx, audit.KindMasking, map[string]any{"endpoint": rt.name, "model": model,
+			h.audit(ctx, AuditMasking, map[string]any{"endpoint": rt.Name, "model": model,
 				"original": texts, "masked": masked, "mappings": mappings})
 		}
 	}
@@ -378,20 +212,20 @@ func texts(creq *protocol.Request) []string {
 // not read as a step that passed, or unmasked text could go on.
 func pluginError(err error) error {
 	if errors.Is(err, plugins.ErrServiceUnavailable) {
-		return &apiError{Status: http.StatusServiceUnavailable, Msg: "request refused: " + err.Error(), RetryAfter: 5 * time.Second}
+		return &Error{Status: http.StatusServiceUnavailable, Msg: "request refused: " + err.Error(), RetryAfter: 5 * time.Second}
 	}
 	if errors.Is(err, context.Canceled) {
-		return &apiError{Status: statusClientClosed, Msg: "the client closed the request"}
+		return &Error{Status: statusClientClosed, Msg: "the client closed the request"}
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
-		return &apiError{Status: http.StatusGatewayTimeout, Msg: "request pipeline timed out"}
+		return &Error{Status: http.StatusGatewayTimeout, Msg: "request pipeline timed out"}
 	}
-	return &apiError{Status: http.StatusInternalServerError, Msg: "request pipeline failed: " + strings.TrimSpace(err.Error())}
+	return &Error{Status: http.StatusInternalServerError, Msg: "request pipeline failed: " + strings.TrimSpace(err.Error())}
 }
 
 // audit records an audit event when auditing is configured. A request
 // never waits on disk; a full queue is logged (and counted).
-func (h *Handler) audit(ctx context.Context, kind string, fields map[string]any) {
+func (h *Server) audit(ctx context.Context, kind string, fields map[string]any) {
 	if h.app.auditLog == nil {
 		return
 	}
@@ -400,16 +234,11 @@ func (h *Handler) audit(ctx context.Context, kind string, fields map[string]any)
 	}
 }
 
-// hasResponseGuardrails reports whether answers must be checked.
-func (a *App) hasResponseGuardrails() bool {
-	return a.pipeline != nil && len(a.pipeline.ResponseGuardrails) > 0
-}
-
 // checkResponse runs the response guardrails on a whole (non-streamed)
 // answer, decoded once by the caller, before any byte of it reaches the
 // client. Streamed answers are not checked: their text is delivered as it
 // is generated (see README).
-func (h *Handler) checkResponse(ctx context.Context, rt route, c *chatCall, res *protocol.Response) error {
+func (h *Server) checkResponse(ctx context.Context, rt Route, c *chatCall, res *protocol.Response) error {
 	if !h.app.hasResponseGuardrails() {
 		return nil
 	}
