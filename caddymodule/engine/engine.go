@@ -129,19 +129,21 @@ type Options struct {
 // Engine is the request path of one loaded configuration: what every
 // handler of it shares.
 type Engine struct {
-	cfg             *config.Config
-	upstreams       map[string]*provider.Upstream
-	balancer        Balancer
-	metrics         *Metrics
-	pipeline        *plugins.Pipeline
-	env             plugins.Env
-	auditLog        Auditor
-	retry           RetryPolicy
-	answers         *answerBudget
-	embedder        *Server // serves Embed: failover without a handler
+	cfg       *config.Config
+	upstreams map[string]*provider.Upstream
+	balancer  Balancer
+	metrics   *Metrics
+	pipeline  *plugins.Pipeline
+	env       plugins.Env
+	auditLog  Auditor
+	retry     RetryPolicy
+	answers   *answerBudget
+	embedder  *Server // serves Embed: failover without a handler
+	logger    *zap.Logger
+	// ExternalTimeout bounds the wait for a provider's answer.
 	ExternalTimeout time.Duration
+	// MaxResponseBody bounds a provider's non-streamed answer.
 	MaxResponseBody int64
-	logger          *zap.Logger
 }
 
 // New returns the engine of o's parts.
