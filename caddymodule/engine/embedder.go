@@ -42,6 +42,10 @@ func (a *Engine) Embed(ctx context.Context, model string, texts []string) ([][]f
 		return res
 	})
 	switch {
+	case ctx.Err() != nil:
+		// Canceled or out of time: whatever the attempt made of it, the
+		// caller's context ended the call.
+		return nil, fmt.Errorf("embedding model %q: %w", m.Name, context.Cause(ctx))
 	case err == nil:
 		return vectors, nil
 	case tried > 1:
