@@ -24,9 +24,9 @@ import (
 
 // Balancer leases the providers of a model; the adapter's balancer.
 type Balancer interface {
-	// Acquire chooses a provider of m that exclude does not rule out. Its
-	// error is the client's answer (an *Error), or ctx's error when the
-	// client went away.
+	// Acquire chooses a provider of m that exclude does not rule out (nil:
+	// none is ruled out). Its error is the client's answer (an *Error), or
+	// ctx's error when the client went away.
 	Acquire(ctx context.Context, m *config.Model, exclude func(id string) bool) (Lease, error)
 	// Release returns a leased provider with the call's result and latency.
 	Release(l Lease, r Result, d time.Duration)
