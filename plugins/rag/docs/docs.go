@@ -220,12 +220,20 @@ const sniffBytes = 8 << 10
 
 // Open opens a document and returns its text as a stream. A binary file is
 // an error wrapping ErrBinary.
-func Open(d Doc) (io.ReadCloser, error) {
+func Open(d Doc) (io.ReadCloser, error) { return OpenCounted(d, nil) }
+
+// OpenCounted is Open that also calls read with the number of bytes of the
+// file read so far, as they are read (for progress).
+func OpenCounted(d Doc, read func(n int)) (io.ReadCloser, error) {
 	f, err := os.Open(d.File)
 	if err != nil {
 		return nil, err
 	}
-	br := bufio.NewReaderSize(f, 64<<10)
+	var src io.Reader = f
+	if read != nil {
+		src = counting{f, read}
+	}
+	br := bufio.NewReaderSize(src, 64<<10)
 	if err := checkText(br); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("%s: %w", d.Path, err)
@@ -235,6 +243,19 @@ func Open(d Doc) (io.ReadCloser, error) {
 		r = newHTMLText(br)
 	}
 	return readCloser{r, f}, nil
+}
+
+type counting struct {
+	r    io.Reader
+	read func(int)
+}
+
+func (c counting) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	if n > 0 {
+		c.read(n)
+	}
+	return n, err
 }
 
 type readCloser struct {
