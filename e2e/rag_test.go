@@ -1,0 +1,114 @@
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/llmrouter/llm-router/caddymodule/llmtest"
+	"github.com/llmrouter/llm-router/plugins/rag/collection"
+)
+
+// TestRAGIndex is `llm-router rag index` run as a user would: the built
+// binary embeds a directory of documents through a running router (an
+// OpenAI-wire embedding provider behind it), re-runs without embedding
+// anything, and fails with a clear message on an empty directory and an
+// unknown model.
+func TestRAGIndex(t *testing.T) {
+	emb := llmtest.NewOpenAIPlus("emb")
+	t.Cleanup(emb.Close)
+	r := startRouter(t, routerOpts{models: modelsJSON(map[string][]string{
+		"embedder": {prov("e1", emb.URL, "vllm", "")},
+	})})
+	src, persist := t.TempDir(), t.TempDir()
+	write := func(name, text string) {
+		t.Helper()
+		p := filepath.Join(src, name)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("guide.md", "# Guide\n\n"+strings.Repeat("Install the router, then point clients at it. ", 100))
+	write("faq/page.html", "<html><body><h1>FAQ</h1><p>Tokens &amp; keys are rotated monthly.</p><script>secret()</script></body></html>")
+	write("logo.txt", "\x89PNG\x00\x00")
+	args := func(extra ...string) []string {
+		return append([]string{"rag", "index", "--collection", "kb", "--model", "embedder", "--persist-dir", persist,
+			"--llm-router-url", r.Base(), "--chunk-size", "60", "--chunk-overlap", "15"}, extra...)
+	}
+
+	out, err := runCLI(t, nil, args("--ext", ".md", ".html", ".txt", src)...)
+	if err != nil {
+		t.Fatalf("rag index: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "collection kb: documents: 2 added, 0 updated, 0 unchanged, 0 removed, 1 skipped") ||
+		!strings.Contains(out, "logo.txt: binary file") || !strings.Contains(out, "(4 dimensions, float32, model embedder)") {
+		t.Errorf("output:\n%s", out)
+	}
+	calls := 0
+	for _, q := range emb.Requests() {
+		if q.Path == "/v1/embeddings" {
+			calls++
+			if strings.Contains(string(q.Body), "secret()") || strings.Contains(string(q.Body), "<h1>") {
+				t.Errorf("the provider got HTML markup: %s", q.Body)
+			}
+		}
+	}
+	if calls == 0 {
+		t.Fatal("the embedding provider got no request")
+	}
+
+	// The collection opens and finds a chunk by its own embedding.
+	c, err := collection.Open(persist, "kb")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Model() != "embedder" || c.Dim() != 4 || c.Documents() != 2 {
+		t.Errorf("collection: model %q, dim %d, %d documents", c.Model(), c.Dim(), c.Documents())
+	}
+	all, err := c.Search([]float32{1, 0, 0, 0}, c.Len(), -1)
+	if err != nil || len(all) != c.Len() {
+		t.Fatalf("search all: %d hits, %v", len(all), err)
+	}
+	var faq collection.Hit
+	for _, h := range all {
+		if strings.HasSuffix(h.Doc, "faq/page.html") {
+			faq = h
+		}
+	}
+	if faq.Text != "FAQ\n\nTokens & keys are rotated monthly." {
+		t.Errorf("FAQ chunk %q", faq.Text)
+	}
+	v := llmtest.Vector(faq.Text)
+	q := []float32{float32(v[0]), float32(v[1]), float32(v[2]), float32(v[3])}
+	if hits, err := c.Search(q, 1, 0.99); err != nil || len(hits) != 1 || hits[0].Doc != faq.Doc {
+		t.Errorf("search by the FAQ chunk's vector: %+v, %v", hits, err)
+	}
+	c.Close()
+
+	// Again: nothing to embed.
+	before := len(emb.Requests())
+	out, err = runCLI(t, nil, args("--ext", ".md,.html,.txt", src)...)
+	if err != nil || !strings.Contains(out, "2 unchanged") || !strings.Contains(out, "nothing changed") {
+		t.Errorf("second run: %v\n%s", err, out)
+	}
+	if n := len(emb.Requests()); n != before {
+		t.Errorf("second run sent %d requests to the provider", n-before)
+	}
+
+	// An empty directory, an unknown model: exit status 1, a message.
+	empty := t.TempDir()
+	out, err = runCLI(t, nil, args(empty)...)
+	if err == nil || !strings.Contains(out, "no documents to index: none found in "+empty) {
+		t.Errorf("empty directory: %v\n%s", err, out)
+	}
+	out, err = runCLI(t, nil, "rag", "index", "--collection", "kb2", "--model", "no-such-model", "--persist-dir", persist,
+		"--llm-router-url", r.Base(), src)
+	if err == nil || !strings.Contains(out, `embedding model "no-such-model"`) {
+		t.Errorf("unknown model: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(filepath.Join(persist, "kb2")); !os.IsNotExist(err) {
+		t.Errorf("a failed run left a collection directory")
+	}
+}
