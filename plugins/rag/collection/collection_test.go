@@ -467,6 +467,7 @@ func TestIndexLargeFileStreamed(t *testing.T) {
 	}
 	// Vectors (4 floats) and the chunk table (12 bytes) of ~100k chunks are
 	// a few MB; the file is 200.
+	t.Logf("%d MB file, %d chunks: peak heap in use %d MB (sampled)", size>>20, sum.Chunks, peak>>20)
 	if peak > 64<<20 {
 		t.Errorf("heap in use reached %d MB indexing a %d MB file", peak>>20, size>>20)
 	}
