@@ -318,6 +318,23 @@ func TestIndexFailureKeepsOld(t *testing.T) {
 	if hits := search(t, c, "cats purr", 1); len(hits) != 1 || !strings.Contains(hits[0].Text, "purr") {
 		t.Errorf("old collection: %+v", hits)
 	}
+
+	// A run killed before its commit leaves files of the next generation
+	// behind: the next run replaces them and the collection is whole.
+	for _, n := range []string{"index-2.bin", "chunks-2.bin.tmp", "chunks-2.bin"} {
+		write(t, filepath.Join(persist, "kb", n), "torn")
+	}
+	if _, err := Index(ctx, o, &bagEmbedder{dim: 64}, []string{src}, nil); err != nil {
+		t.Fatal(err)
+	}
+	c2 := openKB(t, persist)
+	if hits := search(t, c2, "dogs bark", 1); len(hits) != 1 || !strings.Contains(hits[0].Text, "Dogs bark") {
+		t.Errorf("after the torn files: %+v", hits)
+	}
+	ents, _ = os.ReadDir(filepath.Join(persist, "kb"))
+	if len(ents) != 3 {
+		t.Errorf("%d files in the collection, want 3", len(ents))
+	}
 }
 
 func TestIndexModelChangeReembeds(t *testing.T) {
