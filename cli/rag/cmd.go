@@ -141,6 +141,7 @@ documents found, an embedding failure, vectors of the wrong dimension).`,
 	f.Int("chunk-overlap", 0, "tokens a chunk repeats from the one before (default $"+envOverlap+", else 100)")
 	f.String("kind", "float32", "vector storage: float32, or int8 (4× smaller, scores within about 0.001)")
 	f.Int("batch", collection.DefaultBatch, "texts per embedding request")
+	f.Int("workers", collection.DefaultWorkers, "embedding requests in flight at once")
 	f.String("llm-router-url", "", "embed through a running router at this URL (its /v1/embeddings) instead of in process")
 	f.String("llm-router-token", "", "API key for --llm-router-url (default $LLM_ROUTER_TOKEN)")
 	f.Duration("llm-router-timeout", 2*time.Minute, "time one embedding request may take through --llm-router-url")
@@ -160,6 +161,7 @@ func parseFlags(c *cobra.Command, args []string) (config, error) {
 	o.PersistDir, _ = f.GetString("persist-dir")
 	o.Exts, _ = f.GetStringSlice("ext")
 	o.Batch, _ = f.GetInt("batch")
+	o.Workers, _ = f.GetInt("workers")
 	cfg.modelsConfig, _ = f.GetString("models-config")
 	cfg.routerURL, _ = f.GetString("llm-router-url")
 	cfg.routerToken, _ = f.GetString("llm-router-token")
@@ -218,6 +220,9 @@ func parseFlags(c *cobra.Command, args []string) (config, error) {
 	}
 	if o.Batch <= 0 || o.Batch > 2048 {
 		return cfg, fmt.Errorf("batch %d: want 1 to 2048", o.Batch)
+	}
+	if o.Workers <= 0 || o.Workers > 64 {
+		return cfg, fmt.Errorf("workers %d: want 1 to 64", o.Workers)
 	}
 	if err := collection.CheckName(o.Name); err != nil {
 		return cfg, err

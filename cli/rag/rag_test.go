@@ -44,7 +44,7 @@ func TestParseFlags(t *testing.T) {
 		{name: "defaults are the original's", args: append(slices.Clone(base), "docs"),
 			check: func(c config) bool {
 				return c.coll.Chunk == chunk.Options{Size: 400, Overlap: 100} && c.coll.Kind == index.Float32 &&
-					slices.Equal(c.paths, []string{"docs"}) && c.coll.Batch == 32
+					slices.Equal(c.paths, []string{"docs"}) && c.coll.Batch == 32 && c.coll.Workers == 2
 			}},
 		{name: "variables", env: map[string]string{envCollection: "c1", envEmbedder: "e1", envPersistDir: dir, envChunkSize: "200", envOverlap: "20"},
 			args: []string{"docs"},
@@ -68,6 +68,7 @@ func TestParseFlags(t *testing.T) {
 		{name: "bad variable", env: map[string]string{envChunkSize: "big"}, args: append(slices.Clone(base), "docs"), err: envChunkSize + `="big"`},
 		{name: "overlap too big", args: append(slices.Clone(base), "--chunk-size", "100", "--chunk-overlap", "100", "docs"), err: "overlap 100"},
 		{name: "size too big", args: append(slices.Clone(base), "--chunk-size", "100000", "docs"), err: "chunk size 100000"},
+		{name: "bad workers", args: append(slices.Clone(base), "--workers", "0", "docs"), err: "workers 0"},
 		{name: "bad kind", args: append(slices.Clone(base), "--kind", "float16", "docs"), err: "float16"},
 		{name: "bad name", args: []string{"--collection", "../etc", "--model", "e", "--persist-dir", dir, "docs"}, err: "collection name"},
 	} {

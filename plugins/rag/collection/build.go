@@ -25,6 +25,11 @@ import (
 // DefaultBatch is how many texts one Embed call carries.
 const DefaultBatch = 32
 
+// DefaultWorkers is how many Embed calls run at once: two, so that reading
+// and splitting overlap embedding; more help when the model has several
+// providers.
+const DefaultWorkers = 2
+
 // MaxChunkSize bounds Options.Chunk.Size (so that one chunk record stays
 // small).
 const MaxChunkSize = 8192
@@ -48,6 +53,8 @@ type Options struct {
 	Exts []string
 	// Batch is how many texts one Embed call carries (DefaultBatch when 0).
 	Batch int
+	// Workers is how many Embed calls run at once (DefaultWorkers when 0).
+	Workers int
 	// Index tunes the vector index; its Kind is replaced by Kind.
 	Index index.Options
 	// Warn, if set, receives a line for every file skipped and for a change
@@ -117,6 +124,9 @@ func Index(ctx context.Context, o Options, e plugins.Embedder, paths []string, p
 	if o.Batch <= 0 {
 		o.Batch = DefaultBatch
 	}
+	if o.Workers <= 0 {
+		o.Workers = DefaultWorkers
+	}
 	warn := o.Warn
 	if warn == nil {
 		warn = func(string) {}
@@ -143,6 +153,11 @@ func Index(ctx context.Context, o Options, e plugins.Embedder, paths []string, p
 		defer old.Close()
 	}
 	b := &build{o: o, e: e, dir: dir, warn: warn, progress: progress}
+	ctx, cancel := context.WithCancel(ctx)
+	defer func() {
+		cancel()
+		b.wait()
+	}()
 	reuse := old != nil && old.compatible(o, warn)
 	oldDocs := map[string]docInfo{}
 	if old != nil {
@@ -280,7 +295,7 @@ func Index(ctx context.Context, o Options, e plugins.Embedder, paths []string, p
 			progress(p)
 		}
 	}
-	if err := b.flush(ctx, &p); err != nil {
+	if err := b.drain(ctx, &p); err != nil {
 		return sum, err
 	}
 	if b.builder == nil || b.builder.Len() == 0 {
@@ -334,6 +349,7 @@ type build struct {
 	docs                  []docInfo
 
 	pending []pendingChunk
+	queue   []*job // batches being embedded, oldest first
 }
 
 type pendingChunk struct {
@@ -378,29 +394,79 @@ func (b *build) document(ctx context.Context, d docs.Doc, hash string, p *Progre
 	return n, nil
 }
 
-// flush embeds the pending chunks and adds them.
+// job is one Embed call of a batch of chunks.
+type job struct {
+	chunks []pendingChunk
+	vecs   [][]float32
+	err    error
+	done   chan struct{}
+}
+
+// flush sends the pending chunks to the embedder as one batch. Up to
+// Workers batches are embedded at once; finished ones are added in the order
+// they were sent, so ids follow the documents' order.
 func (b *build) flush(ctx context.Context, p *Progress) error {
-	if len(b.pending) == 0 {
-		return nil
+	if len(b.pending) > 0 {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		j := &job{chunks: b.pending, done: make(chan struct{})}
+		b.pending = make([]pendingChunk, 0, b.o.Batch)
+		texts := make([]string, len(j.chunks))
+		for i, c := range j.chunks {
+			texts[i] = c.text
+		}
+		go func() {
+			defer close(j.done)
+			j.vecs, j.err = b.e.Embed(ctx, b.o.Model, texts)
+		}()
+		b.queue = append(b.queue, j)
 	}
-	if err := ctx.Err(); err != nil {
+	for len(b.queue) >= b.o.Workers {
+		if err := b.apply(p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// drain sends what is pending and adds every batch.
+func (b *build) drain(ctx context.Context, p *Progress) error {
+	if err := b.flush(ctx, p); err != nil {
 		return err
 	}
-	if uint64(b.nextID)+uint64(len(b.pending)) > math.MaxUint32 {
+	for len(b.queue) > 0 {
+		if err := b.apply(p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// wait waits for the batches in flight (after their context is canceled,
+// on an error), so that no Embed call outlives the run.
+func (b *build) wait() {
+	for _, j := range b.queue {
+		<-j.done
+	}
+	b.queue = nil
+}
+
+// apply waits for the oldest batch and adds its chunks.
+func (b *build) apply(p *Progress) error {
+	j := b.queue[0]
+	<-j.done
+	b.queue = b.queue[1:]
+	if j.err != nil {
+		return fmt.Errorf("embedding with model %q: %w", b.o.Model, j.err)
+	}
+	if len(j.vecs) != len(j.chunks) {
+		return fmt.Errorf("embedding model %q answered %d vectors for %d texts", b.o.Model, len(j.vecs), len(j.chunks))
+	}
+	if uint64(b.nextID)+uint64(len(j.chunks)) > math.MaxUint32 {
 		return errors.New("chunk ids exhausted: index into a new collection")
 	}
-	texts := make([]string, len(b.pending))
-	for i, c := range b.pending {
-		texts[i] = c.text
-	}
-	vecs, err := b.e.Embed(ctx, b.o.Model, texts)
-	if err != nil {
-		return fmt.Errorf("embedding with model %q: %w", b.o.Model, err)
-	}
-	if len(vecs) != len(texts) {
-		return fmt.Errorf("embedding model %q answered %d vectors for %d texts", b.o.Model, len(vecs), len(texts))
-	}
-	for i, v := range vecs {
+	for i, v := range j.vecs {
 		if b.builder == nil {
 			if len(v) == 0 {
 				return fmt.Errorf("embedding model %q answered an empty vector", b.o.Model)
@@ -412,7 +478,7 @@ func (b *build) flush(ctx context.Context, p *Progress) error {
 			return fmt.Errorf("embedding model %q answered a vector of %d dimensions, the collection %q has %d: %w",
 				b.o.Model, len(v), b.o.Name, b.dim, index.ErrDim)
 		}
-		c := b.pending[i]
+		c := j.chunks[i]
 		id := b.nextID
 		if err := b.builder.Add(id, v); err != nil {
 			return fmt.Errorf("embedding model %q, %s chunk %d: %w", b.o.Model, b.docs[c.doc].Path, c.n, err)
@@ -430,8 +496,7 @@ func (b *build) flush(ctx context.Context, p *Progress) error {
 		b.nextID++
 		b.docs[c.doc].Chunks++
 	}
-	p.Chunks += len(vecs)
-	b.pending = b.pending[:0]
+	p.Chunks += len(j.vecs)
 	if b.progress != nil {
 		b.progress(*p)
 	}

@@ -3,9 +3,10 @@ package collection
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"math"
 	"os"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 	"unicode"
 
 	"github.com/llmrouter/llm-router/plugins/rag/chunk"
@@ -61,9 +63,8 @@ func (e *bagEmbedder) Embed(ctx context.Context, model string, texts []string) (
 func bag(t string, dim int) []float32 {
 	v := make([]float32, dim)
 	for _, w := range strings.FieldsFunc(strings.ToLower(t), func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) }) {
-		h := fnv.New32a()
-		h.Write([]byte(w))
-		s := h.Sum32()
+		sum := sha256.Sum256([]byte(w)) // FNV's low bits collide for words like d2w20, d0w31
+		s := binary.LittleEndian.Uint32(sum[:])
 		if s&(1<<31) != 0 {
 			v[s%uint32(dim)]--
 		} else {
@@ -495,5 +496,82 @@ func TestIndexLargeFileStreamed(t *testing.T) {
 	defer c.Close()
 	if c.Len() != sum.Chunks {
 		t.Errorf("collection has %d chunks, summary says %d", c.Len(), sum.Chunks)
+	}
+}
+
+// gateEmbedder holds every call until `need` calls are in flight at once
+// (or a deadline passes, which fails the call), then answers in reverse
+// order of arrival.
+type gateEmbedder struct {
+	bagEmbedder
+	need int
+
+	mu       sync.Mutex
+	inflight int
+	open     chan struct{}
+	order    chan struct{}
+}
+
+func (g *gateEmbedder) Embed(ctx context.Context, model string, texts []string) ([][]float32, error) {
+	g.mu.Lock()
+	g.inflight++
+	if g.inflight == g.need {
+		close(g.open)
+	}
+	g.mu.Unlock()
+	select {
+	case <-g.open:
+	case <-time.After(20 * time.Second):
+		return nil, fmt.Errorf("%d calls never were in flight at once", g.need)
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return g.bagEmbedder.Embed(ctx, model, texts)
+}
+
+// Batches embedded concurrently are added in order: every chunk's record
+// goes with its own vector.
+func TestIndexConcurrentBatches(t *testing.T) {
+	src, persist := t.TempDir(), t.TempDir()
+	for d := range 6 {
+		var b strings.Builder
+		for w := range 60 {
+			fmt.Fprintf(&b, "d%dw%d ", d, w)
+		}
+		write(t, filepath.Join(src, fmt.Sprintf("d%d.txt", d)), b.String())
+	}
+	o := opts(persist)
+	o.Chunk = chunk.Options{Size: 10}
+	o.Batch, o.Workers = 3, 4
+	g := &gateEmbedder{bagEmbedder: bagEmbedder{dim: 256}, need: 4, open: make(chan struct{})}
+	sum, err := Index(context.Background(), o, g, []string{src}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Chunks != 36 {
+		t.Fatalf("%d chunks, want 36", sum.Chunks)
+	}
+	// Edit d5 and run again: the other documents' chunks are copied by
+	// their id ranges, which must be right.
+	write(t, filepath.Join(src, "d5.txt"), "something else entirely")
+	g = &gateEmbedder{bagEmbedder: bagEmbedder{dim: 256}, need: 1, open: make(chan struct{})}
+	if sum, err = Index(context.Background(), o, g, []string{src}, nil); err != nil || sum.Unchanged != 5 || sum.Chunks != 31 {
+		t.Fatalf("second run: %+v, %v", sum, err)
+	}
+	c := openKB(t, persist)
+	for d := range 5 {
+		for n := range 6 {
+			var b strings.Builder
+			for w := n * 10; w < n*10+10; w++ {
+				if w > n*10 {
+					b.WriteByte(' ')
+				}
+				fmt.Fprintf(&b, "d%dw%d", d, w)
+			}
+			hits := search(t, c, b.String(), 1)
+			if len(hits) != 1 || hits[0].Text != b.String() || hits[0].Chunk != n || !strings.HasSuffix(hits[0].Doc, fmt.Sprintf("d%d.txt", d)) {
+				t.Fatalf("chunk %d of d%d: %+v", n, d, hits)
+			}
+		}
 	}
 }
