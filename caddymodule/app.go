@@ -21,6 +21,7 @@ import (
 	"github.com/llmrouter/llm-router/caddymodule/audit"
 	"github.com/llmrouter/llm-router/caddymodule/balance"
 	"github.com/llmrouter/llm-router/caddymodule/config"
+	"github.com/llmrouter/llm-router/caddymodule/engine"
 	"github.com/llmrouter/llm-router/caddymodule/env"
 	"github.com/llmrouter/llm-router/caddymodule/monitor"
 	"github.com/llmrouter/llm-router/caddymodule/provider"
@@ -42,7 +43,7 @@ const DefaultMaxResponseBody = 64 << 20
 
 // MaxErrorBody bounds a provider's error answer (status 3xx and up),
 // streamed requests included: error objects are a few hundred bytes.
-const MaxErrorBody = 64 << 10
+const MaxErrorBody = engine.MaxErrorBody
 
 // Version is the router version reported by {prefix}/version; set at link time
 // with -X github.com/llmrouter/llm-router/caddymodule.Version=….
@@ -149,12 +150,12 @@ type App struct {
 	env        plugins.Env
 	pipeline   *plugins.Pipeline
 	monitor    *plugins.ServicesMonitor
-	metrics    *metrics
+	metrics    *engine.Metrics
 	auditLog   *audit.Log
 	redis      redis.UniversalClient
 	redisID    string // identity of redis (password hashed), for pool keys
-	answers    *answerBudget
-	retry      retryPolicy
+	retry      engine.RetryPolicy
+	eng        *engine.Engine // the request path over the parts above
 }
 
 // CaddyModule returns the Caddy module information.
@@ -168,6 +169,45 @@ func (App) CaddyModule() caddy.ModuleInfo {
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
 	a.vars = env.Read(os.Getenv)
+	if err := a.loadProviders(a.transport); err != nil {
+		return err
+	}
+	var err error
+	a.ctx = ctx
+	if err := a.buildPipeline(ctx); err != nil {
+		return err
+	}
+	if a.metrics, err = a.loadMetrics(ctx); err != nil {
+		return err
+	}
+	if err := a.provisionBalancer(ctx); err != nil {
+		return err
+	}
+	if err := a.openAudit(); err != nil {
+		return err
+	}
+	a.eng = engine.New(a.engineOptions())
+	useEmbedder(a.pipeline, a.eng)
+	a.logger.Info("models configuration loaded", zap.String("source", a.cfg.Source), zap.Int("models", len(a.cfg.Models())))
+	return nil
+}
+
+// engineOptions are the parts of the app's engine.
+func (a *App) engineOptions() engine.Options {
+	o := engine.Options{Config: a.cfg, Upstreams: a.upstreams, Balancer: leases{a}, Metrics: a.metrics, Pipeline: a.pipeline,
+		Env: a.env, Retry: a.retry, ExternalTimeout: time.Duration(a.ExternalTimeout), MaxResponseBody: a.MaxResponseBody,
+		Logger: a.logger}
+	if a.auditLog != nil {
+		o.Audit = a.auditLog
+	}
+	return o
+}
+
+// loadProviders settles the provider options (timeouts, answer bound,
+// retries, transports), loads the models configuration and prepares one
+// upstream client per provider over the transport that transport returns
+// (with the key of the pool entry it holds, if any).
+func (a *App) loadProviders(transport func(p *config.Provider) (http.RoundTripper, string, error)) error {
 	if a.ConnectTimeout <= 0 {
 		a.ConnectTimeout = caddy.Duration(10 * time.Second)
 	}
@@ -177,7 +217,6 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if a.MaxResponseBody <= 0 {
 		a.MaxResponseBody = DefaultMaxResponseBody
 	}
-	a.answers = &answerBudget{max: a.MaxResponseBody}
 	var err error
 	if a.retry, err = a.Retries.resolve(); err != nil {
 		return err
@@ -216,11 +255,13 @@ func (a *App) Provision(ctx caddy.Context) error {
 					a.logger.Warn("provider api_token placeholder resolved to an empty value", zap.String("provider", p.ID))
 				}
 			}
-			rt, key, err := a.transport(p)
+			rt, key, err := transport(p)
 			if err != nil {
 				return err
 			}
-			a.poolKeys = append(a.poolKeys, key)
+			if key != "" {
+				a.poolKeys = append(a.poolKeys, key)
+			}
 			a.tokens[p.ID] = token
 			up, err := provider.New(p, token, rt)
 			if err != nil {
@@ -229,20 +270,6 @@ func (a *App) Provision(ctx caddy.Context) error {
 			a.upstreams[p.ID] = up
 		}
 	}
-	a.ctx = ctx
-	if err := a.buildPipeline(ctx); err != nil {
-		return err
-	}
-	if a.metrics, err = a.loadMetrics(ctx); err != nil {
-		return err
-	}
-	if err := a.provisionBalancer(ctx); err != nil {
-		return err
-	}
-	if err := a.openAudit(); err != nil {
-		return err
-	}
-	a.logger.Info("models configuration loaded", zap.String("source", cfg.Source), zap.Int("models", len(cfg.Models())))
 	return nil
 }
 
@@ -303,6 +330,19 @@ func (t sharedTransport) Destruct() error {
 // transport returns the provider's transport from the reload-surviving pool,
 // so keep-alive connections stay warm across `caddy reload`.
 func (a *App) transport(p *config.Provider) (http.RoundTripper, string, error) {
+	kind := a.transportKind(p)
+	key := fmt.Sprintf("transport|%s|%s|%d|%d|%s", p.ID, p.APIHost, a.ConnectTimeout, a.ExternalTimeout, kind)
+	v, _, err := pool.LoadOrNew(key, func() (caddy.Destructor, error) {
+		return sharedTransport{a.newTransport(kind)}, nil
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	return v.(sharedTransport).Transport, key, nil
+}
+
+// transportKind is the transport option in force for provider p.
+func (a *App) transportKind(p *config.Provider) string {
 	kind := a.Transport
 	if v, ok := a.ProviderTransports[p.ID]; ok && v != "" {
 		kind = v
@@ -310,18 +350,17 @@ func (a *App) transport(p *config.Provider) (http.RoundTripper, string, error) {
 	if kind == "" {
 		kind = TransportH1
 	}
-	key := fmt.Sprintf("transport|%s|%s|%d|%d|%s", p.ID, p.APIHost, a.ConnectTimeout, a.ExternalTimeout, kind)
-	v, _, err := pool.LoadOrNew(key, func() (caddy.Destructor, error) {
-		return sharedTransport{provider.NewTransport(provider.TransportOptions{
-			ConnectTimeout:        time.Duration(a.ConnectTimeout),
-			ResponseHeaderTimeout: time.Duration(a.ExternalTimeout),
-			NetHTTP:               kind == TransportNetHTTP,
-		})}, nil
+	return kind
+}
+
+// newTransport returns a new provider transport of kind with the app's
+// timeouts.
+func (a *App) newTransport(kind string) provider.Transport {
+	return provider.NewTransport(provider.TransportOptions{
+		ConnectTimeout:        time.Duration(a.ConnectTimeout),
+		ResponseHeaderTimeout: time.Duration(a.ExternalTimeout),
+		NetHTTP:               kind == TransportNetHTTP,
 	})
-	if err != nil {
-		return nil, "", err
-	}
-	return v.(sharedTransport).Transport, key, nil
 }
 
 // Start implements caddy.App: it starts the monitors, which stop when this
@@ -386,6 +425,9 @@ func (a *App) Config() *config.Config { return a.cfg }
 
 // Upstream returns the prepared client of a provider.
 func (a *App) Upstream(id string) *provider.Upstream { return a.upstreams[id] }
+
+// Engine returns the app's request path.
+func (a *App) Engine() *engine.Engine { return a.eng }
 
 var (
 	_ caddy.App          = (*App)(nil)
