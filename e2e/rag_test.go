@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -11,16 +12,25 @@ import (
 )
 
 // TestRAGIndex is `llm-router rag index` run as a user would: the built
-// binary embeds a directory of documents through a running router (an
-// OpenAI-wire embedding provider behind it), re-runs without embedding
-// anything, and fails with a clear message on an empty directory and an
-// unknown model.
+// binary embeds a directory of documents with a model of a models-config (an
+// OpenAI-wire embedding provider), re-runs without embedding anything, does
+// the same through a running router with --llm-router-url, and fails with a
+// clear message on an empty directory, an unknown model and a provider that
+// is down.
 func TestRAGIndex(t *testing.T) {
 	emb := llmtest.NewOpenAIPlus("emb")
 	t.Cleanup(emb.Close)
-	r := startRouter(t, routerOpts{models: modelsJSON(map[string][]string{
-		"embedder": {prov("e1", emb.URL, "vllm", "")},
-	})})
+	down := llmtest.NewOpenAIPlus("down")
+	t.Cleanup(down.Close)
+	down.SetFault(llmtest.Fail500)
+	models := modelsJSON(map[string][]string{
+		"embedder":      {prov("e1", emb.URL, "vllm", `"is_embedding": true`)},
+		"down-embedder": {prov("d1", down.URL, "vllm", `"is_embedding": true`)},
+	})
+	modelsFile := filepath.Join(t.TempDir(), "models-config.json")
+	if err := os.WriteFile(modelsFile, []byte(models), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	src, persist := t.TempDir(), t.TempDir()
 	write := func(name, text string) {
 		t.Helper()
@@ -35,7 +45,7 @@ func TestRAGIndex(t *testing.T) {
 	write("logo.txt", "\x89PNG\x00\x00")
 	args := func(extra ...string) []string {
 		return append([]string{"rag", "index", "--collection", "kb", "--model", "embedder", "--persist-dir", persist,
-			"--llm-router-url", r.Base(), "--chunk-size", "60", "--chunk-overlap", "15"}, extra...)
+			"--models-config", modelsFile, "--chunk-size", "60", "--chunk-overlap", "15"}, extra...)
 	}
 
 	out, err := runCLI(t, nil, args("--ext", ".md", ".html", ".txt", src)...)
@@ -97,16 +107,38 @@ func TestRAGIndex(t *testing.T) {
 		t.Errorf("second run sent %d requests to the provider", n-before)
 	}
 
-	// An empty directory, an unknown model: exit status 1, a message.
-	empty := t.TempDir()
-	out, err = runCLI(t, nil, args(empty)...)
-	if err == nil || !strings.Contains(out, "no documents to index: none found in "+empty) {
-		t.Errorf("empty directory: %v\n%s", err, out)
+	// Through a running router, with the variables of the original.
+	r := startRouter(t, routerOpts{models: models})
+	before = len(emb.Requests())
+	out, err = runCLI(t, []string{"LLM_ROUTER_LANGCHAIN_RAG_COLLECTION=kb-url", "LLM_ROUTER_LANGCHAIN_RAG_EMBEDDER=embedder",
+		"LLM_ROUTER_LANGCHAIN_RAG_PERSIST_DIR=" + persist}, "rag", "index", "--llm-router-url", r.Base(), src)
+	if err != nil || !strings.Contains(out, "collection kb-url: documents: 2 added") {
+		t.Errorf("through the router: %v\n%s", err, out)
 	}
-	out, err = runCLI(t, nil, "rag", "index", "--collection", "kb2", "--model", "no-such-model", "--persist-dir", persist,
-		"--llm-router-url", r.Base(), src)
-	if err == nil || !strings.Contains(out, `embedding model "no-such-model"`) {
-		t.Errorf("unknown model: %v\n%s", err, out)
+	if len(emb.Requests()) == before {
+		t.Errorf("through the router: the provider got no request")
+	}
+
+	// An empty directory, an unknown model, a provider down: exit status 1,
+	// a message, no collection.
+	empty := t.TempDir()
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"empty directory", args(empty), "no documents to index: none found in " + empty},
+		{"unknown model", []string{"rag", "index", "--collection", "kb2", "--model", "no-such-model", "--persist-dir", persist,
+			"--models-config", modelsFile, src}, `embedding model "no-such-model"`},
+		{"provider down", []string{"rag", "index", "--collection", "kb2", "--model", "down-embedder", "--persist-dir", persist,
+			"--models-config", modelsFile, src}, `"down-embedder"`},
+		{"unknown model through the router", []string{"rag", "index", "--collection", "kb2", "--model", "no-such-model",
+			"--persist-dir", persist, "--llm-router-url", r.Base(), src}, `embedding model "no-such-model"`},
+	} {
+		out, err = runCLI(t, nil, tc.args...)
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || !strings.Contains(out, tc.want) {
+			t.Errorf("%s: %v, want exit status 1 and %q in\n%s", tc.name, err, tc.want, out)
+		}
 	}
 	if _, err := os.Stat(filepath.Join(persist, "kb2")); !os.IsNotExist(err) {
 		t.Errorf("a failed run left a collection directory")

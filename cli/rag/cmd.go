@@ -96,9 +96,10 @@ punctuation one per 4 characters, a CJK character one), so a chunk holds
 about 1.3 times the English text of the original's 400 subword tokens.
 
 Chunks are embedded in batches with --model, a model of the models-config
-(default as for 'llm-router run': $LLM_ROUTER_MODELS_CONFIG, else
-/etc/llm-router/models-config.json), through the router's providers, or
-through a running router with --llm-router-url. The collection is written to
+(found as 'llm-router run' finds it: $LLM_ROUTER_MODELS_CONFIG, else
+/etc/llm-router/models-config.json, else the example built in), through the
+router's provider code in process (balancing, failover and retries as the
+server does them), or through a running router with --llm-router-url. The collection is written to
 <persist-dir>/<collection>/ when the run succeeds; an interrupted or failed
 run leaves the previous collection as it was.
 

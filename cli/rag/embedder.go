@@ -10,19 +10,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/llmrouter/llm-router/caddymodule"
 	"github.com/llmrouter/llm-router/plugins"
 )
 
-// openEmbedder makes the embedder of `rag index`.
-//
-// With --llm-router-url it embeds through a running router's
-// /v1/embeddings (the router's balancing, failover and retries apply there).
-//
-// Without it, the embedder should be the router's provider code in process,
-// built from cfg.modelsConfig (engine.OpenEmbedder, being written on another
-// branch). NOT WIRED YET: until it is, this returns an error that says to use
-// --llm-router-url. The lead wires it here; nothing else in this package
-// changes.
+// openEmbedder makes the embedder of `rag index`: the router's provider
+// code in process, from the models-config (caddymodule.OpenEmbedder:
+// balancing, failover and retries as the server has them), or with
+// --llm-router-url a running router's /v1/embeddings.
 func openEmbedder(ctx context.Context, cfg config) (plugins.Embedder, io.Closer, error) {
 	if cfg.routerURL != "" {
 		e, err := newHTTPEmbedder(cfg.routerURL, cfg.routerToken, cfg.routerTimeout)
@@ -31,8 +26,7 @@ func openEmbedder(ctx context.Context, cfg config) (plugins.Embedder, io.Closer,
 		}
 		return e, nopCloser{}, nil
 	}
-	return nil, nil, fmt.Errorf("embedding in process (models-config %q) is not available in this build yet; "+
-		"start the router and pass --llm-router-url", cfg.modelsConfig)
+	return caddymodule.OpenEmbedder(ctx, cfg.modelsConfig)
 }
 
 // maxEmbedAnswer bounds an embeddings answer (32 vectors of 4096 floats

@@ -21,6 +21,7 @@ type progress struct {
 	last    time.Time
 	p       collection.Progress
 	seen    bool
+	drawn   bool // p is on the screen
 	lastLen int
 	now     func() time.Time
 }
@@ -35,7 +36,7 @@ func newProgress(w io.Writer, tty bool, start time.Time) *progress {
 
 // update takes a new state and draws it if it is time.
 func (pr *progress) update(p collection.Progress) {
-	pr.p, pr.seen = p, true
+	pr.p, pr.seen, pr.drawn = p, true, false
 	if t := pr.now(); t.Sub(pr.last) >= pr.every {
 		pr.last = t
 		pr.draw()
@@ -54,7 +55,9 @@ func (pr *progress) finish() {
 	if !pr.seen {
 		return
 	}
-	pr.draw()
+	if !pr.drawn || pr.tty {
+		pr.draw()
+	}
 	if pr.tty {
 		fmt.Fprintln(pr.w)
 		pr.lastLen = 0
@@ -93,6 +96,7 @@ func (pr *progress) line() string {
 }
 
 func (pr *progress) draw() {
+	pr.drawn = true
 	l := pr.line()
 	if !pr.tty {
 		fmt.Fprintln(pr.w, l)

@@ -187,3 +187,31 @@ func TestHTTPEmbedder(t *testing.T) {
 		t.Errorf("error %v: want the model named, no token", err)
 	}
 }
+
+// Without --llm-router-url the models-config's embedding model is used in
+// process.
+func TestRunInProcess(t *testing.T) {
+	f := llmtest.NewOpenAIPlus("emb")
+	defer f.Close()
+	dir := t.TempDir()
+	mc := filepath.Join(dir, "models-config.json")
+	os.WriteFile(mc, []byte(`{"openai_models": {"emb": {"providers": [{"id": "e", "api_host": "`+f.URL+`", "api_type": "openai", "is_embedding": true}]}},
+		"active_models": {"openai_models": ["emb"]}}`), 0o644)
+	src := filepath.Join(dir, "docs")
+	os.MkdirAll(src, 0o755)
+	os.WriteFile(filepath.Join(src, "a.md"), []byte("# A\n\nSome text to embed."), 0o644)
+	cfg, err := parse(t, nil, "--collection", "kb", "--model", "emb", "--persist-dir", filepath.Join(dir, "rag"), "--models-config", mc, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := run(context.Background(), cfg, openEmbedder, &out, io.Discard, false); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "1 added") || !strings.Contains(out.String(), "(4 dimensions, float32, model emb)") {
+		t.Errorf("summary %q", out.String())
+	}
+	if reqs := f.Requests(); len(reqs) != 1 || reqs[0].Path != "/v1/embeddings" {
+		t.Errorf("provider requests %+v", reqs)
+	}
+}

@@ -458,6 +458,9 @@ func (b *build) apply(p *Progress) error {
 	<-j.done
 	b.queue = b.queue[1:]
 	if j.err != nil {
+		if strings.Contains(j.err.Error(), strconv.Quote(b.o.Model)) {
+			return fmt.Errorf("embedding: %w", j.err) // the error names the model
+		}
 		return fmt.Errorf("embedding with model %q: %w", b.o.Model, j.err)
 	}
 	if len(j.vecs) != len(j.chunks) {
