@@ -167,7 +167,7 @@ func TestNormExts(t *testing.T) {
 	if got := NormExts([]string{"MD", ".txt", "md", "html,.htm"}); !slices.Equal(got, []string{".md", ".txt", ".html", ".htm"}) {
 		t.Errorf("NormExts = %q", got)
 	}
-	if got := NormExts(nil); !slices.Equal(got, DefaultExts) {
+	if got := NormExts(nil); !slices.Equal(got, DefaultExts()) {
 		t.Errorf("NormExts(nil) = %q", got)
 	}
 }
