@@ -87,7 +87,12 @@ func run(n, dim, clusters, nq, k int, kindName string, m, efc int, efList string
 	}
 
 	// The exact float32 ground truth: a flat index of the same vectors.
-	opts := index.Options{Kind: kind, M: m, EfConstruction: efc, FlatMax: -1, Seed: seed}
+	opts := index.Options{Kind: kind, M: m, EfConstruction: efc, FlatMax: -1, Seed: seed,
+		Progress: func(done, total int) {
+			if done%(16*1024) == 0 || done == total {
+				logf("  %d/%d inserted", done, total)
+			}
+		}}
 	b := index.NewBuilder(dim, opts)
 	var truthB *index.Builder
 	if kind != index.Float32 {
@@ -196,6 +201,40 @@ func run(n, dim, clusters, nq, k int, kindName string, m, efc int, efList string
 	}
 	var after runtime.MemStats
 	runtime.ReadMemStats(&after)
+
+	// An update of 1%: the first 1% of the ids removed, as many new vectors
+	// added, rebuilt from the opened index (the graph is reused).
+	upd := max(1, n/100)
+	logf("rebuilding after removing %d and adding %d vectors", upd, upd)
+	t0 = time.Now()
+	ub := index.NewBuilder(dim, opts)
+	if err := ub.AddFrom(ix, func(id uint32) bool { return id >= uint32(upd) }); err != nil {
+		return err
+	}
+	addStart := time.Now()
+	for i := range upd {
+		if err := ub.Add(uint32(n+i), gen.next()); err != nil {
+			return err
+		}
+	}
+	genTime := time.Since(addStart) // the test data's generation, not the index's work
+	rebuilt, err := ub.Build()
+	if err != nil {
+		return err
+	}
+	rebuildTime := time.Since(t0) - genTime
+	uq := qs[:min(200, nq)]
+	var rgot, rexact [][]index.Result
+	for _, q := range uq {
+		rgot = append(rgot, rebuilt.Search(q, k))
+		rexact = append(rexact, rebuilt.SearchExact(q, k))
+	}
+	rhit, rall := 0, 0
+	for i := range rgot {
+		rhit += overlap(rgot[i], rexact[i])
+		rall += len(rexact[i])
+	}
+	rebuilt = nil
 	slices.Sort(flatLat)
 	slices.Sort(flatCPU)
 	perVecOf := flatLat
@@ -210,6 +249,8 @@ func run(n, dim, clusters, nq, k int, kindName string, m, efc int, efList string
 		n, dim, kind, m, efc, efList, clusters, nq, k, runtime.GOOS, runtime.GOARCH, runtime.NumCPU())
 	fmt.Printf("- build: %v (one goroutine); write: %v; open (mmap + checksum + structure check): %v\n",
 		buildTime.Round(100*time.Millisecond), writeTime.Round(time.Millisecond), openTime.Round(time.Millisecond))
+	fmt.Printf("- update of %d%%: %d vectors removed and %d added, rebuilt from the opened index (AddFrom + Build, graph reused): %v; recall@%d of the result at the default efSearch: %.4f (%d queries)\n",
+		100*upd/n, upd, upd, rebuildTime.Round(10*time.Millisecond), k, float64(rhit)/float64(rall), len(uq))
 	fmt.Printf("- size: file %s, index data %s = **%.3f×** the raw float32 vectors (%s); Go heap after open and %d searches: %+.1f MiB\n",
 		mib(float64(st.Size())), mib(float64(ix.Bytes())), float64(ix.Bytes())/raw, mib(raw), nq*(len(efs)+1),
 		(float64(after.HeapInuse)-float64(before.HeapInuse))/(1<<20))

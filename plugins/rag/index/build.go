@@ -203,9 +203,9 @@ func (b *Builder) Build() (*Index, error) {
 	b.base = nil
 	if n > 1 && (o.FlatMax < 0 || n >= o.FlatMax) {
 		if base != nil {
-			ix.extendGraph(base, o.EfConstruction, o.Seed)
+			ix.extendGraph(base, o.EfConstruction, o.Seed, o.Progress)
 		} else {
-			ix.buildGraph(o.EfConstruction, o.Seed)
+			ix.buildGraph(o.EfConstruction, o.Seed, o.Progress)
 		}
 	}
 	ix.payload = int64(layoutOf(ix.header()).total)
@@ -216,13 +216,13 @@ func (b *Builder) Build() (*Index, error) {
 // buildGraph inserts every node, in position order, into a new HNSW graph.
 // Node levels are drawn up front from Seed, so the arrays are sized once and
 // the build is deterministic.
-func (ix *Index) buildGraph(efC int, seed int64) {
+func (ix *Index) buildGraph(efC int, seed int64, progress func(int, int)) {
 	ix.levels = make([]uint8, ix.n)
 	ix.upperOff = make([]uint32, ix.n)
 	ix.drawLevels(0, seed)
 	ix.entry = 0
 	ix.maxLevel = int(ix.levels[0])
-	ix.insertFrom(1, efC)
+	ix.insertFrom(1, efC, progress)
 }
 
 // drawLevels draws the levels of the nodes from position from on and lays
@@ -244,11 +244,16 @@ func (ix *Index) drawLevels(from int, seed int64) {
 	ix.graph = true
 }
 
-// insertFrom inserts the nodes from position from on, in order.
-func (ix *Index) insertFrom(from, efC int) {
+// insertFrom inserts the nodes from position from on, in order, reporting
+// progress (if not nil).
+func (ix *Index) insertFrom(from, efC int, progress func(int, int)) {
 	s := &scratch{visited: make([]uint32, ix.n)}
+	total := ix.n - from
 	for p := from; p < ix.n; p++ {
 		ix.insert(s, uint32(p), efC)
+		if done := p - from + 1; progress != nil && (done%1024 == 0 || done == total) {
+			progress(done, total)
+		}
 	}
 }
 

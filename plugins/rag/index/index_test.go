@@ -733,3 +733,14 @@ func TestSearchAllocations(t *testing.T) {
 		}
 	}
 }
+
+func TestBuildProgress(t *testing.T) {
+	var calls [][2]int
+	o := Options{FlatMax: -1, M: 4, Progress: func(done, total int) { calls = append(calls, [2]int{done, total}) }}
+	build(t, clustered(3000, 8, 3, 25), o, sparseID)
+	// Node 0 starts the graph; 2999 are inserted.
+	want := [][2]int{{1024, 2999}, {2048, 2999}, {2999, 2999}}
+	if !slices.Equal(calls, want) {
+		t.Errorf("progress calls %v, want %v", calls, want)
+	}
+}

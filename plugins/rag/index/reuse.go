@@ -50,11 +50,22 @@ func copyGraph(ix *Index, newPos []uint32) *graphBase {
 				}
 			}
 			if lost {
+				// At most twice the list's capacity of candidates: the
+				// relinking costs a similarity per candidate, and more
+				// per pair kept.
+				capacity := ix.m
+				if l == 0 {
+					capacity = 2 * ix.m
+				}
+				limit := int(g.spans[len(g.spans)-1]) + 2*capacity
 				for _, e := range ix.neighbours(uint32(p), l) {
 					if newPos[e] != none {
 						continue
 					}
 					for _, f := range ix.neighbours(e, l) {
+						if len(g.adj) >= limit {
+							break
+						}
 						if newPos[f] != none && mark[f] != gen {
 							mark[f] = gen
 							g.adj = append(g.adj, newPos[f])
@@ -75,7 +86,7 @@ func copyGraph(ix *Index, newPos []uint32) *graphBase {
 
 // extendGraph lays out the graph of g's kept nodes, re-selects the
 // neighbours of those that lost one, and inserts the nodes added after them.
-func (ix *Index) extendGraph(g *graphBase, efC int, seed int64) {
+func (ix *Index) extendGraph(g *graphBase, efC int, seed int64, progress func(int, int)) {
 	kept := len(g.first) - 1
 	ix.levels = make([]uint8, ix.n)
 	ix.upperOff = make([]uint32, ix.n)
@@ -114,7 +125,7 @@ func (ix *Index) extendGraph(g *graphBase, efC int, seed int64) {
 			copy(lst[1:], nb)
 		}
 	}
-	ix.insertFrom(kept, efC)
+	ix.insertFrom(kept, efC, progress)
 }
 
 // byBest orders items best first.
