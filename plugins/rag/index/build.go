@@ -36,8 +36,8 @@ type Builder struct {
 }
 
 // NewBuilder returns a Builder for vectors of length dim. Invalid options
-// (a dim outside 1..65536, an unknown Kind, M outside 2..128) make Add and
-// Build fail.
+// (a dim outside 1..65536, an unknown Kind, M outside 2..128, EfSearch
+// above 2^20) make Add and Build fail.
 func NewBuilder(dim int, o Options) *Builder {
 	b := &Builder{dim: dim, opts: o, seen: make(map[uint32]struct{})}
 	switch {
@@ -47,8 +47,8 @@ func NewBuilder(dim int, o Options) *Builder {
 		b.err = fmt.Errorf("index: unknown vector kind %d", o.Kind)
 	case o.M != 0 && (o.M < 2 || o.M > maxM):
 		b.err = fmt.Errorf("index: M %d outside 2..%d", o.M, maxM)
-	case o.EfConstruction < 0 || o.EfSearch < 0:
-		b.err = errors.New("index: negative EfConstruction or EfSearch")
+	case o.EfConstruction < 0 || o.EfSearch < 0 || o.EfSearch > maxEfSearch:
+		b.err = fmt.Errorf("index: EfConstruction %d or EfSearch %d outside 0..%d", o.EfConstruction, o.EfSearch, maxEfSearch)
 	}
 	if b.opts.M == 0 {
 		b.opts.M = defaultM

@@ -222,6 +222,7 @@ func TestAddErrors(t *testing.T) {
 		{"dim 0", 0, Options{}, 1, []float32{}, "dimension 0 outside", false},
 		{"bad kind", 3, Options{Kind: 9}, 1, []float32{1, 0, 0}, "unknown vector kind 9", false},
 		{"bad M", 3, Options{M: 1}, 1, []float32{1, 0, 0}, "M 1 outside", false},
+		{"huge EfSearch", 3, Options{EfSearch: 1 << 21}, 1, []float32{1, 0, 0}, "EfSearch 2097152 outside", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b := NewBuilder(tc.dim, tc.opts)
