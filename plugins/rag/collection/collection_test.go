@@ -143,13 +143,18 @@ func docsOf(hits []Hit) []string {
 }
 
 func TestIndexBuildSearchUpdateRemove(t *testing.T) {
-	for _, kind := range []index.Kind{index.Float32, index.Int8} {
-		t.Run(kind.String(), func(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		kind    index.Kind
+		flatMax int
+	}{{"float32", index.Float32, 0}, {"int8", index.Int8, 0}, {"float32 graph", index.Float32, -1}, {"int8 graph", index.Int8, -1}} {
+		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
 			src, persist := corpus(t), t.TempDir()
 			e := &bagEmbedder{dim: 64}
 			o := opts(persist)
-			o.Kind = kind
+			o.Kind = tc.kind
+			o.Index.FlatMax = tc.flatMax
 			o.Exts = []string{".md", ".txt", ".html", ".pdf"}
 			var warnings []string
 			o.Warn = func(s string) { warnings = append(warnings, s) }
@@ -173,6 +178,9 @@ func TestIndexBuildSearchUpdateRemove(t *testing.T) {
 			c := openKB(t, persist)
 			if c.Model() != "embedder-1" || c.Dim() != 64 || c.Len() != sum.Chunks || c.Documents() != 3 {
 				t.Fatalf("opened: model %q dim %d len %d docs %d", c.Model(), c.Dim(), c.Len(), c.Documents())
+			}
+			if c.ix.HasGraph() != (tc.flatMax < 0) {
+				t.Errorf("index has a graph: %v, FlatMax %d", c.ix.HasGraph(), tc.flatMax)
 			}
 			hits := search(t, c, "why do cats purr", 1)
 			if len(hits) != 1 || hits[0].Doc != rel("cats.md") || hits[0].Chunk != 0 || !strings.Contains(hits[0].Text, "Cats purr") {
