@@ -97,6 +97,13 @@ func TestRAGIndex(t *testing.T) {
 	}
 	c.Close()
 
+	// `rag search` finds it too, with the collection's own model.
+	out, err = runCLI(t, nil, "rag", "search", "--collection", "kb", "--persist-dir", persist, "--models-config", modelsFile,
+		"--top-k", "1", faq.Text)
+	if err != nil || !strings.HasPrefix(out, "1.0000  "+faq.Doc+"#0\n    FAQ\n    \n    Tokens & keys") {
+		t.Errorf("rag search: %v\n%s", err, out)
+	}
+
 	// Again: nothing to embed.
 	before := len(emb.Requests())
 	out, err = runCLI(t, nil, args("--ext", ".md,.html,.txt", src)...)

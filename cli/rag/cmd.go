@@ -36,7 +36,7 @@ const (
 func init() {
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  "rag",
-		Usage: "index --collection NAME --model EMBEDDING_MODEL --persist-dir DIR [flags] PATH...",
+		Usage: "index|search --collection NAME --persist-dir DIR [flags] ...",
 		Short: "Builds and updates RAG collections: document chunks embedded by the router's models",
 		Long: `
 Indexes documents for retrieval-augmented generation (the langchain_rag /
@@ -49,9 +49,14 @@ overlapping chunks, embedded with an embedding model of the models-config
 
 Run it again after documents change: unchanged files are skipped (by content
 hash), changed ones embedded again, removed ones dropped from the collection.
+
+  llm-router rag search --collection docs --persist-dir /var/lib/llm-router/rag \
+      "how do I rotate keys"
+
+shows the chunks a query retrieves, with their similarity.
 `,
 		CobraFunc: func(cmd *cobra.Command) {
-			cmd.AddCommand(indexCommand())
+			cmd.AddCommand(indexCommand(), searchCommand())
 		},
 	})
 }

@@ -215,3 +215,32 @@ func TestRunInProcess(t *testing.T) {
 		t.Errorf("provider requests %+v", reqs)
 	}
 }
+
+func TestSearch(t *testing.T) {
+	src, persist := t.TempDir(), t.TempDir()
+	os.WriteFile(filepath.Join(src, "a.md"), []byte("Alpha beta gamma."), 0o644)
+	os.WriteFile(filepath.Join(src, "b.md"), []byte(strings.Repeat("zzzz ", 100)), 0o644)
+	cfg := config{coll: collection.Options{PersistDir: persist, Name: "kb", Model: "emb", Chunk: chunk.Options{Size: 400, Overlap: 100}}, paths: []string{src}}
+	if err := run(context.Background(), cfg, fixed(&fakeEmbedder{}), io.Discard, io.Discard, false); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := search(context.Background(), cfg, fixed(&fakeEmbedder{}), "Alpha beta gamma.", 1, -1, false, &out); err != nil {
+		t.Fatal(err)
+	}
+	want := "1.0000  " + filepath.ToSlash(filepath.Join(src, "a.md")) + "#0\n    Alpha beta gamma.\n"
+	if !strings.HasPrefix(out.String(), want) {
+		t.Errorf("search printed %q, want %q", out.String(), want)
+	}
+	out.Reset()
+	if err := search(context.Background(), cfg, fixed(&fakeEmbedder{}), "zzzz", 2, -1, false, &out); err != nil || !strings.Contains(out.String(), "b.md#0") {
+		t.Errorf("long chunk: %v %q", err, out.String())
+	}
+	if !strings.Contains(out.String(), "zzzz …") || strings.Count(out.String(), "zzzz") != 40 {
+		t.Errorf("long chunk not clipped: %q", out.String())
+	}
+	cfg.coll.Name = "nope"
+	if err := search(context.Background(), cfg, fixed(&fakeEmbedder{}), "x", 1, 0, false, io.Discard); !errors.Is(err, collection.ErrNotFound) {
+		t.Errorf("missing collection: %v", err)
+	}
+}
