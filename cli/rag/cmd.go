@@ -106,7 +106,9 @@ Chunks are embedded in batches with --model, a model of the models-config
 router's provider code in process (balancing, failover and retries as the
 server does them), or through a running router with --llm-router-url. The collection is written to
 <persist-dir>/<collection>/ when the run succeeds; an interrupted or failed
-run leaves the previous collection as it was.
+run leaves the previous collection as it was, and a journal of the chunks it
+embedded (journal.bin) from which the next run takes every document it
+finished, instead of embedding it again.
 
 Flags default to the original router's variables:
   --collection     $` + envCollection + `
@@ -266,8 +268,12 @@ func summaryLine(o collection.Options, s collection.Summary) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "collection %s: documents: %d added, %d updated, %d unchanged, %d removed, %d skipped; ",
 		o.Name, s.Added, s.Updated, s.Unchanged, s.Removed, len(s.Skipped))
-	fmt.Fprintf(&b, "chunks: %d embedded, %d in the collection (%d dimensions, %s, model %s); %.1f s",
-		s.Embedded, s.Chunks, s.Dim, o.Kind, o.Model, s.Elapsed.Seconds())
+	fmt.Fprintf(&b, "chunks: %d embedded, ", s.Embedded-s.Resumed)
+	if s.Resumed > 0 {
+		fmt.Fprintf(&b, "%d taken from the journal of an unfinished run, ", s.Resumed)
+	}
+	fmt.Fprintf(&b, "%d in the collection (%d dimensions, %s, model %s); %.1f s",
+		s.Chunks, s.Dim, o.Kind, o.Model, s.Elapsed.Seconds())
 	if !s.Written {
 		b.WriteString("; nothing changed")
 	}

@@ -320,8 +320,8 @@ func TestIndexFailureKeepsOld(t *testing.T) {
 		t.Errorf("the manifest changed")
 	}
 	ents, _ := os.ReadDir(filepath.Join(persist, "kb"))
-	if len(ents) != 3 {
-		t.Errorf("%d files in the collection, want 3", len(ents))
+	if len(ents) != 4 || !slices.ContainsFunc(ents, func(e os.DirEntry) bool { return e.Name() == journalFile }) {
+		t.Errorf("%d files in the collection, want 3 and the journal", len(ents))
 	}
 	c := openKB(t, persist)
 	if hits := search(t, c, "cats purr", 1); len(hits) != 1 || !strings.Contains(hits[0].Text, "purr") {
@@ -581,5 +581,101 @@ func TestIndexConcurrentBatches(t *testing.T) {
 				t.Fatalf("chunk %d of d%d: %+v", n, d, hits)
 			}
 		}
+	}
+}
+
+// resumeCorpus writes 5 documents of 40 distinct words.
+func resumeCorpus(t *testing.T) string {
+	src := t.TempDir()
+	for d := range 5 {
+		var b strings.Builder
+		for w := range 40 {
+			fmt.Fprintf(&b, "d%dw%d ", d, w)
+		}
+		write(t, filepath.Join(src, fmt.Sprintf("d%d.txt", d)), b.String())
+	}
+	return src
+}
+
+// A run that fails part way leaves a journal; the next run takes the
+// documents it finished from there instead of embedding them again.
+func TestIndexResumesFromJournal(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name string
+		// between changes things between the failed run and the next.
+		between     func(t *testing.T, src, dir string, o *Options)
+		wantResumed int
+	}{
+		{name: "resumed", wantResumed: 8},
+		{name: "torn last record", between: func(t *testing.T, _, dir string, _ *Options) {
+			p := filepath.Join(dir, journalFile)
+			st, _ := os.Stat(p)
+			os.Truncate(p, st.Size()-3) // d1's "done" record: d1 is embedded again
+		}, wantResumed: 4},
+		{name: "document changed", between: func(t *testing.T, src, _ string, _ *Options) {
+			write(t, filepath.Join(src, "d0.txt"), "d0 is new now")
+		}, wantResumed: 4},
+		{name: "other chunking", between: func(t *testing.T, _, _ string, o *Options) {
+			o.Chunk.Overlap = 1
+		}, wantResumed: 0},
+		{name: "journal of another format", between: func(t *testing.T, _, dir string, _ *Options) {
+			write(t, filepath.Join(dir, journalFile), "garbage")
+		}, wantResumed: 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			src, persist := resumeCorpus(t), t.TempDir()
+			o := opts(persist)
+			o.Chunk = chunk.Options{Size: 10}
+			o.Batch, o.Workers = 2, 1
+			// 5 documents of 4 chunks, 2 per call: calls 1–4 finish d0 and d1.
+			_, err := Index(ctx, o, &bagEmbedder{dim: 64, failAt: 5}, []string{src}, nil)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			dir := filepath.Join(persist, "kb")
+			if _, err := Open(persist, "kb"); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("a collection after the failed run: %v", err)
+			}
+			if tc.between != nil {
+				tc.between(t, src, dir, &o)
+			}
+			e := &bagEmbedder{dim: 64}
+			sum, err := Index(ctx, o, e, []string{src}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sum.Resumed != tc.wantResumed || sum.Added != 5 || sum.Embedded != sum.Chunks {
+				t.Errorf("summary %+v, want %d resumed", sum, tc.wantResumed)
+			}
+			if got := len(e.embedded()); got != sum.Chunks-tc.wantResumed {
+				t.Errorf("%d texts embedded, want %d", got, sum.Chunks-tc.wantResumed)
+			}
+			if _, err := os.Stat(filepath.Join(dir, journalFile)); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("the journal is still there after a committed run")
+			}
+			c := openKB(t, persist)
+			for d := range 5 {
+				if d == 0 && tc.name == "document changed" {
+					continue
+				}
+				for n := range 4 {
+					var b strings.Builder
+					for w := n * 10; w < n*10+10; w++ {
+						if w > n*10 {
+							b.WriteByte(' ')
+						}
+						fmt.Fprintf(&b, "d%dw%d", d, w)
+					}
+					if tc.name == "other chunking" {
+						continue
+					}
+					hits := search(t, c, b.String(), 1)
+					if len(hits) != 1 || hits[0].Text != b.String() || hits[0].Chunk != n || hits[0].Score < 0.999 {
+						t.Fatalf("chunk %d of d%d: %+v", n, d, hits)
+					}
+				}
+			}
+		})
 	}
 }
