@@ -4,8 +4,11 @@
 //
 // PDF is not read: no well-kept pure-Go library extracts PDF text reliably
 // (ledongthuc/pdf and its forks are unmaintained and fail on common fonts and
-// encodings; pdfcpu manipulates PDFs but does not extract running text), so a
-// .pdf is skipped with a message saying to convert it (pdftotext) first.
+// encodings; pdfcpu manipulates PDFs but does not extract running text). The
+// one well-kept cgo-free option, klippa-app/go-pdfium's WebAssembly build
+// (Google's PDFium compiled to wasm, run by wazero), would add about 10 MB
+// and two large dependencies to the router binary for one input format, so
+// a .pdf is skipped with a message saying to convert it (pdftotext) first.
 //
 // Every reader streams: nothing holds a whole file in memory.
 package docs
