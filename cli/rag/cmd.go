@@ -258,6 +258,9 @@ func run(ctx context.Context, cfg config, open opener, stdout, stderr io.Writer,
 		if errors.Is(err, collection.ErrNoDocuments) {
 			return fmt.Errorf("%w; nothing was written", err)
 		}
+		if ctx.Err() != nil {
+			return errors.New("interrupted: the collection is as it was; run again to go on (finished documents are not embedded again)")
+		}
 		return err
 	}
 	fmt.Fprintln(stdout, summaryLine(o, sum))

@@ -244,3 +244,25 @@ func TestSearch(t *testing.T) {
 		t.Errorf("missing collection: %v", err)
 	}
 }
+
+// blockEmbedder cancels the run's context on its first call, as Ctrl-C
+// would, and answers with the context's error.
+type blockEmbedder struct{ cancel context.CancelFunc }
+
+func (b *blockEmbedder) Embed(ctx context.Context, _ string, _ []string) ([][]float32, error) {
+	b.cancel()
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+func TestRunInterrupted(t *testing.T) {
+	src, persist := t.TempDir(), t.TempDir()
+	os.WriteFile(filepath.Join(src, "a.md"), []byte("Alpha beta gamma."), 0o644)
+	cfg := config{coll: collection.Options{PersistDir: persist, Name: "kb", Model: "emb", Chunk: chunk.Options{Size: 400, Overlap: 100}}, paths: []string{src}}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	err := run(ctx, cfg, fixed(&blockEmbedder{cancel}), io.Discard, io.Discard, false)
+	if err == nil || !strings.HasPrefix(err.Error(), "interrupted: the collection is as it was") {
+		t.Errorf("error %v", err)
+	}
+}

@@ -219,7 +219,8 @@ func Index(ctx context.Context, o Options, e plugins.Embedder, paths []string, p
 	}
 	if reuse && len(todo) == 0 && sum.Removed == 0 {
 		sum.Chunks, sum.Dim, sum.Elapsed = old.man.Total, old.man.Dim, time.Since(start)
-		return sum, nil // nothing changed
+		os.Remove(filepath.Join(dir, journalFile)) // of a failed run whose work is no longer wanted
+		return sum, nil                            // nothing changed
 	}
 
 	gen := 1
