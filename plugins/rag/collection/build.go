@@ -219,8 +219,9 @@ func Index(ctx context.Context, o Options, e plugins.Embedder, paths []string, p
 	}
 	if reuse && len(todo) == 0 && sum.Removed == 0 {
 		sum.Chunks, sum.Dim, sum.Elapsed = old.man.Total, old.man.Dim, time.Since(start)
-		os.Remove(filepath.Join(dir, journalFile)) // of a failed run whose work is no longer wanted
-		return sum, nil                            // nothing changed
+		// Nothing changed. A journal left by a failed run is of no more use.
+		os.Remove(filepath.Join(dir, journalFile))
+		return sum, nil
 	}
 
 	gen := 1
