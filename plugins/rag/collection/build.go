@@ -1,0 +1,531 @@
+package collection
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/llmrouter/llm-router/plugins"
+	"github.com/llmrouter/llm-router/plugins/rag/chunk"
+	"github.com/llmrouter/llm-router/plugins/rag/docs"
+	"github.com/llmrouter/llm-router/plugins/rag/index"
+)
+
+// DefaultBatch is how many texts one Embed call carries.
+const DefaultBatch = 32
+
+// MaxChunkSize bounds Options.Chunk.Size (so that one chunk record stays
+// small).
+const MaxChunkSize = 8192
+
+// ErrNoDocuments is an index run that found no document with text.
+var ErrNoDocuments = errors.New("no documents to index")
+
+// Options configure an index run.
+type Options struct {
+	// PersistDir holds the collections; Name is this one's directory.
+	PersistDir, Name string
+	// Model is the embedding model (a models-config model with
+	// is_embedding).
+	Model string
+	// Kind is how vectors are stored.
+	Kind index.Kind
+	// Chunk sets the chunk size and overlap in tokens.
+	Chunk chunk.Options
+	// Exts filters the files of directories (docs.NormExts; empty: the
+	// defaults).
+	Exts []string
+	// Batch is how many texts one Embed call carries (DefaultBatch when 0).
+	Batch int
+	// Index tunes the vector index; its Kind is replaced by Kind.
+	Index index.Options
+	// Warn, if set, receives a line for every file skipped and for a change
+	// of model or chunking that makes every document be embedded again.
+	Warn func(string)
+}
+
+// Progress is reported while documents are embedded.
+type Progress struct {
+	// Docs is the number of documents to embed (new or changed); Done of
+	// them are finished.
+	Docs, Done int
+	// Bytes is the size of those documents; Read of it is read so far.
+	Bytes, Read int64
+	// Chunks is the number of chunks embedded so far.
+	Chunks int
+	// Doc is the document being read.
+	Doc string
+}
+
+// Summary says what an index run did.
+type Summary struct {
+	// Added, Updated, Unchanged and Removed count documents: new, changed
+	// (embedded again), kept as they were, and gone from the paths.
+	Added, Updated, Unchanged, Removed int
+	// Skipped lists files left out (binary, PDF, unreadable), with why.
+	Skipped []docs.Skip
+	// Embedded is the number of chunks embedded in this run; Chunks the
+	// collection's total.
+	Embedded, Chunks int
+	// Dim is the vector dimension.
+	Dim int
+	// Written is false when nothing changed and no file was written.
+	Written bool
+	// Elapsed is how long the run took.
+	Elapsed time.Duration
+}
+
+// Index brings the collection o.Name in line with the documents under
+// paths: new and changed documents (by SHA-256 of their content) are split
+// and embedded through e, in batches; unchanged ones keep their chunks and
+// vectors; documents no longer found are dropped. A change of model, vector
+// kind or chunking embeds every document again. progress, if not nil, is
+// called as documents are read. Nothing is written when nothing changed.
+//
+// Errors: no document with text (ErrNoDocuments), an embedding error, or
+// vectors of a dimension other than the collection's (naming the model and
+// both dimensions). On any error the collection on disk is left as it was.
+func Index(ctx context.Context, o Options, e plugins.Embedder, paths []string, progress func(Progress)) (Summary, error) {
+	start := time.Now()
+	var sum Summary
+	if err := CheckName(o.Name); err != nil {
+		return sum, err
+	}
+	if o.Model == "" {
+		return sum, errors.New("no embedding model given")
+	}
+	if err := o.Chunk.Validate(); err != nil {
+		return sum, err
+	}
+	if o.Chunk.Size > MaxChunkSize {
+		return sum, fmt.Errorf("chunk size %d: at most %d", o.Chunk.Size, MaxChunkSize)
+	}
+	if o.Chunk.Size == 0 {
+		o.Chunk.Size = chunk.DefaultSize
+	}
+	if o.Batch <= 0 {
+		o.Batch = DefaultBatch
+	}
+	warn := o.Warn
+	if warn == nil {
+		warn = func(string) {}
+	}
+	found, skips, err := docs.Walk(paths, o.Exts)
+	if err != nil {
+		return sum, err
+	}
+	sum.Skipped = skips
+	for _, s := range skips {
+		warn("skipped " + s.String())
+	}
+	if len(found) == 0 {
+		return sum, fmt.Errorf("%w: none found in %s with extensions %s", ErrNoDocuments,
+			strings.Join(paths, ", "), strings.Join(docs.NormExts(o.Exts), " "))
+	}
+
+	dir := filepath.Join(o.PersistDir, o.Name)
+	old, err := openOld(dir)
+	if err != nil {
+		return sum, err
+	}
+	if old != nil {
+		defer old.Close()
+	}
+	b := &build{o: o, e: e, dir: dir, warn: warn, progress: progress}
+	reuse := old != nil && old.compatible(o, warn)
+	oldDocs := map[string]docInfo{}
+	if old != nil {
+		for _, d := range old.man.Documents {
+			oldDocs[d.Path] = d
+		}
+	}
+	if reuse {
+		b.nextID = old.man.NextID
+	}
+
+	// Hash every document; sort them into unchanged and to embed.
+	type plan struct {
+		doc     docs.Doc
+		hash    string
+		updated bool
+	}
+	var keep []docInfo
+	var todo []plan
+	var p Progress
+	for _, d := range found {
+		if err := ctx.Err(); err != nil {
+			return sum, err
+		}
+		h, err := hashFile(d.File)
+		if err != nil {
+			sum.Skipped = append(sum.Skipped, docs.Skip{Path: d.Path, Reason: err.Error()})
+			warn("skipped " + d.Path + ": " + err.Error())
+			continue
+		}
+		od, seen := oldDocs[d.Path]
+		if reuse && seen && od.SHA256 == h {
+			keep = append(keep, od)
+			if od.Skipped != "" {
+				sum.Skipped = append(sum.Skipped, docs.Skip{Path: d.Path, Reason: od.Skipped})
+				warn("skipped " + d.Path + ": " + od.Skipped)
+			}
+			continue
+		}
+		if seen {
+			sum.Updated++
+		} else {
+			sum.Added++
+		}
+		todo = append(todo, plan{d, h, seen})
+		p.Docs++
+		p.Bytes += d.Size
+	}
+	for _, d := range keep {
+		if d.Skipped == "" {
+			sum.Unchanged++
+		}
+	}
+	if old != nil {
+		sum.Removed = len(old.man.Documents) - len(keep) - sum.Updated
+	}
+	if reuse && len(todo) == 0 && sum.Removed == 0 {
+		sum.Chunks, sum.Dim, sum.Elapsed = old.man.Total, old.man.Dim, time.Since(start)
+		return sum, nil // nothing changed
+	}
+
+	gen := 1
+	if old != nil {
+		gen = old.man.Generation + 1
+	}
+	_, statErr := os.Stat(dir)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return sum, err
+	}
+	b.indexName = "index-" + strconv.Itoa(gen) + ".bin"
+	b.chunksName = "chunks-" + strconv.Itoa(gen) + ".bin"
+	// Files of a generation that never got committed (a crash) are in the way.
+	os.Remove(filepath.Join(dir, b.indexName))
+	os.Remove(filepath.Join(dir, b.chunksName+".tmp"))
+	b.cw, err = newChunkWriter(filepath.Join(dir, b.chunksName+".tmp"))
+	if err != nil {
+		return sum, err
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			b.cw.abort()
+			os.Remove(filepath.Join(dir, b.indexName))
+			if statErr != nil {
+				os.Remove(dir) // made by this run (removed only if empty)
+			}
+		}
+	}()
+
+	// Unchanged documents: copy their records and vectors.
+	if len(keep) > 0 {
+		b.dim = old.man.Dim
+		b.builder = index.NewBuilder(b.dim, b.indexOptions())
+		kept := map[uint32]bool{}
+		for _, d := range keep {
+			for id := d.FirstID; id < d.FirstID+uint32(d.Chunks); id++ {
+				raw, err := old.chunks.raw(id)
+				if err != nil {
+					return sum, err
+				}
+				if err := b.cw.add(id, raw); err != nil {
+					return sum, err
+				}
+				kept[id] = true
+			}
+			b.docs = append(b.docs, d)
+		}
+		if err := b.builder.AddFrom(old.ix, func(id uint32) bool { return kept[id] }); err != nil {
+			return sum, fmt.Errorf("copying the unchanged vectors: %w", err)
+		}
+	}
+
+	// New and changed documents: split, embed, add.
+	for _, t := range todo {
+		p.Doc = t.doc.Path
+		n, err := b.document(ctx, t.doc, t.hash, &p)
+		if errors.Is(err, docs.ErrBinary) {
+			// Remembered as skipped, so that the next run does not read it again.
+			why := docs.ErrBinary.Error()
+			b.docs = append(b.docs, docInfo{Path: t.doc.Path, SHA256: t.hash, Size: t.doc.Size, Skipped: why})
+			sum.Skipped = append(sum.Skipped, docs.Skip{Path: t.doc.Path, Reason: why})
+			warn("skipped " + t.doc.Path + ": " + why)
+			if t.updated {
+				sum.Updated--
+				sum.Removed++
+			} else {
+				sum.Added--
+			}
+		} else if err != nil {
+			return sum, err
+		}
+		sum.Embedded += n
+		p.Done++
+		if progress != nil {
+			progress(p)
+		}
+	}
+	if err := b.flush(ctx, &p); err != nil {
+		return sum, err
+	}
+	if b.builder == nil || b.builder.Len() == 0 {
+		return sum, fmt.Errorf("%w: the %d files found have no text", ErrNoDocuments, len(found))
+	}
+
+	// Write the new generation, then commit it with the manifest.
+	ix, err := b.builder.Build()
+	if err != nil {
+		return sum, fmt.Errorf("building the index: %w", err)
+	}
+	if err := ix.WriteFile(filepath.Join(dir, b.indexName)); err != nil {
+		return sum, err
+	}
+	total := ix.Len()
+	ix.Close()
+	if err := b.cw.finish(); err != nil {
+		return sum, err
+	}
+	if err := os.Rename(filepath.Join(dir, b.chunksName+".tmp"), filepath.Join(dir, b.chunksName)); err != nil {
+		return sum, err
+	}
+	slices.SortFunc(b.docs, func(x, y docInfo) int { return strings.Compare(x.Path, y.Path) })
+	m := &manifest{Format: FormatVersion, Model: o.Model, Dim: b.dim, Kind: o.Kind.String(),
+		ChunkSize: o.Chunk.Size, ChunkOverlap: o.Chunk.Overlap, Generation: gen,
+		Index: b.indexName, Chunks: b.chunksName, NextID: b.nextID, Total: total,
+		Updated: time.Now().UTC(), Documents: b.docs}
+	if err := writeManifest(dir, m); err != nil {
+		os.Remove(filepath.Join(dir, b.chunksName))
+		return sum, err
+	}
+	committed = true
+	removeStale(dir, m)
+	sum.Chunks, sum.Dim, sum.Written, sum.Elapsed = total, b.dim, true, time.Since(start)
+	return sum, nil
+}
+
+// build is the state of one index run.
+type build struct {
+	o        Options
+	e        plugins.Embedder
+	dir      string
+	warn     func(string)
+	progress func(Progress)
+
+	indexName, chunksName string
+	cw                    *chunkWriter
+	builder               *index.Builder
+	dim                   int
+	nextID                uint32
+	docs                  []docInfo
+
+	pending []pendingChunk
+}
+
+type pendingChunk struct {
+	doc  int // index in docs
+	n    int
+	text string
+}
+
+func (b *build) indexOptions() index.Options {
+	opts := b.o.Index
+	opts.Kind = b.o.Kind
+	return opts
+}
+
+// document splits and embeds one document; it returns the number of chunks.
+func (b *build) document(ctx context.Context, d docs.Doc, hash string, p *Progress) (int, error) {
+	base := p.Read
+	rc, err := docs.OpenCounted(d, func(n int) {
+		p.Read += int64(n)
+	})
+	if err != nil {
+		return 0, err
+	}
+	defer rc.Close()
+	// Ids are given in the order of pending chunks, so a document's ids are
+	// consecutive even when a batch holds chunks of several documents.
+	b.docs = append(b.docs, docInfo{Path: d.Path, SHA256: hash, Size: d.Size})
+	di := len(b.docs) - 1
+	n := 0
+	err = chunk.Split(rc, b.o.Chunk, func(c chunk.Chunk) error {
+		b.pending = append(b.pending, pendingChunk{doc: di, n: c.N, text: c.Text})
+		n++
+		if len(b.pending) >= b.o.Batch {
+			return b.flush(ctx, p)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", d.Path, err)
+	}
+	p.Read = base + d.Size // the file may have changed size since the walk
+	return n, nil
+}
+
+// flush embeds the pending chunks and adds them.
+func (b *build) flush(ctx context.Context, p *Progress) error {
+	if len(b.pending) == 0 {
+		return nil
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if uint64(b.nextID)+uint64(len(b.pending)) > math.MaxUint32 {
+		return errors.New("chunk ids exhausted: index into a new collection")
+	}
+	texts := make([]string, len(b.pending))
+	for i, c := range b.pending {
+		texts[i] = c.text
+	}
+	vecs, err := b.e.Embed(ctx, b.o.Model, texts)
+	if err != nil {
+		return fmt.Errorf("embedding with model %q: %w", b.o.Model, err)
+	}
+	if len(vecs) != len(texts) {
+		return fmt.Errorf("embedding model %q answered %d vectors for %d texts", b.o.Model, len(vecs), len(texts))
+	}
+	for i, v := range vecs {
+		if b.builder == nil {
+			if len(v) == 0 {
+				return fmt.Errorf("embedding model %q answered an empty vector", b.o.Model)
+			}
+			b.dim = len(v)
+			b.builder = index.NewBuilder(b.dim, b.indexOptions())
+		}
+		if len(v) != b.dim {
+			return fmt.Errorf("embedding model %q answered a vector of %d dimensions, the collection %q has %d: %w",
+				b.o.Model, len(v), b.o.Name, b.dim, index.ErrDim)
+		}
+		c := b.pending[i]
+		id := b.nextID
+		if err := b.builder.Add(id, v); err != nil {
+			return fmt.Errorf("embedding model %q, %s chunk %d: %w", b.o.Model, b.docs[c.doc].Path, c.n, err)
+		}
+		js, err := json.Marshal(record{Doc: b.docs[c.doc].Path, Chunk: c.n, Text: c.text})
+		if err != nil {
+			return err
+		}
+		if err := b.cw.add(id, js); err != nil {
+			return err
+		}
+		if b.docs[c.doc].Chunks == 0 {
+			b.docs[c.doc].FirstID = id
+		}
+		b.nextID++
+		b.docs[c.doc].Chunks++
+	}
+	p.Chunks += len(vecs)
+	b.pending = b.pending[:0]
+	if b.progress != nil {
+		b.progress(*p)
+	}
+	return nil
+}
+
+// openOld opens the existing collection in dir, or returns nil if there is
+// none.
+func openOld(dir string) (*Collection, error) {
+	c, err := open(dir)
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("the existing collection: %w (remove %s to index from scratch)", err, dir)
+	}
+	return c, nil
+}
+
+// compatible reports whether the vectors of c can be kept for a run with o,
+// saying why not through warn.
+func (c *Collection) compatible(o Options, warn func(string)) bool {
+	m := c.man
+	why := ""
+	switch {
+	case m.Model != o.Model:
+		why = fmt.Sprintf("the embedding model changed from %q to %q", m.Model, o.Model)
+	case m.Kind != o.Kind.String():
+		why = fmt.Sprintf("the vector kind changed from %s to %s", m.Kind, o.Kind)
+	case m.ChunkSize != o.Chunk.Size || m.ChunkOverlap != o.Chunk.Overlap:
+		why = fmt.Sprintf("chunking changed from %d/%d to %d/%d tokens (size/overlap)", m.ChunkSize, m.ChunkOverlap, o.Chunk.Size, o.Chunk.Overlap)
+	default:
+		return true
+	}
+	warn(why + ": every document is embedded again")
+	return false
+}
+
+func hashFile(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+func writeManifest(dir string, m *manifest) error {
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(dir, manifestFile+".tmp*")
+	if err != nil {
+		return err
+	}
+	_, err = tmp.Write(append(b, '\n'))
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), filepath.Join(dir, manifestFile))
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("writing the manifest: %w", err)
+	}
+	if d, err := os.Open(dir); err == nil {
+		d.Sync() // the rename itself
+		d.Close()
+	}
+	return nil
+}
+
+// removeStale removes the index and chunks files m does not name.
+func removeStale(dir string, m *manifest) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		n := e.Name()
+		if n == m.Index || n == m.Chunks {
+			continue
+		}
+		if (strings.HasPrefix(n, "index-") || strings.HasPrefix(n, "chunks-")) && (strings.HasSuffix(n, ".bin") || strings.HasSuffix(n, ".tmp")) {
+			os.Remove(filepath.Join(dir, n))
+		}
+	}
+}
