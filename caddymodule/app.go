@@ -21,6 +21,7 @@ import (
 	"github.com/llmrouter/llm-router/caddymodule/audit"
 	"github.com/llmrouter/llm-router/caddymodule/balance"
 	"github.com/llmrouter/llm-router/caddymodule/config"
+	"github.com/llmrouter/llm-router/caddymodule/engine"
 	"github.com/llmrouter/llm-router/caddymodule/env"
 	"github.com/llmrouter/llm-router/caddymodule/monitor"
 	"github.com/llmrouter/llm-router/caddymodule/provider"
@@ -42,7 +43,7 @@ const DefaultMaxResponseBody = 64 << 20
 
 // MaxErrorBody bounds a provider's error answer (status 3xx and up),
 // streamed requests included: error objects are a few hundred bytes.
-const MaxErrorBody = 64 << 10
+const MaxErrorBody = engine.MaxErrorBody
 
 // Version is the router version reported by {prefix}/version; set at link time
 // with -X github.com/llmrouter/llm-router/caddymodule.Version=….
@@ -149,12 +150,12 @@ type App struct {
 	env        plugins.Env
 	pipeline   *plugins.Pipeline
 	monitor    *plugins.ServicesMonitor
-	metrics    *metrics
+	metrics    *engine.Metrics
 	auditLog   *audit.Log
 	redis      redis.UniversalClient
 	redisID    string // identity of redis (password hashed), for pool keys
-	answers    *answerBudget
-	retry      retryPolicy
+	retry      engine.RetryPolicy
+	eng        *engine.Engine // the request path over the parts above
 }
 
 // CaddyModule returns the Caddy module information.
@@ -177,7 +178,6 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if a.MaxResponseBody <= 0 {
 		a.MaxResponseBody = DefaultMaxResponseBody
 	}
-	a.answers = &answerBudget{max: a.MaxResponseBody}
 	var err error
 	if a.retry, err = a.Retries.resolve(); err != nil {
 		return err
@@ -242,8 +242,20 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err := a.openAudit(); err != nil {
 		return err
 	}
+	a.eng = engine.New(a.engineOptions())
 	a.logger.Info("models configuration loaded", zap.String("source", cfg.Source), zap.Int("models", len(cfg.Models())))
 	return nil
+}
+
+// engineOptions are the parts of the app's engine.
+func (a *App) engineOptions() engine.Options {
+	o := engine.Options{Config: a.cfg, Upstreams: a.upstreams, Balancer: leases{a}, Metrics: a.metrics, Pipeline: a.pipeline,
+		Env: a.env, Retry: a.retry, ExternalTimeout: time.Duration(a.ExternalTimeout), MaxResponseBody: a.MaxResponseBody,
+		Logger: a.logger}
+	if a.auditLog != nil {
+		o.Audit = a.auditLog
+	}
+	return o
 }
 
 // ResolveModelsConfig returns the models-config file the app reads for the
@@ -386,6 +398,9 @@ func (a *App) Config() *config.Config { return a.cfg }
 
 // Upstream returns the prepared client of a provider.
 func (a *App) Upstream(id string) *provider.Upstream { return a.upstreams[id] }
+
+// Engine returns the app's request path.
+func (a *App) Engine() *engine.Engine { return a.eng }
 
 var (
 	_ caddy.App          = (*App)(nil)

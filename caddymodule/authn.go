@@ -10,7 +10,7 @@ import (
 
 	caudit "github.com/llmrouter/llm-router/caddymodule/audit"
 	"github.com/llmrouter/llm-router/caddymodule/auth"
-	"github.com/llmrouter/llm-router/caddymodule/config"
+	"github.com/llmrouter/llm-router/caddymodule/engine"
 )
 
 // sharedLimiter keeps rate-limit state across reloads.
@@ -80,91 +80,78 @@ type errorString string
 
 func (e errorString) Error() string { return string(e) }
 
-// authenticate checks the caller's key before the endpoint runs.
-func (h *Handler) authenticate(r *http.Request, rt route, info *reqInfo) error {
+// keyGate is the engine's Gate over the handler's API keys and limiter.
+type keyGate struct{ h *Handler }
+
+// Authenticate checks the caller's key before the endpoint runs.
+func (g keyGate) Authenticate(r *http.Request, rt engine.Route) (engine.Caller, string, error) {
+	h := g.h
 	if h.authn == nil || h.authn.IsPublic(r.URL.Path) {
-		return nil
+		return nil, "", nil
 	}
 	key, err := h.authn.Authenticate(r)
 	if err == nil {
-		err = key.Allow("", rt.family) // the model is checked once it is known
+		err = key.Allow("", auth.Family(rt.Family)) // the model is checked once it is known
 	}
 	if err != nil {
+		asked := ""
 		if r.Method == http.MethodPost {
 			// Refused before the body was read: log the model asked for.
-			info.asked = peekModel(r.Body, min(h.MaxRequestBody, peekLimit))
+			asked = peekModel(r.Body, min(h.MaxRequestBody, peekLimit))
 		}
-		info.key = key // the key's name, when the key was known, goes in the log
-		return h.authDenied(r.Context(), rt, key, err, 0)
+		err = h.authDenied(r.Context(), rt, key, err, 0)
+		if key == nil {
+			return nil, asked, err
+		}
+		return key, asked, err // the key's name, when the key was known, goes in the log
 	}
-	info.key = key
-	info.family = rt.family
-	return nil
+	return key, "", nil
 }
 
-// admit is what every endpoint does before any plugin or provider sees a
-// request: check the caller may use model (policy and rate limits), then
-// find it among the active models.
-func (h *Handler) admit(ctx context.Context, rt route, model string, bodyLen int) (*config.Model, error) {
-	requestInfo(ctx).asked = model // for the log and metrics of a refusal
-	if err := h.authorize(ctx, rt, model, bodyLen); err != nil {
-		return nil, err
-	}
-	return h.resolveModel(model)
-}
-
-// authorize checks the model against the caller's policy and charges the
-// rate limits; body is used to estimate tokens (4 bytes a token).
-func (h *Handler) authorize(ctx context.Context, rt route, model string, bodyLen int) error {
-	info := requestInfo(ctx)
-	if info.key == nil {
-		return nil
-	}
-	if err := info.key.Allow(model, info.family); err != nil {
-		return h.authDenied(ctx, rt, info.key, err, 0)
+// Authorize checks the model against the caller's policy and charges the
+// rate limits with the engine's estimate of the request's tokens.
+func (g keyGate) Authorize(ctx context.Context, rt engine.Route, c engine.Caller, model string, estimate int) (int, error) {
+	h := g.h
+	key := c.(*auth.Key)
+	if err := key.Allow(model, auth.Family(rt.Family)); err != nil {
+		return 0, h.authDenied(ctx, rt, key, err, 0)
 	}
 	if h.limiter == nil {
-		return nil
+		return 0, nil
 	}
-	info.estTokens = bodyLen/4 + 1
-	wait, err := h.limiter.Allow(ctx, info.key, info.estTokens)
+	wait, err := h.limiter.Allow(ctx, key, estimate)
 	if err != nil {
-		info.estTokens = 0
-		return h.authDenied(ctx, rt, info.key, err, wait)
+		return 0, h.authDenied(ctx, rt, key, err, wait)
 	}
-	h.app.metrics.authDecisions.WithLabelValues("allowed").Inc()
-	return nil
+	h.app.metrics.AuthDecisions.WithLabelValues("allowed").Inc()
+	return estimate, nil
 }
 
-func (h *Handler) authDenied(ctx context.Context, rt route, key *auth.Key, err error, wait time.Duration) error {
+func (h *Handler) authDenied(ctx context.Context, rt engine.Route, key *auth.Key, err error, wait time.Duration) error {
 	reason := auth.Reason(err)
-	h.app.metrics.authDecisions.WithLabelValues(reason).Inc()
+	h.app.metrics.AuthDecisions.WithLabelValues(reason).Inc()
 	id := ""
 	if key != nil {
 		id = key.ID()
 	}
-	h.logger.Info("request refused by auth", zap.String("endpoint", rt.name), zap.String("key", id), zap.String("reason", reason))
-	h.audit(ctx, caudit.KindAuth, map[string]any{"endpoint": rt.name, "key": id, "decision": reason})
-	return &apiError{Status: auth.StatusCode(err), Msg: err.Error(), RetryAfter: wait}
+	h.logger.Info("request refused by auth", zap.String("endpoint", rt.Name), zap.String("key", id), zap.String("reason", reason))
+	if h.app.auditLog != nil {
+		if err := h.app.auditLog.Record(ctx, caudit.KindAuth, map[string]any{"endpoint": rt.Name, "key": id, "decision": reason}); err != nil {
+			h.logger.Error("audit record not written", zap.String("kind", caudit.KindAuth), zap.Error(err))
+		}
+	}
+	return &engine.Error{Status: auth.StatusCode(err), Msg: err.Error(), RetryAfter: wait}
 }
 
-// settle charges the tokens the provider reported against the key's
-// tokens-per-minute budget (Allow charged an estimate from the body size).
-func (h *Handler) settle(ctx context.Context, info *reqInfo) {
-	if h.limiter == nil || info.key == nil || info.estTokens == 0 {
+// Settle charges the tokens the provider reported against the key's
+// tokens-per-minute budget (Authorize charged an estimate).
+func (g keyGate) Settle(ctx context.Context, c engine.Caller, charged, actual int) {
+	h := g.h
+	if h.limiter == nil {
 		return
 	}
-	actual := info.usage.Total()
-	if actual == 0 {
-		return
+	key := c.(*auth.Key)
+	if err := h.limiter.Settle(ctx, key, charged, actual); err != nil {
+		h.logger.Warn("rate limit settlement failed", zap.String("key", key.ID()), zap.Error(err))
 	}
-	if err := h.limiter.Settle(context.WithoutCancel(ctx), info.key, info.estTokens, actual); err != nil {
-		h.logger.Warn("rate limit settlement failed", zap.String("key", info.key.ID()), zap.Error(err))
-	}
-}
-
-// allowsModel filters listings to the models the caller may use.
-func allowsModel(ctx context.Context, model string) bool {
-	info := requestInfo(ctx)
-	return info.key == nil || info.key.AllowsModel(model)
 }

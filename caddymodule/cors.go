@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/net/http/httpguts"
 
+	"github.com/llmrouter/llm-router/caddymodule/engine"
 	"github.com/llmrouter/llm-router/caddymodule/protocol"
 )
 
@@ -121,7 +122,7 @@ func (p *corsPolicy) preflight(w http.ResponseWriter, r *http.Request, methods s
 	origin := r.Header.Get("Origin")
 	allow := p.allowed(origin)
 	if allow == "" {
-		writeError(w, protocol.OpenAIChat, errorf(http.StatusForbidden, fmt.Sprintf("origin %q is not allowed to call this router (cors)", clip(origin, 200))))
+		engine.WriteError(w, protocol.OpenAIChat, &engine.Error{Status: http.StatusForbidden, Msg: fmt.Sprintf("origin %q is not allowed to call this router (cors)", engine.Clip(origin, 200))})
 		return
 	}
 	hdr.Set("Access-Control-Allow-Origin", allow)
@@ -160,12 +161,4 @@ func allowHeaders(requested []string) string {
 // validHeaderName reports whether s is an HTTP token of sane length.
 func validHeaderName(s string) bool {
 	return len(s) <= 100 && httpguts.ValidHeaderFieldName(s)
-}
-
-// clip shortens s to at most n bytes for a message.
-func clip(s string, n int) string {
-	if len(s) > n {
-		return s[:n] + "…"
-	}
-	return s
 }

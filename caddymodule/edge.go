@@ -12,6 +12,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
+	"github.com/llmrouter/llm-router/caddymodule/engine"
 	"github.com/llmrouter/llm-router/caddymodule/jsonscan"
 	"github.com/llmrouter/llm-router/caddymodule/protocol"
 )
@@ -20,14 +21,11 @@ import (
 // does not serve (404, 405, CORS preflights), the readiness probe and the
 // CORS headers of browser clients.
 
-// providerHeader names the provider that served an answer (its id).
-const providerHeader = "X-Llm-Router-Provider"
-
 // unrouted answers a request no endpoint takes: a CORS preflight or a
 // wrong method on a path the router serves, else the next handler; with
 // NotFound, a 404 when no later handler answered either.
 func (h *Handler) unrouted(w http.ResponseWriter, r *http.Request, path string, next caddyhttp.Handler) error {
-	if allow, ok := h.allow[path]; ok {
+	if allow, ok := h.srv.Allowed(path); ok {
 		if h.cors != nil {
 			if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" && r.Header.Get("Origin") != "" {
 				h.cors.preflight(w, r, allow)
@@ -36,7 +34,7 @@ func (h *Handler) unrouted(w http.ResponseWriter, r *http.Request, path string, 
 			h.cors.apply(w.Header(), r)
 		}
 		w.Header().Set("Allow", allow)
-		writeError(w, protocol.OpenAIChat, errorf(http.StatusMethodNotAllowed, "method "+r.Method+" is not allowed on "+path))
+		engine.WriteError(w, protocol.OpenAIChat, &engine.Error{Status: http.StatusMethodNotAllowed, Msg: "method " + r.Method + " is not allowed on " + path})
 		return nil
 	}
 	if !h.NotFound {
@@ -59,18 +57,18 @@ func (h *Handler) notFound(w http.ResponseWriter, r *http.Request) {
 	if h.prefix != "" && (clean == h.prefix || strings.HasPrefix(clean, h.prefix+"/")) {
 		d = protocol.OllamaChat
 	}
-	shown := clip(p, 200)
+	shown := engine.Clip(p, 200)
 	msg := fmt.Sprintf("Invalid URL (%s %s): llm-router serves no endpoint at this path", r.Method, shown)
 	if s := h.suggest(p, clean); s != "" {
 		msg += "; did you mean " + s + "? (check the client's base URL)"
 	}
-	id := requestID(r)
+	id := engine.RequestID(r)
 	w.Header().Set("X-Request-Id", id)
 	if h.cors != nil {
 		h.cors.apply(w.Header(), r)
 	}
-	writeError(w, d, &apiError{Status: http.StatusNotFound, Msg: msg, Code: "unknown_url"})
-	h.app.metrics.requests.WithLabelValues("not_found", "", "", "404").Inc()
+	engine.WriteError(w, d, &engine.Error{Status: http.StatusNotFound, Msg: msg, Code: "unknown_url"})
+	h.app.metrics.Requests.WithLabelValues("not_found", "", "", "404").Inc()
 	h.logger.Info("no such endpoint", zap.String("request_id", id), zap.String("method", r.Method),
 		zap.String("path", shown), zap.Int("status", http.StatusNotFound))
 }
@@ -80,7 +78,7 @@ func (h *Handler) notFound(w http.ResponseWriter, r *http.Request) {
 // /v1 joined to a path starting with it).
 func (h *Handler) suggest(p, clean string) string {
 	for _, c := range []string{clean, strings.Replace(clean, "/v1/v1/", "/v1/", 1), strings.TrimSuffix(clean, "/")} {
-		if _, ok := h.allow[c]; ok && c != p {
+		if _, ok := h.srv.Allowed(c); ok && c != p {
 			return c
 		}
 	}
@@ -122,7 +120,7 @@ func (a *answerWatch) Unwrap() http.ResponseWriter { return a.ResponseWriter }
 // health is the readiness probe: 200 when every active model has a
 // provider up, else 503; the body counts each model's providers up (the
 // active health probes' verdict, as in llm_router_provider_up) and in all.
-func (h *Handler) health(w http.ResponseWriter, _ *http.Request, _ route) error {
+func (h *Handler) health(w http.ResponseWriter, _ *http.Request) error {
 	down := map[string]bool{}
 	for _, id := range h.app.provMon.Down() {
 		down[id] = true
@@ -149,7 +147,7 @@ func (h *Handler) health(w http.ResponseWriter, _ *http.Request, _ route) error 
 		status, code = "unavailable", http.StatusServiceUnavailable
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	return writeJSON(w, code, map[string]any{"status": status, "models": models})
+	return engine.WriteJSON(w, code, map[string]any{"status": status, "models": models})
 }
 
 // peekModel reads the "model" member of a refused request's body, for the

@@ -9,6 +9,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/llmrouter/llm-router/caddymodule/engine"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
@@ -18,12 +19,15 @@ import (
 // models, enough for the answers of edge.go.
 func edgeHandler(t *testing.T, notFound bool, cors *CORS) *Handler {
 	t.Helper()
-	h := &Handler{NotFound: notFound, prefix: "/api", logger: zap.NewNop(), app: &App{metrics: newMetrics()}}
+	h := &Handler{NotFound: notFound, prefix: "/api", logger: zap.NewNop(), app: &App{metrics: engine.NewMetrics()}}
 	var err error
 	if h.cors, err = cors.policy(); err != nil {
 		t.Fatal(err)
 	}
-	h.routes = h.buildRoutes()
+	h.app.eng = engine.New(engine.Options{Metrics: h.app.metrics})
+	if err := h.buildServer(engine.ServerOptions{Prefix: h.prefix}); err != nil {
+		t.Fatal(err)
+	}
 	return h
 }
 
@@ -77,7 +81,7 @@ func TestUnroutedPaths(t *testing.T) {
 				t.Errorf("Allow %q, want %q", got, tt.wantAllow)
 			}
 			reg := prometheus.NewRegistry()
-			reg.MustRegister(h.app.metrics.requests)
+			reg.MustRegister(h.app.metrics.Requests)
 			mw := httptest.NewRecorder()
 			promhttp.HandlerFor(reg, promhttp.HandlerOpts{}).ServeHTTP(mw, httptest.NewRequest("GET", "/metrics", nil))
 			counted := strings.Contains(mw.Body.String(), `llm_router_requests_total{code="404",endpoint="not_found",model="",provider=""} 1`)
@@ -167,32 +171,6 @@ func TestCORSPreflight(t *testing.T) {
 	}
 }
 
-// The provider header goes out with the status line, naming the provider
-// the request was routed to last, and only when there is one.
-func TestStatusWriterProviderHeader(t *testing.T) {
-	for _, tt := range []struct {
-		name, provider string
-		write          func(w http.ResponseWriter)
-	}{
-		{"explicit status", "p1", func(w http.ResponseWriter) { w.WriteHeader(200) }},
-		{"implicit status", "p2", func(w http.ResponseWriter) { _, _ = w.Write([]byte("x")) }},
-		{"not routed", "", func(w http.ResponseWriter) { w.WriteHeader(401) }},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			rec := httptest.NewRecorder()
-			info := &reqInfo{}
-			if tt.provider != "" {
-				info.routed("m", "first")
-				info.routed("m", tt.provider) // failover: the last one answers
-			}
-			tt.write(&statusWriter{ResponseWriter: rec, info: info})
-			if got := rec.Result().Header.Get("X-LLM-Router-Provider"); got != tt.provider {
-				t.Fatalf("header %q, want %q", got, tt.provider)
-			}
-		})
-	}
-}
-
 func TestPeekModel(t *testing.T) {
 	for body, want := range map[string]string{
 		`{"messages":[{"role":"user","content":"hi"}],"model":"gpt-x"}`:         "gpt-x",
@@ -236,30 +214,5 @@ func TestEdgeCaddyfile(t *testing.T) {
 		if err := b.UnmarshalCaddyfile(caddyfile.NewTestDispenser(bad)); err == nil {
 			t.Errorf("%q: want an error", bad)
 		}
-	}
-}
-
-// nopWriter is a ResponseWriter that only keeps headers.
-type nopWriter struct{ h http.Header }
-
-func (w nopWriter) Header() http.Header         { return w.h }
-func (w nopWriter) Write(b []byte) (int, error) { return len(b), nil }
-func (w nopWriter) WriteHeader(int)             {}
-
-// The cost the provider header adds to every proxied answer.
-func BenchmarkStatusWriter(b *testing.B) {
-	for _, tc := range []struct {
-		name string
-		info *reqInfo
-	}{{"header_off", nil}, {"header_on", &reqInfo{provider: "p1"}}} {
-		b.Run(tc.name, func(b *testing.B) {
-			w := nopWriter{h: http.Header{"Content-Type": {"application/json"}}}
-			b.ReportAllocs()
-			for b.Loop() {
-				delete(w.h, providerHeader)
-				sw := statusWriter{ResponseWriter: w, info: tc.info}
-				_, _ = sw.Write([]byte("{}"))
-			}
-		})
 	}
 }

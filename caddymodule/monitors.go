@@ -34,7 +34,7 @@ func (a *App) publishHealth() {
 			if down[p.ID] {
 				v = 0
 			}
-			a.metrics.providerUp.WithLabelValues(p.ID).Set(v)
+			a.metrics.ProviderUp.WithLabelValues(p.ID).Set(v)
 		}
 	}
 	st := a.balancer.Stats()
@@ -43,6 +43,6 @@ func (a *App) publishHealth() {
 		if st.RedisUp {
 			v = 1
 		}
-		a.metrics.redisUp.Set(v)
+		a.metrics.RedisUp.Set(v)
 	}
 }

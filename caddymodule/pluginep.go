@@ -1,15 +1,12 @@
 package caddymodule
 
 import (
-	"errors"
 	"fmt"
-	"net/http"
 	"strings"
 
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 
-	"github.com/llmrouter/llm-router/caddymodule/auth"
 	"github.com/llmrouter/llm-router/plugins"
 )
 
@@ -50,34 +47,4 @@ func (h *Handler) provisionPluginEndpoints(ctx caddy.Context) error {
 
 // mountPluginEndpoints adds the plugins' endpoints, under the prefix, to
 // the routes; a plugin may not take a route of the router's own.
-func (h *Handler) mountPluginEndpoints() error {
-	for _, e := range h.endpoints {
-		path := h.prefix + e.Path
-		if rt, taken := h.routes[e.Method+" "+path]; taken {
-			return fmt.Errorf("plugin endpoint %s %s: the route is the router's %s", e.Method, path, rt.name)
-		}
-		h.addRoute(h.routes, e.Method, path, e.Name, noDialect, auth.FamilyBuiltin, pluginEndpoint(e))
-	}
-	return nil
-}
-
-// pluginEndpoint serves a plugin's endpoint: the body read within the
-// router's limit, the answer written as JSON, an *plugins.EndpointError in
-// the built-in endpoints' error shape.
-func pluginEndpoint(e plugins.Endpoint) endpointFunc {
-	return func(h *Handler, w http.ResponseWriter, r *http.Request, _ route) error {
-		body, err := h.readBody(w, r)
-		if err != nil {
-			return err
-		}
-		out, err := e.Serve(r.Context(), body)
-		if err != nil {
-			var ee *plugins.EndpointError
-			if errors.As(err, &ee) {
-				return &apiError{Status: ee.Status, Param: ee.Param, Msg: ee.Msg}
-			}
-			return fmt.Errorf("%s: %w", e.Name, err)
-		}
-		return writeJSON(w, http.StatusOK, out)
-	}
-}
+func (h *Handler) mountPluginEndpoints() error { return h.srv.Mount(h.endpoints) }

@@ -28,7 +28,7 @@ var echoEndpoint = plugins.Endpoint{Method: "POST", Path: "/echo", Name: "echo",
 
 func TestPluginEndpoints(t *testing.T) {
 	h := edgeHandler(t, true, nil)
-	h.MaxRequestBody = 16
+	h.srv.MaxRequestBody = 16
 	h.endpoints = []plugins.Endpoint{echoEndpoint}
 	if err := h.mountPluginEndpoints(); err != nil {
 		t.Fatal(err)

@@ -2,13 +2,12 @@ package caddymodule
 
 import (
 	"fmt"
-	"net/http"
 	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
 
-	"github.com/llmrouter/llm-router/caddymodule/provider"
+	"github.com/llmrouter/llm-router/caddymodule/engine"
 )
 
 // Defaults of the retries option: today's failover.
@@ -40,34 +39,13 @@ type RetryOptions struct {
 	On []string `json:"on,omitempty"`
 }
 
-// retryClass is a set of retried failure classes.
-type retryClass uint8
-
-const (
-	retryConnect retryClass = 1 << iota
-	retryTimeout
-	retry429
-	retry5xx
-	retryMalformed
-
-	retryAll = retryConnect | retryTimeout | retry429 | retry5xx | retryMalformed
-)
-
-var retryClassNames = map[string]retryClass{
-	"connect": retryConnect, "timeout": retryTimeout, "429": retry429, "5xx": retry5xx, "malformed": retryMalformed,
-}
-
-// retryPolicy is RetryOptions resolved at provision.
-type retryPolicy struct {
-	attempts   int
-	backoff    time.Duration
-	backoffMax time.Duration
-	on         retryClass
+var retryClassNames = map[string]engine.RetryClass{
+	"connect": engine.RetryConnect, "timeout": engine.RetryTimeout, "429": engine.Retry429, "5xx": engine.Retry5xx, "malformed": engine.RetryMalformed,
 }
 
 // resolve validates o and fills in the defaults.
-func (o *RetryOptions) resolve() (retryPolicy, error) {
-	p := retryPolicy{attempts: DefaultRetryAttempts, backoff: DefaultRetryBackoff, backoffMax: DefaultRetryBackoffMax, on: retryAll}
+func (o *RetryOptions) resolve() (engine.RetryPolicy, error) {
+	p := engine.RetryPolicy{Attempts: DefaultRetryAttempts, Backoff: DefaultRetryBackoff, BackoffMax: DefaultRetryBackoffMax, On: engine.RetryAll}
 	if o == nil {
 		return p, nil
 	}
@@ -75,75 +53,34 @@ func (o *RetryOptions) resolve() (retryPolicy, error) {
 	case o.Attempts < 0:
 		return p, fmt.Errorf("retries: attempts must be at least 1, got %d", o.Attempts)
 	case o.Attempts > 0:
-		p.attempts = o.Attempts
+		p.Attempts = o.Attempts
 	}
 	if o.Backoff < 0 || o.BackoffMax < 0 {
 		return p, fmt.Errorf("retries: backoff must not be negative")
 	}
 	if o.Backoff > 0 {
-		p.backoff = time.Duration(o.Backoff)
+		p.Backoff = time.Duration(o.Backoff)
 	}
 	if o.BackoffMax > 0 {
-		p.backoffMax = time.Duration(o.BackoffMax)
-	} else if p.backoff > p.backoffMax {
-		p.backoffMax = p.backoff
+		p.BackoffMax = time.Duration(o.BackoffMax)
+	} else if p.Backoff > p.BackoffMax {
+		p.BackoffMax = p.Backoff
 	}
-	if p.backoffMax < p.backoff {
-		return p, fmt.Errorf("retries: backoff maximum %v is below the initial backoff %v", p.backoffMax, p.backoff)
+	if p.BackoffMax < p.Backoff {
+		return p, fmt.Errorf("retries: backoff maximum %v is below the initial backoff %v", p.BackoffMax, p.Backoff)
 	}
 	if len(o.On) > 0 {
-		p.on = 0
+		p.On = 0
 		for _, name := range o.On {
 			c, ok := retryClassNames[strings.ToLower(name)]
 			if !ok {
 				return p, fmt.Errorf("retries: on: unknown failure %q (want connect, timeout, 429, 5xx or malformed)", name)
 			}
-			p.on |= c
+			p.On |= c
 		}
 	}
 	return p, nil
 }
-
-// pause is the jittered pause after the attempt-th attempt (0-based): a
-// random point in the upper half of backoff·2^attempt, capped at backoffMax.
-func (p retryPolicy) pause(attempt int) time.Duration {
-	d := p.backoff
-	for i := 0; i < attempt && d < p.backoffMax; i++ {
-		d *= 2
-	}
-	d = min(d, p.backoffMax)
-	return d/2 + time.Duration(time.Now().UnixNano()%int64(d/2+1))
-}
-
-// status reports whether a provider's answer status is retried.
-func (p retryPolicy) status(s int) bool {
-	switch {
-	case s == http.StatusTooManyRequests:
-		return p.on&retry429 != 0
-	case s >= 500:
-		return p.on&retry5xx != 0
-	}
-	return false
-}
-
-// faultStatus reports whether a provider's answer status is the
-// provider's fault (429, 5xx): it counts against the provider's passive
-// health whether or not the retries option retries it.
-func faultStatus(s int) bool { return s == http.StatusTooManyRequests || s >= 500 }
-
-// failure reports whether a failed provider call of this kind is retried.
-func (p retryPolicy) failure(kind provider.Failure) bool {
-	switch kind {
-	case provider.Canceled:
-		return false
-	case provider.Timeout:
-		return p.on&retryTimeout != 0
-	}
-	return p.on&retryConnect != 0
-}
-
-// malformed reports whether an unreadable answer is retried.
-func (p retryPolicy) malformed() bool { return p.on&retryMalformed != 0 }
 
 // Provider transports.
 const (

@@ -12,12 +12,10 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
-	"go.uber.org/zap"
 
-	"github.com/llmrouter/llm-router/caddymodule/balance"
 	"github.com/llmrouter/llm-router/caddymodule/config"
+	"github.com/llmrouter/llm-router/caddymodule/engine"
 	"github.com/llmrouter/llm-router/caddymodule/llmtest"
-	"github.com/llmrouter/llm-router/caddymodule/monitor"
 	"github.com/llmrouter/llm-router/caddymodule/provider"
 )
 
@@ -92,7 +90,7 @@ func TestRetryOptionsJSON(t *testing.T) {
 		t.Fatal(err)
 	}
 	p, err := a.Retries.resolve()
-	if err != nil || p.attempts != 2 || p.backoff != 5*time.Millisecond || p.backoffMax != time.Second || p.on != retry5xx {
+	if err != nil || p.Attempts != 2 || p.Backoff != 5*time.Millisecond || p.BackoffMax != time.Second || p.On != engine.Retry5xx {
 		t.Errorf("resolved %+v, %v", p, err)
 	}
 }
@@ -105,160 +103,36 @@ func TestRetryDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.attempts != 3 || p.on != retryAll {
+	if p.Attempts != 3 || p.On != engine.RetryAll {
 		t.Fatalf("defaults %+v", p)
 	}
 	for attempt, d := range []time.Duration{25 * time.Millisecond, 50 * time.Millisecond} {
 		for range 50 {
-			if got := p.pause(attempt); got < d/2 || got > d {
+			if got := p.Pause(attempt); got < d/2 || got > d {
 				t.Fatalf("pause after attempt %d = %v, want within [%v, %v]", attempt, got, d/2, d)
 			}
 		}
 	}
 	for s, want := range map[int]bool{400: false, 404: false, 429: true, 500: true, 503: true} {
-		if p.status(s) != want {
+		if p.Status(s) != want {
 			t.Errorf("status %d retried = %v, want %v", s, !want, want)
 		}
 	}
 	for k, want := range map[provider.Failure]bool{provider.Unreachable: true, provider.Broken: true, 0: true,
 		provider.Timeout: true, provider.Canceled: false} {
-		if p.failure(k) != want {
+		if p.Failure(k) != want {
 			t.Errorf("failure %d retried = %v, want %v", k, !want, want)
 		}
 	}
-	if !p.malformed() {
+	if !p.Malformed() {
 		t.Error("a malformed answer is not retried")
 	}
-	for _, capped := range []retryPolicy{{backoff: time.Second, backoffMax: 3 * time.Second}, {backoff: time.Hour, backoffMax: 2 * time.Hour}} {
+	for _, capped := range []engine.RetryPolicy{{Backoff: time.Second, BackoffMax: 3 * time.Second}, {Backoff: time.Hour, BackoffMax: 2 * time.Hour}} {
 		for _, attempt := range []int{2, 40, 62, 100} {
-			if got := capped.pause(attempt); got < capped.backoffMax/2 || got > capped.backoffMax {
-				t.Errorf("%+v: pause after attempt %d = %v, want capped at %v", capped, attempt, got, capped.backoffMax)
+			if got := capped.Pause(attempt); got < capped.BackoffMax/2 || got > capped.BackoffMax {
+				t.Errorf("%+v: pause after attempt %d = %v, want capped at %v", capped, attempt, got, capped.BackoffMax)
 			}
 		}
-	}
-}
-
-// retryApp is an App with model m served by one openai provider per host,
-// in that order, under first_available, with the given retries option.
-func retryApp(t *testing.T, retries *RetryOptions, hosts ...string) (*Handler, *config.Model) {
-	t.Helper()
-	var ps []string
-	for i, h := range hosts {
-		ps = append(ps, fmt.Sprintf(`{"id": "p%d", "api_host": %q, "api_type": "openai"}`, i, h))
-	}
-	cfg, err := config.Parse("test.json", []byte(`{"openai_models": {"m": {"providers": [`+strings.Join(ps, ",")+`]}},
-		"active_models": {"openai_models": ["m"]}}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, _ := cfg.Model("m")
-	b, err := balance.New(balance.Options{Default: balance.Policy{Kind: balance.FirstAvailable}, QueueTimeout: time.Minute})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = b.Close() })
-	a := &App{cfg: cfg, balancer: b, metrics: newMetrics(), Strategy: "first_available", strategies: map[string]balance.Strategy{},
-		keepAlive: &monitor.KeepAliveMonitor{Balancer: b}, logger: zap.NewNop(), Retries: retries,
-		ExternalTimeout: caddy.Duration(10 * time.Second), MaxResponseBody: DefaultMaxResponseBody, upstreams: map[string]*provider.Upstream{}}
-	a.answers = &answerBudget{max: a.MaxResponseBody}
-	if a.retry, err = a.Retries.resolve(); err != nil {
-		t.Fatal(err)
-	}
-	a.cands = map[string][]balance.Candidate{}
-	for _, p := range m.Providers {
-		a.cands["m"] = append(a.cands["m"], balance.Candidate{ID: p.ID, Host: p.APIHost, APIType: p.APIType, Ref: p})
-		rt := provider.NewTransport(provider.TransportOptions{ConnectTimeout: time.Second})
-		t.Cleanup(rt.CloseIdleConnections)
-		if a.upstreams[p.ID], err = provider.New(p, "", rt); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return &Handler{app: a, logger: zap.NewNop()}, m
-}
-
-// chat runs one chat request (non-streamed) through failover and returns the
-// providers tried, in order, and the error.
-func chat(t *testing.T, h *Handler, m *config.Model) ([]string, error) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	var tried []string
-	err := h.failover(ctx, m, func(p *config.Provider) attemptResult {
-		tried = append(tried, p.ID)
-		_, res := h.exchange(ctx, p, m.Name, provider.OpChat, []byte(`{"model":"m","messages":[{"role":"user","content":"hi"}]}`))
-		return res
-	})
-	return tried, err
-}
-
-func TestRetryAttempts(t *testing.T) {
-	for _, tc := range []struct {
-		retries *RetryOptions
-		want    []string
-	}{
-		{nil, []string{"p0", "p1", "p2"}},
-		{&RetryOptions{Attempts: 1}, []string{"p0"}},
-		{&RetryOptions{Attempts: 2}, []string{"p0", "p1"}},
-	} {
-		var hosts []string
-		var fakes []*llmtest.OpenAI
-		for i := range 4 {
-			f := llmtest.NewOpenAI(fmt.Sprint("f", i))
-			t.Cleanup(f.Close)
-			f.SetFault(llmtest.Fail500)
-			fakes = append(fakes, f)
-			hosts = append(hosts, f.URL)
-		}
-		h, m := retryApp(t, tc.retries, hosts...)
-		tried, err := chat(t, h, m)
-		if ae, ok := err.(*apiError); !ok || ae.Status != http.StatusInternalServerError {
-			t.Errorf("retries %+v: error %v, want the last provider's 500", tc.retries, err)
-		}
-		if !reflect.DeepEqual(tried, tc.want) {
-			t.Errorf("retries %+v: tried %v, want %v", tc.retries, tried, tc.want)
-		}
-		for i, f := range fakes {
-			want := 0
-			if i < len(tc.want) {
-				want = 1
-			}
-			if got := f.Count("/v1/chat/completions"); got != want {
-				t.Errorf("retries %+v: provider %d got %d requests, want %d", tc.retries, i, got, want)
-			}
-		}
-	}
-}
-
-// TestRetryOnConnectOnly: with `on connect`, a 500 is the answer (no
-// second provider asked), while a provider that refuses the connection is
-// still failed over.
-func TestRetryOnConnectOnly(t *testing.T) {
-	bad, good := llmtest.NewOpenAI("bad"), llmtest.NewOpenAI("good")
-	t.Cleanup(bad.Close)
-	t.Cleanup(good.Close)
-	bad.SetFault(llmtest.Fail500)
-	onConnect := &RetryOptions{On: []string{"connect"}}
-
-	h, m := retryApp(t, onConnect, bad.URL, good.URL)
-	tried, err := chat(t, h, m)
-	if ae, ok := err.(*apiError); !ok || ae.Status != http.StatusInternalServerError || !reflect.DeepEqual(tried, []string{"p0"}) {
-		t.Errorf("500 with on connect: tried %v, error %v; want only p0 and its 500", tried, err)
-	}
-	if n := good.Count("/v1/chat/completions"); n != 0 {
-		t.Errorf("the second provider got %d requests after a 500 with on connect", n)
-	}
-	// Not retried, but still the provider's fault: it counts against the
-	// provider's passive health.
-	ctx := context.Background()
-	_, res := h.exchange(ctx, m.Providers[0], m.Name, provider.OpChat, []byte(`{"model":"m","messages":[{"role":"user","content":"hi"}]}`))
-	if res.retry || outcome(ctx, res) != balance.Failure {
-		t.Errorf("a 500 with on connect: retry %v, outcome %v; want no retry and a failure for passive health", res.retry, outcome(ctx, res))
-	}
-
-	h, m = retryApp(t, onConnect, "http://127.0.0.1:1", good.URL)
-	tried, err = chat(t, h, m)
-	if err != nil || !reflect.DeepEqual(tried, []string{"p0", "p1"}) {
-		t.Errorf("refused connection with on connect: tried %v, error %v; want p0 then p1 answering", tried, err)
 	}
 }
 

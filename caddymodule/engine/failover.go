@@ -1,4 +1,4 @@
-package caddymodule
+package engine
 
 import (
 	"context"
@@ -10,7 +10,6 @@ import (
 	"github.com/dustin/go-humanize"
 	"go.uber.org/zap"
 
-	"github.com/llmrouter/llm-router/caddymodule/balance"
 	"github.com/llmrouter/llm-router/caddymodule/config"
 	"github.com/llmrouter/llm-router/caddymodule/provider"
 )
@@ -32,19 +31,19 @@ type attemptResult struct {
 // outcome and the in-flight gauge and request info always name the
 // provider. It returns the last
 // attempt's error (an acquisition error when no provider could be leased).
-func (h *Handler) failover(ctx context.Context, m *config.Model, try func(p *config.Provider) attemptResult) error {
+func (h *Server) failover(ctx context.Context, m *config.Model, try func(p *config.Provider) attemptResult) error {
 	tried := map[string]bool{}
 	var last error
-	attempts := min(len(m.Providers), h.app.retry.attempts)
+	attempts := min(len(m.Providers), h.app.retry.Attempts)
 	for attempt := 0; attempt < attempts; attempt++ {
-		l, err := h.app.acquire(ctx, m, func(id string) bool { return tried[id] })
+		l, err := h.app.balancer.Acquire(ctx, m, func(id string) bool { return tried[id] })
 		if err != nil {
 			if last != nil {
 				break
 			}
 			return err
 		}
-		tried[l.provider().ID] = true
+		tried[l.Provider.ID] = true
 		res := h.leased(ctx, m, l, try)
 		if !res.retry {
 			return res.err
@@ -52,7 +51,7 @@ func (h *Handler) failover(ctx context.Context, m *config.Model, try func(p *con
 		last = res.err
 		// Out of time (or the client left, and nobody reads the answer):
 		// the last provider's error is the answer.
-		if ctx.Err() != nil || (attempt+1 < attempts && !sleepCtx(ctx, h.app.retry.pause(attempt))) {
+		if ctx.Err() != nil || (attempt+1 < attempts && !sleepCtx(ctx, h.app.retry.Pause(attempt))) {
 			return last
 		}
 	}
@@ -63,20 +62,20 @@ func (h *Handler) failover(ctx context.Context, m *config.Model, try func(p *con
 // gauge are released by a deferred call, so a panic in try (recovered by
 // ServeHTTP) frees the provider too; a panic is the router's fault, not
 // the provider's, so it counts as Canceled (no verdict, no cool-down).
-func (h *Handler) leased(ctx context.Context, m *config.Model, l lease, try func(p *config.Provider) attemptResult) (res attemptResult) {
-	p := l.provider()
+func (h *Server) leased(ctx context.Context, m *config.Model, l Lease, try func(p *config.Provider) attemptResult) (res attemptResult) {
+	p := l.Provider
 	requestInfo(ctx).routed(m.Name, p.ID)
-	g := h.app.metrics.inflight.WithLabelValues(m.Name, p.ID)
+	g := h.app.metrics.Inflight.WithLabelValues(m.Name, p.ID)
 	g.Inc()
 	start := time.Now()
 	finished := false
 	defer func() {
 		g.Dec()
-		r := balance.Canceled
+		r := Canceled
 		if finished {
 			r = outcome(ctx, res)
 		}
-		l.release(r, time.Since(start))
+		h.app.balancer.Release(l, r, time.Since(start))
 	}()
 	res = try(p)
 	finished = true
@@ -86,7 +85,7 @@ func (h *Handler) leased(ctx context.Context, m *config.Model, l lease, try func
 // send posts body to a provider with the request's id and returns the
 // response; when there is none, the result says why (a retry for provider
 // faults, nothing to tell a client that left).
-func (h *Handler) send(ctx context.Context, up *provider.Upstream, op provider.Op, model string, body []byte) (*http.Response, attemptResult) {
+func (h *Server) send(ctx context.Context, up *provider.Upstream, op provider.Op, model string, body []byte) (*http.Response, attemptResult) {
 	req, err := up.NewRequest(ctx, http.MethodPost, op, body)
 	if err != nil {
 		return nil, attemptResult{err: err}
@@ -103,7 +102,7 @@ func (h *Handler) send(ctx context.Context, up *provider.Upstream, op provider.O
 // answer. A connection failure, a timeout or a 429/5xx asks for a retry
 // when the retries option lists its class; another 4xx is the client's
 // error in the provider's words.
-func (h *Handler) exchange(ctx context.Context, p *config.Provider, model string, op provider.Op, body []byte) ([]byte, attemptResult) {
+func (h *Server) exchange(ctx context.Context, p *config.Provider, model string, op provider.Op, body []byte) ([]byte, attemptResult) {
 	ctx, cancel := context.WithTimeout(ctx, time.Duration(h.app.ExternalTimeout))
 	defer cancel()
 	up := h.app.Upstream(p.ID)
@@ -119,8 +118,8 @@ func (h *Handler) exchange(ctx context.Context, p *config.Provider, model string
 	// The budget covers the reading; the caller decodes data at once.
 	defer g.release()
 	if resp.StatusCode >= 300 {
-		return nil, attemptResult{retry: h.app.retry.status(resp.StatusCode), fault: faultStatus(resp.StatusCode),
-			err: &apiError{Status: resp.StatusCode, Msg: "provider error: " + upstreamMessage(data, resp.StatusCode)}}
+		return nil, attemptResult{retry: h.app.retry.Status(resp.StatusCode), fault: faultStatus(resp.StatusCode),
+			err: &Error{Status: resp.StatusCode, Msg: "provider error: " + upstreamMessage(data, resp.StatusCode)}}
 	}
 	return data, attemptResult{}
 }
@@ -130,7 +129,7 @@ func (h *Handler) exchange(ctx context.Context, p *config.Provider, model string
 // beyond an allowance of 256 KiB the budget all answers share. The grant
 // holds the answer's share of that budget until it is released, once the
 // answer is no longer needed.
-func (h *Handler) readAnswer(resp *http.Response) ([]byte, grant, error) {
+func (h *Server) readAnswer(resp *http.Response) ([]byte, grant, error) {
 	limit := h.app.MaxResponseBody
 	if resp.StatusCode >= 300 {
 		limit = MaxErrorBody
@@ -146,7 +145,7 @@ func (h *Handler) readAnswer(resp *http.Response) ([]byte, grant, error) {
 
 // readFailed is the result of a provider answer that could not be read
 // whole: cut or timed out (a provider fault, so a retry), or too large.
-func (h *Handler) readFailed(ctx context.Context, up *provider.Upstream, model string, status int, err error) attemptResult {
+func (h *Server) readFailed(ctx context.Context, up *provider.Upstream, model string, status int, err error) attemptResult {
 	switch {
 	case errors.Is(err, errTooLarge):
 		return h.tooLarge(up.P.ID, model, status)
@@ -155,7 +154,7 @@ func (h *Handler) readFailed(ctx context.Context, up *provider.Upstream, model s
 		// same budget: the client retries in a moment.
 		h.logger.Warn("provider answer refused: the budget of buffered answers is spent", zap.String("provider", up.P.ID),
 			zap.String("model", model), zap.Int64("max_response_body", h.app.MaxResponseBody))
-		return attemptResult{err: &apiError{Status: http.StatusServiceUnavailable, RetryAfter: time.Second,
+		return attemptResult{err: &Error{Status: http.StatusServiceUnavailable, RetryAfter: time.Second,
 			Msg: fmt.Sprintf("the router is reading too many large answers at once; retry the request to model '%s' shortly", model)}}
 	}
 	return h.callFailed(ctx, up, model, err)
@@ -163,9 +162,9 @@ func (h *Handler) readFailed(ctx context.Context, up *provider.Upstream, model s
 
 // callFailed is the result of a provider call that failed without an
 // answer: the client's error, retried when the retries option says so.
-func (h *Handler) callFailed(ctx context.Context, up *provider.Upstream, model string, err error) attemptResult {
+func (h *Server) callFailed(ctx context.Context, up *provider.Upstream, model string, err error) attemptResult {
 	kind, e := h.upstreamErrorCtx(ctx, up, model, err)
-	return attemptResult{err: e, retry: e != nil && h.app.retry.failure(kind), fault: e != nil}
+	return attemptResult{err: e, retry: e != nil && h.app.retry.Failure(kind), fault: e != nil}
 }
 
 // tooLarge answers for a provider whose answer passed the router's bound:
@@ -174,15 +173,15 @@ func (h *Handler) callFailed(ctx context.Context, up *provider.Upstream, model s
 // that large is what the request asked for, so it is neither retried nor
 // held against the provider's health; an error answer that large follows
 // its status (a 5xx is retried elsewhere).
-func (h *Handler) tooLarge(providerID, model string, status int) attemptResult {
-	h.app.metrics.providerErrors.WithLabelValues(providerID, "too_large").Inc()
+func (h *Server) tooLarge(providerID, model string, status int) attemptResult {
+	h.app.metrics.ProviderErrors.WithLabelValues(providerID, "too_large").Inc()
 	what, limit, name := "answer", h.app.MaxResponseBody, "max_response_body"
 	if status >= 300 {
 		what, limit, name = "error answer", MaxErrorBody, "the bound of error answers"
 	}
 	h.logger.Warn("provider answer too large; connection closed", zap.String("provider", providerID),
 		zap.String("model", model), zap.Int("status", status), zap.Int64("limit", limit))
-	return attemptResult{retry: status >= 300 && h.app.retry.status(status), fault: status >= 300 && faultStatus(status), err: &apiError{Status: http.StatusBadGateway,
+	return attemptResult{retry: status >= 300 && h.app.retry.Status(status), fault: status >= 300 && faultStatus(status), err: &Error{Status: http.StatusBadGateway,
 		Msg: fmt.Sprintf("the %s of the provider of model '%s' is too large: it exceeds the router's limit of %s (%s)",
 			what, model, humanize.IBytes(uint64(limit)), name)}}
 }
@@ -191,9 +190,9 @@ func (h *Handler) tooLarge(providerID, model string, status int) attemptResult {
 // read (not JSON, not the dialect's shape): a provider fault, counted, and
 // retried on another provider (nothing reached the client yet) unless the
 // retries option leaves malformed answers out.
-func (h *Handler) unreadable(providerID, model string, err error) attemptResult {
-	h.app.metrics.providerErrors.WithLabelValues(providerID, "malformed").Inc()
+func (h *Server) unreadable(providerID, model string, err error) attemptResult {
+	h.app.metrics.ProviderErrors.WithLabelValues(providerID, "malformed").Inc()
 	h.logger.Warn("provider answer could not be read", zap.String("provider", providerID), zap.String("model", model), zap.Error(err))
-	return attemptResult{retry: h.app.retry.malformed(), fault: true, err: &apiError{Status: http.StatusBadGateway,
+	return attemptResult{retry: h.app.retry.Malformed(), fault: true, err: &Error{Status: http.StatusBadGateway,
 		Msg: fmt.Sprintf("the provider of model '%s' sent an answer that could not be read", model)}}
 }

@@ -1,4 +1,4 @@
-package caddymodule
+package engine
 
 import (
 	"bytes"
@@ -12,7 +12,6 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/llmrouter/llm-router/caddymodule/balance"
 	"github.com/llmrouter/llm-router/caddymodule/config"
 	"github.com/llmrouter/llm-router/caddymodule/jsonscan"
 	"github.com/llmrouter/llm-router/caddymodule/protocol"
@@ -64,7 +63,7 @@ func providerCodec(apiType string) protocol.ProviderCodec {
 }
 
 func chatEndpoint(k *chatKind) endpointFunc {
-	return func(h *Handler, w http.ResponseWriter, r *http.Request, rt route) error {
+	return func(h *Server, w http.ResponseWriter, r *http.Request, rt Route) error {
 		return h.serveChat(w, r, rt, k)
 	}
 }
@@ -97,7 +96,7 @@ func (c *chatCall) decode() (*protocol.Request, error) {
 func requestError(err error) error {
 	var re *protocol.RequestError
 	if errors.As(err, &re) {
-		ae := &apiError{Status: http.StatusBadRequest, Msg: "invalid request: " + re.Error()}
+		ae := &Error{Status: http.StatusBadRequest, Msg: "invalid request: " + re.Error()}
 		if i := strings.IndexAny(re.Field, ".["); i > 0 {
 			ae.Param = re.Field[:i]
 		} else {
@@ -105,11 +104,11 @@ func requestError(err error) error {
 		}
 		return ae
 	}
-	return &apiError{Status: http.StatusBadRequest, Msg: "invalid request: " + err.Error()}
+	return &Error{Status: http.StatusBadRequest, Msg: "invalid request: " + err.Error()}
 }
 
 // serveChat serves any chat dialect against any provider type.
-func (h *Handler) serveChat(w http.ResponseWriter, r *http.Request, rt route, k *chatKind) error {
+func (h *Server) serveChat(w http.ResponseWriter, r *http.Request, rt Route, k *chatKind) error {
 	body, err := h.readBody(w, r)
 	if err != nil {
 		return err
@@ -154,7 +153,7 @@ func (h *Handler) serveChat(w http.ResponseWriter, r *http.Request, rt route, k 
 // callProviders tries the model's providers until one answers, failing over
 // on connection errors, timeouts before the first byte, 429 and 5xx. When
 // all fail, the last provider's error answer goes to the client.
-func (h *Handler) callProviders(w http.ResponseWriter, r *http.Request, rt route, c *chatCall, m *config.Model) error {
+func (h *Server) callProviders(w http.ResponseWriter, r *http.Request, rt Route, c *chatCall, m *config.Model) error {
 	err := h.failover(r.Context(), m, func(p *config.Provider) attemptResult { return h.attempt(w, r, rt, c, m, p) })
 	if provider.ClientGone(r.Context()) {
 		return nil // the client left; nothing to tell it
@@ -167,14 +166,14 @@ func (h *Handler) callProviders(w http.ResponseWriter, r *http.Request, rt route
 
 // outcome tells the balancer how a call went: only provider faults count
 // against the provider's health.
-func outcome(ctx context.Context, res attemptResult) balance.Result {
+func outcome(ctx context.Context, res attemptResult) Result {
 	switch {
 	case ctx.Err() != nil:
-		return balance.Canceled
+		return Canceled
 	case res.retry || res.fault:
-		return balance.Failure
+		return Failure
 	}
-	return balance.Success
+	return Success
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) bool {
@@ -200,7 +199,7 @@ func (u *upstreamAnswer) Error() string { return fmt.Sprintf("provider answered 
 
 // write sends the provider's error answer: as is when the client speaks the
 // provider's dialect, else re-shaped into the client's error object.
-func (u *upstreamAnswer) write(w http.ResponseWriter, h *Handler, rt route, c *chatCall) error {
+func (u *upstreamAnswer) write(w http.ResponseWriter, h *Server, rt Route, c *chatCall) error {
 	if u.passthrough {
 		copyUpstreamHeaders(w.Header(), u.header)
 		w.Header().Set("Content-Type", orDefault(u.header.Get("Content-Type"), "application/json"))
@@ -208,7 +207,7 @@ func (u *upstreamAnswer) write(w http.ResponseWriter, h *Handler, rt route, c *c
 		_, _ = w.Write(u.body)
 		return nil
 	}
-	ae := &apiError{Status: u.status, Msg: "provider error: " + upstreamMessage(u.body, u.status)}
+	ae := &Error{Status: u.status, Msg: "provider error: " + upstreamMessage(u.body, u.status)}
 	if ra := u.header.Get("Retry-After"); ra != "" {
 		w.Header().Set("Retry-After", ra)
 	}
@@ -229,7 +228,7 @@ func upstreamMessage(body []byte, status int) string {
 }
 
 // attempt sends the request to one provider and relays its answer.
-func (h *Handler) attempt(w http.ResponseWriter, r *http.Request, rt route, c *chatCall, m *config.Model, p *config.Provider) attemptResult {
+func (h *Server) attempt(w http.ResponseWriter, r *http.Request, rt Route, c *chatCall, m *config.Model, p *config.Provider) attemptResult {
 	up := h.app.Upstream(p.ID)
 	upBody, op, pcodec, err := h.upstreamRequest(c, m, p)
 	if err != nil {
@@ -276,7 +275,7 @@ func (h *Handler) attempt(w http.ResponseWriter, r *http.Request, rt route, c *c
 // upstreamRequest builds the body sent to provider p and the operation that
 // serves it. pcodec is the codec that translates the answer back, nil when
 // the answer passes through in the client's dialect.
-func (h *Handler) upstreamRequest(c *chatCall, m *config.Model, p *config.Provider) (upBody []byte, op provider.Op, pcodec protocol.ProviderCodec, err error) {
+func (h *Server) upstreamRequest(c *chatCall, m *config.Model, p *config.Provider) (upBody []byte, op provider.Op, pcodec protocol.ProviderCodec, err error) {
 	op, same := c.kind.same[p.APIType]
 	upModel := p.UpstreamModel(m.Name)
 	// Dialects the protocol package speaks only on the client side (legacy
@@ -321,10 +320,10 @@ func (h *Handler) upstreamRequest(c *chatCall, m *config.Model, p *config.Provid
 // providerError handles a provider's error answer (status >= 300, body
 // data): a retryable status fails the attempt over, any other is written
 // to the client.
-func (h *Handler) providerError(w http.ResponseWriter, rt route, c *chatCall, m *config.Model, p *config.Provider, resp *http.Response, data []byte, passthrough bool) attemptResult {
+func (h *Server) providerError(w http.ResponseWriter, rt Route, c *chatCall, m *config.Model, p *config.Provider, resp *http.Response, data []byte, passthrough bool) attemptResult {
 	h.logger.Info("provider answered with an error", zap.String("provider", p.ID), zap.String("model", m.Name), zap.Int("status", resp.StatusCode))
 	ans := &upstreamAnswer{status: resp.StatusCode, header: resp.Header, body: data, passthrough: passthrough}
-	if h.app.retry.status(resp.StatusCode) {
+	if h.app.retry.Status(resp.StatusCode) {
 		return attemptResult{err: ans, retry: true, fault: true}
 	}
 	return attemptResult{err: ans.write(w, h, rt, c), fault: faultStatus(resp.StatusCode)}
@@ -333,7 +332,7 @@ func (h *Handler) providerError(w http.ResponseWriter, rt route, c *chatCall, m 
 // writeAnswer checks a provider's whole (non-stream) answer data against the
 // response guardrails and writes it to the client: relayed as it is when
 // pcodec is nil, else translated into the client's dialect.
-func (h *Handler) writeAnswer(w http.ResponseWriter, r *http.Request, rt route, c *chatCall, m *config.Model, p *config.Provider, resp *http.Response, data []byte, pcodec protocol.ProviderCodec, info *reqInfo, began time.Time) attemptResult {
+func (h *Server) writeAnswer(w http.ResponseWriter, r *http.Request, rt Route, c *chatCall, m *config.Model, p *config.Provider, resp *http.Response, data []byte, pcodec protocol.ProviderCodec, info *reqInfo, began time.Time) attemptResult {
 	// The answer is decoded once, for translation and for the response
 	// guardrails alike; a passthrough answer without guardrails is not.
 	var cres *protocol.Response
@@ -344,7 +343,7 @@ func (h *Handler) writeAnswer(w http.ResponseWriter, r *http.Request, rt route, 
 		if dec, ok = c.kind.codec.(protocol.ProviderCodec); !ok {
 			// Routed through the provider's chat dialect above, so
 			// this cannot happen; never let an answer pass unchecked.
-			return attemptResult{err: &apiError{Status: http.StatusInternalServerError, Msg: "the answer could not be checked by the response guardrails"}}
+			return attemptResult{err: &Error{Status: http.StatusInternalServerError, Msg: "the answer could not be checked by the response guardrails"}}
 		}
 	}
 	if dec != nil {
@@ -385,7 +384,7 @@ func (h *Handler) writeAnswer(w http.ResponseWriter, r *http.Request, rt route, 
 
 // translateStream re-encodes a provider's stream in the client's dialect,
 // event by event, and ends a cut or silent stream with the dialect's error.
-func (h *Handler) translateStream(ctx context.Context, cancel context.CancelCauseFunc, w http.ResponseWriter, r *http.Request, c *chatCall, resp *http.Response, pcodec protocol.ProviderCodec, providerID, model string) {
+func (h *Server) translateStream(ctx context.Context, cancel context.CancelCauseFunc, w http.ResponseWriter, r *http.Request, c *chatCall, resp *http.Response, pcodec protocol.ProviderCodec, providerID, model string) {
 	setStreamHeaders(w.Header(), c.kind.codec.StreamContentType())
 	w.WriteHeader(http.StatusOK)
 	rc := http.NewResponseController(w)
@@ -411,7 +410,7 @@ func (h *Handler) translateStream(ctx context.Context, cancel context.CancelCaus
 	if err != nil && !provider.ClientGone(r.Context()) {
 		h.logger.Warn("translated stream failed", zap.String("provider", providerID), zap.String("model", model), zap.Error(err))
 		if errors.Is(err, protocol.ErrLineTooLong) {
-			h.app.metrics.providerErrors.WithLabelValues(providerID, "too_large").Inc()
+			h.app.metrics.ProviderErrors.WithLabelValues(providerID, "too_large").Inc()
 		}
 		if ctx.Err() != nil && !res.Ended {
 			// Pump stops without an event when the provider went silent.
@@ -422,7 +421,7 @@ func (h *Handler) translateStream(ctx context.Context, cancel context.CancelCaus
 
 // streamFailed ends a client's stream with its dialect's error event,
 // saying whether the provider went silent or broke off.
-func (h *Handler) streamFailed(enc protocol.StreamEncoder, ctx context.Context, ir *idleReader) {
+func (h *Server) streamFailed(enc protocol.StreamEncoder, ctx context.Context, ir *idleReader) {
 	ev := protocol.Event{Kind: protocol.EvError, Status: http.StatusBadGateway, Text: "the provider ended the stream before it was complete"}
 	switch cause := context.Cause(ctx); {
 	case errors.Is(cause, provider.ErrIdle):
@@ -443,7 +442,7 @@ func hasTools(obj *jsonscan.Object) bool {
 // without tool calling: the original silently dropped the tools, which
 // leaves the client waiting for calls that never come.
 func noToolsError(model string) error {
-	return &apiError{Status: http.StatusBadRequest, Param: "tools",
+	return &Error{Status: http.StatusBadRequest, Param: "tools",
 		Msg: fmt.Sprintf("model '%s' is served by a provider without tool calling (tool_calling is false in models-config); remove 'tools' or enable tool_calling for it", model)}
 }
 
@@ -497,7 +496,7 @@ type idleReader struct {
 }
 
 // watchIdle arms the idle timeout (ExternalTimeout) over a provider stream.
-func (h *Handler) watchIdle(body io.Reader, cancel context.CancelCauseFunc, flush func() error) *idleReader {
+func (h *Server) watchIdle(body io.Reader, cancel context.CancelCauseFunc, flush func() error) *idleReader {
 	idle := time.Duration(h.app.ExternalTimeout)
 	return &idleReader{r: body, idle: idle, flush: flush, timer: time.AfterFunc(idle, func() { cancel(provider.ErrIdle) })}
 }
@@ -527,7 +526,7 @@ func (i *idleReader) Read(p []byte) (int, error) {
 
 // relayStream copies a same-dialect stream to the client as it arrives,
 // flushing after every read, and ends a cut stream with the dialect's error.
-func (h *Handler) relayStream(ctx context.Context, cancel context.CancelCauseFunc, w http.ResponseWriter, r *http.Request, c *chatCall, resp *http.Response, providerID, model string) {
+func (h *Server) relayStream(ctx context.Context, cancel context.CancelCauseFunc, w http.ResponseWriter, r *http.Request, c *chatCall, resp *http.Response, providerID, model string) {
 	copyUpstreamHeaders(w.Header(), resp.Header)
 	setStreamHeaders(w.Header(), orDefault(resp.Header.Get("Content-Type"), c.kind.codec.StreamContentType()))
 	w.WriteHeader(resp.StatusCode)

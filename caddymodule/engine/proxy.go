@@ -1,4 +1,4 @@
-package caddymodule
+package engine
 
 import (
 	"context"
@@ -28,18 +28,18 @@ type chatRequest struct {
 func parseChat(body []byte, streamDefault bool) (*chatRequest, error) {
 	obj, err := jsonscan.Scan(body)
 	if err != nil {
-		return nil, &apiError{Status: http.StatusBadRequest, Msg: "invalid JSON body: " + err.Error()}
+		return nil, &Error{Status: http.StatusBadRequest, Msg: "invalid JSON body: " + err.Error()}
 	}
 	model, ok, err := obj.String("model")
 	if err != nil {
-		return nil, &apiError{Status: http.StatusBadRequest, Msg: "'model' must be a string", Param: "model"}
+		return nil, &Error{Status: http.StatusBadRequest, Msg: "'model' must be a string", Param: "model"}
 	}
 	if !ok || model == "" {
-		return nil, &apiError{Status: http.StatusBadRequest, Msg: "'model' is required", Param: "model"}
+		return nil, &Error{Status: http.StatusBadRequest, Msg: "'model' is required", Param: "model"}
 	}
 	stream, ok, err := obj.Bool("stream")
 	if err != nil {
-		return nil, &apiError{Status: http.StatusBadRequest, Msg: "'stream' must be a boolean", Param: "stream"}
+		return nil, &Error{Status: http.StatusBadRequest, Msg: "'stream' must be a boolean", Param: "stream"}
 	}
 	if !ok {
 		stream = streamDefault
@@ -48,10 +48,10 @@ func parseChat(body []byte, streamDefault bool) (*chatRequest, error) {
 }
 
 // resolveModel finds an active model or answers 404 naming it.
-func (h *Handler) resolveModel(name string) (*config.Model, error) {
+func (h *Server) resolveModel(name string) (*config.Model, error) {
 	m, ok := h.app.Config().Model(name)
 	if !ok {
-		return nil, &apiError{Status: http.StatusNotFound, Code: "model_not_found", Param: "model",
+		return nil, &Error{Status: http.StatusNotFound, Code: "model_not_found", Param: "model",
 			Msg: fmt.Sprintf("The model '%s' does not exist or is not active on this router", name)}
 	}
 	return m, nil
@@ -234,19 +234,19 @@ func setStreamHeaders(h http.Header, contentType string) {
 // with no internal address in the message (the log has the detail); nil
 // when the client went away, with the failure's kind. ctx is the call's
 // context.
-func (h *Handler) upstreamErrorCtx(ctx context.Context, up *provider.Upstream, model string, err error) (provider.Failure, error) {
+func (h *Server) upstreamErrorCtx(ctx context.Context, up *provider.Upstream, model string, err error) (provider.Failure, error) {
 	kind := provider.Classify(ctx, err)
-	h.app.metrics.providerErrors.WithLabelValues(up.P.ID, [...]string{"other", "unreachable", "timeout", "broken", "canceled"}[kind]).Inc()
+	h.app.metrics.ProviderErrors.WithLabelValues(up.P.ID, [...]string{"other", "unreachable", "timeout", "broken", "canceled"}[kind]).Inc()
 	h.logger.Warn("provider call failed", zap.String("provider", up.P.ID), zap.String("model", model), zap.Error(err))
 	switch kind {
 	case provider.Canceled:
 		return kind, nil
 	case provider.Unreachable:
-		return kind, &apiError{Status: http.StatusBadGateway, Msg: fmt.Sprintf("the provider of model '%s' is unreachable", model)}
+		return kind, &Error{Status: http.StatusBadGateway, Msg: fmt.Sprintf("the provider of model '%s' is unreachable", model)}
 	case provider.Timeout:
-		return kind, &apiError{Status: http.StatusGatewayTimeout, Msg: fmt.Sprintf("the provider of model '%s' did not answer in time", model)}
+		return kind, &Error{Status: http.StatusGatewayTimeout, Msg: fmt.Sprintf("the provider of model '%s' did not answer in time", model)}
 	}
-	return kind, &apiError{Status: http.StatusBadGateway, Msg: fmt.Sprintf("the connection to the provider of model '%s' failed", model)}
+	return kind, &Error{Status: http.StatusBadGateway, Msg: fmt.Sprintf("the connection to the provider of model '%s' failed", model)}
 }
 
 // copyUpstreamHeaders keeps the provider headers a client may rely on.

@@ -1,4 +1,4 @@
-package caddymodule
+package engine
 
 import (
 	"context"
@@ -26,7 +26,7 @@ func TestPluginError(t *testing.T) {
 		{"anything else", errors.New("boom"), http.StatusInternalServerError},
 	}
 	for _, tt := range tests {
-		var ae *apiError
+		var ae *Error
 		if err := pluginError(tt.err); !errors.As(err, &ae) || ae.Status != tt.status {
 			t.Errorf("%s: pluginError = %v, want an API error with status %d", tt.name, err, tt.status)
 		}

@@ -1,4 +1,4 @@
-package caddymodule
+package engine
 
 import (
 	"bytes"

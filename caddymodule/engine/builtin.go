@@ -1,4 +1,4 @@
-package caddymodule
+package engine
 
 import (
 	"context"
@@ -19,7 +19,7 @@ import (
 )
 
 // provisionBuiltin loads the prompt library and the task endpoints.
-func (h *Handler) provisionBuiltin() error {
+func (h *Server) provisionBuiltin() error {
 	sub, err := fs.Sub(resources.FS, "prompts")
 	if err != nil {
 		return fmt.Errorf("embedded prompts: %w", err)
@@ -33,7 +33,7 @@ func (h *Handler) provisionBuiltin() error {
 }
 
 func builtinEndpoint(name string) endpointFunc {
-	return func(h *Handler, w http.ResponseWriter, r *http.Request, rt route) error {
+	return func(h *Server, w http.ResponseWriter, r *http.Request, rt Route) error {
 		start := time.Now()
 		body, err := h.readBody(w, r)
 		if err != nil {
@@ -77,7 +77,7 @@ func builtinEndpoint(name string) endpointFunc {
 // shape ({"error": {...}, "status": false}).
 func writeTaskError(w http.ResponseWriter, err error) {
 	st, b := builtin.EncodeError(err)
-	var ae *apiError
+	var ae *Error
 	if errors.As(err, &ae) && ae.RetryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(int((ae.RetryAfter+time.Second-1)/time.Second)))
 	}
@@ -108,7 +108,7 @@ func taskRequest(model string, msgs []builtin.Message, o builtin.Options) *proto
 // complete runs one non-streamed chat for the built-in endpoints, over any
 // provider type, failing over like the proxy endpoints. Per-text endpoints
 // call it concurrently.
-func (h *Handler) complete(ctx context.Context, model string, msgs []builtin.Message, o builtin.Options) (string, error) {
+func (h *Server) complete(ctx context.Context, model string, msgs []builtin.Message, o builtin.Options) (string, error) {
 	m, err := h.resolveModel(model)
 	if err != nil {
 		return "", err
@@ -141,7 +141,7 @@ func (h *Handler) complete(ctx context.Context, model string, msgs []builtin.Mes
 // built-in task: every message of every upstream call, system prompts
 // included, since a client's fields (system_prompt, question_prompt, a
 // question or query placed into the prompt) may be part of them.
-func (h *Handler) builtinPipeline(ctx context.Context, rt route, t *builtin.Task, body []byte) error {
+func (h *Server) builtinPipeline(ctx context.Context, rt Route, t *builtin.Task, body []byte) error {
 	p := h.app.pipeline
 	if p == nil {
 		return nil

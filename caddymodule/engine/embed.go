@@ -1,4 +1,4 @@
-package caddymodule
+package engine
 
 import (
 	"context"
@@ -18,7 +18,7 @@ import (
 // embedEndpoint serves an embeddings dialect against OpenAI-wire and
 // Ollama providers, translating between the two shapes both ways.
 func embedEndpoint(codec protocol.EmbedCodec) endpointFunc {
-	return func(h *Handler, w http.ResponseWriter, r *http.Request, rt route) error {
+	return func(h *Server, w http.ResponseWriter, r *http.Request, rt Route) error {
 		body, err := h.readBody(w, r)
 		if err != nil {
 			return err
@@ -36,7 +36,7 @@ func embedEndpoint(codec protocol.EmbedCodec) endpointFunc {
 
 // embedAuto picks the dialect of {prefix}/embeddings from the body: Ollama's
 // legacy {"prompt"} or OpenAI's {"input"}.
-func embedAuto(h *Handler, w http.ResponseWriter, r *http.Request, rt route) error {
+func embedAuto(h *Server, w http.ResponseWriter, r *http.Request, rt Route) error {
 	body, err := h.readBody(w, r)
 	if err != nil {
 		return err
@@ -55,7 +55,7 @@ func embedAuto(h *Handler, w http.ResponseWriter, r *http.Request, rt route) err
 	return h.serveEmbed(w, r, rt, codec, body)
 }
 
-func (h *Handler) serveEmbed(w http.ResponseWriter, r *http.Request, rt route, codec protocol.EmbedCodec, body []byte) error {
+func (h *Server) serveEmbed(w http.ResponseWriter, r *http.Request, rt Route, codec protocol.EmbedCodec, body []byte) error {
 	began := time.Now()
 	ereq, err := codec.DecodeEmbedRequest(body)
 	if err != nil {
@@ -71,7 +71,7 @@ func (h *Handler) serveEmbed(w http.ResponseWriter, r *http.Request, rt route, c
 	return h.failover(r.Context(), m, func(p *config.Provider) attemptResult {
 		pc, ok := codecs.ProviderEmbed(p.APIType)
 		if !ok {
-			return attemptResult{err: &apiError{Status: http.StatusBadRequest,
+			return attemptResult{err: &Error{Status: http.StatusBadRequest,
 				Msg: fmt.Sprintf("model '%s' is served by an Anthropic provider, which has no embeddings API", m.Name)}}
 		}
 		cp := *ereq
@@ -105,7 +105,7 @@ func (h *Handler) serveEmbed(w http.ResponseWriter, r *http.Request, rt route, c
 
 // embedPipeline runs the request guardrails and the maskers on the texts
 // an embedding model reads: its inputs.
-func (h *Handler) embedPipeline(ctx context.Context, rt route, ereq *protocol.EmbedRequest) error {
+func (h *Server) embedPipeline(ctx context.Context, rt Route, ereq *protocol.EmbedRequest) error {
 	p := h.app.pipeline
 	if p == nil || len(ereq.Input) == 0 {
 		return nil

@@ -1,4 +1,4 @@
-package caddymodule
+package engine
 
 import (
 	"encoding/json"
@@ -15,7 +15,7 @@ var promptFields = []string{builtin.FieldMapPrompt, builtin.FieldForce, builtin.
 // on a proxy endpoint. The original let any client replace system prompts
 // this way; here they are removed unless the operator enabled
 // allow_prompt_control, in which case they edit the system prompt.
-func (h *Handler) promptControl(c *chatCall) error {
+func (h *Server) promptControl(c *chatCall) error {
 	found := false
 	for _, f := range promptFields {
 		if c.obj.Raw(f) != nil {
@@ -30,13 +30,13 @@ func (h *Handler) promptControl(c *chatCall) error {
 	if h.AllowPromptControl {
 		if raw := c.obj.Raw(builtin.FieldMapPrompt); raw != nil && string(raw) != "null" {
 			if err := json.Unmarshal(raw, &ctl.MapPrompt); err != nil {
-				return &apiError{Status: http.StatusBadRequest, Param: builtin.FieldMapPrompt, Msg: "'map_prompt' must map strings to strings"}
+				return &Error{Status: http.StatusBadRequest, Param: builtin.FieldMapPrompt, Msg: "'map_prompt' must map strings to strings"}
 			}
 		}
 		for f, dst := range map[string]*string{builtin.FieldForce: &ctl.Force, builtin.FieldPostfix: &ctl.Postfix} {
 			v, _, err := c.obj.String(f)
 			if err != nil {
-				return &apiError{Status: http.StatusBadRequest, Param: f, Msg: "'" + f + "' must be a string"}
+				return &Error{Status: http.StatusBadRequest, Param: f, Msg: "'" + f + "' must be a string"}
 			}
 			*dst = v
 		}

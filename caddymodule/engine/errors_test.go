@@ -1,4 +1,4 @@
-package caddymodule
+package engine
 
 import (
 	"net/http"
@@ -12,8 +12,10 @@ import (
 // each family of endpoints (OpenAI, Anthropic, Ollama, the built-in tasks)
 // for the statuses the router answers with.
 func TestErrorBodies(t *testing.T) {
-	h := &Handler{prefix: "/api"}
+	h := &Server{ServerOptions: ServerOptions{Prefix: "/api"}}
 	routes := h.buildRoutes()
+	h.routes = routes
+	h.Handle("GET", "/api/health", "health", NoDialect, FamilyListing, nil) // as the adapter mounts its readiness probe
 	const msg = `bad "thing" <x> & ü`
 	const emsg = `"bad \"thing\" <x> & ü"`
 	openAI := map[int]string{
@@ -66,7 +68,7 @@ func TestErrorBodies(t *testing.T) {
 			for _, status := range []int{400, 401, 404, 413, 429, 500, 502, 503, 504} {
 				rec := httptest.NewRecorder()
 				rec.Header().Set("Content-Length", "12")
-				writeError(rec, rt.dialect, &apiError{Status: status, Msg: msg})
+				WriteError(rec, rt.Dialect, &Error{Status: status, Msg: msg})
 				if rec.Code != status {
 					t.Errorf("%s %s %d: status %d", f.name, key, status, rec.Code)
 				}
@@ -90,9 +92,9 @@ func TestErrorBodies(t *testing.T) {
 // TestErrorDetails pins OpenAI's param and code, which the other shapes
 // have no place for, and Retry-After, which every shape carries.
 func TestErrorDetails(t *testing.T) {
-	h := &Handler{prefix: "/api"}
+	h := &Server{ServerOptions: ServerOptions{Prefix: "/api"}}
 	routes := h.buildRoutes()
-	e := &apiError{Status: 429, Msg: "slow down", Param: "model", Code: "quota", RetryAfter: 1500 * time.Millisecond}
+	e := &Error{Status: 429, Msg: "slow down", Param: "model", Code: "quota", RetryAfter: 1500 * time.Millisecond}
 	for key, want := range map[string]string{
 		"POST /v1/chat/completions": `{"error":{"message":"slow down","type":"rate_limit_exceeded","param":"model","code":"quota"}}`,
 		"GET /api/ping":             `{"error":{"message":"slow down","type":"rate_limit_exceeded","param":"model","code":"quota"}}`,
@@ -100,7 +102,7 @@ func TestErrorDetails(t *testing.T) {
 		"POST /api/chat":            `{"error":"slow down"}`,
 	} {
 		rec := httptest.NewRecorder()
-		writeError(rec, routes[key].dialect, e)
+		WriteError(rec, routes[key].Dialect, e)
 		if got := strings.TrimSuffix(rec.Body.String(), "\n"); got != want {
 			t.Errorf("%s:\n got %s\nwant %s", key, got, want)
 		}
@@ -110,7 +112,7 @@ func TestErrorDetails(t *testing.T) {
 	}
 	// 404 on an unknown URL: OpenAI's "unknown_url" code replaces model_not_found.
 	rec := httptest.NewRecorder()
-	writeError(rec, routes["GET /v1/models"].dialect, &apiError{Status: http.StatusNotFound, Msg: "no", Code: "unknown_url"})
+	WriteError(rec, routes["GET /v1/models"].Dialect, &Error{Status: http.StatusNotFound, Msg: "no", Code: "unknown_url"})
 	if got, want := rec.Body.String(), `{"error":{"message":"no","type":"invalid_request_error","param":null,"code":"unknown_url"}}`+"\n"; got != want {
 		t.Errorf("unknown url:\n got %s\nwant %s", got, want)
 	}

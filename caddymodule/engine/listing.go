@@ -1,4 +1,4 @@
-package caddymodule
+package engine
 
 import (
 	"fmt"
@@ -9,7 +9,7 @@ import (
 	"github.com/llmrouter/llm-router/caddymodule/jsonscan"
 )
 
-func (h *Handler) ollamaHome(w http.ResponseWriter, _ *http.Request, _ route) error {
+func (h *Server) ollamaHome(w http.ResponseWriter, _ *http.Request, _ Route) error {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	_, err := w.Write([]byte("Ollama is running"))
 	return err
@@ -17,7 +17,7 @@ func (h *Handler) ollamaHome(w http.ResponseWriter, _ *http.Request, _ route) er
 
 // ollamaTags lists the active models in Ollama's /api/tags shape, plus the
 // fields the original router added; no provider address is shown.
-func (h *Handler) ollamaTags(w http.ResponseWriter, r *http.Request, _ route) error {
+func (h *Server) ollamaTags(w http.ResponseWriter, r *http.Request, _ Route) error {
 	now := time.Now().UTC().Format(time.RFC3339)
 	models := []map[string]any{}
 	for _, m := range h.app.Config().Models() {
@@ -32,32 +32,32 @@ func (h *Handler) ollamaTags(w http.ResponseWriter, r *http.Request, _ route) er
 			"input_size": p.InputSize, "max_context_length": p.InputSize, "is_embedding": p.IsEmbedding,
 		})
 	}
-	return writeJSON(w, http.StatusOK, map[string]any{"models": models})
+	return WriteJSON(w, http.StatusOK, map[string]any{"models": models})
 }
 
 // ollamaShow answers /api/show for an active model.
-func (h *Handler) ollamaShow(w http.ResponseWriter, r *http.Request, rt route) error {
+func (h *Server) ollamaShow(w http.ResponseWriter, r *http.Request, rt Route) error {
 	body, err := h.readBody(w, r)
 	if err != nil {
 		return err
 	}
 	obj, err := jsonscan.Scan(body)
 	if err != nil {
-		return &apiError{Status: http.StatusBadRequest, Msg: "invalid JSON body: " + err.Error()}
+		return &Error{Status: http.StatusBadRequest, Msg: "invalid JSON body: " + err.Error()}
 	}
 	name, _, _ := obj.String("model")
 	if name == "" {
 		name, _, _ = obj.String("name")
 	}
 	if name == "" {
-		return &apiError{Status: http.StatusBadRequest, Msg: "model is required"}
+		return &Error{Status: http.StatusBadRequest, Msg: "model is required"}
 	}
 	m, err := h.resolveModel(name)
 	if err != nil {
 		return err
 	}
 	if !allowsModel(r.Context(), m.Name) {
-		return &apiError{Status: http.StatusForbidden, Msg: fmt.Sprintf("this key may not use model '%s'", m.Name)}
+		return &Error{Status: http.StatusForbidden, Msg: fmt.Sprintf("this key may not use model '%s'", m.Name)}
 	}
 	p := m.Providers[0]
 	caps := []string{"completion"}
@@ -66,7 +66,7 @@ func (h *Handler) ollamaShow(w http.ResponseWriter, r *http.Request, rt route) e
 	} else if p.AcceptsTools() {
 		caps = append(caps, "tools")
 	}
-	return writeJSON(w, http.StatusOK, map[string]any{
+	return WriteJSON(w, http.StatusOK, map[string]any{
 		"modelfile": "", "parameters": "", "template": "",
 		"details":      map[string]any{"format": "", "family": "", "parameter_size": "", "quantization_level": ""},
 		"model_info":   map[string]any{"general.architecture": strings.SplitN(m.Name, ":", 2)[0], "context_length": p.InputSize},
@@ -76,7 +76,7 @@ func (h *Handler) ollamaShow(w http.ResponseWriter, r *http.Request, rt route) e
 }
 
 // lmStudioModels lists the active models in LM Studio's /api/v0/models shape.
-func (h *Handler) lmStudioModels(w http.ResponseWriter, r *http.Request, _ route) error {
+func (h *Server) lmStudioModels(w http.ResponseWriter, r *http.Request, _ Route) error {
 	data := []map[string]any{}
 	for _, m := range h.app.Config().Models() {
 		if !allowsModel(r.Context(), m.Name) {
@@ -90,5 +90,5 @@ func (h *Handler) lmStudioModels(w http.ResponseWriter, r *http.Request, _ route
 		data = append(data, map[string]any{"id": m.Name, "object": "model", "type": typ, "publisher": p.APIType,
 			"arch": m.Name, "compatibility_type": "gguf", "quantization": "", "state": "loaded", "max_context_length": p.InputSize})
 	}
-	return writeJSON(w, http.StatusOK, map[string]any{"object": "list", "data": data})
+	return WriteJSON(w, http.StatusOK, map[string]any{"object": "list", "data": data})
 }
