@@ -134,6 +134,7 @@ type Engine struct {
 	balancer        Balancer
 	metrics         *Metrics
 	pipeline        *plugins.Pipeline
+	augmenters      []plugins.Augmenter // the utils that add retrieved text
 	env             plugins.Env
 	auditLog        Auditor
 	retry           RetryPolicy
@@ -152,7 +153,7 @@ func New(o Options) *Engine {
 		o.Metrics = NewMetrics()
 	}
 	return &Engine{cfg: o.Config, upstreams: o.Upstreams, balancer: o.Balancer, metrics: o.Metrics, pipeline: o.Pipeline,
-		env: o.Env, auditLog: o.Audit, retry: o.Retry, answers: &answerBudget{max: o.MaxResponseBody},
+		augmenters: augmenters(o.Pipeline), env: o.Env, auditLog: o.Audit, retry: o.Retry, answers: &answerBudget{max: o.MaxResponseBody},
 		ExternalTimeout: o.ExternalTimeout, MaxResponseBody: o.MaxResponseBody, logger: o.Logger}
 }
 

@@ -308,6 +308,12 @@ func (l *requestLog) MarshalLogObject(enc zapcore.ObjectEncoder) error {
 	if info.key != nil {
 		enc.AddString("key", info.key.ID())
 	}
+	if info.routeReason != "" {
+		enc.AddString("route_reason", info.routeReason)
+	}
+	if len(info.ragSources) > 0 {
+		enc.AddString("rag_sources", strings.Join(info.ragSources, ","))
+	}
 	return nil
 }
 
@@ -333,8 +339,10 @@ type reqInfo struct {
 	translated      bool
 	stream          bool
 	usage           protocol.Usage
-	key             Caller // the caller's API key, when keys are on
-	charged         int    // the tokens Gate.Authorize charged
+	key             Caller   // the caller's API key, when keys are on
+	charged         int      // the tokens Gate.Authorize charged
+	routeReason     string   // why a routing util chose the model ("target=code similarity=0.83")
+	ragSources      []string // the chunks retrieval added ("path#chunk")
 }
 
 // routed records the model and provider a call went to.
