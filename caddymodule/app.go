@@ -169,6 +169,45 @@ func (App) CaddyModule() caddy.ModuleInfo {
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
 	a.vars = env.Read(os.Getenv)
+	if err := a.loadProviders(a.transport); err != nil {
+		return err
+	}
+	var err error
+	a.ctx = ctx
+	if err := a.buildPipeline(ctx); err != nil {
+		return err
+	}
+	if a.metrics, err = a.loadMetrics(ctx); err != nil {
+		return err
+	}
+	if err := a.provisionBalancer(ctx); err != nil {
+		return err
+	}
+	if err := a.openAudit(); err != nil {
+		return err
+	}
+	a.eng = engine.New(a.engineOptions())
+	useEmbedder(a.pipeline, a.eng)
+	a.logger.Info("models configuration loaded", zap.String("source", a.cfg.Source), zap.Int("models", len(a.cfg.Models())))
+	return nil
+}
+
+// engineOptions are the parts of the app's engine.
+func (a *App) engineOptions() engine.Options {
+	o := engine.Options{Config: a.cfg, Upstreams: a.upstreams, Balancer: leases{a}, Metrics: a.metrics, Pipeline: a.pipeline,
+		Env: a.env, Retry: a.retry, ExternalTimeout: time.Duration(a.ExternalTimeout), MaxResponseBody: a.MaxResponseBody,
+		Logger: a.logger}
+	if a.auditLog != nil {
+		o.Audit = a.auditLog
+	}
+	return o
+}
+
+// loadProviders settles the provider options (timeouts, answer bound,
+// retries, transports), loads the models configuration and prepares one
+// upstream client per provider over the transport that transport returns
+// (with the key of the pool entry it holds, if any).
+func (a *App) loadProviders(transport func(p *config.Provider) (http.RoundTripper, string, error)) error {
 	if a.ConnectTimeout <= 0 {
 		a.ConnectTimeout = caddy.Duration(10 * time.Second)
 	}
@@ -216,11 +255,13 @@ func (a *App) Provision(ctx caddy.Context) error {
 					a.logger.Warn("provider api_token placeholder resolved to an empty value", zap.String("provider", p.ID))
 				}
 			}
-			rt, key, err := a.transport(p)
+			rt, key, err := transport(p)
 			if err != nil {
 				return err
 			}
-			a.poolKeys = append(a.poolKeys, key)
+			if key != "" {
+				a.poolKeys = append(a.poolKeys, key)
+			}
 			a.tokens[p.ID] = token
 			up, err := provider.New(p, token, rt)
 			if err != nil {
@@ -229,33 +270,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 			a.upstreams[p.ID] = up
 		}
 	}
-	a.ctx = ctx
-	if err := a.buildPipeline(ctx); err != nil {
-		return err
-	}
-	if a.metrics, err = a.loadMetrics(ctx); err != nil {
-		return err
-	}
-	if err := a.provisionBalancer(ctx); err != nil {
-		return err
-	}
-	if err := a.openAudit(); err != nil {
-		return err
-	}
-	a.eng = engine.New(a.engineOptions())
-	a.logger.Info("models configuration loaded", zap.String("source", cfg.Source), zap.Int("models", len(cfg.Models())))
 	return nil
-}
-
-// engineOptions are the parts of the app's engine.
-func (a *App) engineOptions() engine.Options {
-	o := engine.Options{Config: a.cfg, Upstreams: a.upstreams, Balancer: leases{a}, Metrics: a.metrics, Pipeline: a.pipeline,
-		Env: a.env, Retry: a.retry, ExternalTimeout: time.Duration(a.ExternalTimeout), MaxResponseBody: a.MaxResponseBody,
-		Logger: a.logger}
-	if a.auditLog != nil {
-		o.Audit = a.auditLog
-	}
-	return o
 }
 
 // ResolveModelsConfig returns the models-config file the app reads for the
@@ -315,6 +330,19 @@ func (t sharedTransport) Destruct() error {
 // transport returns the provider's transport from the reload-surviving pool,
 // so keep-alive connections stay warm across `caddy reload`.
 func (a *App) transport(p *config.Provider) (http.RoundTripper, string, error) {
+	kind := a.transportKind(p)
+	key := fmt.Sprintf("transport|%s|%s|%d|%d|%s", p.ID, p.APIHost, a.ConnectTimeout, a.ExternalTimeout, kind)
+	v, _, err := pool.LoadOrNew(key, func() (caddy.Destructor, error) {
+		return sharedTransport{a.newTransport(kind)}, nil
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	return v.(sharedTransport).Transport, key, nil
+}
+
+// transportKind is the transport option in force for provider p.
+func (a *App) transportKind(p *config.Provider) string {
 	kind := a.Transport
 	if v, ok := a.ProviderTransports[p.ID]; ok && v != "" {
 		kind = v
@@ -322,18 +350,17 @@ func (a *App) transport(p *config.Provider) (http.RoundTripper, string, error) {
 	if kind == "" {
 		kind = TransportH1
 	}
-	key := fmt.Sprintf("transport|%s|%s|%d|%d|%s", p.ID, p.APIHost, a.ConnectTimeout, a.ExternalTimeout, kind)
-	v, _, err := pool.LoadOrNew(key, func() (caddy.Destructor, error) {
-		return sharedTransport{provider.NewTransport(provider.TransportOptions{
-			ConnectTimeout:        time.Duration(a.ConnectTimeout),
-			ResponseHeaderTimeout: time.Duration(a.ExternalTimeout),
-			NetHTTP:               kind == TransportNetHTTP,
-		})}, nil
+	return kind
+}
+
+// newTransport returns a new provider transport of kind with the app's
+// timeouts.
+func (a *App) newTransport(kind string) provider.Transport {
+	return provider.NewTransport(provider.TransportOptions{
+		ConnectTimeout:        time.Duration(a.ConnectTimeout),
+		ResponseHeaderTimeout: time.Duration(a.ExternalTimeout),
+		NetHTTP:               kind == TransportNetHTTP,
 	})
-	if err != nil {
-		return nil, "", err
-	}
-	return v.(sharedTransport).Transport, key, nil
 }
 
 // Start implements caddy.App: it starts the monitors, which stop when this

@@ -173,3 +173,30 @@ func (a *App) loadCaddyfilePlugins(ctx caddy.Context, p *plugins.Pipeline, svcs 
 	}
 	return nil
 }
+
+// useEmbedder hands e to every plugin of p that needs an embedder
+// (plugins.EmbedderUser), once the pipeline is loaded and before the
+// first request.
+func useEmbedder(p *plugins.Pipeline, e plugins.Embedder) {
+	if p == nil {
+		return
+	}
+	var all []any
+	for _, u := range p.Utils {
+		all = append(all, u)
+	}
+	for _, m := range p.Maskers {
+		all = append(all, m)
+	}
+	for _, g := range p.RequestGuardrails {
+		all = append(all, g)
+	}
+	for _, g := range p.ResponseGuardrails {
+		all = append(all, g)
+	}
+	for _, pl := range all {
+		if u, ok := pl.(plugins.EmbedderUser); ok {
+			u.UseEmbedder(e)
+		}
+	}
+}

@@ -139,6 +139,7 @@ type Engine struct {
 	auditLog        Auditor
 	retry           RetryPolicy
 	answers         *answerBudget
+	embedder        *Server // serves Embed: failover without a handler
 	ExternalTimeout time.Duration
 	MaxResponseBody int64
 	logger          *zap.Logger
@@ -152,9 +153,11 @@ func New(o Options) *Engine {
 	if o.Metrics == nil {
 		o.Metrics = NewMetrics()
 	}
-	return &Engine{cfg: o.Config, upstreams: o.Upstreams, balancer: o.Balancer, metrics: o.Metrics, pipeline: o.Pipeline,
+	e := &Engine{cfg: o.Config, upstreams: o.Upstreams, balancer: o.Balancer, metrics: o.Metrics, pipeline: o.Pipeline,
 		augmenters: augmenters(o.Pipeline), env: o.Env, auditLog: o.Audit, retry: o.Retry, answers: &answerBudget{max: o.MaxResponseBody},
 		ExternalTimeout: o.ExternalTimeout, MaxResponseBody: o.MaxResponseBody, logger: o.Logger}
+	e.embedder = &Server{app: e, logger: o.Logger}
+	return e
 }
 
 // Config returns the models configuration in force.

@@ -60,7 +60,7 @@ func (h *Server) failover(ctx context.Context, m *config.Model, try func(p *conf
 
 // leased runs try on the leased provider. The lease and the in-flight
 // gauge are released by a deferred call, so a panic in try (recovered by
-// ServeHTTP) frees the provider too; a panic is the router's fault, not
+// Serve) frees the provider too; a panic is the router's fault, not
 // the provider's, so it counts as Canceled (no verdict, no cool-down).
 func (h *Server) leased(ctx context.Context, m *config.Model, l Lease, try func(p *config.Provider) attemptResult) (res attemptResult) {
 	p := l.Provider

@@ -10,6 +10,8 @@ import (
 // RetryClass is a set of retried failure classes.
 type RetryClass uint8
 
+// The failure classes the retries option names: connect, timeout, 429,
+// 5xx, malformed; RetryAll is every one (the default).
 const (
 	RetryConnect RetryClass = 1 << iota
 	RetryTimeout

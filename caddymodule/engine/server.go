@@ -323,6 +323,11 @@ func RequestID(r *http.Request) string {
 	if id := r.Header.Get("X-Request-Id"); id != "" && len(id) <= 128 && !strings.ContainsAny(id, "\r\n\x00") {
 		return id
 	}
+	return newRequestID()
+}
+
+// newRequestID returns a new random request id.
+func newRequestID() string {
 	var b [12]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])

@@ -249,23 +249,7 @@ func (s *OpenAI) serve(w http.ResponseWriter, r *http.Request) {
 		writeOpenAIError(w, http.StatusBadRequest, "invalid_request_error", "", "We could not parse the JSON body of your request.")
 		return
 	}
-	if s.serveHostile(w, fault) {
-		return
-	}
-	switch fault {
-	case Fail500:
-		writeOpenAIError(w, http.StatusInternalServerError, "server_error", "", "The server had an error while processing your request.")
-		return
-	case Fail429:
-		w.Header().Set("Retry-After", "1")
-		writeOpenAIError(w, http.StatusTooManyRequests, "rate_limit_exceeded", "", "Rate limit reached for requests.")
-		return
-	case Fail400:
-		writeOpenAIError(w, http.StatusBadRequest, "invalid_request_error", "temperature", "Invalid value for 'temperature'.")
-		return
-	case Hang:
-		<-r.Context().Done()
-		s.noteCanceled()
+	if s.serveFault(w, r, fault) {
 		return
 	}
 	if req.Model == "" || len(req.Messages) == 0 {
@@ -419,4 +403,27 @@ func ReadSSE(r io.Reader) ([]string, error) {
 		}
 	}
 	return out, sc.Err()
+}
+
+// serveFault answers a POST with fault f; false when f is NoFault (or a
+// fault of streams only).
+func (s *OpenAI) serveFault(w http.ResponseWriter, r *http.Request, f Fault) bool {
+	if s.serveHostile(w, f) {
+		return true
+	}
+	switch f {
+	case Fail500:
+		writeOpenAIError(w, http.StatusInternalServerError, "server_error", "", "The server had an error while processing your request.")
+	case Fail429:
+		w.Header().Set("Retry-After", "1")
+		writeOpenAIError(w, http.StatusTooManyRequests, "rate_limit_exceeded", "", "Rate limit reached for requests.")
+	case Fail400:
+		writeOpenAIError(w, http.StatusBadRequest, "invalid_request_error", "temperature", "Invalid value for 'temperature'.")
+	case Hang:
+		<-r.Context().Done()
+		s.noteCanceled()
+	default:
+		return false
+	}
+	return true
 }

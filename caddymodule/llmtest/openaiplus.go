@@ -61,6 +61,13 @@ func (s *OpenAIPlus) serve(w http.ResponseWriter, r *http.Request) {
 		} `json:"stream_options"`
 	}
 	toolCall := r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/chat/completions") && len(tools) > 0
+	if embeddings && fault != NoFault && fault != CutMidStream { // an answer's fault, as on chat
+		s.mu.Lock()
+		s.requests = append(s.requests, Request{Method: r.Method, Path: r.URL.Path, Header: r.Header.Clone(), Body: body})
+		s.mu.Unlock()
+		s.serveFault(w, r, fault)
+		return
+	}
 	if (!embeddings && !toolCall) || fault != NoFault || json.Unmarshal(body, &req) != nil || (toolCall && len(req.Tools) == 0) {
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		s.OpenAI.serve(w, r)
