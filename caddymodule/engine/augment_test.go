@@ -229,3 +229,34 @@ func TestAugmentTask(t *testing.T) {
 		})
 	}
 }
+
+// emailMasker replaces one address, like a masker would.
+type emailMasker struct{}
+
+func (emailMasker) MaskTexts(_ context.Context, texts []string) ([]string, map[string]string, error) {
+	out := make([]string, len(texts))
+	for i, t := range texts {
+		out[i] = strings.ReplaceAll(t, "hr@example.com", "{EMAIL_1}")
+	}
+	return out, map[string]string{"{EMAIL_1}": "hr@example.com"}, nil
+}
+
+// Retrieved text is masked like the user's own: retrieval runs before the
+// maskers, in the same pipeline step.
+func TestRetrievedTextIsMasked(t *testing.T) {
+	f := &fakeAugmenter{aug: &plugins.Augmentation{Text: "Write to hr@example.com for leave.", Sources: []string{"hr.md#0"}}}
+	h, m := augmentServer(t, f)
+	h.app.pipeline.Maskers = []plugins.Masker{emailMasker{}}
+	h.app.pipeline.ForceMasking = true
+	c := newCall(t, kindOpenAIChat, `{"model":"m","messages":[{"role":"user","content":"vacation days?"}]}`)
+	if err := h.runPipeline(context.Background(), httptest.NewRecorder(), Route{}, c); err != nil {
+		t.Fatal(err)
+	}
+	up, _, _, err := h.upstreamRequest(c, m, providerOf(m, "oa"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(up), "hr@example.com") || !strings.Contains(string(up), `vacation days?\n\nWrite to {EMAIL_1} for leave.`) {
+		t.Fatalf("upstream body %s", up)
+	}
+}
