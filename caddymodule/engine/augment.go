@@ -51,7 +51,7 @@ func (h *Server) augment(ctx context.Context, w http.ResponseWriter, q *plugins.
 	}
 	if len(sources) > 0 {
 		w.Header().Set(RAGHeader, strings.Join(sources, ","))
-		requestInfo(ctx).ragSources = sources
+		requestInfo(ctx).note().ragSources = sources
 	}
 	return out, nil
 }

@@ -44,7 +44,9 @@ func (h *Server) runPipeline(ctx context.Context, w http.ResponseWriter, rt Rout
 			return &Error{Status: http.StatusNotFound, Param: "model", Msg: "the routing plugin could not choose a model for 'auto'"}
 		}
 		c.model = req.Model
-		requestInfo(ctx).routeReason = req.Reason
+		if req.Reason != "" {
+			requestInfo(ctx).note().routeReason = req.Reason
+		}
 		w.Header().Set(RoutedModelHeader, c.model)
 	}
 	if p == nil {

@@ -308,11 +308,13 @@ func (l *requestLog) MarshalLogObject(enc zapcore.ObjectEncoder) error {
 	if info.key != nil {
 		enc.AddString("key", info.key.ID())
 	}
-	if info.routeReason != "" {
-		enc.AddString("route_reason", info.routeReason)
-	}
-	if len(info.ragSources) > 0 {
-		enc.AddString("rag_sources", strings.Join(info.ragSources, ","))
+	if n := info.notes; n != nil {
+		if n.routeReason != "" {
+			enc.AddString("route_reason", n.routeReason)
+		}
+		if len(n.ragSources) > 0 {
+			enc.AddString("rag_sources", strings.Join(n.ragSources, ","))
+		}
 	}
 	return nil
 }
@@ -344,10 +346,24 @@ type reqInfo struct {
 	translated      bool
 	stream          bool
 	usage           protocol.Usage
-	key             Caller   // the caller's API key, when keys are on
-	charged         int      // the tokens Gate.Authorize charged
-	routeReason     string   // why a routing util chose the model ("target=code similarity=0.83")
-	ragSources      []string // the chunks retrieval added ("path#chunk")
+	key             Caller       // the caller's API key, when keys are on
+	charged         int          // the tokens Gate.Authorize charged
+	notes           *pluginNotes // set only when a util has something to log
+}
+
+// pluginNotes is what the utils report for the request log; kept out of
+// reqInfo so that requests without them do not carry the space.
+type pluginNotes struct {
+	routeReason string   // why a routing util chose the model ("target=code similarity=0.83")
+	ragSources  []string // the chunks retrieval added ("path#chunk")
+}
+
+// note returns the request's plugin notes, creating them.
+func (i *reqInfo) note() *pluginNotes {
+	if i.notes == nil {
+		i.notes = &pluginNotes{}
+	}
+	return i.notes
 }
 
 // routed records the model and provider a call went to.
