@@ -193,6 +193,23 @@ func TestRAG(t *testing.T) {
 			t.Fatal("the provider was called")
 		}
 	})
+	t.Run("per route: rag_collection", func(t *testing.T) {
+		r2 := startRouter(t, routerOpts{models: models, directive: "\t\trag_collection recipes\n", env: map[string]string{
+			"LLM_ROUTER_UTILS_PLUGINS_PIPELINE":    "rag",
+			"LLM_ROUTER_LANGCHAIN_RAG_COLLECTION":  "handbook",
+			"LLM_ROUTER_LANGCHAIN_RAG_PERSIST_DIR": persist,
+			"LLM_ROUTER_LANGCHAIN_RAG_MIN_SCORE":   "0.3",
+		}})
+		oc2 := openai.NewClient(option.WithBaseURL(r2.Base()+"/v1/"), option.WithAPIKey("k"), option.WithMaxRetries(0))
+		var resp *http.Response
+		if _, err := oc2.Chat.Completions.New(ctx, openai.ChatCompletionNewParams{Model: "chat-m",
+			Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("What goes into pierogi dough?")}}, option.WithResponseInto(&resp)); err != nil {
+			t.Fatal(err)
+		}
+		if body := lastChat(t, fake); !strings.HasSuffix(resp.Header.Get("X-LLM-Router-RAG"), "pierogi.md#0") || !strings.Contains(body, q("What goes into pierogi dough?\n\n"+ragPreface+"\n\n"+pierogi)) {
+			t.Fatalf("header %q, provider got %s", resp.Header.Get("X-LLM-Router-RAG"), body)
+		}
+	})
 	eventually(t, 10*time.Second, "the request log names the sources", func() bool {
 		return strings.Contains(r.logs.String(), `"rag_sources":"`) && strings.Contains(r.logs.String(), `vacation.md#0`)
 	})

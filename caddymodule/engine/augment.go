@@ -88,7 +88,7 @@ func (h *Server) augmentChat(ctx context.Context, w http.ResponseWriter, c *chat
 	if strings.TrimSpace(text) == "" {
 		return nil
 	}
-	augs, err := h.augment(ctx, w, &plugins.Query{Model: c.model, Text: text, Options: opts})
+	augs, err := h.augment(ctx, w, &plugins.Query{Model: c.model, Text: text, Options: h.ragOptions(opts)})
 	if err != nil || len(augs) == 0 {
 		return err
 	}
@@ -166,7 +166,7 @@ func (h *Server) augmentTask(ctx context.Context, w http.ResponseWriter, t *buil
 	if raw := obj.Raw(ragMember); raw != nil {
 		opts = append([]byte(nil), raw...)
 	}
-	augs, err := h.augment(ctx, w, &plugins.Query{Model: t.Model, Text: user, Options: opts, Language: t.Language})
+	augs, err := h.augment(ctx, w, &plugins.Query{Model: t.Model, Text: user, Options: h.ragOptions(opts), Language: t.Language})
 	if err != nil {
 		return err
 	}
@@ -183,4 +183,21 @@ func (h *Server) augmentTask(ctx context.Context, w http.ResponseWriter, t *buil
 	}
 	t.Calls[0] = call
 	return nil
+}
+
+// ragOptions adds the handler's collection (rag_collection) to a request's
+// "rag" options that name none; options that are not an object are left
+// for the plugin to refuse.
+func (h *Server) ragOptions(raw []byte) []byte {
+	if h.RAGCollection == "" {
+		return raw
+	}
+	if raw == nil || string(raw) == "null" {
+		raw = []byte("{}")
+	}
+	obj, err := jsonscan.Scan(raw)
+	if err != nil || obj.Raw("collection") != nil {
+		return raw
+	}
+	return obj.Set("collection", jsonscan.Quote(h.RAGCollection))
 }

@@ -260,3 +260,34 @@ func TestRetrievedTextIsMasked(t *testing.T) {
 		t.Fatalf("upstream body %s", up)
 	}
 }
+
+// A handler's rag_collection is the collection of its requests that name
+// none; a request's own choice wins.
+func TestRAGOptions(t *testing.T) {
+	h := &Server{ServerOptions: ServerOptions{RAGCollection: "handbook"}}
+	for raw, want := range map[string]string{
+		"":                            `{"collection":"handbook"}`,
+		"null":                        `{"collection":"handbook"}`,
+		`{"top_k":2}`:                 `{"top_k":2,"collection":"handbook"}`,
+		`{"collection":"recipes"}`:    `{"collection":"recipes"}`,
+		`"recipes"`:                   `"recipes"`,
+		`{"collection":"x","mode":1}`: `{"collection":"x","mode":1}`,
+	} {
+		var in []byte
+		if raw != "" {
+			in = []byte(raw)
+		}
+		var got any
+		if err := json.Unmarshal(h.ragOptions(in), &got); err != nil {
+			t.Fatalf("%s: %v", raw, err)
+		}
+		var w any
+		_ = json.Unmarshal([]byte(want), &w)
+		if fmt.Sprint(got) != fmt.Sprint(w) {
+			t.Errorf("%q: got %s, want %s", raw, h.ragOptions(in), want)
+		}
+	}
+	if got := (&Server{}).ragOptions([]byte(`{"top_k":2}`)); string(got) != `{"top_k":2}` {
+		t.Errorf("no rag_collection: %s", got)
+	}
+}

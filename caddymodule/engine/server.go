@@ -41,6 +41,9 @@ type ServerOptions struct {
 	// system prompt (map_prompt, prompt_str_force, prompt_str_postfix);
 	// off, these fields are removed.
 	AllowPromptControl bool
+	// RAGCollection is the retrieval collection of requests that name
+	// none; empty means the rag util's default.
+	RAGCollection string
 	// ProviderHeader names the provider of every answer a provider served
 	// in X-LLM-Router-Provider.
 	ProviderHeader bool
