@@ -1,7 +1,9 @@
 // Package caddymodule is the Caddy face of llm-router: the `llm_router` app,
 // which owns what must outlive a config reload (model registry, provider
-// transports and balancer state), and the `http.handlers.llm_router` handler,
-// which serves the router's endpoint table.
+// transports and balancer state) and builds the request engine of its
+// config from them, and the `http.handlers.llm_router` handler, which
+// serves the engine's endpoint table. The request path itself is package
+// engine, which knows no Caddy.
 package caddymodule
 
 import (

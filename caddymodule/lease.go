@@ -38,9 +38,15 @@ func (ls leases) Release(l engine.Lease, res engine.Result, d time.Duration) {
 	}
 }
 
+// noneExcluded rules out no provider.
+func noneExcluded(string) bool { return false }
+
 // Acquire chooses a provider of m that exclude does not rule out.
 func (ls leases) Acquire(ctx context.Context, m *config.Model, exclude func(id string) bool) (engine.Lease, error) {
 	a := ls.a
+	if exclude == nil {
+		exclude = noneExcluded
+	}
 	s := a.strategies[m.Name]
 	l, err := a.balancer.Acquire(ctx, m.Name, s, a.cands[m.Name], exclude)
 	if err != nil {

@@ -28,9 +28,16 @@ func (a *Engine) Embed(ctx context.Context, model string, texts []string) ([][]f
 	if len(texts) == 0 {
 		return [][]float32{}, nil
 	}
-	// The request's record: its id goes to the provider, and failover
-	// names the provider in it.
-	info := &reqInfo{requestID: newRequestID()}
+	// The call's own record, where failover names the provider: a client
+	// request a plugin serves keeps its own. Its id goes to the provider:
+	// the client request's, when there is one, so the two can be traced
+	// together.
+	info := &reqInfo{}
+	if parent, ok := ctx.Value(reqInfoKey{}).(*reqInfo); ok {
+		info.requestID = parent.requestID
+	} else {
+		info.requestID = newRequestID()
+	}
 	ctx = context.WithValue(ctx, reqInfoKey{}, info)
 	ereq := &protocol.EmbedRequest{Model: m.Name, Input: texts}
 	var vectors [][]float32
@@ -42,6 +49,10 @@ func (a *Engine) Embed(ctx context.Context, model string, texts []string) ([][]f
 		return res
 	})
 	switch {
+	case ctx.Err() != nil:
+		// Canceled or out of time: whatever the attempt made of it, the
+		// caller's context ended the call.
+		return nil, fmt.Errorf("embedding model %q: %w", m.Name, context.Cause(ctx))
 	case err == nil:
 		return vectors, nil
 	case tried > 1:

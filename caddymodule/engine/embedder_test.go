@@ -132,8 +132,22 @@ func TestEmbed(t *testing.T) {
 	if masked != 0 {
 		t.Errorf("the masker ran %d times on the router's own texts", masked)
 	}
+	// Called by a plugin while it serves a client's request, Embed leaves
+	// that request's record (its model and provider, in the log, metrics
+	// and provider header) alone, and sends its id.
+	info := &reqInfo{requestID: "client-1"}
+	info.routed("chat-model", "chat-provider")
+	if _, err := e.Embed(context.WithValue(context.Background(), reqInfoKey{}, info), "e-oa", texts[:1]); err != nil {
+		t.Fatal(err)
+	}
+	if info.model != "chat-model" || info.provider != "chat-provider" {
+		t.Errorf("the client's request now names %s/%s", info.model, info.provider)
+	}
+	if id := oa.Requests()[1].Header.Get("X-Request-Id"); id != "client-1" {
+		t.Errorf("the embedding call went out with request id %q, want the client request's", id)
+	}
 	got, err := e.Embed(context.Background(), "e-oa", nil)
-	if err != nil || len(got) != 0 || len(oa.Requests()) != 1 {
+	if err != nil || len(got) != 0 || len(oa.Requests()) != 2 {
 		t.Errorf("no texts: %v, %v, %d requests; want no vectors, no error, no provider request", got, err, len(oa.Requests()))
 	}
 }
@@ -218,8 +232,8 @@ func TestEmbedErrors(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := e.Embed(ctx, "e-short", []string{"x"}); err == nil || !errors.Is(err, context.Canceled) && !strings.Contains(err.Error(), "e-short") {
-		t.Errorf("canceled: %v, want an error", err)
+	if _, err := e.Embed(ctx, "e-short", []string{"x"}); !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), `"e-short"`) {
+		t.Errorf("canceled: %v, want context.Canceled naming the model", err)
 	}
 }
 

@@ -24,9 +24,9 @@ import (
 
 // Balancer leases the providers of a model; the adapter's balancer.
 type Balancer interface {
-	// Acquire chooses a provider of m that exclude does not rule out. Its
-	// error is the client's answer (an *Error), or ctx's error when the
-	// client went away.
+	// Acquire chooses a provider of m that exclude does not rule out (nil:
+	// none is ruled out). Its error is the client's answer (an *Error), or
+	// ctx's error when the client went away.
 	Acquire(ctx context.Context, m *config.Model, exclude func(id string) bool) (Lease, error)
 	// Release returns a leased provider with the call's result and latency.
 	Release(l Lease, r Result, d time.Duration)
@@ -129,20 +129,22 @@ type Options struct {
 // Engine is the request path of one loaded configuration: what every
 // handler of it shares.
 type Engine struct {
-	cfg             *config.Config
-	upstreams       map[string]*provider.Upstream
-	balancer        Balancer
-	metrics         *Metrics
-	pipeline        *plugins.Pipeline
-	augmenters      []plugins.Augmenter // the utils that add retrieved text
-	env             plugins.Env
-	auditLog        Auditor
-	retry           RetryPolicy
-	answers         *answerBudget
-	embedder        *Server // serves Embed: failover without a handler
+	cfg        *config.Config
+	upstreams  map[string]*provider.Upstream
+	balancer   Balancer
+	metrics    *Metrics
+	pipeline   *plugins.Pipeline
+	augmenters []plugins.Augmenter // the utils that add retrieved text
+	env        plugins.Env
+	auditLog   Auditor
+	retry      RetryPolicy
+	answers    *answerBudget
+	embedder   *Server // serves Embed: failover without a handler
+	logger     *zap.Logger
+	// ExternalTimeout bounds the wait for a provider's answer.
 	ExternalTimeout time.Duration
+	// MaxResponseBody bounds a provider's non-streamed answer.
 	MaxResponseBody int64
-	logger          *zap.Logger
 }
 
 // New returns the engine of o's parts.

@@ -32,22 +32,31 @@ type attemptResult struct {
 // provider. It returns the last
 // attempt's error (an acquisition error when no provider could be leased).
 func (h *Server) failover(ctx context.Context, m *config.Model, try func(p *config.Provider) attemptResult) error {
-	tried := map[string]bool{}
+	// The providers tried, made at the first retry: the closure passed
+	// through the Balancer interface escapes, and a request answered by
+	// its first provider should not pay for it.
+	var tried map[string]bool
+	var exclude func(id string) bool // nil: none excluded
 	var last error
 	attempts := min(len(m.Providers), h.app.retry.Attempts)
 	for attempt := 0; attempt < attempts; attempt++ {
-		l, err := h.app.balancer.Acquire(ctx, m, func(id string) bool { return tried[id] })
+		l, err := h.app.balancer.Acquire(ctx, m, exclude)
 		if err != nil {
 			if last != nil {
 				break
 			}
 			return err
 		}
-		tried[l.Provider.ID] = true
 		res := h.leased(ctx, m, l, try)
 		if !res.retry {
 			return res.err
 		}
+		if tried == nil {
+			t := map[string]bool{}
+			exclude = func(id string) bool { return t[id] }
+			tried = t
+		}
+		tried[l.Provider.ID] = true
 		last = res.err
 		// Out of time (or the client left, and nobody reads the answer):
 		// the last provider's error is the answer.

@@ -29,7 +29,7 @@ func (b *testBalancer) Acquire(_ context.Context, m *config.Model, exclude func(
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for _, p := range m.Providers {
-		if !b.held[p.ID] && !exclude(p.ID) {
+		if !b.held[p.ID] && (exclude == nil || !exclude(p.ID)) {
 			b.held[p.ID] = true
 			return Lease{Provider: p}, nil
 		}
