@@ -18,6 +18,8 @@ import (
 	_ "github.com/llmrouter/llm-router/cli/batch"
 	// `llm-router config discover|merge|validate`.
 	_ "github.com/llmrouter/llm-router/cli/configcmd"
+	// `llm-router rag index`.
+	_ "github.com/llmrouter/llm-router/cli/rag"
 	// Plugins: maskers, guardrails, utils.
 	_ "github.com/llmrouter/llm-router/plugins/fast_masker"
 	_ "github.com/llmrouter/llm-router/plugins/nask_guard"

@@ -109,6 +109,15 @@ const (
 )
 
 func classify(r rune) kind {
+	if r < utf8.RuneSelf { // ASCII, most of the text: no table search
+		switch {
+		case r == ' ' || r >= '\t' && r <= '\r':
+			return kSpace
+		case r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_':
+			return kWord
+		}
+		return kPunct
+	}
 	switch {
 	case unicode.IsSpace(r):
 		return kSpace
@@ -152,6 +161,7 @@ type scanner struct {
 	havePending bool
 	lastRune    rune // last rune of the previous piece
 	first       bool
+	scratch     []byte // the piece being read
 }
 
 func newScanner(r io.Reader) *scanner {
@@ -216,8 +226,7 @@ func (s *scanner) next() (piece, bool) {
 	if s.first {
 		p.sep, p.bound, s.first = "", boundParagraph, false
 	}
-	var b strings.Builder
-	b.WriteRune(r)
+	b := utf8.AppendRune(s.scratch[:0], r)
 	n := 1
 	last := r
 	if k != kCJK {
@@ -230,12 +239,13 @@ func (s *scanner) next() (piece, bool) {
 				s.unread(r2)
 				break
 			}
-			b.WriteRune(r2)
+			b = utf8.AppendRune(b, r2)
 			last = r2
 			n++
 		}
 	}
-	p.text, p.tokens = b.String(), tokensOf(k, n)
+	s.scratch = b
+	p.text, p.tokens = string(b), tokensOf(k, n)
 	s.lastRune = last
 	return p, true
 }

@@ -245,3 +245,13 @@ func TestSplitStreamsBoundedMemory(t *testing.T) {
 		t.Errorf("heap in use reached %d MB while splitting %d MB", peak>>20, size>>20)
 	}
 }
+
+func BenchmarkSplit(b *testing.B) {
+	const size = 8 << 20
+	b.SetBytes(size)
+	for b.Loop() {
+		if err := Split(&gen{left: size}, Options{Size: DefaultSize, Overlap: DefaultOverlap}, func(Chunk) error { return nil }); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

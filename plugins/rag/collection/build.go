@@ -25,6 +25,11 @@ import (
 // DefaultBatch is how many texts one Embed call carries.
 const DefaultBatch = 32
 
+// DefaultWorkers is how many Embed calls run at once: two, so that reading
+// and splitting overlap embedding; more help when the model has several
+// providers.
+const DefaultWorkers = 2
+
 // MaxChunkSize bounds Options.Chunk.Size (so that one chunk record stays
 // small).
 const MaxChunkSize = 8192
@@ -48,6 +53,8 @@ type Options struct {
 	Exts []string
 	// Batch is how many texts one Embed call carries (DefaultBatch when 0).
 	Batch int
+	// Workers is how many Embed calls run at once (DefaultWorkers when 0).
+	Workers int
 	// Index tunes the vector index; its Kind is replaced by Kind.
 	Index index.Options
 	// Warn, if set, receives a line for every file skipped and for a change
@@ -75,9 +82,10 @@ type Summary struct {
 	Added, Updated, Unchanged, Removed int
 	// Skipped lists files left out (binary, PDF, unreadable), with why.
 	Skipped []docs.Skip
-	// Embedded is the number of chunks embedded in this run; Chunks the
-	// collection's total.
-	Embedded, Chunks int
+	// Embedded is the number of chunks new in this run (embedded, or taken
+	// from the journal of a run that did not finish: Resumed of them);
+	// Chunks the collection's total.
+	Embedded, Resumed, Chunks int
 	// Dim is the vector dimension.
 	Dim int
 	// Written is false when nothing changed and no file was written.
@@ -95,7 +103,9 @@ type Summary struct {
 //
 // Errors: no document with text (ErrNoDocuments), an embedding error, or
 // vectors of a dimension other than the collection's (naming the model and
-// both dimensions). On any error the collection on disk is left as it was.
+// both dimensions). On any error the collection on disk is left as it was,
+// and the chunks embedded so far stay in the collection's journal: the next
+// run takes the documents this one finished from there.
 func Index(ctx context.Context, o Options, e plugins.Embedder, paths []string, progress func(Progress)) (Summary, error) {
 	start := time.Now()
 	var sum Summary
@@ -116,6 +126,9 @@ func Index(ctx context.Context, o Options, e plugins.Embedder, paths []string, p
 	}
 	if o.Batch <= 0 {
 		o.Batch = DefaultBatch
+	}
+	if o.Workers <= 0 {
+		o.Workers = DefaultWorkers
 	}
 	warn := o.Warn
 	if warn == nil {
@@ -142,7 +155,12 @@ func Index(ctx context.Context, o Options, e plugins.Embedder, paths []string, p
 	if old != nil {
 		defer old.Close()
 	}
-	b := &build{o: o, e: e, dir: dir, warn: warn, progress: progress}
+	b := &build{o: o, e: e, dir: dir, warn: warn, progress: progress, states: map[int]*docState{}}
+	ctx, cancel := context.WithCancel(ctx)
+	defer func() {
+		cancel()
+		b.wait()
+	}()
 	reuse := old != nil && old.compatible(o, warn)
 	oldDocs := map[string]docInfo{}
 	if old != nil {
@@ -212,6 +230,10 @@ func Index(ctx context.Context, o Options, e plugins.Embedder, paths []string, p
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return sum, err
 	}
+	b.jr, err = openJournal(dir, journalHeader{Model: o.Model, Kind: o.Kind.String(), ChunkSize: o.Chunk.Size, ChunkOverlap: o.Chunk.Overlap})
+	if err != nil {
+		return sum, err
+	}
 	b.indexName = "index-" + strconv.Itoa(gen) + ".bin"
 	b.chunksName = "chunks-" + strconv.Itoa(gen) + ".bin"
 	// Files of a generation that never got committed (a crash) are in the way.
@@ -224,6 +246,7 @@ func Index(ctx context.Context, o Options, e plugins.Embedder, paths []string, p
 	committed := false
 	defer func() {
 		if !committed {
+			b.jr.close() // kept: the next run resumes from it
 			b.cw.abort()
 			os.Remove(filepath.Join(dir, b.indexName))
 			if statErr != nil {
@@ -258,7 +281,13 @@ func Index(ctx context.Context, o Options, e plugins.Embedder, paths []string, p
 	// New and changed documents: split, embed, add.
 	for _, t := range todo {
 		p.Doc = t.doc.Path
-		n, err := b.document(ctx, t.doc, t.hash, &p)
+		var n int
+		var err error
+		if refs, ok := b.jr.complete[journalKey(t.doc.Path, t.hash)]; ok {
+			n, err = b.resume(ctx, t.doc, t.hash, refs, &p)
+		} else {
+			n, err = b.document(ctx, t.doc, t.hash, &p)
+		}
 		if errors.Is(err, docs.ErrBinary) {
 			// Remembered as skipped, so that the next run does not read it again.
 			why := docs.ErrBinary.Error()
@@ -280,7 +309,7 @@ func Index(ctx context.Context, o Options, e plugins.Embedder, paths []string, p
 			progress(p)
 		}
 	}
-	if err := b.flush(ctx, &p); err != nil {
+	if err := b.drain(ctx, &p); err != nil {
 		return sum, err
 	}
 	if b.builder == nil || b.builder.Len() == 0 {
@@ -313,8 +342,10 @@ func Index(ctx context.Context, o Options, e plugins.Embedder, paths []string, p
 		return sum, err
 	}
 	committed = true
+	b.jr.remove()
 	removeStale(dir, m)
 	sum.Chunks, sum.Dim, sum.Written, sum.Elapsed = total, b.dim, true, time.Since(start)
+	sum.Resumed = b.resumed
 	return sum, nil
 }
 
@@ -332,14 +363,26 @@ type build struct {
 	dim                   int
 	nextID                uint32
 	docs                  []docInfo
+	states                map[int]*docState // by index in docs
+	resumed               int               // chunks taken from the journal
 
 	pending []pendingChunk
+	queue   []*job // batches being embedded, oldest first
+	jr      *journal
 }
 
 type pendingChunk struct {
 	doc  int // index in docs
 	n    int
 	text string
+}
+
+// docState is what a run knows of a document it embeds, beside its docInfo.
+type docState struct {
+	// final is the document's number of chunks once it is split, else -1.
+	final int
+	// resumed: its chunks come from the journal (nothing to journal again).
+	resumed bool
 }
 
 func (b *build) indexOptions() index.Options {
@@ -362,6 +405,8 @@ func (b *build) document(ctx context.Context, d docs.Doc, hash string, p *Progre
 	// consecutive even when a batch holds chunks of several documents.
 	b.docs = append(b.docs, docInfo{Path: d.Path, SHA256: hash, Size: d.Size})
 	di := len(b.docs) - 1
+	st := &docState{final: -1}
+	b.states[di] = st
 	n := 0
 	err = chunk.Split(rc, b.o.Chunk, func(c chunk.Chunk) error {
 		b.pending = append(b.pending, pendingChunk{doc: di, n: c.N, text: c.Text})
@@ -375,32 +420,129 @@ func (b *build) document(ctx context.Context, d docs.Doc, hash string, p *Progre
 		return 0, fmt.Errorf("%s: %w", d.Path, err)
 	}
 	p.Read = base + d.Size // the file may have changed size since the walk
+	st.final = n
+	if b.docs[di].Chunks == n { // all added already (or none)
+		if err := b.jr.addDone(d.Path, hash, n); err != nil {
+			return 0, err
+		}
+	}
 	return n, nil
 }
 
-// flush embeds the pending chunks and adds them.
-func (b *build) flush(ctx context.Context, p *Progress) error {
-	if len(b.pending) == 0 {
-		return nil
+// resume adds a document's chunks and vectors from the journal of an
+// earlier run, in batches that keep their place in the queue.
+func (b *build) resume(ctx context.Context, d docs.Doc, hash string, refs []int64, p *Progress) (int, error) {
+	if err := b.flush(ctx, p); err != nil { // what is pending goes first
+		return 0, err
 	}
-	if err := ctx.Err(); err != nil {
+	b.docs = append(b.docs, docInfo{Path: d.Path, SHA256: hash, Size: d.Size})
+	di := len(b.docs) - 1
+	b.states[di] = &docState{final: len(refs), resumed: true}
+	for len(refs) > 0 {
+		n := min(len(refs), b.o.Batch)
+		j := &job{done: make(chan struct{})}
+		close(j.done)
+		for _, off := range refs[:n] {
+			c, v, err := b.jr.chunk(off)
+			if err != nil {
+				return 0, err
+			}
+			if c.Doc != d.Path || c.SHA256 != hash {
+				return 0, fmt.Errorf("%s: chunk record at %d is of %s", b.jr.path, off, c.Doc)
+			}
+			j.chunks = append(j.chunks, pendingChunk{doc: di, n: c.Chunk, text: c.Text})
+			j.vecs = append(j.vecs, v)
+		}
+		refs = refs[n:]
+		b.queue = append(b.queue, j)
+		for len(b.queue) >= b.o.Workers {
+			if err := b.apply(p); err != nil {
+				return 0, err
+			}
+		}
+	}
+	total := b.states[di].final
+	b.resumed += total
+	p.Read += d.Size
+	return total, nil
+}
+
+// job is one Embed call of a batch of chunks.
+type job struct {
+	chunks []pendingChunk
+	vecs   [][]float32
+	err    error
+	done   chan struct{}
+}
+
+// flush sends the pending chunks to the embedder as one batch. Up to
+// Workers batches are embedded at once; finished ones are added in the order
+// they were sent, so ids follow the documents' order.
+func (b *build) flush(ctx context.Context, p *Progress) error {
+	if len(b.pending) > 0 {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		j := &job{chunks: b.pending, done: make(chan struct{})}
+		b.pending = make([]pendingChunk, 0, b.o.Batch)
+		texts := make([]string, len(j.chunks))
+		for i, c := range j.chunks {
+			texts[i] = c.text
+		}
+		go func() {
+			defer close(j.done)
+			j.vecs, j.err = b.e.Embed(ctx, b.o.Model, texts)
+		}()
+		b.queue = append(b.queue, j)
+	}
+	for len(b.queue) >= b.o.Workers {
+		if err := b.apply(p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// drain sends what is pending and adds every batch.
+func (b *build) drain(ctx context.Context, p *Progress) error {
+	if err := b.flush(ctx, p); err != nil {
 		return err
 	}
-	if uint64(b.nextID)+uint64(len(b.pending)) > math.MaxUint32 {
+	for len(b.queue) > 0 {
+		if err := b.apply(p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// wait waits for the batches in flight (after their context is canceled,
+// on an error), so that no Embed call outlives the run.
+func (b *build) wait() {
+	for _, j := range b.queue {
+		<-j.done
+	}
+	b.queue = nil
+}
+
+// apply waits for the oldest batch and adds its chunks.
+func (b *build) apply(p *Progress) error {
+	j := b.queue[0]
+	<-j.done
+	b.queue = b.queue[1:]
+	if j.err != nil {
+		if strings.Contains(j.err.Error(), strconv.Quote(b.o.Model)) {
+			return fmt.Errorf("embedding: %w", j.err) // the error names the model
+		}
+		return fmt.Errorf("embedding with model %q: %w", b.o.Model, j.err)
+	}
+	if len(j.vecs) != len(j.chunks) {
+		return fmt.Errorf("embedding model %q answered %d vectors for %d texts", b.o.Model, len(j.vecs), len(j.chunks))
+	}
+	if uint64(b.nextID)+uint64(len(j.chunks)) > math.MaxUint32 {
 		return errors.New("chunk ids exhausted: index into a new collection")
 	}
-	texts := make([]string, len(b.pending))
-	for i, c := range b.pending {
-		texts[i] = c.text
-	}
-	vecs, err := b.e.Embed(ctx, b.o.Model, texts)
-	if err != nil {
-		return fmt.Errorf("embedding with model %q: %w", b.o.Model, err)
-	}
-	if len(vecs) != len(texts) {
-		return fmt.Errorf("embedding model %q answered %d vectors for %d texts", b.o.Model, len(vecs), len(texts))
-	}
-	for i, v := range vecs {
+	for i, v := range j.vecs {
 		if b.builder == nil {
 			if len(v) == 0 {
 				return fmt.Errorf("embedding model %q answered an empty vector", b.o.Model)
@@ -412,7 +554,7 @@ func (b *build) flush(ctx context.Context, p *Progress) error {
 			return fmt.Errorf("embedding model %q answered a vector of %d dimensions, the collection %q has %d: %w",
 				b.o.Model, len(v), b.o.Name, b.dim, index.ErrDim)
 		}
-		c := b.pending[i]
+		c := j.chunks[i]
 		id := b.nextID
 		if err := b.builder.Add(id, v); err != nil {
 			return fmt.Errorf("embedding model %q, %s chunk %d: %w", b.o.Model, b.docs[c.doc].Path, c.n, err)
@@ -429,9 +571,19 @@ func (b *build) flush(ctx context.Context, p *Progress) error {
 		}
 		b.nextID++
 		b.docs[c.doc].Chunks++
+		if st := b.states[c.doc]; st != nil && !st.resumed {
+			d := b.docs[c.doc]
+			if err := b.jr.addChunk(d.Path, d.SHA256, c.n, c.text, v); err != nil {
+				return err
+			}
+			if st.final == d.Chunks {
+				if err := b.jr.addDone(d.Path, d.SHA256, d.Chunks); err != nil {
+					return err
+				}
+			}
+		}
 	}
-	p.Chunks += len(vecs)
-	b.pending = b.pending[:0]
+	p.Chunks += len(j.vecs)
 	if b.progress != nil {
 		b.progress(*p)
 	}

@@ -14,6 +14,9 @@
 //	                 object {"doc","chunk","text"}, then a table of
 //	                 (id, offset) sorted by id, then a trailer with the
 //	                 table's offset, its length and a CRC-32C
+//	journal.bin      while a run goes on, and after one that did not finish:
+//	                 the chunks it embedded, with their vectors (see
+//	                 journal.go); the next run resumes from it
 //
 // An update writes the files of a new generation next to the old ones and
 // then the manifest; a crash before that leaves the old collection as it

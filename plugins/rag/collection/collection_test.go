@@ -3,9 +3,10 @@ package collection
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"math"
 	"os"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 	"unicode"
 
 	"github.com/llmrouter/llm-router/plugins/rag/chunk"
@@ -32,6 +34,9 @@ type bagEmbedder struct {
 	// failAt makes call number failAt (1-based) fail; dimAt makes the
 	// vectors of calls from dimAt on have dim2 dimensions.
 	failAt, dimAt, dim2 int
+	// forget keeps no texts, and cheap answers a vector of the text's
+	// length instead of its words (for big runs).
+	forget, cheap bool
 }
 
 func (e *bagEmbedder) Embed(ctx context.Context, model string, texts []string) ([][]float32, error) {
@@ -48,7 +53,13 @@ func (e *bagEmbedder) Embed(ctx context.Context, model string, texts []string) (
 	}
 	out := make([][]float32, len(texts))
 	for i, t := range texts {
-		e.texts = append(e.texts, t)
+		if !e.forget {
+			e.texts = append(e.texts, t)
+		}
+		if e.cheap {
+			out[i] = []float32{float32(len(t)), 1, 1, 1}
+			continue
+		}
 		out[i] = bag(t, dim)
 	}
 	return out, nil
@@ -57,9 +68,8 @@ func (e *bagEmbedder) Embed(ctx context.Context, model string, texts []string) (
 func bag(t string, dim int) []float32 {
 	v := make([]float32, dim)
 	for _, w := range strings.FieldsFunc(strings.ToLower(t), func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) }) {
-		h := fnv.New32a()
-		h.Write([]byte(w))
-		s := h.Sum32()
+		sum := sha256.Sum256([]byte(w)) // FNV's low bits collide for words like d2w20, d0w31
+		s := binary.LittleEndian.Uint32(sum[:])
 		if s&(1<<31) != 0 {
 			v[s%uint32(dim)]--
 		} else {
@@ -138,13 +148,18 @@ func docsOf(hits []Hit) []string {
 }
 
 func TestIndexBuildSearchUpdateRemove(t *testing.T) {
-	for _, kind := range []index.Kind{index.Float32, index.Int8} {
-		t.Run(kind.String(), func(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		kind    index.Kind
+		flatMax int
+	}{{"float32", index.Float32, 0}, {"int8", index.Int8, 0}, {"float32 graph", index.Float32, -1}, {"int8 graph", index.Int8, -1}} {
+		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
 			src, persist := corpus(t), t.TempDir()
 			e := &bagEmbedder{dim: 64}
 			o := opts(persist)
-			o.Kind = kind
+			o.Kind = tc.kind
+			o.Index.FlatMax = tc.flatMax
 			o.Exts = []string{".md", ".txt", ".html", ".pdf"}
 			var warnings []string
 			o.Warn = func(s string) { warnings = append(warnings, s) }
@@ -168,6 +183,9 @@ func TestIndexBuildSearchUpdateRemove(t *testing.T) {
 			c := openKB(t, persist)
 			if c.Model() != "embedder-1" || c.Dim() != 64 || c.Len() != sum.Chunks || c.Documents() != 3 {
 				t.Fatalf("opened: model %q dim %d len %d docs %d", c.Model(), c.Dim(), c.Len(), c.Documents())
+			}
+			if c.ix.HasGraph() != (tc.flatMax < 0) {
+				t.Errorf("index has a graph: %v, FlatMax %d", c.ix.HasGraph(), tc.flatMax)
 			}
 			hits := search(t, c, "why do cats purr", 1)
 			if len(hits) != 1 || hits[0].Doc != rel("cats.md") || hits[0].Chunk != 0 || !strings.Contains(hits[0].Text, "Cats purr") {
@@ -307,12 +325,29 @@ func TestIndexFailureKeepsOld(t *testing.T) {
 		t.Errorf("the manifest changed")
 	}
 	ents, _ := os.ReadDir(filepath.Join(persist, "kb"))
-	if len(ents) != 3 {
-		t.Errorf("%d files in the collection, want 3", len(ents))
+	if len(ents) != 4 || !slices.ContainsFunc(ents, func(e os.DirEntry) bool { return e.Name() == journalFile }) {
+		t.Errorf("%d files in the collection, want 3 and the journal", len(ents))
 	}
 	c := openKB(t, persist)
 	if hits := search(t, c, "cats purr", 1); len(hits) != 1 || !strings.Contains(hits[0].Text, "purr") {
 		t.Errorf("old collection: %+v", hits)
+	}
+
+	// A run killed before its commit leaves files of the next generation
+	// behind: the next run replaces them and the collection is whole.
+	for _, n := range []string{"index-2.bin", "chunks-2.bin.tmp", "chunks-2.bin"} {
+		write(t, filepath.Join(persist, "kb", n), "torn")
+	}
+	if _, err := Index(ctx, o, &bagEmbedder{dim: 64}, []string{src}, nil); err != nil {
+		t.Fatal(err)
+	}
+	c2 := openKB(t, persist)
+	if hits := search(t, c2, "dogs bark", 1); len(hits) != 1 || !strings.Contains(hits[0].Text, "Dogs bark") {
+		t.Errorf("after the torn files: %+v", hits)
+	}
+	ents, _ = os.ReadDir(filepath.Join(persist, "kb"))
+	if len(ents) != 3 {
+		t.Errorf("%d files in the collection, want 3", len(ents))
 	}
 }
 
@@ -448,7 +483,7 @@ func TestIndexLargeFileStreamed(t *testing.T) {
 	o.Batch = 256
 	o.Index.FlatMax = math.MaxInt32 // this test is about reading, not the graph
 	var last Progress
-	sum, err := Index(context.Background(), o, &bagEmbedder{dim: 4}, []string{path}, func(p Progress) {
+	sum, err := Index(context.Background(), o, &bagEmbedder{dim: 4, forget: true, cheap: true}, []string{path}, func(p Progress) {
 		last = p
 		if samples++; samples%50 == 0 {
 			runtime.ReadMemStats(&ms)
@@ -463,6 +498,7 @@ func TestIndexLargeFileStreamed(t *testing.T) {
 	}
 	// Vectors (4 floats) and the chunk table (12 bytes) of ~100k chunks are
 	// a few MB; the file is 200.
+	t.Logf("%d MB file, %d chunks: peak heap in use %d MB (sampled)", size>>20, sum.Chunks, peak>>20)
 	if peak > 64<<20 {
 		t.Errorf("heap in use reached %d MB indexing a %d MB file", peak>>20, size>>20)
 	}
@@ -473,5 +509,178 @@ func TestIndexLargeFileStreamed(t *testing.T) {
 	defer c.Close()
 	if c.Len() != sum.Chunks {
 		t.Errorf("collection has %d chunks, summary says %d", c.Len(), sum.Chunks)
+	}
+}
+
+// gateEmbedder holds every call until `need` calls are in flight at once
+// (or a deadline passes, which fails the call), then answers in reverse
+// order of arrival.
+type gateEmbedder struct {
+	bagEmbedder
+	need int
+
+	mu       sync.Mutex
+	inflight int
+	open     chan struct{}
+	order    chan struct{}
+}
+
+func (g *gateEmbedder) Embed(ctx context.Context, model string, texts []string) ([][]float32, error) {
+	g.mu.Lock()
+	g.inflight++
+	if g.inflight == g.need {
+		close(g.open)
+	}
+	g.mu.Unlock()
+	select {
+	case <-g.open:
+	case <-time.After(20 * time.Second):
+		return nil, fmt.Errorf("%d calls never were in flight at once", g.need)
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return g.bagEmbedder.Embed(ctx, model, texts)
+}
+
+// Batches embedded concurrently are added in order: every chunk's record
+// goes with its own vector.
+func TestIndexConcurrentBatches(t *testing.T) {
+	src, persist := t.TempDir(), t.TempDir()
+	for d := range 6 {
+		var b strings.Builder
+		for w := range 60 {
+			fmt.Fprintf(&b, "d%dw%d ", d, w)
+		}
+		write(t, filepath.Join(src, fmt.Sprintf("d%d.txt", d)), b.String())
+	}
+	o := opts(persist)
+	o.Chunk = chunk.Options{Size: 10}
+	o.Batch, o.Workers = 3, 4
+	g := &gateEmbedder{bagEmbedder: bagEmbedder{dim: 256}, need: 4, open: make(chan struct{})}
+	sum, err := Index(context.Background(), o, g, []string{src}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Chunks != 36 {
+		t.Fatalf("%d chunks, want 36", sum.Chunks)
+	}
+	// Edit d5 and run again: the other documents' chunks are copied by
+	// their id ranges, which must be right.
+	write(t, filepath.Join(src, "d5.txt"), "something else entirely")
+	g = &gateEmbedder{bagEmbedder: bagEmbedder{dim: 256}, need: 1, open: make(chan struct{})}
+	if sum, err = Index(context.Background(), o, g, []string{src}, nil); err != nil || sum.Unchanged != 5 || sum.Chunks != 31 {
+		t.Fatalf("second run: %+v, %v", sum, err)
+	}
+	c := openKB(t, persist)
+	for d := range 5 {
+		for n := range 6 {
+			var b strings.Builder
+			for w := n * 10; w < n*10+10; w++ {
+				if w > n*10 {
+					b.WriteByte(' ')
+				}
+				fmt.Fprintf(&b, "d%dw%d", d, w)
+			}
+			hits := search(t, c, b.String(), 1)
+			if len(hits) != 1 || hits[0].Text != b.String() || hits[0].Chunk != n || !strings.HasSuffix(hits[0].Doc, fmt.Sprintf("d%d.txt", d)) {
+				t.Fatalf("chunk %d of d%d: %+v", n, d, hits)
+			}
+		}
+	}
+}
+
+// resumeCorpus writes 5 documents of 40 distinct words.
+func resumeCorpus(t *testing.T) string {
+	src := t.TempDir()
+	for d := range 5 {
+		var b strings.Builder
+		for w := range 40 {
+			fmt.Fprintf(&b, "d%dw%d ", d, w)
+		}
+		write(t, filepath.Join(src, fmt.Sprintf("d%d.txt", d)), b.String())
+	}
+	return src
+}
+
+// A run that fails part way leaves a journal; the next run takes the
+// documents it finished from there instead of embedding them again.
+func TestIndexResumesFromJournal(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name string
+		// between changes things between the failed run and the next.
+		between     func(t *testing.T, src, dir string, o *Options)
+		wantResumed int
+	}{
+		{name: "resumed", wantResumed: 8},
+		{name: "torn last record", between: func(t *testing.T, _, dir string, _ *Options) {
+			p := filepath.Join(dir, journalFile)
+			st, _ := os.Stat(p)
+			os.Truncate(p, st.Size()-3) // d1's "done" record: d1 is embedded again
+		}, wantResumed: 4},
+		{name: "document changed", between: func(t *testing.T, src, _ string, _ *Options) {
+			write(t, filepath.Join(src, "d0.txt"), "d0 is new now")
+		}, wantResumed: 4},
+		{name: "other chunking", between: func(t *testing.T, _, _ string, o *Options) {
+			o.Chunk.Overlap = 1
+		}, wantResumed: 0},
+		{name: "journal of another format", between: func(t *testing.T, _, dir string, _ *Options) {
+			write(t, filepath.Join(dir, journalFile), "garbage")
+		}, wantResumed: 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			src, persist := resumeCorpus(t), t.TempDir()
+			o := opts(persist)
+			o.Chunk = chunk.Options{Size: 10}
+			o.Batch, o.Workers = 2, 1
+			// 5 documents of 4 chunks, 2 per call: calls 1–4 finish d0 and d1.
+			_, err := Index(ctx, o, &bagEmbedder{dim: 64, failAt: 5}, []string{src}, nil)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			dir := filepath.Join(persist, "kb")
+			if _, err := Open(persist, "kb"); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("a collection after the failed run: %v", err)
+			}
+			if tc.between != nil {
+				tc.between(t, src, dir, &o)
+			}
+			e := &bagEmbedder{dim: 64}
+			sum, err := Index(ctx, o, e, []string{src}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sum.Resumed != tc.wantResumed || sum.Added != 5 || sum.Embedded != sum.Chunks {
+				t.Errorf("summary %+v, want %d resumed", sum, tc.wantResumed)
+			}
+			if got := len(e.embedded()); got != sum.Chunks-tc.wantResumed {
+				t.Errorf("%d texts embedded, want %d", got, sum.Chunks-tc.wantResumed)
+			}
+			if _, err := os.Stat(filepath.Join(dir, journalFile)); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("the journal is still there after a committed run")
+			}
+			c := openKB(t, persist)
+			for d := range 5 {
+				if d == 0 && tc.name == "document changed" {
+					continue
+				}
+				for n := range 4 {
+					var b strings.Builder
+					for w := n * 10; w < n*10+10; w++ {
+						if w > n*10 {
+							b.WriteByte(' ')
+						}
+						fmt.Fprintf(&b, "d%dw%d", d, w)
+					}
+					if tc.name == "other chunking" {
+						continue
+					}
+					hits := search(t, c, b.String(), 1)
+					if len(hits) != 1 || hits[0].Text != b.String() || hits[0].Chunk != n || hits[0].Score < 0.999 {
+						t.Fatalf("chunk %d of d%d: %+v", n, d, hits)
+					}
+				}
+			}
+		})
 	}
 }

@@ -4,8 +4,11 @@
 //
 // PDF is not read: no well-kept pure-Go library extracts PDF text reliably
 // (ledongthuc/pdf and its forks are unmaintained and fail on common fonts and
-// encodings; pdfcpu manipulates PDFs but does not extract running text), so a
-// .pdf is skipped with a message saying to convert it (pdftotext) first.
+// encodings; pdfcpu manipulates PDFs but does not extract running text). The
+// one well-kept cgo-free option, klippa-app/go-pdfium's WebAssembly build
+// (Google's PDFium compiled to wasm, run by wazero), would add about 10 MB
+// and two large dependencies to the router binary for one input format, so
+// a .pdf is skipped with a message saying to convert it (pdftotext) first.
 //
 // Every reader streams: nothing holds a whole file in memory.
 package docs
@@ -45,8 +48,8 @@ func (f Format) String() string {
 	return "text"
 }
 
-// DefaultExts are the extensions indexed when none are given.
-var DefaultExts = []string{".md", ".markdown", ".txt", ".html", ".htm"}
+// DefaultExts returns the extensions indexed when none are given.
+func DefaultExts() []string { return []string{".md", ".markdown", ".txt", ".html", ".htm"} }
 
 // FormatOf returns the format of a file name by its extension. An extension
 // with no reader of its own (an --ext the user added, like .rst) is Text;
@@ -90,7 +93,7 @@ func (s Skip) String() string { return s.Path + ": " + s.Reason }
 // duplicates; DefaultExts when exts is empty.
 func NormExts(exts []string) []string {
 	if len(exts) == 0 {
-		return slices.Clone(DefaultExts)
+		return DefaultExts()
 	}
 	var out []string
 	for _, e := range exts {
@@ -127,9 +130,7 @@ func Walk(paths []string, exts []string) ([]Doc, []Skip, error) {
 		}
 		name := filepath.ToSlash(filepath.Clean(p))
 		if fi.IsDir() {
-			if err := w.dir(p, name); err != nil {
-				return nil, nil, err
-			}
+			w.dir(p, name)
 			continue
 		}
 		w.file(p, name, fi)
@@ -146,23 +147,24 @@ type walker struct {
 	skips []Skip
 }
 
-func (w *walker) dir(p, name string) error {
+// dir walks the directory p; what cannot be read is recorded as skipped.
+func (w *walker) dir(p, name string) {
 	real, err := filepath.EvalSymlinks(p)
 	if err != nil {
 		w.skips = append(w.skips, Skip{name, err.Error()})
-		return nil
+		return
 	}
 	if abs, err := filepath.Abs(real); err == nil {
 		real = abs
 	}
 	if w.dirs[real] {
-		return nil // seen: a link loop, or two links to one directory
+		return // seen: a link loop, or two links to one directory
 	}
 	w.dirs[real] = true
 	ents, err := os.ReadDir(p)
 	if err != nil {
 		w.skips = append(w.skips, Skip{name, err.Error()})
-		return nil
+		return
 	}
 	for _, e := range ents {
 		if strings.HasPrefix(e.Name(), ".") {
@@ -175,9 +177,7 @@ func (w *walker) dir(p, name string) error {
 			continue
 		}
 		if fi.IsDir() {
-			if err := w.dir(cp, cn); err != nil {
-				return err
-			}
+			w.dir(cp, cn)
 			continue
 		}
 		if !slices.Contains(w.exts, strings.ToLower(filepath.Ext(e.Name()))) {
@@ -185,7 +185,6 @@ func (w *walker) dir(p, name string) error {
 		}
 		w.file(cp, cn, fi)
 	}
-	return nil
 }
 
 func (w *walker) file(p, name string, fi os.FileInfo) {

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -167,7 +168,60 @@ func TestNormExts(t *testing.T) {
 	if got := NormExts([]string{"MD", ".txt", "md", "html,.htm"}); !slices.Equal(got, []string{".md", ".txt", ".html", ".htm"}) {
 		t.Errorf("NormExts = %q", got)
 	}
-	if got := NormExts(nil); !slices.Equal(got, DefaultExts) {
+	if got := NormExts(nil); !slices.Equal(got, DefaultExts()) {
 		t.Errorf("NormExts(nil) = %q", got)
+	}
+}
+
+// A large HTML file is read as a stream: the heap never holds it.
+func TestHTMLStreamsBoundedMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes 64 MB")
+	}
+	p := filepath.Join(t.TempDir(), "big.html")
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const size = 64 << 20
+	page := "<div><h2>Title &amp; more</h2><p>Some <b>bold</b> text.</p><script>var x = 1;</script></div>\n"
+	buf := []byte(strings.Repeat(page, (1<<20)/len(page)))
+	f.WriteString("<html><body>")
+	for n := 0; n < size; n += len(buf) {
+		if _, err := f.Write(buf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.Close()
+	rc, err := Open(Doc{Path: "big.html", File: p, Format: HTML})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	runtime.GC()
+	var ms runtime.MemStats
+	var peak uint64
+	chunk := make([]byte, 32<<10)
+	total, reads := 0, 0
+	for {
+		n, err := rc.Read(chunk)
+		total += n
+		if reads++; reads%256 == 0 {
+			runtime.ReadMemStats(&ms)
+			peak = max(peak, ms.HeapInuse)
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if total < size/4 {
+		t.Fatalf("read %d bytes of text", total)
+	}
+	t.Logf("%d MB of HTML, %d MB of text, peak heap in use %d MB (sampled)", size>>20, total>>20, peak>>20)
+	if peak > 32<<20 {
+		t.Errorf("heap in use reached %d MB reading %d MB of HTML", peak>>20, size>>20)
 	}
 }

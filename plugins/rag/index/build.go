@@ -31,12 +31,13 @@ type Builder struct {
 	ids  []uint32
 	vecs []float32 // normalised, len(ids)*dim
 	seen map[uint32]struct{}
+	base *graphBase // the graph AddFrom copied, if any
 	err  error
 }
 
 // NewBuilder returns a Builder for vectors of length dim. Invalid options
-// (a dim outside 1..65536, an unknown Kind, M outside 2..128) make Add and
-// Build fail.
+// (a dim outside 1..65536, an unknown Kind, M outside 2..128, EfSearch
+// above 2^20) make Add and Build fail.
 func NewBuilder(dim int, o Options) *Builder {
 	b := &Builder{dim: dim, opts: o, seen: make(map[uint32]struct{})}
 	switch {
@@ -46,8 +47,8 @@ func NewBuilder(dim int, o Options) *Builder {
 		b.err = fmt.Errorf("index: unknown vector kind %d", o.Kind)
 	case o.M != 0 && (o.M < 2 || o.M > maxM):
 		b.err = fmt.Errorf("index: M %d outside 2..%d", o.M, maxM)
-	case o.EfConstruction < 0 || o.EfSearch < 0:
-		b.err = errors.New("index: negative EfConstruction or EfSearch")
+	case o.EfConstruction < 0 || o.EfSearch < 0 || o.EfSearch > maxEfSearch:
+		b.err = fmt.Errorf("index: EfConstruction %d or EfSearch %d outside 0..%d", o.EfConstruction, o.EfSearch, maxEfSearch)
 	}
 	if b.opts.M == 0 {
 		b.opts.M = defaultM
@@ -107,13 +108,30 @@ func (b *Builder) check(id uint32, n int) error {
 // keep is nil), as stored (no re-normalisation, so an Int8 index rebuilt
 // into Int8 keeps its vectors). This is how a collection updates or removes
 // vectors: AddFrom the old index keeping what did not change, Add the new
-// vectors, Build. ix must have the Builder's dimension.
+// vectors, Build. ix must have the Builder's dimension; it may be closed
+// once AddFrom returns.
+//
+// When AddFrom is the Builder's first addition, ix has a graph of the same
+// Kind and M, and at least half of its vectors are kept, Build reuses that
+// graph: the kept nodes keep their links (a node that lost a neighbour is
+// relinked among its former two-hop neighbours) and only the added vectors
+// are inserted, so a small update costs in proportion to its size, not to
+// the collection's.
 func (b *Builder) AddFrom(ix *Index, keep func(id uint32) bool) error {
 	if ix.dim != b.dim {
 		return fmt.Errorf("%w: index has %d dimensions, the builder %d", ErrDim, ix.dim, b.dim)
 	}
+	adopt := len(b.ids) == 0 && b.base == nil && ix.graph && ix.kind == b.opts.Kind && ix.m == b.opts.M
+	var newPos []uint32
+	if adopt {
+		newPos = make([]uint32, ix.n)
+	}
+	kept := 0
 	for p, id := range ix.ids {
 		if keep != nil && !keep(id) {
+			if adopt {
+				newPos[p] = none
+			}
 			continue
 		}
 		if err := b.check(id, ix.dim); err != nil {
@@ -124,6 +142,13 @@ func (b *Builder) AddFrom(ix *Index, keep func(id uint32) bool) error {
 		ix.vectorAt(b.vecs[start:], p)
 		b.ids = append(b.ids, id)
 		b.seen[id] = struct{}{}
+		if adopt {
+			newPos[p] = uint32(kept)
+		}
+		kept++
+	}
+	if adopt && kept > 0 && 2*kept >= ix.n {
+		b.base = copyGraph(ix, newPos)
 	}
 	return nil
 }
@@ -174,8 +199,14 @@ func (b *Builder) Build() (*Index, error) {
 	for i, p := range ix.sortedPos {
 		ix.sortedIDs[i] = ix.ids[p]
 	}
+	base := b.base
+	b.base = nil
 	if n > 1 && (o.FlatMax < 0 || n >= o.FlatMax) {
-		ix.buildGraph(o.EfConstruction, o.Seed)
+		if base != nil {
+			ix.extendGraph(base, o.EfConstruction, o.Seed, o.Progress)
+		} else {
+			ix.buildGraph(o.EfConstruction, o.Seed, o.Progress)
+		}
 	}
 	ix.payload = int64(layoutOf(ix.header()).total)
 	ix.init()
@@ -185,28 +216,44 @@ func (b *Builder) Build() (*Index, error) {
 // buildGraph inserts every node, in position order, into a new HNSW graph.
 // Node levels are drawn up front from Seed, so the arrays are sized once and
 // the build is deterministic.
-func (ix *Index) buildGraph(efC int, seed int64) {
+func (ix *Index) buildGraph(efC int, seed int64, progress func(int, int)) {
+	ix.levels = make([]uint8, ix.n)
+	ix.upperOff = make([]uint32, ix.n)
+	ix.drawLevels(0, seed)
+	ix.entry = 0
+	ix.maxLevel = int(ix.levels[0])
+	ix.insertFrom(1, efC, progress)
+}
+
+// drawLevels draws the levels of the nodes from position from on and lays
+// out the graph arrays for all nodes (levels[:from] already set).
+func (ix *Index) drawLevels(from int, seed int64) {
 	n, m := ix.n, ix.m
 	rng := rand.New(rand.NewPCG(uint64(seed), 0x9e3779b97f4a7c15))
 	ml := 1 / math.Log(float64(m))
-	ix.levels = make([]uint8, n)
-	ix.upperOff = make([]uint32, n)
+	for p := from; p < n; p++ {
+		ix.levels[p] = uint8(min(int(-math.Log(1-rng.Float64())*ml), maxLevel))
+	}
 	total := 0
 	for p := range n {
-		l := min(int(-math.Log(1-rng.Float64())*ml), maxLevel)
-		ix.levels[p] = uint8(l)
 		ix.upperOff[p] = uint32(total)
-		total += l * (1 + m)
+		total += int(ix.levels[p]) * (1 + m)
 	}
 	ix.layer0 = make([]uint32, n*(1+2*m))
 	ix.upper = make([]uint32, total)
 	ix.graph = true
-	ix.entry = 0
-	ix.maxLevel = int(ix.levels[0])
+}
 
-	s := &scratch{visited: make([]uint32, n)}
-	for p := 1; p < n; p++ {
+// insertFrom inserts the nodes from position from on, in order, reporting
+// progress (if not nil).
+func (ix *Index) insertFrom(from, efC int, progress func(int, int)) {
+	s := &scratch{visited: make([]uint32, ix.n)}
+	total := ix.n - from
+	for p := from; p < ix.n; p++ {
 		ix.insert(s, uint32(p), efC)
+		if done := p - from + 1; progress != nil && (done%1024 == 0 || done == total) {
+			progress(done, total)
+		}
 	}
 }
 
@@ -299,15 +346,7 @@ func (ix *Index) link(s *scratch, e, p uint32, sim float32, l int) {
 	for _, x := range lst[1:] {
 		cands = append(cands, item{ix.nodeSim(e, x), x})
 	}
-	slices.SortFunc(cands, func(a, b item) int {
-		if worse(a, b) {
-			return 1
-		}
-		if worse(b, a) {
-			return -1
-		}
-		return 0
-	})
+	slices.SortFunc(cands, byBest)
 	chosen := ix.selectNeighbours(cands, capacity, s.linkOut[:0])
 	s.linkCands, s.linkOut = cands, chosen
 	lst[0] = uint32(len(chosen))

@@ -63,6 +63,11 @@ type Options struct {
 	// Seed makes the build deterministic: the same vectors added in the same
 	// order with the same options give the same index, byte for byte.
 	Seed int64
+	// Progress, if set, is called by Build from its own goroutine as the
+	// graph grows (every 1024 nodes inserted, and once at the end) with the
+	// nodes inserted so far and the number to insert: a graph of 100k × 768
+	// takes minutes of CPU. Not stored.
+	Progress func(done, total int)
 }
 
 // Result is one search hit.

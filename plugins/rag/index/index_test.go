@@ -222,6 +222,7 @@ func TestAddErrors(t *testing.T) {
 		{"dim 0", 0, Options{}, 1, []float32{}, "dimension 0 outside", false},
 		{"bad kind", 3, Options{Kind: 9}, 1, []float32{1, 0, 0}, "unknown vector kind 9", false},
 		{"bad M", 3, Options{M: 1}, 1, []float32{1, 0, 0}, "M 1 outside", false},
+		{"huge EfSearch", 3, Options{EfSearch: 1 << 21}, 1, []float32{1, 0, 0}, "EfSearch 2097152 outside", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b := NewBuilder(tc.dim, tc.opts)
@@ -476,12 +477,22 @@ func TestWriteFileIsAtomic(t *testing.T) {
 }
 
 func TestUpdateAndRemove(t *testing.T) {
-	data := clustered(1000, 32, 8, 13)
-	fresh := clustered(50, 32, 8, 14)
-	for _, kind := range []Kind{Float32, Int8} {
-		t.Run(kind.String(), func(t *testing.T) {
-			o := Options{Kind: kind, FlatMax: -1, M: 8}
-			old := build(t, data, o, sparseID)
+	all := clustered(2100, 32, 8, 13)
+	data, fresh, queries := all[:1000], all[1000:1050], all[1050:1150]
+	for _, tc := range []struct {
+		name    string
+		kind    Kind
+		newM    int // the rebuild's M
+		removeN int // vectors 0..removeN-1 are removed, the next 50 updated
+		reuse   bool
+	}{
+		{"float32 graph reused", Float32, 8, 100, true},
+		{"int8 graph reused", Int8, 8, 100, true},
+		{"float32 most removed", Float32, 8, 600, false},
+		{"float32 other M", Float32, 12, 100, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			old := build(t, data, Options{Kind: tc.kind, FlatMax: -1, M: 8}, sparseID)
 			path := filepath.Join(t.TempDir(), "c.idx")
 			if err := old.WriteFile(path); err != nil {
 				t.Fatal(err)
@@ -490,17 +501,25 @@ func TestUpdateAndRemove(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer op.Close()
-			// Remove ids of vectors 0..99, replace vectors 100..149 by
-			// fresh ones, add 50 new ids.
-			removed := func(id uint32) bool { return id < sparseID(100) }
-			updated := func(id uint32) bool { return id >= sparseID(100) && id < sparseID(150) }
-			b := NewBuilder(32, o)
+			removed := func(id uint32) bool { return id < sparseID(tc.removeN) }
+			updated := func(id uint32) bool { return id >= sparseID(tc.removeN) && id < sparseID(tc.removeN+50) }
+			b := NewBuilder(32, Options{Kind: tc.kind, FlatMax: -1, M: tc.newM, Seed: 2})
 			if err := b.AddFrom(op, func(id uint32) bool { return !removed(id) && !updated(id) }); err != nil {
 				t.Fatal(err)
 			}
+			if (b.base != nil) != tc.reuse {
+				t.Fatalf("graph reused: %v, want %v", b.base != nil, tc.reuse)
+			}
+			// The old index may be closed once AddFrom returned.
+			oldVec := map[uint32][]float32{}
+			for _, id := range op.IDs() {
+				oldVec[id], _ = op.Vector(id)
+			}
+			if err := op.Close(); err != nil {
+				t.Fatal(err)
+			}
 			for i, v := range fresh {
-				if err := b.Add(sparseID(100+i), v); err != nil {
+				if err := b.Add(sparseID(tc.removeN+i), v); err != nil {
 					t.Fatal(err)
 				}
 				if err := b.Add(uint32(100000+i), v); err != nil {
@@ -511,7 +530,7 @@ func TestUpdateAndRemove(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if want := 1000 - 100 + 50; nu.Len() != want {
+			if want := 1000 - tc.removeN + 50; nu.Len() != want {
 				t.Fatalf("rebuilt index has %d vectors, want %d", nu.Len(), want)
 			}
 			for i := range data {
@@ -523,17 +542,16 @@ func TestUpdateAndRemove(t *testing.T) {
 						t.Fatalf("removed id %d still in the index", id)
 					}
 				case updated(id):
-					if !ok || cosine(v, fresh[i-100]) < 0.999 {
+					if !ok || cosine(v, fresh[i-tc.removeN]) < 0.999 {
 						t.Fatalf("updated id %d does not have its new vector", id)
 					}
 				default:
-					was, _ := op.Vector(id)
-					if !ok || !near(v, was) {
+					if !ok || !near(v, oldVec[id]) {
 						t.Fatalf("kept id %d changed its vector in the rebuild", id)
 					}
 				}
 			}
-			for i := range data[:100] {
+			for i := range data[:tc.removeN] {
 				for _, r := range nu.Search(data[i], 10) {
 					if removed(r.ID) {
 						t.Fatalf("search returned removed id %d", r.ID)
@@ -544,14 +562,69 @@ func TestUpdateAndRemove(t *testing.T) {
 				r := nu.Search(v, 2)
 				got := []uint32{r[0].ID, r[1].ID}
 				slices.Sort(got)
-				if want := []uint32{sparseID(100 + i), uint32(100000 + i)}; !slices.Equal(got, want) {
+				if want := []uint32{sparseID(tc.removeN + i), uint32(100000 + i)}; !slices.Equal(got, want) {
 					t.Fatalf("search for new vector %d found %v, want %v", i, got, want)
 				}
 			}
-			if err := NewBuilder(31, o).AddFrom(op, nil); !errors.Is(err, ErrDim) {
-				t.Errorf("AddFrom with another dimension: %v, want ErrDim", err)
+			var got, exact [][]Result
+			for _, q := range queries {
+				got = append(got, nu.Search(q, 10))
+				exact = append(exact, nu.SearchExact(q, 10))
+			}
+			if r := recall(got, exact); r < 0.95 {
+				t.Errorf("recall@10 of the rebuilt index %.4f, want >= 0.95", r)
 			}
 		})
+	}
+	b := NewBuilder(31, Options{})
+	if err := b.AddFrom(build(t, data, Options{}, sparseID), nil); !errors.Is(err, ErrDim) {
+		t.Errorf("AddFrom with another dimension: %v, want ErrDim", err)
+	}
+}
+
+// TestRebuildKeepsLinks: a kept node none of whose neighbours went keeps its
+// links (renumbered); one that lost a neighbour gets only kept ones.
+func TestRebuildKeepsLinks(t *testing.T) {
+	data := clustered(400, 16, 4, 23)
+	o := Options{FlatMax: -1, M: 6}
+	old := build(t, data, o, sparseID)
+	b := NewBuilder(16, o)
+	gone := map[uint32]bool{0: true, 5: true}
+	if err := b.AddFrom(old, func(id uint32) bool { return !gone[(id-3)/7] }); err != nil {
+		t.Fatal(err)
+	}
+	nu, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	idsOf := func(ix *Index, pos uint32, l int) []uint32 {
+		var ids []uint32
+		for _, e := range ix.neighbours(pos, l) {
+			ids = append(ids, ix.ids[e])
+		}
+		slices.Sort(ids)
+		return ids
+	}
+	same, relinked := 0, 0
+	for p := range nu.n {
+		id := nu.ids[p]
+		op, _ := old.position(id)
+		was := idsOf(old, uint32(op), 0)
+		now := idsOf(nu, uint32(p), 0)
+		if slices.ContainsFunc(was, func(x uint32) bool { return gone[(x-3)/7] }) {
+			relinked++
+			if slices.ContainsFunc(now, func(x uint32) bool { return gone[(x-3)/7] }) {
+				t.Fatalf("node %d still links a removed node", id)
+			}
+			continue
+		}
+		if !slices.Equal(was, now) {
+			t.Fatalf("node %d lost no neighbour but its links changed: %v -> %v", id, was, now)
+		}
+		same++
+	}
+	if relinked == 0 || same == 0 {
+		t.Fatalf("%d nodes relinked, %d unchanged: the test removed nothing that mattered", relinked, same)
 	}
 }
 
@@ -659,5 +732,16 @@ func TestSearchAllocations(t *testing.T) {
 				t.Errorf("%+v %s: %v allocations per search, want 1 (the results)", o, name, a)
 			}
 		}
+	}
+}
+
+func TestBuildProgress(t *testing.T) {
+	var calls [][2]int
+	o := Options{FlatMax: -1, M: 4, Progress: func(done, total int) { calls = append(calls, [2]int{done, total}) }}
+	build(t, clustered(3000, 8, 3, 25), o, sparseID)
+	// Node 0 starts the graph; 2999 are inserted.
+	want := [][2]int{{1024, 2999}, {2048, 2999}, {2999, 2999}}
+	if !slices.Equal(calls, want) {
+		t.Errorf("progress calls %v, want %v", calls, want)
 	}
 }
