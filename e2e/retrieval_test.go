@@ -327,3 +327,48 @@ func TestSemanticRouting(t *testing.T) {
 		return strings.Contains(r.logs.String(), `"route_reason":"target=code similarity=`)
 	})
 }
+
+// The README's workflow: `llm-router rag index` builds the collection with
+// the embedding model of models-config, then `llm-router run` with the
+// original's variables retrieves from it.
+func TestRAGIndexThenServe(t *testing.T) {
+	fake := llmtest.NewOpenAIPlus("kb")
+	defer fake.Close()
+	fake.SetBagOfWords(bowDim)
+	models := modelsJSON(map[string][]string{
+		"chat-m":    {prov("pc", fake.URL, "openai", "")},
+		"bow-embed": {prov("pe", fake.URL, "openai", `"is_embedding": true`)},
+	})
+	dir := t.TempDir()
+	modelsFile, src, persist := filepath.Join(dir, "models-config.json"), filepath.Join(dir, "docs"), filepath.Join(dir, "rag")
+	for p, text := range map[string]string{modelsFile: models, filepath.Join(src, "vacation.md"): vacation, filepath.Join(src, "parking.md"): parking} {
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if out, err := runCLI(t, nil, "rag", "index", "--collection", "handbook", "--model", "bow-embed", "--persist-dir", persist,
+		"--models-config", modelsFile, src); err != nil {
+		t.Fatalf("rag index: %v\n%s", err, out)
+	}
+	r := startRouter(t, routerOpts{models: models, env: map[string]string{
+		"LLM_ROUTER_UTILS_PLUGINS_PIPELINE":    "langchain_rag",
+		"LLM_ROUTER_LANGCHAIN_RAG_COLLECTION":  "handbook",
+		"LLM_ROUTER_LANGCHAIN_RAG_EMBEDDER":    "bow-embed",
+		"LLM_ROUTER_LANGCHAIN_RAG_PERSIST_DIR": persist,
+		"LLM_ROUTER_LANGCHAIN_RAG_MIN_SCORE":   "0.3",
+	}})
+	oc := openai.NewClient(option.WithBaseURL(r.Base()+"/v1/"), option.WithAPIKey("k"), option.WithMaxRetries(0))
+	question := "How many vacation days do employees get per year?"
+	var resp *http.Response
+	if _, err := oc.Chat.Completions.New(context.Background(), openai.ChatCompletionNewParams{Model: "chat-m",
+		Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage(question)}}, option.WithResponseInto(&resp)); err != nil {
+		t.Fatal(err)
+	}
+	if body := lastChat(t, fake); !strings.HasSuffix(resp.Header.Get("X-LLM-Router-RAG"), "vacation.md#0") ||
+		!strings.Contains(body, q(question+"\n\n"+ragPreface+"\n\n"+vacation)) || strings.Contains(body, parking) {
+		t.Fatalf("header %q, provider got %s", resp.Header.Get("X-LLM-Router-RAG"), body)
+	}
+}
