@@ -24,6 +24,8 @@ import (
 	_ "github.com/llmrouter/llm-router/plugins/fast_masker"
 	_ "github.com/llmrouter/llm-router/plugins/nask_guard"
 	_ "github.com/llmrouter/llm-router/plugins/pii_masker"
+	_ "github.com/llmrouter/llm-router/plugins/rag"
+	_ "github.com/llmrouter/llm-router/plugins/semantic_routing"
 	_ "github.com/llmrouter/llm-router/plugins/simple_semantic_routing"
 	_ "github.com/llmrouter/llm-router/plugins/sojka_guard"
 )

@@ -324,6 +324,7 @@ func parseDirective(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    request_timeout <duration|seconds>
 //	    default_language <pl|en>
 //	    prompts_dir <dir>
+//	    rag_collection <name>
 //	    not_found [on|off]
 //	    provider_header [on|off]
 //	    cors <origin…> {
@@ -367,6 +368,11 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			h.Metrics = true
 		case "allow_prompt_control":
 			h.AllowPromptControl = true
+		case "rag_collection":
+			if !d.NextArg() {
+				return d.ArgErr()
+			}
+			h.RAGCollection = d.Val()
 		case "not_found":
 			on, err := onOffArg(d)
 			if err != nil {

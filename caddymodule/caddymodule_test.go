@@ -96,6 +96,7 @@ func TestHandlerCaddyfile(t *testing.T) {
 		default_language en
 		metrics
 		allow_prompt_control
+		rag_collection handbook
 		auth on {
 			keys_file /etc/llm-router/keys.json
 		}
@@ -105,7 +106,7 @@ func TestHandlerCaddyfile(t *testing.T) {
 		t.Fatal(err)
 	}
 	if h.Prefix == nil || normalizePrefix(*h.Prefix) != "" || h.MaxRequestBody != 4096 || h.RequestTimeout != caddy.Duration(90*time.Second) ||
-		h.DefaultLanguage != "en" || !h.Metrics || !h.AllowPromptControl || h.Auth == nil || !h.Auth.Enabled || h.Auth.KeysFile != "/etc/llm-router/keys.json" {
+		h.DefaultLanguage != "en" || !h.Metrics || !h.AllowPromptControl || h.RAGCollection != "handbook" || h.Auth == nil || !h.Auth.Enabled || h.Auth.KeysFile != "/etc/llm-router/keys.json" {
 		t.Fatalf("parsed %+v", h)
 	}
 	// An environment placeholder that expanded to nothing keeps the default.

@@ -38,7 +38,7 @@ const corsBaseHeaders = "Authorization, Content-Type, X-Api-Key, Anthropic-Versi
 // corsExposed are the response headers a page may read beyond the
 // CORS-safelisted ones: the router's own and the retry and rate-limit
 // headers the SDKs act on.
-const corsExposed = "X-Request-Id, X-Llm-Router-Provider, X-Llm-Router-Model, Retry-After, Retry-After-Ms, X-Should-Retry, " +
+const corsExposed = "X-Request-Id, X-Llm-Router-Provider, X-Llm-Router-Model, X-Llm-Router-Rag, Retry-After, Retry-After-Ms, X-Should-Retry, " +
 	"X-Ratelimit-Limit-Requests, X-Ratelimit-Limit-Tokens, X-Ratelimit-Remaining-Requests, X-Ratelimit-Remaining-Tokens, " +
 	"X-Ratelimit-Reset-Requests, X-Ratelimit-Reset-Tokens"
 

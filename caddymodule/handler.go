@@ -45,6 +45,10 @@ type Handler struct {
 	// prompt with map_prompt, prompt_str_force and prompt_str_postfix (the
 	// original allowed it always); off, these fields are removed.
 	AllowPromptControl bool `json:"allow_prompt_control,omitempty"`
+	// RAGCollection is the retrieval collection of this handler's requests
+	// when they name none ("rag": {"collection": …}); empty means the rag
+	// util's own default.
+	RAGCollection string `json:"rag_collection,omitempty"`
 	// Auth configures API keys; nil means LLM_ROUTER_AUTH_* decide.
 	Auth *auth.Config `json:"auth,omitempty"`
 	// NotFound answers a request for a path no endpoint serves, and that no
@@ -110,6 +114,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	opts := engine.ServerOptions{Prefix: h.prefix, MaxRequestBody: h.MaxRequestBody, RequestTimeout: time.Duration(h.RequestTimeout),
 		DefaultLanguage: h.DefaultLanguage, PromptsDir: h.PromptsDir, AllowPromptControl: h.AllowPromptControl,
+		RAGCollection:  h.RAGCollection,
 		ProviderHeader: h.ProviderHeader == nil || *h.ProviderHeader, Version: Version, Metrics: metricsHTTP,
 		AccessLog: accessLog, Logger: h.logger}
 	if h.authn != nil {

@@ -91,6 +91,8 @@ var pluginKind = map[string]string{
 	"nask_guard":                 "guardrail",
 	"sojka_guard":                "guardrail",
 	"langchain_rag":              "util",
+	"rag":                        "util",
+	"semantic_routing":           "util",
 	"simple_semantic_routing":    "util",
 	"semantic_biencoder_routing": "util",
 }

@@ -48,6 +48,11 @@ func builtinEndpoint(name string) endpointFunc {
 		if err != nil {
 			return err
 		}
+		if len(h.app.augmenters) > 0 {
+			if err := h.augmentTask(r.Context(), w, t, body); err != nil {
+				return err
+			}
+		}
 		if err := h.builtinPipeline(r.Context(), rt, t, body); err != nil {
 			return err
 		}

@@ -129,17 +129,18 @@ type Options struct {
 // Engine is the request path of one loaded configuration: what every
 // handler of it shares.
 type Engine struct {
-	cfg       *config.Config
-	upstreams map[string]*provider.Upstream
-	balancer  Balancer
-	metrics   *Metrics
-	pipeline  *plugins.Pipeline
-	env       plugins.Env
-	auditLog  Auditor
-	retry     RetryPolicy
-	answers   *answerBudget
-	embedder  *Server // serves Embed: failover without a handler
-	logger    *zap.Logger
+	cfg        *config.Config
+	upstreams  map[string]*provider.Upstream
+	balancer   Balancer
+	metrics    *Metrics
+	pipeline   *plugins.Pipeline
+	augmenters []plugins.Augmenter // the utils that add retrieved text
+	env        plugins.Env
+	auditLog   Auditor
+	retry      RetryPolicy
+	answers    *answerBudget
+	embedder   *Server // serves Embed: failover without a handler
+	logger     *zap.Logger
 	// ExternalTimeout bounds the wait for a provider's answer.
 	ExternalTimeout time.Duration
 	// MaxResponseBody bounds a provider's non-streamed answer.
@@ -155,7 +156,7 @@ func New(o Options) *Engine {
 		o.Metrics = NewMetrics()
 	}
 	e := &Engine{cfg: o.Config, upstreams: o.Upstreams, balancer: o.Balancer, metrics: o.Metrics, pipeline: o.Pipeline,
-		env: o.Env, auditLog: o.Audit, retry: o.Retry, answers: &answerBudget{max: o.MaxResponseBody},
+		augmenters: augmenters(o.Pipeline), env: o.Env, auditLog: o.Audit, retry: o.Retry, answers: &answerBudget{max: o.MaxResponseBody},
 		ExternalTimeout: o.ExternalTimeout, MaxResponseBody: o.MaxResponseBody, logger: o.Logger}
 	e.embedder = &Server{app: e, logger: o.Logger}
 	return e

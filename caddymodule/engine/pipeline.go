@@ -44,10 +44,18 @@ func (h *Server) runPipeline(ctx context.Context, w http.ResponseWriter, rt Rout
 			return &Error{Status: http.StatusNotFound, Param: "model", Msg: "the routing plugin could not choose a model for 'auto'"}
 		}
 		c.model = req.Model
+		if req.Reason != "" {
+			requestInfo(ctx).note().routeReason = req.Reason
+		}
 		w.Header().Set(RoutedModelHeader, c.model)
 	}
 	if p == nil {
 		return nil
+	}
+	if len(h.app.augmenters) > 0 {
+		if err := h.augmentChat(ctx, w, c); err != nil {
+			return err
+		}
 	}
 	anonymize, _, _ := c.obj.Bool("anonymize")
 	masking := p.MaskingEnabled(anonymize)
@@ -213,6 +221,9 @@ func texts(creq *protocol.Request) []string {
 func pluginError(err error) error {
 	if errors.Is(err, plugins.ErrServiceUnavailable) {
 		return &Error{Status: http.StatusServiceUnavailable, Msg: "request refused: " + err.Error(), RetryAfter: 5 * time.Second}
+	}
+	if errors.Is(err, plugins.ErrInvalidRequest) {
+		return &Error{Status: http.StatusBadRequest, Msg: strings.TrimSpace(err.Error())}
 	}
 	if errors.Is(err, context.Canceled) {
 		return &Error{Status: statusClientClosed, Msg: "the client closed the request"}

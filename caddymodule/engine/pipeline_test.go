@@ -23,6 +23,7 @@ func TestPluginError(t *testing.T) {
 		{"service down", fmt.Errorf("mask: %w", plugins.ErrServiceUnavailable), http.StatusServiceUnavailable},
 		{"client left mid-check", fmt.Errorf("guard: %w", context.Canceled), statusClientClosed},
 		{"timed out", fmt.Errorf("guard: %w", context.DeadlineExceeded), http.StatusGatewayTimeout},
+		{"the client's mistake", fmt.Errorf("rag: %w", plugins.ErrInvalidRequest), http.StatusBadRequest},
 		{"anything else", errors.New("boom"), http.StatusInternalServerError},
 	}
 	for _, tt := range tests {

@@ -41,6 +41,9 @@ type ServerOptions struct {
 	// system prompt (map_prompt, prompt_str_force, prompt_str_postfix);
 	// off, these fields are removed.
 	AllowPromptControl bool
+	// RAGCollection is the retrieval collection of requests that name
+	// none; empty means the rag util's default.
+	RAGCollection string
 	// ProviderHeader names the provider of every answer a provider served
 	// in X-LLM-Router-Provider.
 	ProviderHeader bool
@@ -308,6 +311,14 @@ func (l *requestLog) MarshalLogObject(enc zapcore.ObjectEncoder) error {
 	if info.key != nil {
 		enc.AddString("key", info.key.ID())
 	}
+	if n := info.notes; n != nil {
+		if n.routeReason != "" {
+			enc.AddString("route_reason", n.routeReason)
+		}
+		if len(n.ragSources) > 0 {
+			enc.AddString("rag_sources", strings.Join(n.ragSources, ","))
+		}
+	}
 	return nil
 }
 
@@ -338,8 +349,24 @@ type reqInfo struct {
 	translated      bool
 	stream          bool
 	usage           protocol.Usage
-	key             Caller // the caller's API key, when keys are on
-	charged         int    // the tokens Gate.Authorize charged
+	key             Caller       // the caller's API key, when keys are on
+	charged         int          // the tokens Gate.Authorize charged
+	notes           *pluginNotes // set only when a util has something to log
+}
+
+// pluginNotes is what the utils report for the request log; kept out of
+// reqInfo so that requests without them do not carry the space.
+type pluginNotes struct {
+	routeReason string   // why a routing util chose the model ("target=code similarity=0.83")
+	ragSources  []string // the chunks retrieval added ("path#chunk")
+}
+
+// note returns the request's plugin notes, creating them.
+func (i *reqInfo) note() *pluginNotes {
+	if i.notes == nil {
+		i.notes = &pluginNotes{}
+	}
+	return i.notes
 }
 
 // routed records the model and provider a call went to.

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	"github.com/llmrouter/llm-router/plugins/plugintest"
 )
 
 // ErrorMidStream makes the native fakes (Ollama, Anthropic) send half of a
@@ -47,6 +49,7 @@ type knobs struct {
 	requests []Request
 	gate     chan struct{}
 	canceled int
+	bow      int
 }
 
 // settings is a snapshot of the knobs taken when a request arrives.
@@ -59,6 +62,16 @@ type settings struct {
 	thinking string
 	models   []string
 	gate     chan struct{}
+	bow      int
+}
+
+// SetBagOfWords makes later embedding answers hashed bag-of-words vectors
+// of dim dimensions (see BagOfWords), so that texts sharing words are near;
+// 0 goes back to Vector.
+func (k *knobs) SetBagOfWords(dim int) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.bow = dim
 }
 
 // SetReply sets the completion text and how many stream deltas carry it
@@ -162,7 +175,7 @@ func (k *knobs) record(r *http.Request) ([]byte, settings) {
 	defer k.mu.Unlock()
 	k.requests = append(k.requests, Request{Method: r.Method, Path: r.URL.Path, Header: r.Header.Clone(), Body: body})
 	return body, settings{reply: k.reply, tokens: k.tokens, delay: k.delay, fault: k.fault, tools: append([]ToolCall(nil), k.tools...), thinking: k.thinking,
-		models: append([]string(nil), k.models...), gate: k.gate}
+		models: append([]string(nil), k.models...), gate: k.gate, bow: k.bow}
 }
 
 // hold waits on the gate (if any); false when the client went away.
@@ -232,6 +245,25 @@ func Vector(text string) []float64 {
 		v[i] /= n
 	}
 	return v
+}
+
+// BagOfWords is the deterministic embedding of plugintest.BagOfWords:
+// the words of text hashed into dim signed buckets, L2-normalised.
+func BagOfWords(text string, dim int) []float64 {
+	v := plugintest.BagOfWords(text, dim)
+	out := make([]float64, len(v))
+	for i, f := range v {
+		out[i] = float64(f)
+	}
+	return out
+}
+
+// embedding is Vector, or BagOfWords when bow > 0.
+func embedding(text string, bow int) []float64 {
+	if bow > 0 {
+		return BagOfWords(text, bow)
+	}
+	return Vector(text)
 }
 
 // Ollama is a fake Ollama server speaking the native API: /api/chat,
@@ -571,7 +603,7 @@ func (s *Ollama) embed(w http.ResponseWriter, r *http.Request, body []byte, st s
 	vecs := make([][]float64, 0, len(inputs))
 	tokens := 0
 	for _, in := range inputs {
-		vecs = append(vecs, Vector(in))
+		vecs = append(vecs, embedding(in, st.bow))
 		tokens += len(strings.Fields(in))
 	}
 	writeJSON(w, map[string]any{"model": req.Model, "embeddings": vecs, "total_duration": 14143917,
@@ -590,7 +622,7 @@ func (s *Ollama) embeddings(w http.ResponseWriter, r *http.Request, body []byte,
 		s.noteCanceled()
 		return
 	}
-	writeJSON(w, map[string]any{"embedding": Vector(req.Prompt)})
+	writeJSON(w, map[string]any{"embedding": embedding(req.Prompt, st.bow)})
 }
 
 func writeOllamaError(w http.ResponseWriter, status int, msg string) {

@@ -17,6 +17,15 @@ import (
 type OpenAIPlus struct {
 	*OpenAI
 	tools []ToolCall // guarded by OpenAI.mu
+	bow   int        // guarded by OpenAI.mu
+}
+
+// SetBagOfWords makes later embedding answers hashed bag-of-words vectors
+// of dim dimensions (see BagOfWords); 0 goes back to Vector.
+func (s *OpenAIPlus) SetBagOfWords(dim int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.bow = dim
 }
 
 // NewOpenAIPlus starts a fake OpenAI-compatible server that also serves
@@ -38,7 +47,7 @@ func (s *OpenAIPlus) SetToolCalls(calls ...ToolCall) {
 func (s *OpenAIPlus) serve(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
 	s.mu.Lock()
-	tools, fault, delay := s.tools, s.fault, s.delay
+	tools, fault, delay, bow := s.tools, s.fault, s.delay, s.bow
 	s.mu.Unlock()
 	embeddings := r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/embeddings")
 	var req struct {
@@ -72,7 +81,7 @@ func (s *OpenAIPlus) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if embeddings {
-		s.embeddings(w, req.Model, req.Input)
+		s.embeddings(w, req.Model, req.Input, bow)
 		return
 	}
 	if param, msg, bad := openAIDanglingTool(req.Messages); bad {
@@ -141,7 +150,7 @@ func (s *OpenAIPlus) serve(w http.ResponseWriter, r *http.Request) {
 	fl.Flush()
 }
 
-func (s *OpenAIPlus) embeddings(w http.ResponseWriter, model string, input json.RawMessage) {
+func (s *OpenAIPlus) embeddings(w http.ResponseWriter, model string, input json.RawMessage, bow int) {
 	var inputs []string
 	var one string
 	if json.Unmarshal(input, &one) == nil {
@@ -153,7 +162,7 @@ func (s *OpenAIPlus) embeddings(w http.ResponseWriter, model string, input json.
 	data := make([]any, 0, len(inputs))
 	tokens := 0
 	for i, in := range inputs {
-		data = append(data, map[string]any{"object": "embedding", "index": i, "embedding": Vector(in)})
+		data = append(data, map[string]any{"object": "embedding", "index": i, "embedding": embedding(in, bow)})
 		tokens += len(strings.Fields(in))
 	}
 	w.Header().Set("Content-Type", "application/json")

@@ -122,13 +122,16 @@ func (mo *Module) Choose(texts []string) (model, reason string) {
 	return mo.r.Choose(texts)
 }
 
-// Apply implements plugins.Util: it replaces r.Model when it is "auto".
+// Apply implements plugins.Util: it replaces r.Model when it is "auto",
+// and says why in r.Reason (for the request log).
 func (mo *Module) Apply(ctx context.Context, r *plugins.Request) error {
-	m, err := mo.r.Route(ctx, r.Model, r.Texts)
-	if err != nil {
-		return err
+	if r.Model != Auto {
+		return nil
 	}
-	r.Model = m
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("%s: %w", Name, err)
+	}
+	r.Model, r.Reason = mo.r.Choose(r.Texts)
 	return nil
 }
 

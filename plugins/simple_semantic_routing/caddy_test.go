@@ -101,19 +101,20 @@ func TestModuleApply(t *testing.T) {
 		t.Fatal(err)
 	}
 	tests := []struct {
-		model string
-		texts []string
-		want  string
+		model  string
+		texts  []string
+		want   string
+		reason string
 	}{
-		{"llama3", []string{"napisz funkcję w pythonie"}, "llama3"},
-		{Auto, []string{"napisz funkcję w pythonie"}, "big"},
-		{Auto, []string{"jaka jest stolica Francji?"}, "small"},
-		{Auto, nil, "gpt-oss:120b"}, // default: the bundled simple level's model
+		{"llama3", []string{"napisz funkcję w pythonie"}, "llama3", ""},
+		{Auto, []string{"napisz funkcję w pythonie"}, "big", "intent=code complexity=simple tokens=5"},
+		{Auto, []string{"jaka jest stolica Francji?"}, "small", "intent=general complexity=simple tokens=5"},
+		{Auto, nil, "gpt-oss:120b", "no text: default model"}, // default: the bundled simple level's model
 	}
 	for _, tt := range tests {
 		r := &plugins.Request{Model: tt.model, Texts: tt.texts}
-		if err := m.Apply(t.Context(), r); err != nil || r.Model != tt.want {
-			t.Errorf("Apply(%q, %q) → %q, %v; want %q", tt.model, tt.texts, r.Model, err, tt.want)
+		if err := m.Apply(t.Context(), r); err != nil || r.Model != tt.want || r.Reason != tt.reason {
+			t.Errorf("Apply(%q, %q) → %q %q, %v; want %q %q", tt.model, tt.texts, r.Model, r.Reason, err, tt.want, tt.reason)
 		}
 	}
 }
