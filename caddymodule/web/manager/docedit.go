@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -182,28 +183,9 @@ func (h *Handler) reorder(w http.ResponseWriter, r *http.Request) {
 		h.jsonError(w, http.StatusBadRequest, "The order must list every provider once.")
 		return
 	}
-	// Apply the permutation as moves: place the provider that belongs at
-	// position k there, tracking where the others went.
-	pos := make([]int, len(req.Order)) // pos[old index] = current index
-	at := make([]int, len(req.Order))  // at[current index] = old index
-	for i := range pos {
-		pos[i], at[i] = i, i
-	}
-	for k, old := range req.Order {
-		from := pos[old]
-		if from == k {
-			continue
-		}
-		if err := d.MoveProvider(req.Group, req.Model, from, k); err != nil {
-			h.jsonError(w, http.StatusBadRequest, err.Error())
-			return
-		}
-		moved := at[from]
-		copy(at[k+1:from+1], at[k:from])
-		at[k] = moved
-		for j := range at {
-			pos[at[j]] = j
-		}
+	if err := applyOrder(d.Document, req.Group, req.Model, req.Order); err != nil {
+		h.jsonError(w, http.StatusBadRequest, err.Error())
+		return
 	}
 	sealed, err := d.seal(h.app.key)
 	if err != nil {
@@ -222,6 +204,26 @@ func (h *Handler) reorder(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.writeJSON(w, http.StatusOK, map[string]any{"ok": true, "revision": saved.Revision})
+}
+
+// applyOrder puts the providers of a model in order (their current
+// indexes in the new order) with MoveProvider.
+func applyOrder(d *doc.Document, group, model string, order []int) error {
+	at := make([]int, len(order)) // at[current place] = original index
+	for i := range at {
+		at[i] = i
+	}
+	for k, orig := range order {
+		from := slices.Index(at, orig)
+		if from == k {
+			continue
+		}
+		if err := d.MoveProvider(group, model, from, k); err != nil {
+			return err
+		}
+		at = slices.Insert(slices.Delete(at, from, from+1), k, orig)
+	}
+	return nil
 }
 
 func isPermutation(order []int, n int) bool {

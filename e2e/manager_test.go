@@ -1,0 +1,584 @@
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
+	"github.com/tailscale/hujson"
+
+	"github.com/llmrouter/llm-router/caddymodule/llmtest"
+)
+
+// The Config Manager (issue 18) driven in headless Chromium against the
+// built binary: llmtest fakes stand in for the providers.
+
+const (
+	mgrAdmin    = "admin"
+	mgrAdminPW  = "admin-password-1"
+	mgrUser     = "bob"
+	mgrUserPW   = "bob-password-12"
+	mgrEvilName = `<img src=x onerror=alert(1)>`
+)
+
+// mgrShot saves a full-page PNG under testdata/screenshots/manager (or
+// $LLM_ROUTER_SCREENSHOT_DIR/manager).
+func mgrShot(b *browser, name string) {
+	b.t.Helper()
+	dir := filepath.Join("testdata", "screenshots", "manager")
+	if d := os.Getenv("LLM_ROUTER_SCREENSHOT_DIR"); d != "" {
+		dir = filepath.Join(d, "manager")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		b.t.Fatal(err)
+	}
+	png, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		b.t.Fatalf("screenshot: %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644); err != nil {
+		b.t.Fatal(err)
+	}
+}
+
+// mgrFixture is a router with the Config Manager and two fake providers.
+type mgrFixture struct {
+	r            *router
+	fakeA, fakeB *llmtest.OpenAI
+}
+
+func startManager(t *testing.T) *mgrFixture {
+	t.Helper()
+	fa, fb := llmtest.NewOpenAI("vllm-a"), llmtest.NewOpenAI("vllm-b")
+	t.Cleanup(fa.Close)
+	t.Cleanup(fb.Close)
+	o := routerOpts{
+		models: modelsJSON(map[string][]string{"m1": {prov("pa", fa.URL, "vllm", "")}}),
+		site:   "\tllm_router_configs\n",
+	}
+	r := startRouter(t, o)
+	// The admin endpoint is chosen when the router starts; the module
+	// needs it to reload the router on activation.
+	o.site = "\tllm_router_configs {\n\t\tadmin " + r.admin + "\n\t}\n"
+	r.write(o)
+	if out, err := r.reload(); err != nil {
+		t.Fatalf("reload: %v\n%s", err, out)
+	}
+	return &mgrFixture{r: r, fakeA: fa, fakeB: fb}
+}
+
+// client is a logged-in HTTP client (a script, not a browser).
+func (f *mgrFixture) client(t *testing.T, name, pw string) *http.Client {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar, Timeout: 30 * time.Second}
+	resp, err := c.PostForm(f.r.Base()+"/manager/login", url.Values{"username": {name}, "password": {pw}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `id="whoami"`) {
+		t.Fatalf("login as %s: %d %s", name, resp.StatusCode, body)
+	}
+	return c
+}
+
+// modelIDs lists what the router's /v1/models serves.
+func (f *mgrFixture) modelIDs(t *testing.T) []string {
+	t.Helper()
+	resp, err := http.Get(f.r.Base() + "/v1/models")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Data []struct {
+			ID string `json:"id"`
+		} `json:"data"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&out); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, m := range out.Data {
+		ids = append(ids, m.ID)
+	}
+	return ids
+}
+
+func mgrLogin(b *browser, name, pw string) {
+	b.t.Helper()
+	b.open("/manager/login")
+	b.do(chromedp.SetValue(chromedp.CSS("#username"), name), chromedp.SetValue(chromedp.CSS("#password"), pw),
+		chromedp.Click(chromedp.CSS("#login-button")), chromedp.WaitReady(chromedp.CSS("body[data-ready]")))
+}
+
+func mgrLogout(b *browser) {
+	b.t.Helper()
+	b.do(chromedp.Click(chromedp.CSS("#logout")), chromedp.WaitReady(chromedp.CSS(`body[data-page="login"][data-ready]`)))
+}
+
+// mgrImport pastes a document into the import form and returns the new
+// config's page path.
+func mgrImport(b *browser, name, text string) string {
+	b.t.Helper()
+	b.open("/manager/configs/import")
+	b.do(chromedp.SetValue(chromedp.CSS("#name"), name), chromedp.SetValue(chromedp.CSS("#json"), text),
+		chromedp.Click(chromedp.CSS("#import-button")), chromedp.WaitReady(chromedp.CSS(`body[data-page="config"][data-ready]`)))
+	return eval[string](b, `location.pathname`)
+}
+
+// decoded decodes JSON (after hujson standardising, by the caller).
+func decoded(t *testing.T, b []byte) any {
+	t.Helper()
+	var v any
+	if err := json.Unmarshal(b, &v); err != nil {
+		t.Fatalf("%v: %s", err, b)
+	}
+	return v
+}
+
+// redactTokens replaces every api_token that is a secret with the marker
+// the export shows.
+func redactTokens(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			if s, ok := e.(string); ok && k == "api_token" && s != "" && !strings.HasPrefix(s, "{env.") && !strings.HasPrefix(s, "{file.") {
+				x[k] = "••••••••"
+				continue
+			}
+			x[k] = redactTokens(e)
+		}
+	case []any:
+		for i := range x {
+			x[i] = redactTokens(x[i])
+		}
+	}
+	return v
+}
+
+func TestManagerInBrowser(t *testing.T) {
+	f := startManager(t)
+	b := newBrowser(t, f.r.Base())
+
+	t.Run("first-run setup", func(t *testing.T) {
+		b.t = t
+		b.open("/manager/")
+		if p := eval[string](b, `location.pathname`); p != "/manager/setup" {
+			t.Fatalf("the first visit lands on %s, want /manager/setup", p)
+		}
+		mgrShot(b, "01-setup")
+		// A weak password is refused with a message.
+		b.do(chromedp.SetValue(chromedp.CSS("#username"), mgrAdmin), chromedp.SetValue(chromedp.CSS("#password"), "short"),
+			chromedp.SetValue(chromedp.CSS("#password2"), "short"),
+			chromedp.Evaluate[chromedp.Void](`document.querySelectorAll('input[minlength]').forEach(e => e.removeAttribute('minlength'))`),
+			chromedp.Click(chromedp.CSS("#setup-button")), chromedp.WaitVisible(chromedp.CSS("#error")))
+		if msg := b.text("#error"); !strings.Contains(msg, "10") {
+			t.Errorf("weak password: %q", msg)
+		}
+		b.do(chromedp.SetValue(chromedp.CSS("#password"), mgrAdminPW), chromedp.SetValue(chromedp.CSS("#password2"), mgrAdminPW),
+			chromedp.Click(chromedp.CSS("#setup-button")), chromedp.WaitReady(chromedp.CSS(`body[data-page="configs"][data-ready]`)))
+		if who := b.text("#whoami"); !strings.Contains(who, "admin") {
+			t.Errorf("after setup: %q", who)
+		}
+		mgrShot(b, "02-configs-empty")
+		// Setup is done: the page sends to login now, and a second setup
+		// by a script is refused.
+		resp, err := http.PostForm(f.r.Base()+"/manager/setup", url.Values{"username": {"eve"}, "password": {"eve-password-1"}, "password2": {"eve-password-1"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.Request.URL.Path != "/manager/login" {
+			t.Errorf("a second setup ended at %s", resp.Request.URL.Path)
+		}
+	})
+	b.t = t
+
+	var seedPath string
+	t.Run("import and export", func(t *testing.T) {
+		b.t = t
+		for _, tc := range []struct{ name, file string }{
+			{"repository example", "../resources/models-config.json"},
+			{"seed example", "testdata/manager/seed-example.json"},
+		} {
+			abs, _ := filepath.Abs(tc.file)
+			b.open("/manager/configs/import")
+			b.do(chromedp.SetValue(chromedp.CSS("#name"), tc.name), chromedp.SetUploadFiles(chromedp.CSS("#file"), []string{abs}),
+				chromedp.Click(chromedp.CSS("#import-button")), chromedp.WaitReady(chromedp.CSS(`body[data-page="config"][data-ready]`)))
+			path := eval[string](b, `location.pathname`)
+			if tc.file == "testdata/manager/seed-example.json" {
+				seedPath = path
+				mgrShot(b, "03-config-seed")
+				// Every group, and the token hidden.
+				page := b.text("main")
+				for _, g := range []string{"google_models", "openai_models", "qwen_models", "nomic-embed-text", "gpt-oss:120b"} {
+					if !strings.Contains(page, g) {
+						t.Errorf("the config page lacks %q", g)
+					}
+				}
+				html := eval[string](b, `document.documentElement.outerHTML`)
+				if strings.Contains(html, "sk-seed-SECRET-0125") || strings.Contains(html, "enc:v1:") {
+					t.Errorf("the token reached the browser")
+				}
+			}
+			// Export and compare with the file.
+			resp, err := f.client(t, mgrAdmin, mgrAdminPW).Get(f.r.Base() + path + "/export")
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, _ := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+			resp.Body.Close()
+			if cd := resp.Header.Get("Content-Disposition"); !strings.Contains(cd, "models-config.json") {
+				t.Errorf("export Content-Disposition %q", cd)
+			}
+			src, err := os.ReadFile(tc.file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := redactTokens(decoded(t, standardize(t, src)))
+			if g := decoded(t, got); !reflect.DeepEqual(g, want) {
+				t.Errorf("%s: export differs from the import\n got %s\nwant %s", tc.name, got, src)
+			}
+		}
+	})
+	b.t = t
+
+	t.Run("malformed import", func(t *testing.T) {
+		b.t = t
+		b.open("/manager/configs/import")
+		b.do(chromedp.SetValue(chromedp.CSS("#json"), "{\n  \"a\": {\n    \"b\": [1, 2,, 3]\n  }\n}"),
+			chromedp.Click(chromedp.CSS("#import-button")), chromedp.WaitVisible(chromedp.CSS("#error")))
+		if msg := b.text("#error"); !strings.Contains(msg, "line 3, column") {
+			t.Errorf("malformed JSON: %q", msg)
+		}
+		if v := eval[string](b, `document.querySelector('#json').value`); !strings.Contains(v, "[1, 2,, 3]") {
+			t.Errorf("the pasted text is gone: %q", v)
+		}
+		mgrShot(b, "04-import-malformed")
+		// 50 MB from a script: 413, without the server reading it all.
+		c := f.client(t, mgrAdmin, mgrAdminPW)
+		pr, pw := io.Pipe()
+		mw := multipart.NewWriter(pw)
+		go func() {
+			fw, _ := mw.CreateFormFile("file", "big.json")
+			chunk := bytes.Repeat([]byte(" "), 1<<20)
+			for range 50 {
+				if _, err := fw.Write(chunk); err != nil {
+					pw.CloseWithError(err)
+					return
+				}
+			}
+			mw.Close()
+			pw.Close()
+		}()
+		req, _ := http.NewRequest("POST", f.r.Base()+"/manager/configs/import", pr)
+		req.Header.Set("Content-Type", mw.FormDataContentType())
+		resp, err := c.Do(req)
+		pr.CloseWithError(io.ErrClosedPipe)
+		if err != nil {
+			t.Fatalf("50 MB upload: %v", err)
+		}
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(string(body), "8 MiB") {
+			t.Errorf("50 MB upload: %d %s", resp.StatusCode, body)
+		}
+	})
+	b.t = t
+
+	var cfgPath string
+	t.Run("edit, reorder, activate", func(t *testing.T) {
+		b.t = t
+		doc := fmt.Sprintf(`{
+  // Two providers for m1, in this order.
+  "test_models": {
+    "m1": {"providers": [
+      {"id": "pa", "api_host": %q, "api_type": "vllm"},
+      {"id": "pb", "api_host": %q, "api_type": "vllm"},
+    ]},
+  },
+  "active_models": {"test_models": ["m1"]},
+}`, f.fakeA.URL, f.fakeB.URL)
+		cfgPath = mgrImport(b, mgrEvilName, doc)
+		if h := b.text("#config-title"); h != mgrEvilName {
+			t.Errorf("title %q", h)
+		}
+		// Add a model in a new group, and a provider for it with a token.
+		b.do(chromedp.SetValue(chromedp.CSS("#add-group"), "other_models"), chromedp.SetValue(chromedp.CSS("#add-name"), "m2"),
+			chromedp.Click(chromedp.CSS("#add-model-button")), chromedp.WaitReady(chromedp.CSS(`#model-other_models-m2`)))
+		pre := "#new-other_models-m2"
+		b.do(chromedp.Click(chromedp.CSS(`#model-other_models-m2 details.add-provider summary`)),
+			chromedp.SetValue(chromedp.CSS(pre+"-id"), "pb2"), chromedp.SetValue(chromedp.CSS(pre+"-api_host"), f.fakeB.URL),
+			chromedp.SetValue(chromedp.CSS(pre+"-api_type"), "openai"), chromedp.SetValue(chromedp.CSS(pre+"-api_token"), "sk-typed-SECRET-42"),
+			chromedp.SetValue(chromedp.CSS(pre+"-tool_calling"), "true"),
+			chromedp.Click(chromedp.CSS(`#model-other_models-m2 details.add-provider button.save-provider`)),
+			chromedp.WaitReady(chromedp.CSS(`#model-other_models-m2 li.provider[data-id="pb2"]`)))
+		html := eval[string](b, `document.documentElement.outerHTML`)
+		if strings.Contains(html, "sk-typed-SECRET-42") {
+			t.Errorf("the token came back to the browser")
+		}
+		if !strings.Contains(b.text(`#model-other_models-m2 li.provider[data-id="pb2"]`), "••••") {
+			t.Errorf("the token is not shown as ••••")
+		}
+		// Mark m2 active.
+		b.do(chromedp.Click(chromedp.CSS(`input[name="other_models[]"][value="m2"]`)), chromedp.Click(chromedp.CSS("#save-settings")),
+			chromedp.WaitReady(chromedp.CSS(`body[data-ready] #notice`)))
+		mgrShot(b, "05-config-edited")
+
+		order := func() string {
+			return eval[string](b, `Array.from(document.querySelectorAll('#model-test_models-m1 li.provider')).map(e => e.dataset.id).join(',')`)
+		}
+		rev := func() string { return b.text("#revision") }
+		// Drag and drop: pb above pa.
+		r0 := rev()
+		b.do(chromedp.Evaluate[chromedp.Void](`(() => {
+			const [a, bb] = document.querySelectorAll('#model-test_models-m1 li.provider');
+			const dt = new DataTransfer();
+			a.dispatchEvent(new DragEvent('dragstart', {dataTransfer: dt, bubbles: true}));
+			const r = bb.getBoundingClientRect();
+			bb.dispatchEvent(new DragEvent('dragover', {dataTransfer: dt, bubbles: true, cancelable: true, clientY: r.bottom - 1}));
+			bb.dispatchEvent(new DragEvent('drop', {dataTransfer: dt, bubbles: true, cancelable: true}));
+			a.dispatchEvent(new DragEvent('dragend', {dataTransfer: dt, bubbles: true}));
+		})()`))
+		b.waitJS(`document.querySelector('#revision').textContent !== ` + jsString(r0))
+		if o := order(); o != "pb,pa" {
+			t.Errorf("after drag and drop: %s", o)
+		}
+		b.waitJS(`document.querySelector('#live').textContent.includes('moved to position 2')`)
+		// Keyboard: Alt+↑ on pa puts it first again.
+		r1 := rev()
+		b.do(chromedp.Focus(chromedp.CSS(`#model-test_models-m1 li.provider[data-id="pa"]`)),
+			chromedp.KeyEvent(kb.ArrowUp, chromedp.KeyModifiers(kb.ModifierAlt)))
+		b.waitJS(`document.querySelector('#revision').textContent !== ` + jsString(r1))
+		if o := order(); o != "pa,pb" {
+			t.Errorf("after Alt+Up: %s", o)
+		}
+		b.waitJS(`document.querySelector('#live').textContent.includes('pa moved to position 1 of 2')`)
+		if id := eval[string](b, `document.activeElement.dataset.id || ''`); id != "pa" {
+			t.Errorf("focus left the moved provider: %q", id)
+		}
+		// And the ↓ button: pa last, which a reload shows (saved on the server).
+		b.do(chromedp.Click(chromedp.CSS(`#model-test_models-m1 li.provider[data-id="pa"] button.move-down`)))
+		b.waitJS(`document.querySelector('#live').textContent.includes('pa moved to position 2 of 2')`)
+		b.open(cfgPath)
+		if o := order(); o != "pb,pa" {
+			t.Errorf("after the ↓ button and a reload: %s", o)
+		}
+		mgrShot(b, "06-config-reordered")
+
+		// Activate: the router serves m1 (pb first) and m2.
+		b.do(chromedp.Click(chromedp.CSS("#activate-button")), chromedp.WaitVisible(chromedp.CSS("#notice")))
+		if msg := b.text("#notice"); !strings.Contains(msg, "took effect at") {
+			t.Errorf("activation: %q", msg)
+		}
+		mgrShot(b, "07-activated")
+		ids := f.modelIDs(t)
+		if strings.Join(ids, ",") != "m1,m2" && strings.Join(ids, ",") != "m2,m1" {
+			t.Errorf("/v1/models after activation: %v", ids)
+		}
+		before := len(posts(f.fakeB.Requests()))
+		resp, err := http.Post(f.r.Base()+"/v1/chat/completions", "application/json",
+			strings.NewReader(`{"model": "m2", "messages": [{"role": "user", "content": "hi"}]}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+		resp.Body.Close()
+		if resp.StatusCode != 200 || len(posts(f.fakeB.Requests())) != before+1 {
+			t.Fatalf("chat to m2: %d, provider B got %d new requests", resp.StatusCode, len(posts(f.fakeB.Requests()))-before)
+		}
+		if got := lastPost(t, f.fakeB.Requests()).Header.Get("Authorization"); got != "Bearer sk-typed-SECRET-42" {
+			t.Errorf("the provider got the credential %q", got)
+		}
+		if strings.Contains(f.r.logs.String(), "sk-typed-SECRET-42") {
+			t.Errorf("the token is in the router's log")
+		}
+	})
+	b.t = t
+
+	t.Run("invalid config refused at activation", func(t *testing.T) {
+		b.t = t
+		before := f.modelIDs(t)
+		mgrImport(b, "broken", `{"x_models": {"bad": {"providers": [{"id": "p", "api_type": "no-such-type", "api_host": "http://127.0.0.1:1"}]}}, "active_models": {"x_models": ["bad"]}}`)
+		if !b.visible("#invalid") {
+			t.Errorf("the draft is not marked invalid")
+		}
+		b.do(chromedp.Click(chromedp.CSS("#activate-button")), chromedp.WaitVisible(chromedp.CSS("#error")))
+		msg := b.text("#error")
+		if !strings.Contains(msg, "Not activated") || !strings.Contains(msg, "no-such-type") {
+			t.Errorf("refusal: %q", msg)
+		}
+		mgrShot(b, "08-activation-refused")
+		if after := f.modelIDs(t); !reflect.DeepEqual(after, before) {
+			t.Errorf("the refused config changed what the router serves: %v → %v", before, after)
+		}
+	})
+	b.t = t
+
+	t.Run("versions, diff, restore", func(t *testing.T) {
+		b.t = t
+		b.open(cfgPath + "/versions")
+		n := eval[int](b, `document.querySelectorAll('#versions tbody tr').length`)
+		if n < 5 {
+			t.Fatalf("%d versions, want at least 5 (import, model, provider, active, reorders)", n)
+		}
+		mgrShot(b, "09-versions")
+		// The diff between version 1 and the newest shows m2 added.
+		b.do(chromedp.Click(chromedp.CSS(`#version-1 input[name="a"]`)), chromedp.Click(chromedp.CSS("#diff-button")),
+			chromedp.WaitReady(chromedp.CSS(`body[data-page="diff"][data-ready]`)))
+		added := eval[string](b, `Array.from(document.querySelectorAll('#diff .add')).map(e => e.textContent).join('\n')`)
+		if !strings.Contains(added, `"m2"`) || !strings.Contains(added, "other_models") {
+			t.Errorf("the diff's added lines: %s", added)
+		}
+		if strings.Contains(eval[string](b, `document.documentElement.outerHTML`), "sk-typed-SECRET-42") {
+			t.Errorf("the token is in the diff")
+		}
+		mgrShot(b, "10-diff")
+		// Restore version 1: a new version, with version 1's document.
+		b.open(cfgPath + "/versions")
+		b.do(chromedp.Click(chromedp.CSS("#restore-btn-1")), chromedp.WaitVisible(chromedp.CSS("#notice")))
+		if m := eval[int](b, `document.querySelectorAll('#versions tbody tr').length`); m != n+1 {
+			t.Errorf("%d versions after the restore, want %d", m, n+1)
+		}
+		b.open(cfgPath)
+		if eval[int](b, `document.querySelectorAll('#model-other_models-m2').length`) != 0 {
+			t.Errorf("m2 is still there after restoring version 1")
+		}
+	})
+	b.t = t
+
+	t.Run("concurrent edit", func(t *testing.T) {
+		b.t = t
+		b.open(cfgPath)
+		// Someone else saves while the page is open.
+		c := f.client(t, mgrAdmin, mgrAdminPW)
+		rev := b.text("#revision")
+		resp, err := c.PostForm(f.r.Base()+cfgPath+"/edit", url.Values{"revision": {rev}, "name": {"renamed by the other"}, "test_models[]": {"m1"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		b.do(chromedp.SetValue(chromedp.CSS("#config-name"), "my new name"), chromedp.Click(chromedp.CSS("#save-settings")),
+			chromedp.WaitVisible(chromedp.CSS("#error")))
+		if msg := b.text("#error"); !strings.Contains(msg, "changed since you opened it") {
+			t.Errorf("conflict: %q", msg)
+		}
+		if v := eval[string](b, `document.querySelector('#config-name').value`); v != "my new name" {
+			t.Errorf("the edit was lost: %q", v)
+		}
+		if h := b.text("#config-title"); h != "renamed by the other" {
+			t.Errorf("the other's save: %q", h)
+		}
+		mgrShot(b, "11-conflict")
+	})
+	b.t = t
+
+	t.Run("users", func(t *testing.T) {
+		b.t = t
+		b.open("/manager/admin/users")
+		b.do(chromedp.SetValue(chromedp.CSS("#new-username"), mgrUser), chromedp.SetValue(chromedp.CSS("#new-password"), mgrUserPW),
+			chromedp.Click(chromedp.CSS("#create-user")), chromedp.WaitVisible(chromedp.CSS("#notice")))
+		mgrShot(b, "12-users")
+		mgrLogout(b)
+		// A wrong password.
+		mgrLogin(b, mgrUser, "wrong-password-x")
+		if msg := b.text("#error"); !strings.Contains(msg, "Wrong user name or password") {
+			t.Errorf("wrong password: %q", msg)
+		}
+		mgrShot(b, "13-login-wrong")
+		mgrLogin(b, mgrUser, mgrUserPW)
+		if who := b.text("#whoami"); !strings.Contains(who, mgrUser) {
+			t.Fatalf("bob is not logged in: %q", who)
+		}
+		if b.visible("#nav-users") {
+			t.Errorf("bob sees the users page link")
+		}
+		if eval[int](b, `document.querySelectorAll('#configs tbody tr').length`) != 0 {
+			t.Errorf("bob sees the admin's configs")
+		}
+		// Guessing URLs: the admin page is refused, the admin's config is
+		// not found (as one that does not exist).
+		for path, want := range map[string]string{"/manager/admin/users": "administrator", cfgPath: "No such config", seedPath + "/versions": "No such config", cfgPath + "/export": "No such config"} {
+			b.open(path)
+			if msg := b.text("#error"); !strings.Contains(msg, want) {
+				t.Errorf("bob at %s: %q", path, msg)
+			}
+		}
+		c := f.client(t, mgrUser, mgrUserPW)
+		for _, p := range []string{cfgPath + "/activate", cfgPath + "/edit", cfgPath + "/versions/1/restore", cfgPath + "/delete"} {
+			resp, err := c.PostForm(f.r.Base()+p, url.Values{"revision": {"1"}, "name": {"x"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusNotFound {
+				t.Errorf("bob POST %s: %d, want 404", p, resp.StatusCode)
+			}
+		}
+		mgrShot(b, "14-user-refused")
+		mgrLogout(b)
+		// The admin blocks bob; bob's login is refused, his session ends.
+		mgrLogin(b, mgrAdmin, mgrAdminPW)
+		b.open("/manager/admin/users")
+		id := eval[string](b, `Array.from(document.querySelectorAll('#users tbody tr')).find(tr => tr.querySelector('.name').textContent === 'bob').id.slice(5)`)
+		b.do(chromedp.Click(chromedp.CSS("#block-"+id)), chromedp.WaitVisible(chromedp.CSS("#notice")))
+		if s := b.text("#user-" + id + " .state"); s != "blocked" {
+			t.Errorf("bob's state %q", s)
+		}
+		resp, err := c.Get(f.r.Base() + "/manager/configs")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.Request.URL.Path != "/manager/login" {
+			t.Errorf("bob's session outlived the block: %s", resp.Request.URL.Path)
+		}
+		mgrLogout(b)
+		mgrLogin(b, mgrUser, mgrUserPW)
+		if msg := b.text("#error"); !strings.Contains(msg, "blocked") {
+			t.Errorf("blocked login: %q", msg)
+		}
+		mgrShot(b, "15-login-blocked")
+	})
+	b.t = t
+
+	t.Run("cross-origin refused", func(t *testing.T) {
+		c := f.client(t, mgrAdmin, mgrAdminPW)
+		req, _ := http.NewRequest("POST", f.r.Base()+cfgPath+"/delete", nil)
+		req.Header.Set("Sec-Fetch-Site", "cross-site")
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden {
+			t.Errorf("a cross-site POST: %d", resp.StatusCode)
+		}
+	})
+}
+
+// standardize turns HuJSON into JSON for comparison.
+func standardize(t *testing.T, b []byte) []byte {
+	t.Helper()
+	v, err := hujson.Standardize(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
