@@ -112,6 +112,7 @@ type Config struct {
 // document.
 type Version struct {
 	ConfigID, Number int64
+	Name             string // the config's name in this version
 	Author, Note     string
 	Created          time.Time
 	Doc              []byte // empty in Versions' list

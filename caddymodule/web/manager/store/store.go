@@ -2,178 +2,253 @@ package store
 
 import (
 	"context"
+	"database/sql"
+	"embed"
 	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
-var errTODO = errors.New("store: not implemented yet")
+//go:embed migrations
+var migrations embed.FS
+
+// notifyChannel is the PostgreSQL channel Activate notifies.
+const notifyChannel = "llm_router_manager_active"
 
 // Store is an open Config Manager database. It is safe for concurrent use.
-type Store struct{}
+type Store struct {
+	db  *sql.DB
+	pg  bool
+	url string // the PostgreSQL URL, for WaitActive's LISTEN connection
+
+	now      func() time.Time
+	hash     hashParams
+	dummy    string        // a hash checked for unknown users, so they take as long as known ones
+	hashSem  chan struct{} // bounds concurrent argon2 runs (each takes hash.memory KiB)
+	poll     time.Duration // WaitActive's polling interval on SQLite
+	safety   time.Duration // WaitActive's safety-net poll on PostgreSQL
+	pgNotify bool          // false only in tests that prove the safety net
+	waiting  func()        // test hook: WaitActive found nothing new and now blocks
+}
 
 // Open opens (creating it if needed) the database at url and brings its schema
 // up to date. url is a postgres:// or postgresql:// URL for PostgreSQL;
-// anything else is a SQLite file path (a file: URI is accepted too). The
-// SQLite file's directory is created with mode 0700.
-func Open(ctx context.Context, url string) (*Store, error) { return nil, errTODO }
+// anything else is a SQLite file path (a file: URI is accepted too). A new
+// SQLite file is created with mode 0600 in a directory created with mode 0700.
+func Open(ctx context.Context, url string) (*Store, error) {
+	s := &Store{
+		url:      url,
+		now:      time.Now,
+		hash:     defaultHash,
+		hashSem:  make(chan struct{}, max(1, runtime.GOMAXPROCS(0))),
+		poll:     500 * time.Millisecond,
+		safety:   10 * time.Second,
+		pgNotify: true,
+	}
+	var (
+		err     error
+		dialect goose.Dialect
+		opts    []goose.ProviderOption
+	)
+	if IsPostgres(url) {
+		s.pg = true
+		dialect = goose.DialectPostgres
+		if s.db, err = sql.Open("pgx", url); err != nil {
+			return nil, fmt.Errorf("store: %w", err)
+		}
+		locker, err := lock.NewPostgresSessionLocker()
+		if err != nil {
+			s.db.Close()
+			return nil, fmt.Errorf("store: %w", err)
+		}
+		opts = append(opts, goose.WithSessionLocker(locker))
+	} else {
+		dialect = goose.DialectSQLite3
+		dsn, err := sqliteDSN(url)
+		if err != nil {
+			return nil, err
+		}
+		if s.db, err = sql.Open("sqlite", dsn); err != nil {
+			return nil, fmt.Errorf("store: %w", err)
+		}
+	}
+	if err := s.db.PingContext(ctx); err != nil {
+		s.db.Close()
+		return nil, fmt.Errorf("store: connect to %s: %w", Redact(url), err)
+	}
+	sub, err := fs.Sub(migrations, "migrations/"+map[bool]string{true: "postgres", false: "sqlite"}[s.pg])
+	if err != nil {
+		s.db.Close()
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	p, err := goose.NewProvider(dialect, s.db, sub, append(opts, goose.WithDisableGlobalRegistry(true))...)
+	if err != nil {
+		s.db.Close()
+		return nil, fmt.Errorf("store: migrations: %w", err)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		s.db.Close()
+		return nil, fmt.Errorf("store: migrate %s: %w", Redact(url), err)
+	}
+	if s.dummy, err = s.hash.hash("not a password of anyone"); err != nil {
+		s.db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// IsPostgres reports whether url names a PostgreSQL database rather than a
+// SQLite file.
+func IsPostgres(url string) bool {
+	return strings.HasPrefix(url, "postgres://") || strings.HasPrefix(url, "postgresql://")
+}
+
+// Redact returns url with any password replaced by "xxxxx", for messages.
+func Redact(url string) string {
+	if !IsPostgres(url) {
+		return url
+	}
+	scheme, rest, _ := strings.Cut(url, "://")
+	at := strings.LastIndex(rest, "@")
+	slash := strings.Index(rest, "/")
+	if at < 0 || (slash >= 0 && slash < at) {
+		return url
+	}
+	user, _, hasPass := strings.Cut(rest[:at], ":")
+	if !hasPass {
+		return url
+	}
+	return scheme + "://" + user + ":xxxxx" + rest[at:]
+}
+
+// sqliteDSN turns a path or file: URI into a modernc.org/sqlite DSN with the
+// settings the store relies on, creating the file (0600) and its directory
+// (0700) first.
+func sqliteDSN(url string) (string, error) {
+	params := "_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+	if strings.HasPrefix(url, "file:") {
+		if strings.Contains(url, "?") {
+			return url + "&" + params, nil
+		}
+		return url + "?" + params, nil
+	}
+	if url == "" || strings.ContainsAny(url, "?#") {
+		return "", fmt.Errorf("store: %w: SQLite path %q is empty or contains '?' or '#'", ErrInvalid, url)
+	}
+	if err := os.MkdirAll(filepath.Dir(url), 0o700); err != nil {
+		return "", fmt.Errorf("store: %w", err)
+	}
+	f, err := os.OpenFile(url, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return "", fmt.Errorf("store: %w", err)
+	}
+	f.Close()
+	return url + "?" + params, nil
+}
 
 // DefaultURL returns the default database: manager.db in $STATE_DIRECTORY
 // (set by systemd's StateDirectory=), else in $XDG_DATA_HOME/llm-router, else
 // in ~/.local/share/llm-router.
-func DefaultURL() string { return "" }
+func DefaultURL() string {
+	if d, _, _ := strings.Cut(os.Getenv("STATE_DIRECTORY"), ":"); d != "" {
+		return filepath.Join(d, "manager.db")
+	}
+	if d := os.Getenv("XDG_DATA_HOME"); d != "" {
+		return filepath.Join(d, "llm-router", "manager.db")
+	}
+	if h, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(h, ".local", "share", "llm-router", "manager.db")
+	}
+	return "manager.db"
+}
 
 // Close closes the database.
-func (s *Store) Close() error { return nil }
+func (s *Store) Close() error { return s.db.Close() }
 
 // Postgres reports whether the store runs on PostgreSQL.
-func (s *Store) Postgres() bool { return false }
+func (s *Store) Postgres() bool { return s.pg }
 
-// NeedsSetup reports whether no admin has been set up yet.
-func (s *Store) NeedsSetup(ctx context.Context) (bool, error) { return false, errTODO }
-
-// Setup creates the first admin. It is atomic: only one caller ever succeeds;
-// every later call returns ErrSetupDone.
-func (s *Store) Setup(ctx context.Context, name, password string) (User, error) {
-	return User{}, errTODO
+// q rewrites a query written with ? placeholders for the store's engine.
+func (s *Store) q(query string) string {
+	if !s.pg {
+		return query
+	}
+	var b strings.Builder
+	n := 0
+	for _, r := range query {
+		if r == '?' {
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
-// CreateUser adds an account. A name taken (case-insensitively) is ErrExists.
-func (s *Store) CreateUser(ctx context.Context, name, password string, role Role) (User, error) {
-	return User{}, errTODO
+// forUpdate is the row-locking suffix of a SELECT inside a transaction: SQLite
+// transactions are already exclusive (BEGIN IMMEDIATE).
+func (s *Store) forUpdate() string {
+	if s.pg {
+		return " FOR UPDATE"
+	}
+	return ""
 }
 
-// Users lists every account by name.
-func (s *Store) Users(ctx context.Context) ([]User, error) { return nil, errTODO }
-
-// User returns one account.
-func (s *Store) User(ctx context.Context, id int64) (User, error) { return User{}, errTODO }
-
-// Login checks a name and password (argon2id). addr is the client's address
-// (an IP, with or without port) for throttling. Errors: ErrBadCredentials for
-// an unknown name or a wrong password (in about the same time), ErrBlocked for
-// a blocked account with the right password, *ThrottledError (ErrThrottled)
-// after too many failures for the account or from the address.
-func (s *Store) Login(ctx context.Context, name, password, addr string) (User, error) {
-	return User{}, errTODO
+// tx runs fn in a transaction, committing when it returns nil.
+func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store: begin: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("store: commit: %w", err)
+	}
+	return nil
 }
 
-// ChangePassword sets a new password after checking the old one (a wrong one
-// is ErrBadCredentials). It ends every session of the user: the caller issues
-// a new one (session rotation).
-func (s *Store) ChangePassword(ctx context.Context, id int64, old, new string) error { return errTODO }
+// millis is the stored form of a time.
+func millis(t time.Time) int64 { return t.UnixMilli() }
 
-// ResetPassword sets a new password without the old one (admin action) and
-// ends every session of the user.
-func (s *Store) ResetPassword(ctx context.Context, id int64, new string) error { return errTODO }
+// fromMillis is the inverse of millis.
+func fromMillis(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
 
-// SetBlocked blocks or unblocks a user; blocking ends the user's sessions.
-// Blocking the last active admin is ErrLastAdmin.
-func (s *Store) SetBlocked(ctx context.Context, id int64, blocked bool) error { return errTODO }
-
-// SetRole changes a user's role. Demoting the last active admin is
-// ErrLastAdmin.
-func (s *Store) SetRole(ctx context.Context, id int64, r Role) error { return errTODO }
-
-// NewSession starts a session for the user and returns its token: 256 random
-// bits, base64url. Only the token's SHA-256 is stored.
-func (s *Store) NewSession(ctx context.Context, userID int64, ttl time.Duration) (string, error) {
-	return "", errTODO
+// isUnique reports whether err is a unique-constraint violation.
+func isUnique(err error) bool {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		return se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return pe.Code == "23505"
+	}
+	return false
 }
 
-// SessionUser returns the user of a live session. An unknown or expired token,
-// or a blocked user, is ErrNotFound.
-func (s *Store) SessionUser(ctx context.Context, token string) (User, error) {
-	return User{}, errTODO
-}
-
-// EndSession ends a session (logout). An unknown token is not an error.
-func (s *Store) EndSession(ctx context.Context, token string) error { return errTODO }
-
-// Projects lists the projects u may see (an admin: all), by name.
-func (s *Store) Projects(ctx context.Context, u User) ([]Project, error) { return nil, errTODO }
-
-// Project returns one project u may see.
-func (s *Store) Project(ctx context.Context, u User, id int64) (Project, error) {
-	return Project{}, errTODO
-}
-
-// CreateProject adds a project owned by u. A name u already uses is ErrExists.
-func (s *Store) CreateProject(ctx context.Context, u User, name string) (Project, error) {
-	return Project{}, errTODO
-}
-
-// RenameProject renames a project u may see.
-func (s *Store) RenameProject(ctx context.Context, u User, id int64, name string) (Project, error) {
-	return Project{}, errTODO
-}
-
-// DeleteProject deletes an empty, non-default project; otherwise ErrConflict.
-func (s *Store) DeleteProject(ctx context.Context, u User, id int64) error { return errTODO }
-
-// DefaultProject returns u's default project, creating it on first use.
-func (s *Store) DefaultProject(ctx context.Context, u User) (Project, error) {
-	return Project{}, errTODO
-}
-
-// Configs lists the configs of a project u may see, by name, with Doc empty.
-func (s *Store) Configs(ctx context.Context, u User, projectID int64) ([]Config, error) {
-	return nil, errTODO
-}
-
-// Config returns a config. A config u does not own is ErrNotFound unless u is
-// an admin: its existence is never revealed.
-func (s *Store) Config(ctx context.Context, u User, id int64) (Config, error) {
-	return Config{}, errTODO
-}
-
-// CreateConfig adds a config to a project u may see, writing version 1 with
-// the note. The config belongs to the project's owner.
-func (s *Store) CreateConfig(ctx context.Context, u User, projectID int64, name string, doc []byte, note string) (Config, error) {
-	return Config{}, errTODO
-}
-
-// SaveConfig writes a new version of a config if its revision is still
-// baseRevision; otherwise it writes nothing and returns ErrConflict.
-func (s *Store) SaveConfig(ctx context.Context, u User, id, baseRevision int64, name string, doc []byte, note string) (Config, error) {
-	return Config{}, errTODO
-}
-
-// DeleteConfig deletes a config and its versions (its activations stay in the
-// log).
-func (s *Store) DeleteConfig(ctx context.Context, u User, id int64) error { return errTODO }
-
-// Versions lists a config's versions, newest first, with Doc empty.
-func (s *Store) Versions(ctx context.Context, u User, id int64) ([]Version, error) {
-	return nil, errTODO
-}
-
-// Version returns version n of a config, with its document.
-func (s *Store) Version(ctx context.Context, u User, id, n int64) (Version, error) {
-	return Version{}, errTODO
-}
-
-// Restore writes a new version of a config holding version n's document (and
-// name); history is never rewritten.
-func (s *Store) Restore(ctx context.Context, u User, id, n int64, note string) (Config, error) {
-	return Config{}, errTODO
-}
-
-// Activate records that revision of config id is what the routers serve. It
-// checks only that u may see the config and that the revision exists: whether
-// u may activate and whether the document is valid is the caller's decision.
-// On PostgreSQL it also sends NOTIFY llm_router_manager_active.
-func (s *Store) Activate(ctx context.Context, u User, id, revision int64) (Activation, error) {
-	return Activation{}, errTODO
-}
-
-// Active returns the newest activation; false when there is none.
-func (s *Store) Active(ctx context.Context) (Activation, bool, error) {
-	return Activation{}, false, errTODO
-}
-
-// WaitActive blocks until there is an activation with Seq > afterSeq and
-// returns the newest one, or until ctx ends. It uses LISTEN/NOTIFY on
-// PostgreSQL (with a slow poll as a safety net) and polling on SQLite.
-func (s *Store) WaitActive(ctx context.Context, afterSeq int64) (Activation, error) {
-	return Activation{}, errTODO
+// dbErr wraps a database error with what was being done; sql.ErrNoRows
+// becomes ErrNotFound.
+func dbErr(what string, err error) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("store: %s: %w", what, ErrNotFound)
+	}
+	return fmt.Errorf("store: %s: %w", what, err)
 }
