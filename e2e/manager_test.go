@@ -120,16 +120,41 @@ func (f *mgrFixture) modelIDs(t *testing.T) []string {
 	return ids
 }
 
+// mgrSubmit clicks sel, which loads a new page, and waits until the new
+// page (not the old one) is ready and has wait.
+func mgrSubmit(b *browser, sel, wait string) {
+	b.t.Helper()
+	b.do(chromedp.Evaluate[chromedp.Void](`document.body.dataset.old = 'true'`), chromedp.Click(chromedp.CSS(sel)))
+	mgrWait(b, fmt.Sprintf(`document.readyState === 'complete' && !!document.querySelector('body[data-ready]:not([data-old]) %s')`, wait))
+}
+
+// mgrWait waits (deadline-bounded) until the expression is true; unlike
+// waitJS it survives the page navigating while it waits.
+func mgrWait(b *browser, js string) {
+	b.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ok, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](js))
+		if err == nil && ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.t.Fatalf("waiting for %s: %v (page state: %s)", js, err, b.state())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 func mgrLogin(b *browser, name, pw string) {
 	b.t.Helper()
 	b.open("/manager/login")
-	b.do(chromedp.SetValue(chromedp.CSS("#username"), name), chromedp.SetValue(chromedp.CSS("#password"), pw),
-		chromedp.Click(chromedp.CSS("#login-button")), chromedp.WaitReady(chromedp.CSS("body[data-ready]")))
+	b.do(chromedp.SetValue(chromedp.CSS("#username"), name), chromedp.SetValue(chromedp.CSS("#password"), pw))
+	mgrSubmit(b, "#login-button", "main")
 }
 
 func mgrLogout(b *browser) {
 	b.t.Helper()
-	b.do(chromedp.Click(chromedp.CSS("#logout")), chromedp.WaitReady(chromedp.CSS(`body[data-page="login"][data-ready]`)))
+	mgrSubmit(b, "#logout", "#login-form")
 }
 
 // mgrImport pastes a document into the import form and returns the new
@@ -137,8 +162,8 @@ func mgrLogout(b *browser) {
 func mgrImport(b *browser, name, text string) string {
 	b.t.Helper()
 	b.open("/manager/configs/import")
-	b.do(chromedp.SetValue(chromedp.CSS("#name"), name), chromedp.SetValue(chromedp.CSS("#json"), text),
-		chromedp.Click(chromedp.CSS("#import-button")), chromedp.WaitReady(chromedp.CSS(`body[data-page="config"][data-ready]`)))
+	b.do(chromedp.SetValue(chromedp.CSS("#name"), name), chromedp.SetValue(chromedp.CSS("#json"), text))
+	mgrSubmit(b, "#import-button", "#config-title")
 	return eval[string](b, `location.pathname`)
 }
 
@@ -186,13 +211,13 @@ func TestManagerInBrowser(t *testing.T) {
 		// A weak password is refused with a message.
 		b.do(chromedp.SetValue(chromedp.CSS("#username"), mgrAdmin), chromedp.SetValue(chromedp.CSS("#password"), "short"),
 			chromedp.SetValue(chromedp.CSS("#password2"), "short"),
-			chromedp.Evaluate[chromedp.Void](`document.querySelectorAll('input[minlength]').forEach(e => e.removeAttribute('minlength'))`),
-			chromedp.Click(chromedp.CSS("#setup-button")), chromedp.WaitVisible(chromedp.CSS("#error")))
+			chromedp.Evaluate[chromedp.Void](`document.querySelectorAll('input[minlength]').forEach(e => e.removeAttribute('minlength'))`))
+		mgrSubmit(b, "#setup-button", "#error")
 		if msg := b.text("#error"); !strings.Contains(msg, "10") {
 			t.Errorf("weak password: %q", msg)
 		}
-		b.do(chromedp.SetValue(chromedp.CSS("#password"), mgrAdminPW), chromedp.SetValue(chromedp.CSS("#password2"), mgrAdminPW),
-			chromedp.Click(chromedp.CSS("#setup-button")), chromedp.WaitReady(chromedp.CSS(`body[data-page="configs"][data-ready]`)))
+		b.do(chromedp.SetValue(chromedp.CSS("#password"), mgrAdminPW), chromedp.SetValue(chromedp.CSS("#password2"), mgrAdminPW))
+		mgrSubmit(b, "#setup-button", "#whoami")
 		if who := b.text("#whoami"); !strings.Contains(who, "admin") {
 			t.Errorf("after setup: %q", who)
 		}
@@ -219,8 +244,8 @@ func TestManagerInBrowser(t *testing.T) {
 		} {
 			abs, _ := filepath.Abs(tc.file)
 			b.open("/manager/configs/import")
-			b.do(chromedp.SetValue(chromedp.CSS("#name"), tc.name), chromedp.SetUploadFiles(chromedp.CSS("#file"), []string{abs}),
-				chromedp.Click(chromedp.CSS("#import-button")), chromedp.WaitReady(chromedp.CSS(`body[data-page="config"][data-ready]`)))
+			b.do(chromedp.SetValue(chromedp.CSS("#name"), tc.name), chromedp.SetUploadFiles(chromedp.CSS("#file"), []string{abs}))
+			mgrSubmit(b, "#import-button", "#config-title")
 			path := eval[string](b, `location.pathname`)
 			if tc.file == "testdata/manager/seed-example.json" {
 				seedPath = path
@@ -262,8 +287,8 @@ func TestManagerInBrowser(t *testing.T) {
 	t.Run("malformed import", func(t *testing.T) {
 		b.t = t
 		b.open("/manager/configs/import")
-		b.do(chromedp.SetValue(chromedp.CSS("#json"), "{\n  \"a\": {\n    \"b\": [1, 2,, 3]\n  }\n}"),
-			chromedp.Click(chromedp.CSS("#import-button")), chromedp.WaitVisible(chromedp.CSS("#error")))
+		b.do(chromedp.SetValue(chromedp.CSS("#json"), "{\n  \"a\": {\n    \"b\": [1, 2,, 3]\n  }\n}"))
+		mgrSubmit(b, "#import-button", "#error")
 		if msg := b.text("#error"); !strings.Contains(msg, "line 3, column") {
 			t.Errorf("malformed JSON: %q", msg)
 		}
@@ -320,15 +345,14 @@ func TestManagerInBrowser(t *testing.T) {
 			t.Errorf("title %q", h)
 		}
 		// Add a model in a new group, and a provider for it with a token.
-		b.do(chromedp.SetValue(chromedp.CSS("#add-group"), "other_models"), chromedp.SetValue(chromedp.CSS("#add-name"), "m2"),
-			chromedp.Click(chromedp.CSS("#add-model-button")), chromedp.WaitReady(chromedp.CSS(`#model-other_models-m2`)))
+		b.do(chromedp.SetValue(chromedp.CSS("#add-group"), "other_models"), chromedp.SetValue(chromedp.CSS("#add-name"), "m2"))
+		mgrSubmit(b, "#add-model-button", "#model-other_models-m2")
 		pre := "#new-other_models-m2"
 		b.do(chromedp.Click(chromedp.CSS(`#model-other_models-m2 details.add-provider summary`)),
 			chromedp.SetValue(chromedp.CSS(pre+"-id"), "pb2"), chromedp.SetValue(chromedp.CSS(pre+"-api_host"), f.fakeB.URL),
 			chromedp.SetValue(chromedp.CSS(pre+"-api_type"), "openai"), chromedp.SetValue(chromedp.CSS(pre+"-api_token"), "sk-typed-SECRET-42"),
-			chromedp.SetValue(chromedp.CSS(pre+"-tool_calling"), "true"),
-			chromedp.Click(chromedp.CSS(`#model-other_models-m2 details.add-provider button.save-provider`)),
-			chromedp.WaitReady(chromedp.CSS(`#model-other_models-m2 li.provider[data-id="pb2"]`)))
+			chromedp.SetValue(chromedp.CSS(pre+"-tool_calling"), "true"))
+		mgrSubmit(b, `#model-other_models-m2 details.add-provider button.save-provider`, `#model-other_models-m2 li.provider[data-id="pb2"]`)
 		html := eval[string](b, `document.documentElement.outerHTML`)
 		if strings.Contains(html, "sk-typed-SECRET-42") {
 			t.Errorf("the token came back to the browser")
@@ -337,8 +361,8 @@ func TestManagerInBrowser(t *testing.T) {
 			t.Errorf("the token is not shown as ••••")
 		}
 		// Mark m2 active.
-		b.do(chromedp.Click(chromedp.CSS(`input[name="other_models[]"][value="m2"]`)), chromedp.Click(chromedp.CSS("#save-settings")),
-			chromedp.WaitReady(chromedp.CSS(`body[data-ready] #notice`)))
+		b.do(chromedp.Click(chromedp.CSS(`input[name="other_models[]"][value="m2"]`)))
+		mgrSubmit(b, "#save-settings", "#notice")
 		mgrShot(b, "05-config-edited")
 
 		order := func() string {
@@ -383,7 +407,7 @@ func TestManagerInBrowser(t *testing.T) {
 		mgrShot(b, "06-config-reordered")
 
 		// Activate: the router serves m1 (pb first) and m2.
-		b.do(chromedp.Click(chromedp.CSS("#activate-button")), chromedp.WaitVisible(chromedp.CSS("#notice")))
+		mgrSubmit(b, "#activate-button", "#notice")
 		if msg := b.text("#notice"); !strings.Contains(msg, "took effect at") {
 			t.Errorf("activation: %q", msg)
 		}
@@ -419,7 +443,7 @@ func TestManagerInBrowser(t *testing.T) {
 		if !b.visible("#invalid") {
 			t.Errorf("the draft is not marked invalid")
 		}
-		b.do(chromedp.Click(chromedp.CSS("#activate-button")), chromedp.WaitVisible(chromedp.CSS("#error")))
+		mgrSubmit(b, "#activate-button", "#error")
 		msg := b.text("#error")
 		if !strings.Contains(msg, "Not activated") || !strings.Contains(msg, "no-such-type") {
 			t.Errorf("refusal: %q", msg)
@@ -440,8 +464,8 @@ func TestManagerInBrowser(t *testing.T) {
 		}
 		mgrShot(b, "09-versions")
 		// The diff between version 1 and the newest shows m2 added.
-		b.do(chromedp.Click(chromedp.CSS(`#version-1 input[name="a"]`)), chromedp.Click(chromedp.CSS("#diff-button")),
-			chromedp.WaitReady(chromedp.CSS(`body[data-page="diff"][data-ready]`)))
+		b.do(chromedp.Click(chromedp.CSS(`#version-1 input[name="a"]`)))
+		mgrSubmit(b, "#diff-button", "#diff")
 		added := eval[string](b, `Array.from(document.querySelectorAll('#diff .add')).map(e => e.textContent).join('\n')`)
 		if !strings.Contains(added, `"m2"`) || !strings.Contains(added, "other_models") {
 			t.Errorf("the diff's added lines: %s", added)
@@ -452,7 +476,7 @@ func TestManagerInBrowser(t *testing.T) {
 		mgrShot(b, "10-diff")
 		// Restore version 1: a new version, with version 1's document.
 		b.open(cfgPath + "/versions")
-		b.do(chromedp.Click(chromedp.CSS("#restore-btn-1")), chromedp.WaitVisible(chromedp.CSS("#notice")))
+		mgrSubmit(b, "#restore-btn-1", "#notice")
 		if m := eval[int](b, `document.querySelectorAll('#versions tbody tr').length`); m != n+1 {
 			t.Errorf("%d versions after the restore, want %d", m, n+1)
 		}
@@ -474,8 +498,8 @@ func TestManagerInBrowser(t *testing.T) {
 			t.Fatal(err)
 		}
 		resp.Body.Close()
-		b.do(chromedp.SetValue(chromedp.CSS("#config-name"), "my new name"), chromedp.Click(chromedp.CSS("#save-settings")),
-			chromedp.WaitVisible(chromedp.CSS("#error")))
+		b.do(chromedp.SetValue(chromedp.CSS("#config-name"), "my new name"))
+		mgrSubmit(b, "#save-settings", "#error")
 		if msg := b.text("#error"); !strings.Contains(msg, "changed since you opened it") {
 			t.Errorf("conflict: %q", msg)
 		}
@@ -492,8 +516,8 @@ func TestManagerInBrowser(t *testing.T) {
 	t.Run("users", func(t *testing.T) {
 		b.t = t
 		b.open("/manager/admin/users")
-		b.do(chromedp.SetValue(chromedp.CSS("#new-username"), mgrUser), chromedp.SetValue(chromedp.CSS("#new-password"), mgrUserPW),
-			chromedp.Click(chromedp.CSS("#create-user")), chromedp.WaitVisible(chromedp.CSS("#notice")))
+		b.do(chromedp.SetValue(chromedp.CSS("#new-username"), mgrUser), chromedp.SetValue(chromedp.CSS("#new-password"), mgrUserPW))
+		mgrSubmit(b, "#create-user", "#notice")
 		mgrShot(b, "12-users")
 		mgrLogout(b)
 		// A wrong password.
@@ -514,13 +538,18 @@ func TestManagerInBrowser(t *testing.T) {
 		}
 		// Guessing URLs: the admin page is refused, the admin's config is
 		// not found (as one that does not exist).
-		for path, want := range map[string]string{"/manager/admin/users": "administrator", cfgPath: "No such config", seedPath + "/versions": "No such config", cfgPath + "/export": "No such config"} {
+		for path, want := range map[string]string{"/manager/admin/users": "administrator", cfgPath: "No such config", seedPath + "/versions": "No such config", cfgPath + "/diff?a=1&b=2": "No such config"} {
 			b.open(path)
 			if msg := b.text("#error"); !strings.Contains(msg, want) {
 				t.Errorf("bob at %s: %q", path, msg)
 			}
 		}
 		c := f.client(t, mgrUser, mgrUserPW)
+		if resp, err := c.Get(f.r.Base() + cfgPath + "/export"); err != nil || resp.StatusCode != http.StatusNotFound {
+			t.Errorf("bob exports the admin's config: %v %v", resp, err)
+		} else {
+			resp.Body.Close()
+		}
 		for _, p := range []string{cfgPath + "/activate", cfgPath + "/edit", cfgPath + "/versions/1/restore", cfgPath + "/delete"} {
 			resp, err := c.PostForm(f.r.Base()+p, url.Values{"revision": {"1"}, "name": {"x"}})
 			if err != nil {
@@ -537,7 +566,7 @@ func TestManagerInBrowser(t *testing.T) {
 		mgrLogin(b, mgrAdmin, mgrAdminPW)
 		b.open("/manager/admin/users")
 		id := eval[string](b, `Array.from(document.querySelectorAll('#users tbody tr')).find(tr => tr.querySelector('.name').textContent === 'bob').id.slice(5)`)
-		b.do(chromedp.Click(chromedp.CSS("#block-"+id)), chromedp.WaitVisible(chromedp.CSS("#notice")))
+		mgrSubmit(b, "#block-"+id, "#notice")
 		if s := b.text("#user-" + id + " .state"); s != "blocked" {
 			t.Errorf("bob's state %q", s)
 		}
