@@ -21,6 +21,7 @@ import (
 	"github.com/tailscale/hujson"
 
 	"github.com/llmrouter/llm-router/caddymodule/llmtest"
+	"github.com/llmrouter/llm-router/caddymodule/web/manager/store/pgtest"
 )
 
 // The Config Manager (issue 18) driven in headless Chromium against the
@@ -60,7 +61,9 @@ type mgrFixture struct {
 	fakeA, fakeB *llmtest.OpenAI
 }
 
-func startManager(t *testing.T) *mgrFixture {
+// startManager starts the router with the Config Manager on database db
+// ("" for the default: a SQLite file under $XDG_DATA_HOME).
+func startManager(t *testing.T, db string) *mgrFixture {
 	t.Helper()
 	fa, fb := llmtest.NewOpenAI("vllm-a"), llmtest.NewOpenAI("vllm-b")
 	t.Cleanup(fa.Close)
@@ -68,6 +71,7 @@ func startManager(t *testing.T) *mgrFixture {
 	o := routerOpts{
 		models: modelsJSON(map[string][]string{"m1": {prov("pa", fa.URL, "vllm", "")}}),
 		site:   "\tllm_router_configs\n",
+		env:    map[string]string{"LLM_ROUTER_WEB_DATABASE_URL": db},
 	}
 	r := startRouter(t, o)
 	// The admin endpoint is chosen when the router starts; the module
@@ -197,8 +201,15 @@ func redactTokens(v any) any {
 	return v
 }
 
-func TestManagerInBrowser(t *testing.T) {
-	f := startManager(t)
+func TestManagerInBrowser(t *testing.T) { testManagerInBrowser(t, "") }
+
+func TestManagerInBrowserPostgres(t *testing.T) {
+	pgtest.Need(t)
+	testManagerInBrowser(t, pgtest.Start(t).NewDatabase(t))
+}
+
+func testManagerInBrowser(t *testing.T, db string) {
+	f := startManager(t, db)
 	b := newBrowser(t, f.r.Base())
 
 	t.Run("first-run setup", func(t *testing.T) {
@@ -430,6 +441,17 @@ func TestManagerInBrowser(t *testing.T) {
 		if got := lastPost(t, f.fakeB.Requests()).Header.Get("Authorization"); got != "Bearer sk-typed-SECRET-42" {
 			t.Errorf("the provider got the credential %q", got)
 		}
+		// Test a provider (admin): status and latency, from the server, with
+		// the provider's credential.
+		models := f.fakeB.Count("/v1/models")
+		b.do(chromedp.Click(chromedp.CSS(`#model-other_models-m2 li.provider[data-id="pb2"] button.test`)))
+		b.waitJS(`document.querySelector('#model-other_models-m2 li.provider[data-id="pb2"] output.test-result').textContent.startsWith('HTTP ')`)
+		if out := b.text(`#model-other_models-m2 li.provider[data-id="pb2"] output.test-result`); !strings.Contains(out, "HTTP 200 in") {
+			t.Errorf("test provider: %q", out)
+		}
+		if f.fakeB.Count("/v1/models") <= models {
+			t.Errorf("the provider's model list was not asked")
+		}
 		if strings.Contains(f.r.logs.String(), "sk-typed-SECRET-42") {
 			t.Errorf("the token is in the router's log")
 		}
@@ -560,6 +582,15 @@ func TestManagerInBrowser(t *testing.T) {
 				t.Errorf("bob POST %s: %d, want 404", p, resp.StatusCode)
 			}
 		}
+		// Testing a provider is for admins.
+		resp, err := c.Post(f.r.Base()+cfgPath+"/providers/test", "application/json", strings.NewReader(`{"group":"test_models","model":"m1","index":0}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden {
+			t.Errorf("bob tests a provider: %d, want 403", resp.StatusCode)
+		}
 		mgrShot(b, "14-user-refused")
 		mgrLogout(b)
 		// The admin blocks bob; bob's login is refused, his session ends.
@@ -570,7 +601,7 @@ func TestManagerInBrowser(t *testing.T) {
 		if s := b.text("#user-" + id + " .state"); s != "blocked" {
 			t.Errorf("bob's state %q", s)
 		}
-		resp, err := c.Get(f.r.Base() + "/manager/configs")
+		resp, err = c.Get(f.r.Base() + "/manager/configs")
 		if err != nil {
 			t.Fatal(err)
 		}

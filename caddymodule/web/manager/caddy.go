@@ -106,20 +106,27 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if fallback == "" || strings.Contains(fallback, "://") {
 		fallback = store.DefaultURL()
 	}
-	h.applier = &activate.Applier{
-		Path:         strings.TrimSpace(repl.ReplaceAll(h.ModelsConfig, "")),
-		FallbackPath: filepath.Join(filepath.Dir(strings.TrimPrefix(fallback, "file:")), "models-config.json"),
-		Key:          h.app.key,
-		Admin:        strings.TrimSpace(repl.ReplaceAll(h.Admin, "")),
-		Logger:       h.logger,
+	newApplier := func() *activate.Applier {
+		return &activate.Applier{
+			Path:         strings.TrimSpace(repl.ReplaceAll(h.ModelsConfig, "")),
+			FallbackPath: filepath.Join(filepath.Dir(strings.TrimPrefix(fallback, "file:")), "models-config.json"),
+			Key:          h.app.key,
+			Admin:        strings.TrimSpace(repl.ReplaceAll(h.Admin, "")),
+			Logger:       h.logger,
+		}
 	}
+	h.applier = newApplier()
 	// Every instance that uses the database serves its active config (a
-	// fleet on PostgreSQL); the follower ends with this config.
+	// fleet on PostgreSQL); the follower ends with this config. It has an
+	// applier of its own: Apply holds a lock while it reloads Caddy, and a
+	// reload waits (in Cleanup) for the follower to end; sharing the lock
+	// with the activate page would deadlock when both apply at once.
+	follow := newApplier()
 	fctx, cancel := context.WithCancel(ctx)
 	h.stop, h.done = cancel, make(chan struct{})
 	go func() {
 		defer close(h.done)
-		if err := activate.Follow(fctx, h.app.st, h.applier, h.logger); err != nil && fctx.Err() == nil {
+		if err := activate.Follow(fctx, h.app.st, follow, h.logger); err != nil && fctx.Err() == nil {
 			h.logger.Error("manager: following the active config stopped", zapErr(err))
 		}
 	}()
