@@ -642,3 +642,101 @@ func standardize(t *testing.T, b []byte) []byte {
 	}
 	return v
 }
+
+// TestManagerEmbeddedDefault runs the binary on its embedded Caddyfile:
+// LLM_ROUTER_WEB_CONFIG_MANAGER=1 serves the app at /manager/ with its
+// database at LLM_ROUTER_WEB_DATABASE_URL (default under $XDG_DATA_HOME),
+// and an activation makes the router, which ran on the embedded example,
+// serve the config; without the variable the path is not served.
+func TestManagerEmbeddedDefault(t *testing.T) {
+	fake := llmtest.NewOpenAI("vllm")
+	t.Cleanup(fake.Close)
+	for _, tc := range []struct {
+		name string
+		on   bool
+		db   string // relative to the temp dir; "" for the default
+	}{{"off", false, ""}, {"default database", true, ""}, {"database from the variable", true, "elsewhere/my.db"}} {
+		t.Run(tc.name, func(t *testing.T) {
+			port := freePort(t)
+			dir := t.TempDir()
+			db := ""
+			if tc.db != "" {
+				db = filepath.Join(dir, tc.db)
+			}
+			r := &router{t: t, port: port, logs: &syncBuffer{}, exited: make(chan struct{})}
+			r.cmd = execCommand(binary, "run")
+			r.cmd.Env = append(os.Environ(), fmt.Sprintf("LLM_ROUTER_SERVER_PORT=%d", port), "LLM_ROUTER_SERVER_HOST=127.0.0.1",
+				fmt.Sprintf("CADDY_ADMIN=127.0.0.1:%d", freePort(t)), "LLM_ROUTER_MODELS_CONFIG=",
+				fmt.Sprintf("LLM_ROUTER_WEB_CONFIG_MANAGER=%v", tc.on), "LLM_ROUTER_WEB_DATABASE_URL="+db,
+				"XDG_DATA_HOME="+dir, "XDG_CONFIG_HOME="+dir, "XDG_CACHE_HOME="+dir, "HOME="+dir)
+			r.cmd.Stdout, r.cmd.Stderr = r.logs, r.logs
+			if err := r.cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			go func() { r.exitErr = r.cmd.Wait(); close(r.exited) }()
+			t.Cleanup(r.stop)
+			r.waitReady()
+			jar, _ := cookiejar.New(nil)
+			c := &http.Client{Jar: jar, Timeout: 30 * time.Second}
+			resp, err := c.Get(r.Base() + "/manager/")
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+			resp.Body.Close()
+			served := resp.StatusCode == 200 && strings.Contains(string(body), `id="setup-form"`)
+			if served != tc.on {
+				t.Fatalf("GET /manager/ = %d at %s (app served: %v, want %v)", resp.StatusCode, resp.Request.URL.Path, served, tc.on)
+			}
+			if !tc.on {
+				return
+			}
+			if db == "" {
+				db = filepath.Join(dir, "llm-router", "manager.db")
+			}
+			if _, err := os.Stat(db); err != nil {
+				t.Errorf("the database is not at %s: %v", db, err)
+			}
+			if st, err := os.Stat(filepath.Join(filepath.Dir(db), "manager.key")); err != nil || st.Mode().Perm() != 0o600 {
+				t.Errorf("the key file: %v %v", st, err)
+			}
+			post := func(p string, v url.Values) *http.Response {
+				t.Helper()
+				resp, err := c.PostForm(r.Base()+p, v)
+				if err != nil {
+					t.Fatal(err)
+				}
+				io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+				resp.Body.Close()
+				return resp
+			}
+			post("/manager/setup", url.Values{"username": {"root"}, "password": {"root-password-1"}, "password2": {"root-password-1"}})
+			doc := fmt.Sprintf(`{"g": {"served-by-manager": {"providers": [{"id": "p", "api_host": %q, "api_type": "vllm", "api_token": "sk-default-SECRET"}]}}, "active_models": {"g": ["served-by-manager"]}}`, fake.URL)
+			resp = post("/manager/configs/import", url.Values{"name": {"first"}, "json": {doc}})
+			cfg := resp.Request.URL.Path
+			if !strings.HasPrefix(cfg, "/manager/configs/") {
+				t.Fatalf("import ended at %s\n%s", cfg, r.logs)
+			}
+			resp = post(cfg+"/activate", url.Values{"revision": {"1"}})
+			if resp.StatusCode != 200 {
+				t.Fatalf("activate: %d\n%s", resp.StatusCode, r.logs)
+			}
+			mresp, err := http.Get(r.Base() + "/v1/models")
+			if err != nil {
+				t.Fatal(err)
+			}
+			mb, _ := io.ReadAll(io.LimitReader(mresp.Body, 1<<20))
+			mresp.Body.Close()
+			if !strings.Contains(string(mb), "served-by-manager") {
+				t.Errorf("/v1/models after activation: %s", mb)
+			}
+			written, err := os.ReadFile(filepath.Join(filepath.Dir(db), "models-config.json"))
+			if err != nil || !strings.Contains(string(written), "sk-default-SECRET") {
+				t.Errorf("the models-config the router reads: %v %s", err, written)
+			}
+			if strings.Contains(r.logs.String(), "sk-default-SECRET") {
+				t.Errorf("the token is in the log")
+			}
+		})
+	}
+}
