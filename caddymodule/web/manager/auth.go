@@ -94,6 +94,17 @@ func (h *Handler) routes() *http.ServeMux {
 	mux.HandleFunc("POST "+R+"/admin/users/{id}/toggle_block", admin(h.toggleBlock))
 	mux.HandleFunc("GET "+R+"/projects", page(h.configsPage))
 	mux.HandleFunc("POST "+R+"/projects", page(h.createProject))
+	mux.HandleFunc("POST "+R+"/projects/select/{id}", page(h.selectProject))
+	mux.HandleFunc("POST "+R+"/projects/{id}/{action}", page(func(w http.ResponseWriter, r *http.Request) {
+		switch r.PathValue("action") { // rename and delete, as the original's
+		case "rename":
+			h.renameProject(w, r)
+		case "delete":
+			h.deleteProject(w, r)
+		default:
+			h.fail(w, r, http.StatusNotFound, "This page does not exist.")
+		}
+	}))
 	mux.HandleFunc("GET "+R+"/configs", page(h.configsPage))
 	mux.HandleFunc("GET "+R+"/configs/new", page(h.importPage))
 	mux.HandleFunc("POST "+R+"/configs/new", page(h.importConfig))
@@ -483,7 +494,7 @@ func noticeText(done string) string {
 		"imported":     "Config imported.",
 		"restored":     "Version restored: a new version was written.",
 		"deleted":      "Deleted.",
-		"project":      "Project created.",
+		"project":      "Project saved.",
 	}[done]
 }
 

@@ -82,6 +82,61 @@ func (h *Handler) createProject(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, fmt.Sprintf("%s/configs?project=%d&done=project", Root, p.ID), http.StatusSeeOther)
 }
 
+// selectProject is the original's POST /projects/select/<id>: the
+// configs list of that project.
+func (h *Handler) selectProject(w http.ResponseWriter, r *http.Request) {
+	id, ok := pathID(r, "id")
+	if !ok {
+		h.fail(w, r, http.StatusNotFound, "No such project.")
+		return
+	}
+	if _, err := h.app.st.Project(r.Context(), userOf(r), id); err != nil {
+		h.dbFail(w, r, err)
+		return
+	}
+	http.Redirect(w, r, fmt.Sprintf("%s/configs?project=%d", Root, id), http.StatusSeeOther)
+}
+
+func (h *Handler) renameProject(w http.ResponseWriter, r *http.Request) {
+	id, ok := pathID(r, "id")
+	if err := parseForm(w, r); err != nil || !ok {
+		h.fail(w, r, http.StatusBadRequest, "The form could not be read.")
+		return
+	}
+	p, err := h.app.st.RenameProject(r.Context(), userOf(r), id, strings.TrimSpace(r.PostForm.Get("name")))
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			h.dbFail(w, r, err)
+			return
+		}
+		v := h.view(r)
+		v.Error = userMessage(err)
+		h.renderConfigs(w, r, v, http.StatusBadRequest)
+		return
+	}
+	http.Redirect(w, r, fmt.Sprintf("%s/configs?project=%d&done=project", Root, p.ID), http.StatusSeeOther)
+}
+
+// deleteProject deletes an empty project other than the default one.
+func (h *Handler) deleteProject(w http.ResponseWriter, r *http.Request) {
+	id, ok := pathID(r, "id")
+	if !ok {
+		h.fail(w, r, http.StatusNotFound, "No such project.")
+		return
+	}
+	if err := h.app.st.DeleteProject(r.Context(), userOf(r), id); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			v := h.view(r)
+			v.Error = "Only an empty project other than your default one can be deleted."
+			h.renderConfigs(w, r, v, http.StatusConflict)
+			return
+		}
+		h.dbFail(w, r, err)
+		return
+	}
+	http.Redirect(w, r, Root+"/configs?done=deleted", http.StatusSeeOther)
+}
+
 // dbFail answers an unexpected store error; ErrNotFound is a 404.
 func (h *Handler) dbFail(w http.ResponseWriter, r *http.Request, err error) {
 	if errors.Is(err, store.ErrNotFound) {
@@ -247,6 +302,7 @@ func (h *Handler) renderConfig(w http.ResponseWriter, r *http.Request, v *view, 
 		return
 	}
 	v.Doc, v.Invalid = dv, invalid
+	keepProviderInput(dv, v)
 	if a, ok, err := h.app.st.Active(r.Context()); err == nil && ok && a.ConfigID == c.ID {
 		v.Active = &a
 	}

@@ -213,3 +213,38 @@ func (h *Handler) diff(a, b []byte) ([]diffLine, error) {
 	}
 	return out, nil
 }
+
+// keepProviderInput puts what the user typed in a provider form that was
+// refused (a conflict, a bad value) back into that form, opened. Tokens
+// are not put back: the field stays empty (or ••••) to be typed again.
+func keepProviderInput(dv *docView, v *view) {
+	if v.Form == nil || v.FormFor != "provider" {
+		return
+	}
+	g, m, idx := v.Form.Get("group"), v.Form.Get("model"), v.Form.Get("index")
+	for gi := range dv.Groups {
+		for mi := range dv.Groups[gi].Models {
+			mv := &dv.Groups[gi].Models[mi]
+			if mv.Group != g || mv.Name != m {
+				continue
+			}
+			pv := &mv.New
+			for pi := range mv.Providers {
+				if fmt.Sprint(mv.Providers[pi].Index) == idx {
+					pv = &mv.Providers[pi]
+				}
+			}
+			if fmt.Sprint(pv.Index) != idx {
+				return
+			}
+			pv.Kept = true
+			for fi := range pv.Values {
+				f := &pv.Values[fi]
+				if vals, ok := v.Form[f.Name]; ok && !f.Secret {
+					f.Value = vals[0]
+					f.Set = f.Value != ""
+				}
+			}
+		}
+	}
+}

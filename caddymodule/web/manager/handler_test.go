@@ -173,13 +173,31 @@ func TestReorderAndVersionsAPI(t *testing.T) {
 	if len(vs) != 2 || vs[0]["version"] != float64(2) || vs[0]["created_at"] == nil || vs[1]["note"] == nil {
 		t.Errorf("versions JSON: %v", vs)
 	}
+	// A provider save on a stale revision is refused; the form comes back
+	// open with what was typed.
+	resp, body := a.post(t, c, cfg+"/providers/save", url.Values{"revision": {"1"}, "group": {"g"}, "model": {"m"}, "index": {"0"},
+		"id": {"b"}, "api_host": {"http://typed.example:9"}, "api_type": {"vllm"}})
+	if resp.StatusCode != http.StatusConflict || !strings.Contains(body, "changed since you opened it") || !strings.Contains(body, `value="http://typed.example:9"`) {
+		t.Errorf("stale provider save: %d, typed value kept: %v", resp.StatusCode, strings.Contains(body, "typed.example"))
+	}
+	// The same on the current revision saves it.
+	resp, body = a.post(t, c, cfg+"/providers/save", url.Values{"revision": {"2"}, "group": {"g"}, "model": {"m"}, "index": {"0"},
+		"id": {"b"}, "api_host": {"http://typed.example:9"}, "api_type": {"vllm"}, "weight": {"2.5"}})
+	if resp.StatusCode != 200 || !strings.Contains(body, `value="http://typed.example:9"`) || !strings.Contains(body, `value="2.5"`) {
+		t.Errorf("provider save: %d", resp.StatusCode)
+	}
+	// A bad value is refused with the field named, nothing saved.
+	resp, body = a.post(t, c, cfg+"/providers/save", url.Values{"revision": {"3"}, "group": {"g"}, "model": {"m"}, "index": {"0"}, "weight": {"heavy"}})
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "weight") {
+		t.Errorf("bad weight: %d", resp.StatusCode)
+	}
 	// Activation applies the config through the applier (the hook here).
-	resp, body := a.post(t, c, cfg+"/activate", url.Values{"revision": {"2"}})
+	resp, body = a.post(t, c, cfg+"/activate", url.Values{"revision": {"3"}})
 	if resp.StatusCode != 200 || !strings.Contains(body, "took effect at") || len(a.applied) != 1 {
 		t.Errorf("activate: %d applied %v", resp.StatusCode, a.applied)
 	}
 	// A stale form revision is a conflict, nothing applied.
-	resp, body = a.post(t, c, cfg+"/activate", url.Values{"revision": {"1"}})
+	resp, body = a.post(t, c, cfg+"/activate", url.Values{"revision": {"2"}})
 	if resp.StatusCode != http.StatusConflict || !strings.Contains(body, "changed since you opened it") || len(a.applied) != 1 {
 		t.Errorf("stale activate: %d applied %v", resp.StatusCode, a.applied)
 	}
