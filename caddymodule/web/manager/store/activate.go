@@ -64,11 +64,21 @@ func (s *Store) Active(ctx context.Context) (Activation, bool, error) {
 	return a, true, nil
 }
 
-// newer returns the newest activation if its Seq is above after.
+// newer returns the newest activation if its Seq is above after. It reads
+// only the sequence number until there is something new: WaitActive calls it
+// in a loop and documents are up to MaxDocSize.
 func (s *Store) newer(ctx context.Context, after int64) (Activation, bool, error) {
-	a, ok, err := s.Active(ctx)
-	if err != nil || !ok || a.Seq <= after {
-		return Activation{}, false, err
+	var seq int64
+	err := s.db.QueryRowContext(ctx, "SELECT seq FROM activations ORDER BY seq DESC LIMIT 1").Scan(&seq)
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && seq <= after) {
+		return Activation{}, false, nil
+	}
+	if err != nil {
+		return Activation{}, false, dbErr("active config", err)
+	}
+	a, err := scanActivation(s.db.QueryRowContext(ctx, s.q("SELECT "+activationCols+" FROM activations WHERE seq = ?"), seq))
+	if err != nil {
+		return Activation{}, false, dbErr("active config", err)
 	}
 	return a, true, nil
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -46,8 +47,10 @@ type Store struct {
 
 // Open opens (creating it if needed) the database at url and brings its schema
 // up to date. url is a postgres:// or postgresql:// URL for PostgreSQL;
-// anything else is a SQLite file path (a file: URI is accepted too). A new
-// SQLite file is created with mode 0600 in a directory created with mode 0700.
+// anything else is a SQLite file: a path, a file: URI, or SQLAlchemy's
+// sqlite:///relative/path and sqlite:////absolute/path (the original's
+// DATABASE_URL). A new SQLite file is created with mode 0600 in a directory
+// created with mode 0700.
 func Open(ctx context.Context, url string) (*Store, error) {
 	s := &Store{
 		url:      url,
@@ -116,47 +119,71 @@ func IsPostgres(url string) bool {
 	return strings.HasPrefix(url, "postgres://") || strings.HasPrefix(url, "postgresql://")
 }
 
-// Redact returns url with any password replaced by "xxxxx", for messages.
-func Redact(url string) string {
-	if !IsPostgres(url) {
-		return url
+// Redact returns url with any password (in the user info or the password
+// query parameter) replaced by "xxxxx", for messages and logs.
+func Redact(rawURL string) string {
+	if !IsPostgres(rawURL) {
+		return rawURL
 	}
-	scheme, rest, _ := strings.Cut(url, "://")
-	at := strings.LastIndex(rest, "@")
-	slash := strings.Index(rest, "/")
-	if at < 0 || (slash >= 0 && slash < at) {
-		return url
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return "postgres://(an unparsable URL)"
 	}
-	user, _, hasPass := strings.Cut(rest[:at], ":")
-	if !hasPass {
-		return url
+	if q := u.Query(); q.Has("password") {
+		q.Set("password", "xxxxx")
+		u.RawQuery = q.Encode()
 	}
-	return scheme + "://" + user + ":xxxxx" + rest[at:]
+	return u.Redacted()
 }
 
 // sqliteDSN turns a path or file: URI into a modernc.org/sqlite DSN with the
 // settings the store relies on, creating the file (0600) and its directory
 // (0700) first.
-func sqliteDSN(url string) (string, error) {
+func sqliteDSN(name string) (string, error) {
 	params := "_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate"
-	if strings.HasPrefix(url, "file:") {
-		if strings.Contains(url, "?") {
-			return url + "&" + params, nil
+	// SQLAlchemy's form, the original's DATABASE_URL: sqlite:///relative.db,
+	// sqlite:////absolute.db.
+	name = strings.TrimPrefix(name, "sqlite:///")
+	if name == ":memory:" || strings.Contains(name, "mode=memory") || strings.HasPrefix(name, "file::memory:") {
+		return "", fmt.Errorf("store: %w: an in-memory SQLite database is one per connection; use a file", ErrInvalid)
+	}
+	if strings.HasPrefix(name, "file:") {
+		path, query, _ := strings.Cut(strings.TrimPrefix(name, "file:"), "?")
+		if strings.HasPrefix(path, "///") || strings.HasPrefix(path, "//localhost/") {
+			path = path[strings.Index(path[2:], "/")+2:]
 		}
-		return url + "?" + params, nil
+		path, err := url.PathUnescape(path)
+		if err != nil || path == "" {
+			return "", fmt.Errorf("store: %w: SQLite URI %q", ErrInvalid, name)
+		}
+		if err := createPrivate(path); err != nil {
+			return "", err
+		}
+		if query != "" {
+			return name + "&" + params, nil
+		}
+		return name + "?" + params, nil
 	}
-	if url == "" || strings.ContainsAny(url, "?#") {
-		return "", fmt.Errorf("store: %w: SQLite path %q is empty or contains '?' or '#'", ErrInvalid, url)
+	if name == "" || strings.ContainsAny(name, "?#") {
+		return "", fmt.Errorf("store: %w: SQLite path %q is empty or contains '?' or '#'", ErrInvalid, name)
 	}
-	if err := os.MkdirAll(filepath.Dir(url), 0o700); err != nil {
-		return "", fmt.Errorf("store: %w", err)
+	if err := createPrivate(name); err != nil {
+		return "", err
 	}
-	f, err := os.OpenFile(url, os.O_RDWR|os.O_CREATE, 0o600)
+	return name + "?" + params, nil
+}
+
+// createPrivate creates the database file (mode 0600) and its directory (mode
+// 0700) unless they exist: it holds password hashes and config documents.
+func createPrivate(path string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
-		return "", fmt.Errorf("store: %w", err)
+		return fmt.Errorf("store: %w", err)
 	}
-	f.Close()
-	return url + "?" + params, nil
+	return f.Close()
 }
 
 // DefaultURL returns the default database: manager.db in $STATE_DIRECTORY

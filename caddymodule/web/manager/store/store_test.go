@@ -220,7 +220,7 @@ func testThrottle(t *testing.T, e *env) {
 	s := e.open(t)
 	must[User](t)(s.Setup(ctx, "admin", pw))
 	must[User](t)(s.CreateUser(ctx, "alice", pw, RoleUser))
-	must[User](t)(s.CreateUser(ctx, "bob", pw, RoleUser))
+	bob := must[User](t)(s.CreateUser(ctx, "bob", pw, RoleUser))
 	start := e.clock.now()
 	for i := range MaxLoginFailures {
 		_, err := s.Login(ctx, "alice", "wrong password", fmt.Sprintf("10.0.0.%d", i))
@@ -257,6 +257,14 @@ func testThrottle(t *testing.T, e *env) {
 	_, err = s.Login(ctx, "bob", "wrong password", "198.51.100.3")
 	wantErr(t, err, ErrBadCredentials)
 	must[User](t)(s.Login(ctx, "bob", pw, "198.51.100.3"))
+
+	// Guessing the old password through a stolen session counts too.
+	for range MaxLoginFailures {
+		wantErr(t, s.ChangePassword(ctx, bob.ID, "wrong password", "new password 123"), ErrBadCredentials)
+	}
+	wantErr(t, s.ChangePassword(ctx, bob.ID, pw, "new password 123"), ErrThrottled)
+	_, err = s.Login(ctx, "bob", pw, "203.0.113.9")
+	wantErr(t, err, ErrThrottled)
 }
 
 func testSessions(t *testing.T, e *env) {
@@ -743,14 +751,41 @@ func TestDefaultURL(t *testing.T) {
 
 func TestRedact(t *testing.T) {
 	for in, want := range map[string]string{
-		"postgres://u:secret@db:5432/m":    "postgres://u:xxxxx@db:5432/m",
-		"postgresql://u@db/m":              "postgresql://u@db/m",
-		"postgres://db/m?password=x":       "postgres://db/m?password=x",
-		"/var/lib/llm-router/manager.db":   "/var/lib/llm-router/manager.db",
-		"postgres://u:p@ss:w@rd@db:5432/m": "postgres://u:xxxxx@db:5432/m",
+		"postgres://u:secret@db:5432/m":              "postgres://u:xxxxx@db:5432/m",
+		"postgresql://u@db/m":                        "postgresql://u@db/m",
+		"postgres://db/m?password=x&sslmode=disable": "postgres://db/m?password=xxxxx&sslmode=disable",
+		"/var/lib/llm-router/manager.db":             "/var/lib/llm-router/manager.db",
+		"postgres://u:p@ss:w@rd@db:5432/m":           "postgres://u:xxxxx@db:5432/m",
 	} {
 		if got := Redact(in); got != want {
 			t.Errorf("Redact(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestSQLiteURL(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		url, file string
+	}{
+		{filepath.Join(dir, "a.db"), filepath.Join(dir, "a.db")},
+		{"sqlite:///" + filepath.Join(dir, "b.db"), filepath.Join(dir, "b.db")}, // sqlite:////abs/b.db
+		{"file:" + filepath.Join(dir, "c.db"), filepath.Join(dir, "c.db")},
+		{"file://" + filepath.Join(dir, "d d.db") + "?_pragma=cache_size(-4000)", filepath.Join(dir, "d d.db")},
+		{"file:" + filepath.Join(dir, "new", "e%20e.db"), filepath.Join(dir, "new", "e e.db")},
+	} {
+		s, err := Open(ctx, tc.url)
+		if err != nil {
+			t.Fatalf("Open(%q): %v", tc.url, err)
+		}
+		s.Close()
+		if fi, err := os.Stat(tc.file); err != nil || fi.Mode().Perm() != 0o600 {
+			t.Errorf("Open(%q) did not make %s with mode 0600: %v", tc.url, tc.file, err)
+		}
+	}
+	for _, bad := range []string{"", ":memory:", "sqlite:///:memory:", "file::memory:?cache=shared", filepath.Join(dir, "x.db?mode=ro")} {
+		if _, err := Open(ctx, bad); !errors.Is(err, ErrInvalid) {
+			t.Errorf("Open(%q) = %v, want ErrInvalid", bad, err)
 		}
 	}
 }

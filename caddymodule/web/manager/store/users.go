@@ -217,7 +217,7 @@ func (s *Store) Login(ctx context.Context, name, password, addr string) (User, e
 		}
 	}
 	if !known || !ok {
-		if err := s.recordFailure(ctx, key, from, now); err != nil {
+		if err := s.recordFailure(ctx, now, [2]string{"user", key}, [2]string{"addr", from}); err != nil {
 			return User{}, err
 		}
 		return User{}, fmt.Errorf("store: %w", ErrBadCredentials)
@@ -248,16 +248,18 @@ func (s *Store) throttled(ctx context.Context, kind, key string, now time.Time) 
 	return max(time.Second, fromMillis(at).Add(LoginWindow).Sub(now)), nil
 }
 
-// recordFailure notes a failed login for the account and the address, and
-// forgets failures that left the window.
-func (s *Store) recordFailure(ctx context.Context, key, from string, now time.Time) error {
+// recordFailure notes a failed login for each (kind, key), and forgets
+// failures that left the window.
+func (s *Store) recordFailure(ctx context.Context, now time.Time, keys ...[2]string) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, s.q("DELETE FROM login_failures WHERE at <= ?"), millis(now.Add(-LoginWindow))); err != nil {
 			return dbErr("login failure", err)
 		}
-		if _, err := tx.ExecContext(ctx, s.q("INSERT INTO login_failures (kind, key, at) VALUES ('user', ?, ?), ('addr', ?, ?)"),
-			key, millis(now), from, millis(now)); err != nil {
-			return dbErr("login failure", err)
+		for _, k := range keys {
+			if _, err := tx.ExecContext(ctx, s.q("INSERT INTO login_failures (kind, key, at) VALUES (?, ?, ?)"),
+				k[0], k[1], millis(now)); err != nil {
+				return dbErr("login failure", err)
+			}
 		}
 		return nil
 	})
@@ -287,12 +289,20 @@ func addrKey(addr string) string {
 }
 
 // ChangePassword sets a new password after checking the old one (a wrong one
-// is ErrBadCredentials). It ends every session of the user: the caller issues
-// a new one (session rotation).
+// is ErrBadCredentials and counts as a failed login of the account, so a
+// stolen session cannot guess the password faster than the login page;
+// *ThrottledError once too many). It ends every session of the user: the
+// caller issues a new one (session rotation).
 func (s *Store) ChangePassword(ctx context.Context, id int64, old, new string) error {
-	var hash string
-	if err := s.db.QueryRowContext(ctx, s.q("SELECT password_hash FROM users WHERE id = ?"), id).Scan(&hash); err != nil {
+	var hash, key string
+	if err := s.db.QueryRowContext(ctx, s.q("SELECT password_hash, name_key FROM users WHERE id = ?"), id).Scan(&hash, &key); err != nil {
 		return dbErr(fmt.Sprintf("user %d", id), err)
+	}
+	now := s.now()
+	if wait, err := s.throttled(ctx, "user", key, now); err != nil {
+		return err
+	} else if wait > 0 {
+		return &ThrottledError{RetryAfter: wait}
 	}
 	ok := false
 	if len(old) <= MaxPasswordLen {
@@ -302,6 +312,9 @@ func (s *Store) ChangePassword(ctx context.Context, id int64, old, new string) e
 		}
 	}
 	if !ok {
+		if err := s.recordFailure(ctx, now, [2]string{"user", key}); err != nil {
+			return err
+		}
 		return fmt.Errorf("store: %w", ErrBadCredentials)
 	}
 	return s.setPassword(ctx, id, hash, new)

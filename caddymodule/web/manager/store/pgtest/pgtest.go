@@ -80,7 +80,11 @@ func Start(t testing.TB) *Server {
 	s := &Server{bin: Need(t), t: t}
 	// Not t.TempDir: its parents are private to root, and the server may
 	// run as postgres.
-	dir, err := os.MkdirTemp("", "pgtest-")
+	base := os.TempDir()
+	if os.Geteuid() == 0 && !traversable(base) {
+		base = "/tmp"
+	}
+	dir, err := os.MkdirTemp(base, "pgtest-")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,6 +109,20 @@ func Start(t testing.TB) *Server {
 	s.Start()
 	t.Cleanup(s.Stop)
 	return s
+}
+
+// traversable reports whether every directory from dir up to / lets others
+// in (the server runs as postgres, the test as root).
+func traversable(dir string) bool {
+	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
+		fi, err := os.Stat(d)
+		if err != nil || fi.Mode().Perm()&0o001 == 0 {
+			return false
+		}
+		if d == filepath.Dir(d) {
+			return true
+		}
+	}
 }
 
 func (s *Server) data() string { return filepath.Join(s.Dir, "data") }
