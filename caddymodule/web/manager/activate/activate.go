@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -50,8 +51,8 @@ type Applier struct {
 	// tokens.
 	Key *doc.Key
 	// Admin is the Caddy admin endpoint of this process ("localhost:2019",
-	// "unix//run/llm-router/admin.sock"); empty: $CADDY_ADMIN, else
-	// localhost:2019.
+	// "unix//run/llm-router/admin.sock"); empty: the running config's
+	// (its global admin option), else $CADDY_ADMIN, else localhost:2019.
 	Admin string
 	// Reload replaces the admin-endpoint reload, for tests and embedders:
 	// it must make the router read path, whose SHA-256 is hash, and return
@@ -87,7 +88,10 @@ type Applied struct {
 // router's validator (a refusal is a *ValidationError and changes nothing),
 // writes the file atomically (temp file, fsync, rename; mode 0640) and
 // reloads the router in this process, returning once the new config serves.
-// A document the router already serves is not applied again.
+// A document the router already serves is not applied again. If ctx ends
+// during the reload, Apply returns at once and the reload completes without
+// it: callers that must know the outcome (a page handler) pass a context
+// that outlives the client, e.g. context.WithoutCancel plus a timeout.
 func (a *Applier) Apply(ctx context.Context, data []byte) (Applied, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -110,13 +114,18 @@ func (a *Applier) Apply(ctx context.Context, data []byte) (Applied, error) {
 	}
 	path := a.target(running)
 	if path == "" {
-		return Applied{}, errors.New("activate: the router runs on the embedded example models-config and no file to write is configured (set models_config or LLM_ROUTER_MODELS_CONFIG)")
-	}
-	d.Name = path
-	if err := d.Validate(); err != nil {
-		return Applied{}, &ValidationError{Err: err}
+		return Applied{}, fmt.Errorf("activate: the router runs on the embedded example models-config and no file to write is configured (set models_config or LLM_ROUTER_MODELS_CONFIG): %w", ErrCannotApply)
 	}
 	out := d.JSON()
+	// The router's validator with the running router's options: a router
+	// with strict_models_config refuses unknown fields.
+	opts := config.Options{}
+	if running != nil {
+		opts.Strict = running.Strict
+	}
+	if _, err := opts.Parse(path, out); err != nil {
+		return Applied{}, &ValidationError{Err: err}
+	}
 	sum := sha256.Sum256(out)
 	res := Applied{Path: path, Hash: hex.EncodeToString(sum[:])}
 
@@ -124,10 +133,26 @@ func (a *Applier) Apply(ctx context.Context, data []byte) (Applied, error) {
 		running != nil && running.Hash == res.Hash && running.resolved() == path {
 		return res, nil
 	}
+	prev, prevErr := config.ReadFile(path)
 	if err := writeFile(path, out); err != nil {
 		return Applied{}, err
 	}
 	if err := a.reload(ctx, path, res.Hash); err != nil {
+		// The router kept its config (Caddy rolls a failed load back): put
+		// the file back too, so that a later restart or `caddy reload`
+		// does not pick up what was never served. Not when ctx ended: the
+		// request was abandoned, not refused, and the load goes on (this
+		// is how a follower in the module being replaced lets go).
+		if ctx.Err() != nil {
+			return Applied{}, err
+		}
+		if prevErr == nil {
+			if rerr := writeFile(path, prev); rerr != nil {
+				err = fmt.Errorf("%w; restoring the previous file: %w", err, rerr)
+			}
+		} else if errors.Is(prevErr, fs.ErrNotExist) {
+			_ = os.Remove(path)
+		}
 		return Applied{}, err
 	}
 	res.Reloaded = true
@@ -150,10 +175,15 @@ func refuseSealed(d *doc.Document) error {
 	return nil
 }
 
+// ErrCannotApply wraps the errors that retrying will not cure: this process
+// has no file to write, or no admin endpoint to reload through.
+var ErrCannotApply = errors.New("this router cannot apply a config in place")
+
 // app is what Apply reads of the running llm_router app's config.
 type app struct {
 	ModelsConfig string `json:"models_config"`
 	Hash         string `json:"models_config_hash"`
+	Strict       bool   `json:"strict_models_config"`
 }
 
 // resolved is the file the running app reads ("" for the embedded example).

@@ -49,6 +49,10 @@ func modelsDoc(host, token string, models ...string) []byte {
 		strings.Join(ms, ", "), strings.Join(active, ", ")))
 }
 
+// noGlobalBlock as startCaddy's modelsConfig leaves the global llm_router
+// options out.
+const noGlobalBlock = "-"
+
 // caddyRouter runs the router in this process, as `llm-router run` does,
 // with the given models_config line ("" for none: the embedded example).
 type caddyRouter struct {
@@ -57,26 +61,40 @@ type caddyRouter struct {
 
 func startCaddy(t *testing.T, modelsConfig string) *caddyRouter {
 	t.Helper()
-	r := &caddyRouter{admin: fmt.Sprintf("127.0.0.1:%d", freePort(t))}
+	return startCaddyAdmin(t, modelsConfig, fmt.Sprintf("127.0.0.1:%d", freePort(t)))
+}
+
+// startCaddyStrict is startCaddy with strict_models_config.
+func startCaddyStrict(t *testing.T, modelsConfig string) *caddyRouter {
+	t.Helper()
+	return startCaddyAdmin(t, modelsConfig+"\n\t\tstrict_models_config", fmt.Sprintf("127.0.0.1:%d", freePort(t)))
+}
+
+// startCaddyAdmin is startCaddy with the global admin option's value.
+func startCaddyAdmin(t *testing.T, modelsConfig, admin string) *caddyRouter {
+	t.Helper()
+	r := &caddyRouter{admin: admin}
 	port := freePort(t)
 	r.base = fmt.Sprintf("http://127.0.0.1:%d", port)
-	opt := ""
-	if modelsConfig != "" {
-		opt = "models_config " + modelsConfig
+	global := ""
+	switch modelsConfig {
+	case noGlobalBlock:
+	case "":
+		global = "llm_router {\n\t}"
+	default:
+		global = "llm_router {\n\t\tmodels_config " + modelsConfig + "\n\t}"
 	}
 	cf := fmt.Sprintf(`{
 	admin %s
 	persist_config off
 	grace_period 10s
-	llm_router {
-		%s
-	}
+	%s
 }
 
 http://127.0.0.1:%d {
 	llm_router
 }
-`, r.admin, opt, port)
+`, r.admin, global, port)
 	cfg, warn, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(cf), map[string]any{"filename": "Caddyfile"})
 	if err != nil {
 		t.Fatalf("adapt: %v %v", err, warn)
@@ -209,7 +227,8 @@ func TestApplyReloadsInProcess(t *testing.T) {
 	if strings.Contains(string(stored), "sk-beta-secret") {
 		t.Fatal("the stored document holds the token in clear")
 	}
-	a := &activate.Applier{Admin: r.admin, Key: key}
+	// No Admin: the running config's admin endpoint is found in process.
+	a := &activate.Applier{Key: key}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	res, err := a.Apply(ctx, stored)
@@ -267,7 +286,7 @@ func TestApplyReloadsInProcess(t *testing.T) {
 		t.Fatalf("after a refusal: /v1/models lists %v", got)
 	}
 	// Sealed tokens without the key are refused, not sent upstream.
-	if _, err := (&activate.Applier{Admin: r.admin}).Apply(ctx, stored); !errors.As(err, &ve) {
+	if _, err := (&activate.Applier{}).Apply(ctx, stored); !errors.As(err, &ve) {
 		t.Fatalf("sealed tokens without a key: %v", err)
 	}
 }
@@ -309,5 +328,113 @@ func TestApplyAdminUnreachable(t *testing.T) {
 	_, err := a.Apply(ctx, modelsDoc("http://127.0.0.1:1", "", "x"))
 	if err == nil || !strings.Contains(err.Error(), "admin endpoint") {
 		t.Fatalf("error %v", err)
+	}
+}
+
+// TestApplyAdminOff: with the admin endpoint off, Apply says so and leaves
+// the file alone.
+func TestApplyAdminOff(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "models-config.json")
+	orig := modelsDoc("http://127.0.0.1:1", "", "alpha")
+	if err := os.WriteFile(path, orig, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	startCaddyAdmin(t, path, "off")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := (&activate.Applier{}).Apply(ctx, modelsDoc("http://127.0.0.1:1", "", "beta"))
+	if err == nil || !strings.Contains(err.Error(), "admin endpoint is off") {
+		t.Fatalf("error %v", err)
+	}
+	if data, _ := os.ReadFile(path); string(data) != string(orig) {
+		t.Fatal("the file was written although the router cannot reload")
+	}
+}
+
+// TestApplyStrictRouter: a router with strict_models_config refuses unknown
+// fields, and so does Apply on it, before writing anything.
+func TestApplyStrictRouter(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "models-config.json")
+	orig := modelsDoc("http://127.0.0.1:1", "", "alpha")
+	if err := os.WriteFile(path, orig, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	startCaddyStrict(t, path)
+	typo := []byte(`{"g": {"m": {"providers": [{"id": "p", "api_host": "http://h", "api_type": "openai", "api_tokn": "x"}]}}, "active_models": {"g": ["m"]}}`)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := (&activate.Applier{}).Apply(ctx, typo)
+	var ve *activate.ValidationError
+	if !errors.As(err, &ve) || !strings.Contains(err.Error(), "strict_models_config") || !strings.Contains(err.Error(), `did you mean "api_token"`) {
+		t.Fatalf("error %v", err)
+	}
+	if data, _ := os.ReadFile(path); string(data) != string(orig) {
+		t.Fatal("a refused document was written")
+	}
+}
+
+// TestApplyReloadFailureRestoresFile: when the router cannot reload, the
+// file it reads is put back as it was.
+func TestApplyReloadFailureRestoresFile(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		name string
+		orig []byte // nil: no file before
+	}{
+		{"file existed", modelsDoc("http://127.0.0.1:1", "", "alpha")},
+		{"no file before", nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "-")+".json")
+			if tc.orig != nil {
+				if err := os.WriteFile(path, tc.orig, 0o640); err != nil {
+					t.Fatal(err)
+				}
+			}
+			a := &activate.Applier{Path: path, Reload: func(context.Context, string, string) error {
+				return errors.New("the router refused the load")
+			}}
+			_, err := a.Apply(context.Background(), modelsDoc("http://127.0.0.1:1", "", "beta"))
+			if err == nil || !strings.Contains(err.Error(), "the router refused the load") {
+				t.Fatalf("error %v", err)
+			}
+			data, rerr := os.ReadFile(path)
+			if tc.orig == nil {
+				if !os.IsNotExist(rerr) {
+					t.Fatalf("a file was left behind: %s", data)
+				}
+				return
+			}
+			if string(data) != string(tc.orig) {
+				t.Fatalf("file after a failed reload:\n%s", data)
+			}
+		})
+	}
+}
+
+// TestApplyWithoutGlobalOptions: a Caddyfile without llm_router global
+// options (the file from LLM_ROUTER_MODELS_CONFIG) is applied too.
+func TestApplyWithoutGlobalOptions(t *testing.T) {
+	up := llmtest.NewOpenAI("u")
+	defer up.Close()
+	path := filepath.Join(t.TempDir(), "models-config.json")
+	if err := os.WriteFile(path, modelsDoc(up.URL, "", "alpha"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("LLM_ROUTER_MODELS_CONFIG", path)
+	r := startCaddy(t, noGlobalBlock)
+	if got := r.listed(t); !slices.Equal(got, []string{"alpha"}) {
+		t.Fatalf("before: /v1/models lists %v", got)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := (&activate.Applier{}).Apply(ctx, modelsDoc(up.URL, "", "beta"))
+	if err != nil || res.Path != path {
+		t.Fatalf("apply: %+v %v", res, err)
+	}
+	if got := r.listed(t); !slices.Equal(got, []string{"beta"}) {
+		t.Fatalf("after: /v1/models lists %v", got)
 	}
 }

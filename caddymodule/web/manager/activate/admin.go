@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"reflect"
 	"strings"
 
 	"github.com/caddyserver/caddy/v2"
@@ -19,6 +20,13 @@ const maxAdminBody = 4 << 20
 // (Caddy's default when empty), as `caddy reload` does: an Origin header for
 // TCP, a local Host for a Unix socket.
 func adminRequest(ctx context.Context, addr, method, uri string, body []byte) ([]byte, error) {
+	if addr == "" {
+		listen, disabled := runningAdmin()
+		if disabled {
+			return nil, fmt.Errorf("the Caddy admin endpoint is off (admin off): %w", ErrCannotApply)
+		}
+		addr = listen
+	}
 	if addr == "" {
 		addr = caddy.DefaultAdminListen // $CADDY_ADMIN or localhost:2019
 	}
@@ -73,6 +81,28 @@ func adminRequest(ctx context.Context, addr, method, uri string, body []byte) ([
 			strings.TrimSpace(string(data[:min(len(data), 2048)])))
 	}
 	return data, nil
+}
+
+// runningAdmin returns the admin endpoint of the running config ("" when it
+// sets none) and whether it is off. Caddy has no accessor for the running
+// config in process, so this reads the active context's config by
+// reflection; if a Caddy version lays it out differently, the result is
+// "" and the default endpoint is used.
+func runningAdmin() (listen string, disabled bool) {
+	defer func() {
+		if recover() != nil {
+			listen, disabled = "", false
+		}
+	}()
+	cfg := reflect.ValueOf(caddy.ActiveContext()).FieldByName("cfg")
+	if !cfg.IsValid() || cfg.Kind() != reflect.Pointer || cfg.IsNil() {
+		return "", false
+	}
+	admin := cfg.Elem().FieldByName("Admin")
+	if !admin.IsValid() || admin.Kind() != reflect.Pointer || admin.IsNil() {
+		return "", false
+	}
+	return admin.Elem().FieldByName("Listen").String(), admin.Elem().FieldByName("Disabled").Bool()
 }
 
 func adminGet(ctx context.Context, addr, uri string) ([]byte, error) {

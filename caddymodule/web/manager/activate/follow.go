@@ -19,6 +19,8 @@ type Source interface {
 	WaitActive(ctx context.Context, afterSeq int64) (store.Activation, error)
 }
 
+var _ Source = (*store.Store)(nil)
+
 // Retry bounds for a database that is down.
 const (
 	minBackoff = 250 * time.Millisecond
@@ -27,8 +29,9 @@ const (
 
 // Follow makes this instance serve the active config of src until ctx ends:
 // the current one first (a no-op when it is already served), then each new
-// activation. Each one is validated before the swap; a refused one is
-// logged and the instance keeps what it serves. Database errors are retried
+// activation. Each one is validated before the swap; a refused one (or one
+// this instance cannot apply: ErrCannotApply) is logged and the instance
+// keeps what it serves; other failures are retried. Database errors are retried
 // with backoff (Follow survives a database restart). It returns ctx's error.
 //
 // Run it in a goroutine with the Caddy module's context (caddy.Context, or
@@ -95,7 +98,7 @@ func apply(ctx context.Context, a *Applier, act store.Activation, log *zap.Logge
 		switch {
 		case ctx.Err() != nil:
 			return ctx.Err()
-		case errors.As(err, &ve):
+		case errors.As(err, &ve), errors.Is(err, ErrCannotApply):
 			log.Error("config manager: activation refused; serving the previous config",
 				zap.Int64("seq", act.Seq), zap.Int64("config", act.ConfigID), zap.Int64("revision", act.Revision), zap.Error(err))
 			return nil

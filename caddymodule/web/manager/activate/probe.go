@@ -41,14 +41,14 @@ type ProbeResult struct {
 // from an opened document (tokens in clear or placeholders); the caller
 // checks that the user is an admin. Errors never carry the token.
 func TestProvider(ctx context.Context, p doc.Provider) (ProbeResult, error) {
+	if tok := p.Get("api_token"); strings.HasPrefix(tok, doc.SealPrefix) || tok == doc.TokenMarker {
+		return ProbeResult{}, fmt.Errorf("provider %q: the token is not available in clear (open the document first)", p.Get("id"))
+	}
 	cp, err := routerProvider(p)
 	if err != nil {
 		return ProbeResult{}, err
 	}
 	token := cp.APIToken
-	if strings.HasPrefix(token, doc.SealPrefix) || token == doc.TokenMarker {
-		return ProbeResult{}, fmt.Errorf("provider %q: the token is not available in clear", cp.ID)
-	}
 	if strings.Contains(token, "{") {
 		token = caddy.NewReplacer().ReplaceAll(token, "")
 	}

@@ -170,6 +170,20 @@ func TestUnknownFieldsKept(t *testing.T) {
 	if !slices.Equal(unknown, []string{"x_rack", "x_note"}) {
 		t.Fatalf("unknown provider fields %v", unknown)
 	}
+	// A nested unknown value is form text in document order, and edited as
+	// JSON.
+	if got := m.Providers[0].Get("x_rack"); got != `{"row":3,"tags":["gpu","a100"]}` {
+		t.Fatalf("x_rack as form text: %s", got)
+	}
+	if err := d.SetProvider("team_models", "m", 0, Fields{"x_rack": `{"row": 4}`}); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.SetProvider("team_models", "m", 0, Fields{"x_rack": `{"row": `}); err == nil || !strings.Contains(err.Error(), "not valid JSON") {
+		t.Fatalf("invalid JSON for a nested field: %v", err)
+	}
+	if m, _ := d.Model("team_models", "m"); m.Providers[0].Get("x_rack") != `{"row":4}` {
+		t.Fatalf("x_rack after edit: %s", m.Providers[0].Get("x_rack"))
+	}
 }
 
 // TestHuJSON: comments and trailing commas are accepted; export is plain

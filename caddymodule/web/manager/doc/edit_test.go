@@ -372,3 +372,38 @@ func lcs(a, b []string) int {
 	}
 	return prev[len(b)]
 }
+
+// TestGroups: groups renamed (active_models follows) and deleted.
+func TestGroups(t *testing.T) {
+	d, err := Parse(examples(t)["seed example"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.RenameGroup("qwen_models", "embedding_models"); err != nil {
+		t.Fatal(err)
+	}
+	if got := d.Groups(); !slices.Equal(got, []string{"google_models", "openai_models", "embedding_models"}) {
+		t.Fatalf("groups %v", got)
+	}
+	if got := d.ActiveModels("embedding_models"); !slices.Equal(got, []string{"nomic-embed-text"}) {
+		t.Fatalf("active after rename %v", got)
+	}
+	if err := d.RenameGroup("google_models", "openai_models"); !errors.Is(err, ErrExists) {
+		t.Fatalf("rename onto an existing group: %v", err)
+	}
+	if err := d.RenameGroup("google_models", ActiveKey); err == nil {
+		t.Fatal("a group was renamed active_models")
+	}
+	if err := d.DeleteGroup("openai_models"); err != nil {
+		t.Fatal(err)
+	}
+	if d.ActiveModels("openai_models") != nil || slices.Contains(d.Groups(), "openai_models") {
+		t.Fatal("deleted group still there")
+	}
+	if err := d.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.DeleteGroup(ActiveKey); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("deleting active_models: %v", err)
+	}
+}

@@ -1,6 +1,7 @@
 package doc
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -217,32 +218,37 @@ func text(v any) (string, Kind) {
 	case nil:
 		return "", KindNull
 	default:
-		b, err := json.Marshal(plain(t))
-		if err != nil {
-			return "", KindJSON
-		}
-		return string(b), KindJSON
+		var b bytes.Buffer
+		writeCompact(&b, t)
+		return b.String(), KindJSON
 	}
 }
 
-// plain converts a tree value to encoding/json values (order of nested
-// objects is not kept; only used to render unknown nested values).
-func plain(v any) any {
+// writeCompact writes v as one-line JSON, keys in document order.
+func writeCompact(b *bytes.Buffer, v any) {
 	switch t := v.(type) {
 	case *object:
-		m := make(map[string]any, len(t.vals))
-		for k, e := range t.vals {
-			m[k] = plain(e)
+		b.WriteByte('{')
+		for i, k := range t.keys {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			writeString(b, k)
+			b.WriteByte(':')
+			writeCompact(b, t.vals[k])
 		}
-		return m
+		b.WriteByte('}')
 	case []any:
-		a := make([]any, len(t))
+		b.WriteByte('[')
 		for i, e := range t {
-			a[i] = plain(e)
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			writeCompact(b, e)
 		}
-		return a
+		b.WriteByte(']')
 	default:
-		return t
+		writeValue(b, t, "")
 	}
 }
 
@@ -352,6 +358,46 @@ func (d *Document) AddGroup(name string) error {
 		return fmt.Errorf("group %q: %w", name, ErrExists)
 	}
 	d.root.insertBefore(name, newObject(), ActiveKey)
+	return nil
+}
+
+// RenameGroup renames a model group in place, and its active_models entry.
+func (d *Document) RenameGroup(old, nu string) error {
+	nu = strings.TrimSpace(nu)
+	if _, err := d.group(old); err != nil {
+		return err
+	}
+	if old == nu {
+		return nil
+	}
+	if nu == "" || nu == ActiveKey {
+		return fmt.Errorf("group name %q is not allowed", nu)
+	}
+	if _, ok := d.root.vals[nu]; ok {
+		return fmt.Errorf("group %q: %w", nu, ErrExists)
+	}
+	d.root.rename(old, nu)
+	if act, ok := d.root.vals[ActiveKey].(*object); ok {
+		if _, ok := act.vals[old]; ok {
+			if _, clash := act.vals[nu]; clash {
+				act.del(nu)
+			}
+			act.rename(old, nu)
+		}
+	}
+	return nil
+}
+
+// DeleteGroup removes a model group with its models and its active_models
+// entry.
+func (d *Document) DeleteGroup(name string) error {
+	if _, err := d.group(name); err != nil {
+		return err
+	}
+	d.root.del(name)
+	if act, ok := d.root.vals[ActiveKey].(*object); ok {
+		act.del(name)
+	}
 	return nil
 }
 
