@@ -73,14 +73,8 @@ func startManager(t *testing.T, db string) *mgrFixture {
 		site:   "\tllm_router_configs\n",
 		env:    map[string]string{"LLM_ROUTER_WEB_DATABASE_URL": db},
 	}
+	// No admin address in the directive: the module finds the router's own.
 	r := startRouter(t, o)
-	// The admin endpoint is chosen when the router starts; the module
-	// needs it to reload the router on activation.
-	o.site = "\tllm_router_configs {\n\t\tadmin " + r.admin + "\n\t}\n"
-	r.write(o)
-	if out, err := r.reload(); err != nil {
-		t.Fatalf("reload: %v\n%s", err, out)
-	}
 	return &mgrFixture{r: r, fakeA: fa, fakeB: fb}
 }
 
