@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 	"github.com/tailscale/hujson"
@@ -535,6 +536,15 @@ func testManagerInBrowser(t *testing.T, db string) {
 		b.do(chromedp.SetValue(chromedp.CSS("#new-username"), mgrUser), chromedp.SetValue(chromedp.CSS("#new-password"), mgrUserPW))
 		mgrSubmit(b, "#create-user", "#notice")
 		mgrShot(b, "12-users")
+		// Change password: the current one is checked.
+		b.open("/manager/change_password")
+		b.do(chromedp.SetValue(chromedp.CSS("#old_password"), "not-my-password"), chromedp.SetValue(chromedp.CSS("#new_password"), "another-password-2"),
+			chromedp.SetValue(chromedp.CSS("#new_password2"), "another-password-2"))
+		mgrSubmit(b, "#password-button", "#error")
+		if msg := b.text("#error"); !strings.Contains(msg, "Wrong") {
+			t.Errorf("change password with a wrong current one: %q", msg)
+		}
+		mgrShot(b, "12b-password")
 		mgrLogout(b)
 		// A wrong password.
 		mgrLogin(b, mgrUser, "wrong-password-x")
@@ -609,6 +619,32 @@ func testManagerInBrowser(t *testing.T, db string) {
 			t.Errorf("blocked login: %q", msg)
 		}
 		mgrShot(b, "15-login-blocked")
+	})
+	b.t = t
+
+	t.Run("phone, dark", func(t *testing.T) {
+		b.t = t
+		mgrLogin(b, mgrAdmin, mgrAdminPW)
+		if _, err := chromedp.Call(b.ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+			Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "dark"}}}); err != nil {
+			t.Fatal(err)
+		}
+		b.do(chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile))
+		defer func() {
+			b.do(chromedp.ResetViewport())
+			_, _ = chromedp.Call(b.ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{})
+		}()
+		for _, p := range []string{seedPath, "/manager/configs"} {
+			b.open(p)
+			if bg := eval[string](b, `getComputedStyle(document.body).backgroundColor`); bg != "rgb(21, 23, 26)" {
+				t.Errorf("%s: dark background %q", p, bg)
+			}
+			if over := eval[bool](b, `document.documentElement.scrollWidth > window.innerWidth`); over {
+				t.Errorf("%s scrolls sideways on a phone", p)
+			}
+		}
+		b.open(seedPath)
+		mgrShot(b, "16-config-phone-dark")
 	})
 	b.t = t
 
