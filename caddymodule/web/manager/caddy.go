@@ -14,6 +14,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
+	"github.com/llmrouter/llm-router/caddymodule"
 	"github.com/llmrouter/llm-router/caddymodule/env"
 	"github.com/llmrouter/llm-router/caddymodule/web/manager/activate"
 	"github.com/llmrouter/llm-router/caddymodule/web/manager/store"
@@ -61,6 +62,7 @@ type Handler struct {
 	SessionTTL caddy.Duration `json:"session_ttl,omitempty"`
 
 	app     *shared
+	strict  bool // the router refuses unknown fields (strict_models_config)
 	applier *activate.Applier
 	stop    context.CancelFunc
 	done    chan struct{}
@@ -116,6 +118,11 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		}
 	}
 	h.applier = newApplier()
+	if v, err := ctx.AppIfConfigured("llm_router"); err == nil {
+		if a, ok := v.(*caddymodule.App); ok {
+			h.strict = a.StrictModelsConfig
+		}
+	}
 	// Every instance that uses the database serves its active config (a
 	// fleet on PostgreSQL); the follower ends with this config. It has an
 	// applier of its own: Apply holds a lock while it reloads Caddy, and a

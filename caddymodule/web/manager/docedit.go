@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/llmrouter/llm-router/caddymodule/config"
 	"github.com/llmrouter/llm-router/caddymodule/web/manager/activate"
 	"github.com/llmrouter/llm-router/caddymodule/web/manager/doc"
 	"github.com/llmrouter/llm-router/caddymodule/web/manager/store"
@@ -304,7 +305,13 @@ func (h *Handler) activate(w http.ResponseWriter, r *http.Request) {
 		err = d.Open(h.app.key)
 	}
 	if err == nil {
-		err = d.Validate()
+		var warnings []*config.Error
+		warnings, err = d.Check()
+		if err == nil && h.strict && len(warnings) > 0 {
+			// A strict router refuses what others only warn about: check
+			// before the activation is recorded.
+			err = warnings[0]
+		}
 	}
 	if err != nil {
 		v.Error = "Not activated: the router refuses this config: " + err.Error()

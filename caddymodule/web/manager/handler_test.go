@@ -202,3 +202,27 @@ func TestReorderAndVersionsAPI(t *testing.T) {
 		t.Errorf("stale activate: %d applied %v", resp.StatusCode, a.applied)
 	}
 }
+
+// A router with strict_models_config refuses unknown fields: the page
+// refuses to activate such a config before recording anything.
+func TestActivateStrict(t *testing.T) {
+	for _, strict := range []bool{false, true} {
+		a := newTestApp(t)
+		a.h.strict = strict
+		c := a.client(t)
+		a.post(t, c, "/manager/setup", url.Values{"username": {"root"}, "password": {"root-password-1"}, "password2": {"root-password-1"}})
+		doc := `{"g": {"m": {"providers": [{"id": "a", "api_host": "http://127.0.0.1:1", "api_type": "vllm", "x_unknown": 1}]}}, "active_models": {"g": ["m"]}}`
+		resp, _ := a.post(t, c, "/manager/configs/import", url.Values{"name": {"c"}, "json": {doc}})
+		resp, body := a.post(t, c, resp.Request.URL.Path+"/activate", url.Values{"revision": {"1"}})
+		_, active, err := a.h.app.st.Active(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strict && (resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(body, "x_unknown") || active || len(a.applied) != 0) {
+			t.Errorf("strict: %d, recorded %v, applied %v", resp.StatusCode, active, a.applied)
+		}
+		if !strict && (resp.StatusCode != 200 || !active || len(a.applied) != 1) {
+			t.Errorf("not strict: %d, recorded %v, applied %v", resp.StatusCode, active, a.applied)
+		}
+	}
+}
