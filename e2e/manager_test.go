@@ -469,6 +469,24 @@ func testManagerInBrowser(t *testing.T, db string) {
 		if after := f.modelIDs(t); !reflect.DeepEqual(after, before) {
 			t.Errorf("the refused config changed what the router serves: %v → %v", before, after)
 		}
+		// Delete it: the first press only arms the button (no dialog).
+		broken := eval[string](b, `location.pathname`)
+		b.do(chromedp.Click(chromedp.CSS("#delete-button")))
+		if s := b.text("#delete-button"); !strings.Contains(s, "Press again") {
+			t.Errorf("the delete button after one press: %q", s)
+		}
+		mgrSubmit(b, "#delete-button", "#notice")
+		if n := eval[int](b, `Array.from(document.querySelectorAll('#configs a.open')).filter(a => a.textContent === 'broken').length`); n != 0 {
+			t.Errorf("the deleted config is still listed")
+		}
+		resp, err := f.client(t, mgrAdmin, mgrAdminPW).Get(f.r.Base() + broken)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("the deleted config: %d", resp.StatusCode)
+		}
 	})
 	b.t = t
 
@@ -719,6 +737,9 @@ func TestManagerEmbeddedDefault(t *testing.T) {
 				t.Fatalf("GET /manager/ = %d at %s (app served: %v, want %v)", resp.StatusCode, resp.Request.URL.Path, served, tc.on)
 			}
 			if !tc.on {
+				if _, err := os.Stat(filepath.Join(dir, "llm-router", "manager.db")); err == nil {
+					t.Errorf("the app is off but made a database")
+				}
 				return
 			}
 			if db == "" {
