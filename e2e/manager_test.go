@@ -436,6 +436,43 @@ func testManagerInBrowser(t *testing.T, db string) {
 		if got := lastPost(t, f.fakeB.Requests()).Header.Get("Authorization"); got != "Bearer sk-typed-SECRET-42" {
 			t.Errorf("the provider got the credential %q", got)
 		}
+		// Edit pb2 without touching its token: the token is kept. Then
+		// replace it: the provider gets the new one.
+		chat := func() llmtest.Request {
+			t.Helper()
+			resp, err := http.Post(f.r.Base()+"/v1/chat/completions", "application/json",
+				strings.NewReader(`{"model": "m2", "messages": [{"role": "user", "content": "hi"}]}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				t.Fatalf("chat to m2: %d", resp.StatusCode)
+			}
+			return lastPost(t, f.fakeB.Requests())
+		}
+		pb2 := `#model-other_models-m2 li.provider[data-id="pb2"]`
+		fp := "#p-other_models-m2-0"
+		b.do(chromedp.Click(chromedp.CSS(pb2+" details.provider-edit summary")), chromedp.SetValue(chromedp.CSS(fp+"-model_path"), "served-path"))
+		mgrSubmit(b, pb2+" button.save-provider", "#notice")
+		mgrSubmit(b, "#activate-button", "#notice")
+		if got := chat(); got.Header.Get("Authorization") != "Bearer sk-typed-SECRET-42" || !strings.Contains(string(got.Body), `"served-path"`) {
+			t.Errorf("after editing model_path: credential %q, body %s", got.Header.Get("Authorization"), got.Body)
+		}
+		b.do(chromedp.Click(chromedp.CSS(pb2+" details.provider-edit summary")), chromedp.Click(chromedp.CSS(pb2+" button.replace")))
+		if !b.visible(fp + "-api_token") {
+			t.Fatalf("Replace did not open the token field")
+		}
+		b.do(chromedp.SendKeys(chromedp.CSS(fp+"-api_token"), "sk-new-SECRET-7"))
+		mgrSubmit(b, pb2+" button.save-provider", "#notice")
+		mgrSubmit(b, "#activate-button", "#notice")
+		if got := chat(); got.Header.Get("Authorization") != "Bearer sk-new-SECRET-7" {
+			t.Errorf("after replacing the token: credential %q", got.Header.Get("Authorization"))
+		}
+		if strings.Contains(eval[string](b, `document.documentElement.outerHTML`), "sk-new-SECRET-7") {
+			t.Errorf("the new token came back to the browser")
+		}
 		// Test a provider (admin): status and latency, from the server, with
 		// the provider's credential.
 		models := f.fakeB.Count("/v1/models")
@@ -447,8 +484,10 @@ func testManagerInBrowser(t *testing.T, db string) {
 		if f.fakeB.Count("/v1/models") <= models {
 			t.Errorf("the provider's model list was not asked")
 		}
-		if strings.Contains(f.r.logs.String(), "sk-typed-SECRET-42") {
-			t.Errorf("the token is in the router's log")
+		for _, tok := range []string{"sk-typed-SECRET-42", "sk-new-SECRET-7"} {
+			if strings.Contains(f.r.logs.String(), tok) {
+				t.Errorf("the token %s is in the router's log", tok)
+			}
 		}
 	})
 	b.t = t
