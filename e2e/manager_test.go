@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 	"github.com/tailscale/hujson"
@@ -142,6 +144,71 @@ func mgrWait(b *browser, js string) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// mgrMouseDrag drags the element from onto the lower half of the element
+// to with the mouse, as a person does: Chromium's drag and drop, its
+// DataTransfer and its events (intercepted and replayed through the
+// DevTools protocol, as headless Chromium has no OS drag loop).
+func mgrMouseDrag(b *browser, from, to string) {
+	b.t.Helper()
+	ctx, cancel := context.WithCancel(b.ctx)
+	defer cancel()
+	got := make(chan *input.DragData, 1)
+	if err := chromedp.Listen(ctx, func(ev any) {
+		if e, ok := ev.(*input.EventDragIntercepted); ok {
+			select {
+			case got <- e.Data:
+			default:
+			}
+		}
+	}); err != nil {
+		b.t.Fatal(err)
+	}
+	if _, err := chromedp.Call(ctx, input.SetInterceptDrags, input.SetInterceptDragsParams{Enabled: true}); err != nil {
+		b.t.Fatal(err)
+	}
+	defer func() {
+		_, _ = chromedp.Call(b.ctx, input.SetInterceptDrags, input.SetInterceptDragsParams{Enabled: false})
+	}()
+	center := func(sel string, lower bool) (float64, float64) {
+		frac := "0.5"
+		if lower {
+			frac = "0.75"
+		}
+		r := eval[[]float64](b, fmt.Sprintf(`(() => { const r = document.querySelector(%q).getBoundingClientRect(); return [r.left + r.width / 2, r.top + r.height * %s]; })()`, sel, frac))
+		return r[0], r[1]
+	}
+	b.do(chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`document.querySelector(%q).scrollIntoView({block: 'center'})`, to)))
+	x0, y0 := center(from, false)
+	x1, y1 := center(to, true)
+	mouse := func(typ input.DispatchMouseEventType, x, y float64) {
+		p := input.DispatchMouseEventParams{Type: typ, X: x, Y: y, Button: input.MouseButtonLeft, Buttons: 1, ClickCount: 1}
+		if typ == input.DispatchMouseEventTypeMouseMoved {
+			p.ClickCount = 0
+		}
+		if _, err := chromedp.Call(ctx, input.DispatchMouseEvent, p); err != nil {
+			b.t.Fatal(err)
+		}
+	}
+	mouse(input.DispatchMouseEventTypeMousePressed, x0, y0)
+	var data *input.DragData
+	for i := 1; data == nil; i++ {
+		if i > 200 {
+			b.t.Fatal("Chromium started no drag")
+		}
+		mouse(input.DispatchMouseEventTypeMouseMoved, x0+float64(i%20), y0+float64(i%20))
+		select {
+		case data = <-got:
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	for _, typ := range []input.DispatchDragEventType{input.DispatchDragEventTypeDragEnter, input.DispatchDragEventTypeDragOver, input.DispatchDragEventTypeDrop} {
+		if _, err := chromedp.Call(ctx, input.DispatchDragEvent, input.DispatchDragEventParams{Type: typ, X: x1, Y: y1, Data: data}); err != nil {
+			b.t.Fatal(err)
+		}
+	}
+	mouse(input.DispatchMouseEventTypeMouseReleased, x1, y1)
 }
 
 func mgrLogin(b *browser, name, pw string) {
@@ -377,15 +444,7 @@ func testManagerInBrowser(t *testing.T, db string) {
 		rev := func() string { return b.text("#revision") }
 		// Drag and drop: pb above pa.
 		r0 := rev()
-		b.do(chromedp.Evaluate[chromedp.Void](`(() => {
-			const [a, bb] = document.querySelectorAll('#model-test_models-m1 li.provider');
-			const dt = new DataTransfer();
-			a.dispatchEvent(new DragEvent('dragstart', {dataTransfer: dt, bubbles: true}));
-			const r = bb.getBoundingClientRect();
-			bb.dispatchEvent(new DragEvent('dragover', {dataTransfer: dt, bubbles: true, cancelable: true, clientY: r.bottom - 1}));
-			bb.dispatchEvent(new DragEvent('drop', {dataTransfer: dt, bubbles: true, cancelable: true}));
-			a.dispatchEvent(new DragEvent('dragend', {dataTransfer: dt, bubbles: true}));
-		})()`))
+		mgrMouseDrag(b, `#model-test_models-m1 li.provider[data-id="pa"] .handle`, `#model-test_models-m1 li.provider[data-id="pb"]`)
 		b.waitJS(`document.querySelector('#revision').textContent !== ` + jsString(r0))
 		if o := order(); o != "pb,pa" {
 			t.Errorf("after drag and drop: %s", o)

@@ -172,17 +172,22 @@
     const after = e.clientY > r.top + r.height / 2;
     over.parentElement.insertBefore(dragged, after ? over.nextSibling : over);
   });
-  document.addEventListener('drop', function (e) {
-    if (dragged) e.preventDefault();
-  });
-  document.addEventListener('dragend', function () {
+  // The drop saves the new order; dragend does when the drop fell
+  // elsewhere (the list already shows the order the pointer made).
+  function endDrag() {
     if (!dragged) return;
     const li = dragged, before = dragBefore;
     dragged = null;
     li.classList.remove('dragging');
     const now = items(li.parentElement);
     if (now.some(function (x, i) { return x !== before[i]; })) saveOrder(li.parentElement, li, before);
+  }
+  document.addEventListener('drop', function (e) {
+    if (!dragged) return;
+    e.preventDefault();
+    endDrag();
   });
+  document.addEventListener('dragend', endDrag);
 
   // Test a provider (admins): status and latency only.
   document.addEventListener('click', async function (e) {
