@@ -25,6 +25,7 @@ func (h *Handler) editConfig(w http.ResponseWriter, r *http.Request) {
 				return "", err
 			}
 		}
+		defaultNote(r, "name and active models")
 		name := strings.TrimSpace(r.PostForm.Get("name"))
 		if name == "" {
 			return "", errors.New("A config needs a name.")
@@ -46,6 +47,7 @@ func (h *Handler) editJSON(w http.ResponseWriter, r *http.Request) {
 			return "", err
 		}
 		d.Document = nd
+		defaultNote(r, "document edited as JSON")
 		return "", nil
 	})
 }
@@ -60,6 +62,7 @@ func (h *Handler) addModel(w http.ResponseWriter, r *http.Request) {
 			return "", fmt.Errorf("Model %q already exists in %s.", name, g)
 		}
 		r.PostForm.Set("model", name)
+		defaultNote(r, fmt.Sprintf("model %s added to %s", name, g))
 		return "", d.SetModel(g, name)
 	})
 }
@@ -68,6 +71,7 @@ func (h *Handler) deleteModel(w http.ResponseWriter, r *http.Request) {
 	h.edit(w, r, "model", func(c store.Config, d *editDoc) (string, error) {
 		g, name := r.PostForm.Get("group"), r.PostForm.Get("model")
 		r.PostForm.Del("model")
+		defaultNote(r, fmt.Sprintf("model %s deleted from %s", name, g))
 		return "", d.DeleteModel(g, name)
 	})
 }
@@ -121,9 +125,11 @@ func (h *Handler) saveProvider(w http.ResponseWriter, r *http.Request) {
 			fields[name] = v
 		}
 		if i < 0 {
+			defaultNote(r, fmt.Sprintf("provider %s added to %s", fields["id"], m))
 			_, err := d.AddProvider(g, m, fields)
 			return "", err
 		}
+		defaultNote(r, fmt.Sprintf("provider %s of %s changed", cur.Get("id"), m))
 		if err := d.SetProvider(g, m, i, fields); err != nil {
 			return "", err
 		}
@@ -142,6 +148,7 @@ func (h *Handler) deleteProvider(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return "", errors.New("The form names no provider.")
 		}
+		defaultNote(r, fmt.Sprintf("provider #%d of %s deleted", i, r.PostForm.Get("model")))
 		return "", d.DeleteProvider(r.PostForm.Get("group"), r.PostForm.Get("model"), i)
 	})
 }
@@ -339,4 +346,11 @@ func (h *Handler) activate(w http.ResponseWriter, r *http.Request) {
 	v.Notice = fmt.Sprintf("Activated: revision %d took effect at %s (%d ms).", c.Revision,
 		time.Now().UTC().Format("15:04:05 UTC"), took.Milliseconds())
 	h.renderConfig(w, r, v, c, http.StatusOK)
+}
+
+// defaultNote sets the version note when the form left it empty.
+func defaultNote(r *http.Request, note string) {
+	if strings.TrimSpace(r.PostForm.Get("note")) == "" {
+		r.PostForm.Set("note", note)
+	}
 }
