@@ -685,6 +685,9 @@ func testManagerInBrowser(t *testing.T, db string) {
 			if msg := b.text("#error"); !strings.Contains(msg, want) {
 				t.Errorf("bob at %s: %q", path, msg)
 			}
+			if who := b.text("#whoami"); !strings.Contains(who, mgrUser) {
+				t.Errorf("bob at %s: the page does not say who is logged in: %q", path, who)
+			}
 		}
 		c := f.client(t, mgrUser, mgrUserPW)
 		if resp, err := c.Get(f.r.Base() + cfgPath + "/export"); err != nil || resp.StatusCode != http.StatusNotFound {

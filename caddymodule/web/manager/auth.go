@@ -164,11 +164,12 @@ func (h *Handler) auth(isPage, adminOnly bool) func(http.HandlerFunc) http.Handl
 				http.Redirect(w, r, Root+"/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
 				return
 			}
+			r = r.WithContext(context.WithValue(ctx, userKey{}, u))
 			if adminOnly && u.Role != store.RoleAdmin {
 				h.failAny(w, r, isPage, http.StatusForbidden, "Only an administrator may do this.")
 				return
 			}
-			fn(w, r.WithContext(context.WithValue(ctx, userKey{}, u)))
+			fn(w, r)
 		}
 	}
 }
