@@ -1,6 +1,7 @@
 package manager
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -331,7 +332,7 @@ func (h *Handler) activate(w http.ResponseWriter, r *http.Request) {
 		h.dbFail(w, r, err)
 		return
 	}
-	if _, err := h.applier.Apply(r.Context(), act.Doc); err != nil {
+	if err := h.apply(r.Context(), act.Doc); err != nil {
 		var ve *activate.ValidationError
 		if errors.As(err, &ve) {
 			v.Error = "Not activated: " + err.Error()
@@ -352,5 +353,31 @@ func (h *Handler) activate(w http.ResponseWriter, r *http.Request) {
 func defaultNote(r *http.Request, note string) {
 	if strings.TrimSpace(r.PostForm.Get("note")) == "" {
 		r.PostForm.Set("note", note)
+	}
+}
+
+// apply applies an activated document here. The fleet follower of this
+// process applies the same activation at the same time (at once on
+// PostgreSQL); each reload restarts Caddy's admin endpoint, which may cut
+// the other's request short. So a failure that is not the router's
+// refusal is retried a few times: Apply does nothing when the document is
+// already served.
+func (h *Handler) apply(ctx context.Context, data []byte) error {
+	var err error
+	for attempt := 1; ; attempt++ {
+		if _, err = h.applier.Apply(ctx, data); err == nil {
+			return nil
+		}
+		var ve *activate.ValidationError
+		if errors.As(err, &ve) || errors.Is(err, activate.ErrCannotApply) || attempt == 4 {
+			return err
+		}
+		t := time.NewTimer(time.Duration(attempt) * 250 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
 	}
 }

@@ -226,3 +226,33 @@ func TestActivateStrict(t *testing.T) {
 		}
 	}
 }
+
+// An activation whose reload is cut short (the fleet follower's own reload
+// restarted the admin endpoint) is retried; one that keeps failing is
+// reported, after a bounded number of attempts.
+func TestActivateRetriesReload(t *testing.T) {
+	for _, tc := range []struct {
+		fails, status, calls int
+	}{{1, 200, 2}, {100, http.StatusBadGateway, 4}} {
+		a := newTestApp(t)
+		calls := 0
+		a.h.applier.Reload = func(ctx context.Context, path, hash string) error {
+			calls++
+			if calls <= tc.fails {
+				return io.EOF
+			}
+			return nil
+		}
+		c := a.client(t)
+		a.post(t, c, "/manager/setup", url.Values{"username": {"root"}, "password": {"root-password-1"}, "password2": {"root-password-1"}})
+		doc := `{"g": {"m": {"providers": [{"id": "a", "api_host": "http://127.0.0.1:1", "api_type": "vllm"}]}}, "active_models": {"g": ["m"]}}`
+		resp, _ := a.post(t, c, "/manager/configs/import", url.Values{"name": {"c"}, "json": {doc}})
+		resp, body := a.post(t, c, resp.Request.URL.Path+"/activate", url.Values{"revision": {"1"}})
+		if resp.StatusCode != tc.status || calls != tc.calls {
+			t.Errorf("%d failing reloads: %d after %d calls, want %d after %d", tc.fails, resp.StatusCode, calls, tc.status, tc.calls)
+		}
+		if tc.status != 200 && !strings.Contains(body, "could not apply") {
+			t.Errorf("the failure is not shown")
+		}
+	}
+}
