@@ -12,6 +12,8 @@ import (
 	_ "github.com/llmrouter/llm-router/caddymodule/auth"
 	// The Anonymizer web app (http.handlers.llm_router_anonymizer).
 	_ "github.com/llmrouter/llm-router/caddymodule/web/anonymizer"
+	// The Config Manager web app (http.handlers.llm_router_configs).
+	_ "github.com/llmrouter/llm-router/caddymodule/web/manager"
 	// `llm-router anonymize [FILE]`.
 	_ "github.com/llmrouter/llm-router/cli/anonymize"
 	// `llm-router util translate|genai-classifier|genai-data-augmentation`.
