@@ -67,6 +67,7 @@ func TestStore(t *testing.T) {
 		{"Users", testUsers},
 		{"Login", testLogin},
 		{"Throttle", testThrottle},
+		{"ThrottleParallel", testThrottleParallel},
 		{"Sessions", testSessions},
 		{"LastAdmin", testLastAdmin},
 		{"Projects", testProjects},
@@ -833,4 +834,37 @@ func TestPasswordHash(t *testing.T) {
 			t.Errorf("verify(%q, %q) = %v, %v", tc.phc, tc.pw, ok, err)
 		}
 	}
+}
+
+// testThrottleParallel: wrong guesses sent at once get no more than
+// MaxLoginFailures tries between them; the rest are throttled.
+func testThrottleParallel(t *testing.T, e *env) {
+	s := e.open(t)
+	must[User](t)(s.Setup(ctx, "admin", pw))
+	must[User](t)(s.CreateUser(ctx, "alice", pw, RoleUser))
+	const n = 4 * MaxLoginFailures
+	errs := make(chan error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			_, err := s.Login(ctx, "alice", fmt.Sprintf("wrong password %d", i), fmt.Sprintf("10.0.1.%d", i))
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	tried := 0
+	for err := range errs {
+		switch {
+		case errors.Is(err, ErrBadCredentials):
+			tried++
+		case !errors.Is(err, ErrThrottled):
+			t.Fatalf("parallel guess: %v", err)
+		}
+	}
+	if tried != MaxLoginFailures {
+		t.Fatalf("%d of %d parallel guesses were tried, want %d", tried, n, MaxLoginFailures)
+	}
+	_, err := s.Login(ctx, "alice", pw, "192.0.2.7")
+	wantErr(t, err, ErrThrottled)
 }
