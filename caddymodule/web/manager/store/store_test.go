@@ -12,6 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
+	"github.com/llmrouter/llm-router/caddymodule/rdb/rdbtest"
 	"github.com/llmrouter/llm-router/caddymodule/web/manager/store/pgtest"
 )
 
@@ -79,6 +82,7 @@ func TestStore(t *testing.T) {
 		{"Activation", testActivation},
 		{"WaitActive", testWaitActive},
 		{"Reopen", testReopen},
+		{"Reconnect", testReconnect},
 	}
 	engines := []struct {
 		name  string
@@ -867,4 +871,31 @@ func testThrottleParallel(t *testing.T, e *env) {
 	}
 	_, err := s.Login(ctx, "alice", pw, "192.0.2.7")
 	wantErr(t, err, ErrThrottled)
+}
+
+// testReconnect: the server ends the store's pooled connections, as a
+// restart does (57P01 terminating connection due to administrator command);
+// the next write and read succeed at once, on new connections.
+func testReconnect(t *testing.T, e *env) {
+	if !IsPostgres(e.url) {
+		t.Skip("PostgreSQL only: a SQLite file has no server to restart")
+	}
+	s := e.open(t)
+	u := must[User](t)(s.Setup(ctx, "admin", pw))
+	p := must[Project](t)(s.DefaultProject(ctx, u)) // leaves a connection, just used, in the pool
+	admin, err := pgx.Connect(ctx, e.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	const others = "FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+	if _, err := admin.Exec(ctx, "SELECT pg_terminate_backend(pid) "+others); err != nil {
+		t.Fatal(err)
+	}
+	rdbtest.Eventually(t, 10*time.Second, "the store's server processes end", func() bool {
+		var n int
+		return admin.QueryRow(ctx, "SELECT count(*) "+others).Scan(&n) == nil && n == 0
+	})
+	must[Config](t)(s.CreateConfig(ctx, u, p.ID, "after the restart", []byte(`{}`), ""))
+	must[bool](t)(s.NeedsSetup(ctx))
 }
