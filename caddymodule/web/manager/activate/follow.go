@@ -83,15 +83,16 @@ func Follow(ctx context.Context, src Source, a *Applier, log *zap.Logger) error 
 			continue // nothing activated yet: wait for the first
 		}
 		seq = act.Seq
-		if err := apply(ctx, a, act, log, wait); err != nil {
+		if err := apply(ctx, src, a, act, log, wait); err != nil {
 			return err
 		}
 	}
 }
 
 // apply applies one activation, retrying with backoff while it fails for
-// another reason than the validator's refusal; it returns only ctx's error.
-func apply(ctx context.Context, a *Applier, act store.Activation, log *zap.Logger, wait func() error) error {
+// another reason than the validator's refusal, until it succeeds or a newer
+// activation supersedes it; it returns only ctx's error.
+func apply(ctx context.Context, src Source, a *Applier, act store.Activation, log *zap.Logger, wait func() error) error {
 	for {
 		res, err := a.Apply(ctx, act.Doc)
 		var ve *ValidationError
@@ -106,6 +107,11 @@ func apply(ctx context.Context, a *Applier, act store.Activation, log *zap.Logge
 			log.Error("config manager: activation failed; retrying", zap.Int64("seq", act.Seq), zap.Error(err))
 			if err := wait(); err != nil {
 				return err
+			}
+			if cur, ok, err := src.Active(ctx); err == nil && ok && cur.Seq > act.Seq {
+				log.Warn("config manager: activation superseded by a newer one before it could be applied",
+					zap.Int64("seq", act.Seq), zap.Int64("newer_seq", cur.Seq))
+				return nil // Follow waits for activations after act.Seq: the newer one comes at once
 			}
 			continue
 		case res.Reloaded:

@@ -3,6 +3,7 @@ package activate_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -59,6 +60,13 @@ func (in *instance) serves(t *testing.T, model string) bool {
 
 func startFollowers(t *testing.T, st *store.Store, key *doc.Key, n int) []*instance {
 	t.Helper()
+	return startFailingFollowers(t, st, key, n, nil)
+}
+
+// startFailingFollowers starts followers whose reload fails with fail's
+// error when fail (if set) returns one for the file to load.
+func startFailingFollowers(t *testing.T, st *store.Store, key *doc.Key, n int, fail func(path string) error) []*instance {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	t.Cleanup(func() {
@@ -72,7 +80,12 @@ func startFollowers(t *testing.T, st *store.Store, key *doc.Key, n int) []*insta
 		in.a = &activate.Applier{
 			Path: filepath.Join(t.TempDir(), "models-config.json"),
 			Key:  key,
-			Reload: func(_ context.Context, _, hash string) error {
+			Reload: func(_ context.Context, path, hash string) error {
+				if fail != nil {
+					if err := fail(path); err != nil {
+						return err
+					}
+				}
 				in.mu.Lock()
 				defer in.mu.Unlock()
 				in.served = append(in.served, hash)
@@ -188,15 +201,12 @@ func TestFollowFleet(t *testing.T) {
 				pg.Start()
 			}
 			next := sealed(modelsDoc("http://10.0.0.2:8000", "", "second"))
-			// The store's pooled connections died with the server: a write
-			// may fail once before the pool reconnects.
-			rdbtest.Eventually(t, 15*time.Second, "the store writes again", func() bool {
-				c, err := st.SaveConfig(ctx, admin, cfg.ID, cfg.Revision, "fleet", next, "v3")
-				if err == nil {
-					cfg = c
-				}
-				return err == nil
-			})
+			// The store's pooled connections died with the server: the
+			// store reconnects without failing the write.
+			cfg, err = st.SaveConfig(ctx, admin, cfg.ID, cfg.Revision, "fleet", next, "v3")
+			if err != nil {
+				t.Fatalf("the first write after the restart: %v", err)
+			}
 			activateRev(cfg.Revision)
 			for _, in := range fleet {
 				rdbtest.Eventually(t, 20*time.Second, "instance serves the activation after the restart", func() bool { return in.serves(t, "second") })
@@ -210,4 +220,46 @@ func TestFollowFleet(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestFollowSuperseded: an activation this instance keeps failing to apply
+// (its reload fails for a reason the validator does not see) does not hold
+// back the next one: a fixed config activated after it is served.
+func TestFollowSuperseded(t *testing.T) {
+	ctx := context.Background()
+	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "manager.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	admin, err := st.Setup(ctx, "admin", "correct horse battery staple")
+	if err != nil {
+		t.Fatal(err)
+	}
+	proj, err := st.DefaultProject(ctx, admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := startFailingFollowers(t, st, nil, 1, func(path string) error {
+		if data, _ := os.ReadFile(path); bytes.Contains(data, []byte(`"unloadable"`)) {
+			return errors.New("the new config fails to start")
+		}
+		return nil
+	})[0]
+	activateDoc := func(name string) {
+		t.Helper()
+		cfg, err := st.CreateConfig(ctx, admin, proj.ID, name, modelsDoc("http://10.0.0.1:8000", "", name), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.Activate(ctx, admin, cfg.ID, cfg.Revision); err != nil {
+			t.Fatal(err)
+		}
+	}
+	activateDoc("unloadable")
+	rdbtest.Eventually(t, 15*time.Second, "the instance retries the activation it cannot apply", func() bool {
+		return in.logs.FilterMessageSnippet("activation failed; retrying").Len() > 0
+	})
+	activateDoc("fixed")
+	rdbtest.Eventually(t, 15*time.Second, "the instance serves the newer activation", func() bool { return in.serves(t, "fixed") })
 }

@@ -25,6 +25,11 @@ import (
 // MaxSize bounds an imported document.
 const MaxSize = 8 << 20
 
+// MaxDepth bounds how deeply a document's objects and arrays nest (a
+// models-config needs 5). The parser recurses: an 8 MiB document of '['
+// would overflow the stack, a fatal error that ends the whole process.
+const MaxDepth = 100
+
 // DefaultName is the file name a document carries when none is given; the
 // validator's messages name it.
 const DefaultName = "models-config.json"
@@ -126,6 +131,9 @@ func Parse(data []byte) (*Document, error) {
 	if len(data) > MaxSize {
 		return nil, ErrTooLarge
 	}
+	if err := checkDepth(data); err != nil {
+		return nil, err
+	}
 	v, err := hujson.Parse(data)
 	if err != nil {
 		if m := hujsonPos.FindStringSubmatch(err.Error()); m != nil {
@@ -166,10 +174,53 @@ func syntaxAt(data []byte, dec *json.Decoder, err error) error {
 	if errors.As(err, &se) {
 		off = int(se.Offset)
 	}
+	return syntaxAtOffset(data, off, err.Error())
+}
+
+// syntaxAtOffset is a *SyntaxError at byte offset off of data.
+func syntaxAtOffset(data []byte, off int, msg string) *SyntaxError {
 	off = min(max(off, 0), len(data))
 	line := bytes.Count(data[:off], []byte("\n")) + 1
 	col := off - bytes.LastIndexByte(data[:off], '\n')
-	return &SyntaxError{Line: line, Col: col, Msg: err.Error()}
+	return &SyntaxError{Line: line, Col: col, Msg: msg}
+}
+
+// checkDepth refuses data whose objects and arrays nest deeper than
+// MaxDepth, in one pass before the parser runs. Brackets in strings and in
+// HuJSON's comments do not count; whatever else is malformed is left to the
+// parser.
+func checkDepth(data []byte) error {
+	depth := 0
+	for i := 0; i < len(data); i++ {
+		switch data[i] {
+		case '"':
+			for i++; i < len(data) && data[i] != '"'; i++ {
+				if data[i] == '\\' {
+					i++
+				}
+			}
+		case '/':
+			switch {
+			case bytes.HasPrefix(data[i:], []byte("//")):
+				for i < len(data) && data[i] != '\n' {
+					i++
+				}
+			case bytes.HasPrefix(data[i:], []byte("/*")):
+				end := bytes.Index(data[i+2:], []byte("*/"))
+				if end < 0 {
+					return nil
+				}
+				i += 2 + end + 1
+			}
+		case '[', '{':
+			if depth++; depth > MaxDepth {
+				return syntaxAtOffset(data, i, fmt.Sprintf("objects and arrays nested more than %d deep", MaxDepth))
+			}
+		case ']', '}':
+			depth--
+		}
+	}
+	return nil
 }
 
 func decodeValue(dec *json.Decoder) (any, error) {

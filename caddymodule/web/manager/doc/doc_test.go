@@ -222,6 +222,11 @@ func TestSyntaxErrors(t *testing.T) {
 		{"top level array", "[1, 2]", 1, 1},
 		{"data after the object", "{}\n{}", 2, 1},
 		{"empty", "", 1, 1},
+		// Unbounded, the parser's recursion overflowed the stack and
+		// ended the process.
+		{"nested too deep", `{"a": ` + strings.Repeat("[", MaxSize-10), 1, 7 + MaxDepth - 1},
+		{"nested too deep, brackets in comments and strings", deepHead + strings.Repeat(`{"b": `, MaxDepth) + "1" + strings.Repeat("}", MaxDepth+1),
+			3, len(deepHead) - strings.LastIndexByte(deepHead, '\n') + 6*(MaxDepth-1)},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -237,6 +242,23 @@ func TestSyntaxErrors(t *testing.T) {
 				t.Fatalf("message %q does not say where", err)
 			}
 		})
+	}
+}
+
+// deepHead opens a document with brackets in a comment and in a string,
+// then a key whose value nests.
+const deepHead = "{\n  // [[[[\n  \"a\": /* {{{{ */ \"[[[\\\"[\", \"c\": "
+
+// TestMaxDepth: a document nested MaxDepth deep parses; brackets in strings
+// and comments do not count.
+func TestMaxDepth(t *testing.T) {
+	src := deepHead + strings.Repeat(`{"b": `, MaxDepth-1) + "1" + strings.Repeat("}", MaxDepth)
+	d, err := Parse([]byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(d.JSON(), []byte(`"a": "[[[\"["`)) {
+		t.Fatalf("export lost the string:\n%s", d.JSON())
 	}
 }
 

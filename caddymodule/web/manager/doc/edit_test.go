@@ -252,6 +252,19 @@ func TestTokens(t *testing.T) {
 	if err := fresh.Merge(New()); err == nil || !strings.Contains(err.Error(), "enter the token again") {
 		t.Fatalf("merge without a stored token: %v", err)
 	}
+	// A marker does not follow its provider to another host: whoever edits
+	// the document could otherwise send a token they were never shown to a
+	// server of theirs.
+	moved := d.Redacted()
+	if err := moved.SetProvider("g", "m", 0, Fields{"api_host": "http://collector.example:8000"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := moved.Merge(d); err == nil || !strings.Contains(err.Error(), "api_host changed") {
+		t.Fatalf("merge after the api_host changed: %v", err)
+	}
+	if strings.Contains(string(moved.JSON()), "sk-secret-one") {
+		t.Fatalf("the stored token went to the new host:\n%s", moved.JSON())
+	}
 }
 
 // TestLoadKey: the key file is created once with mode 0600 and read back;

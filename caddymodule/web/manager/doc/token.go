@@ -220,46 +220,52 @@ func (d *Document) Redacted() *Document {
 // Merge puts back the stored tokens where d (a document from the browser)
 // has TokenMarker: the token of the provider with the same id in the same
 // model of stored, else the one at the same place. A marker with no stored
-// token to keep is an error.
+// token to keep is an error, and so is one whose provider's api_host
+// changed: the kept token would go to a host its author never chose, and
+// whoever edits the document could collect a token they were never shown.
 func (d *Document) Merge(stored *Document) error {
 	return d.tokens(func(group, model string, i int, p *object, tok string) error {
 		if tok != TokenMarker {
 			return nil
 		}
 		id, _ := p.vals["id"].(string)
-		if t, ok := stored.storedToken(group, model, id, i); ok {
-			p.vals["api_token"] = t
-			return nil
+		sp := stored.storedProvider(group, model, id, i)
+		t, ok := "", false
+		if sp != nil {
+			t, ok = sp.vals["api_token"].(string)
 		}
-		return fmt.Errorf("model %q: provider #%d: the hidden token has no stored value to keep; enter the token again", model, i)
+		if !ok || t == "" || t == TokenMarker {
+			return fmt.Errorf("model %q: provider #%d: the hidden token has no stored value to keep; enter the token again", model, i)
+		}
+		if sp.vals["api_host"] != p.vals["api_host"] {
+			return fmt.Errorf("model %q: provider #%d: api_host changed, so the hidden token is not kept; enter the token again", model, i)
+		}
+		p.vals["api_token"] = t
+		return nil
 	})
 }
 
-func (d *Document) storedToken(group, model, id string, i int) (string, bool) {
+// storedProvider is the provider of d whose token a marker at (group, model,
+// id, i) keeps: the one with that id, else (when either has no id) the one
+// at place i; nil when there is none.
+func (d *Document) storedProvider(group, model, id string, i int) *object {
 	_, list, err := d.providers(group, model)
 	if err != nil {
-		return "", false
-	}
-	pick := func(p *object) (string, bool) {
-		t, ok := p.vals["api_token"].(string)
-		if !ok || t == "" || t == TokenMarker {
-			return "", false
-		}
-		return t, true
+		return nil
 	}
 	if id != "" {
 		for _, e := range list {
 			if p, ok := e.(*object); ok && p.vals["id"] == any(id) {
-				return pick(p)
+				return p
 			}
 		}
 	}
 	if i < len(list) {
 		if p, ok := list[i].(*object); ok {
 			if pid, _ := p.vals["id"].(string); id == "" || pid == "" {
-				return pick(p)
+				return p
 			}
 		}
 	}
-	return "", false
+	return nil
 }

@@ -15,8 +15,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
+	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
 	"modernc.org/sqlite"
@@ -69,9 +70,15 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	if IsPostgres(url) {
 		s.pg = true
 		dialect = goose.DialectPostgres
-		if s.db, err = sql.Open("pgx", url); err != nil {
-			return nil, fmt.Errorf("store: %w", err)
+		cfg, err := pgx.ParseConfig(url)
+		if err != nil {
+			return nil, fmt.Errorf("store: %w", err) // pgx redacts the password
 		}
+		// Ping every pooled connection before reuse (pgx pings only those
+		// idle for over a second): one that the server ended, as a restart
+		// does (57P01), then fails the ping, which database/sql answers by
+		// retrying on another connection, instead of failing the statement.
+		s.db = stdlib.OpenDB(*cfg, stdlib.OptionShouldPing(func(context.Context, stdlib.ShouldPingParams) bool { return true }))
 		locker, err := lock.NewPostgresSessionLocker()
 		if err != nil {
 			s.db.Close()

@@ -12,6 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
+	"github.com/llmrouter/llm-router/caddymodule/rdb/rdbtest"
 	"github.com/llmrouter/llm-router/caddymodule/web/manager/store/pgtest"
 )
 
@@ -67,6 +70,7 @@ func TestStore(t *testing.T) {
 		{"Users", testUsers},
 		{"Login", testLogin},
 		{"Throttle", testThrottle},
+		{"ThrottleParallel", testThrottleParallel},
 		{"Sessions", testSessions},
 		{"LastAdmin", testLastAdmin},
 		{"Projects", testProjects},
@@ -78,6 +82,7 @@ func TestStore(t *testing.T) {
 		{"Activation", testActivation},
 		{"WaitActive", testWaitActive},
 		{"Reopen", testReopen},
+		{"Reconnect", testReconnect},
 	}
 	engines := []struct {
 		name  string
@@ -833,4 +838,64 @@ func TestPasswordHash(t *testing.T) {
 			t.Errorf("verify(%q, %q) = %v, %v", tc.phc, tc.pw, ok, err)
 		}
 	}
+}
+
+// testThrottleParallel: wrong guesses sent at once get no more than
+// MaxLoginFailures tries between them; the rest are throttled.
+func testThrottleParallel(t *testing.T, e *env) {
+	s := e.open(t)
+	must[User](t)(s.Setup(ctx, "admin", pw))
+	must[User](t)(s.CreateUser(ctx, "alice", pw, RoleUser))
+	const n = 4 * MaxLoginFailures
+	errs := make(chan error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			_, err := s.Login(ctx, "alice", fmt.Sprintf("wrong password %d", i), fmt.Sprintf("10.0.1.%d", i))
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	tried := 0
+	for err := range errs {
+		switch {
+		case errors.Is(err, ErrBadCredentials):
+			tried++
+		case !errors.Is(err, ErrThrottled):
+			t.Fatalf("parallel guess: %v", err)
+		}
+	}
+	if tried != MaxLoginFailures {
+		t.Fatalf("%d of %d parallel guesses were tried, want %d", tried, n, MaxLoginFailures)
+	}
+	_, err := s.Login(ctx, "alice", pw, "192.0.2.7")
+	wantErr(t, err, ErrThrottled)
+}
+
+// testReconnect: the server ends the store's pooled connections, as a
+// restart does (57P01 terminating connection due to administrator command);
+// the next write and read succeed at once, on new connections.
+func testReconnect(t *testing.T, e *env) {
+	if !IsPostgres(e.url) {
+		t.Skip("PostgreSQL only: a SQLite file has no server to restart")
+	}
+	s := e.open(t)
+	u := must[User](t)(s.Setup(ctx, "admin", pw))
+	p := must[Project](t)(s.DefaultProject(ctx, u)) // leaves a connection, just used, in the pool
+	admin, err := pgx.Connect(ctx, e.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	const others = "FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+	if _, err := admin.Exec(ctx, "SELECT pg_terminate_backend(pid) "+others); err != nil {
+		t.Fatal(err)
+	}
+	rdbtest.Eventually(t, 10*time.Second, "the store's server processes end", func() bool {
+		var n int
+		return admin.QueryRow(ctx, "SELECT count(*) "+others).Scan(&n) == nil && n == 0
+	})
+	must[Config](t)(s.CreateConfig(ctx, u, p.ID, "after the restart", []byte(`{}`), ""))
+	must[bool](t)(s.NeedsSetup(ctx))
 }

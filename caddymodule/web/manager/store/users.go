@@ -189,12 +189,9 @@ func (s *Store) Login(ctx context.Context, name, password, addr string) (User, e
 		key = key[:4*MaxNameLen]
 	}
 	now := s.now()
-	for _, k := range [][2]string{{"user", key}, {"addr", from}} {
-		if wait, err := s.throttled(ctx, k[0], k[1], now); err != nil {
-			return User{}, err
-		} else if wait > 0 {
-			return User{}, &ThrottledError{RetryAfter: wait}
-		}
+	attempt := [][2]string{{"user", key}, {"addr", from}}
+	if err := s.claim(ctx, now, attempt...); err != nil {
+		return User{}, err
 	}
 	var (
 		u    User
@@ -217,10 +214,10 @@ func (s *Store) Login(ctx context.Context, name, password, addr string) (User, e
 		}
 	}
 	if !known || !ok {
-		if err := s.recordFailure(ctx, now, [2]string{"user", key}, [2]string{"addr", from}); err != nil {
-			return User{}, err
-		}
-		return User{}, fmt.Errorf("store: %w", ErrBadCredentials)
+		return User{}, fmt.Errorf("store: %w", ErrBadCredentials) // the claimed attempt stays a failure
+	}
+	if err := s.unclaim(ctx, now, attempt...); err != nil {
+		return User{}, err
 	}
 	u.Blocked, u.Created = blocked != 0, fromMillis(created)
 	if u.Blocked {
@@ -232,11 +229,59 @@ func (s *Store) Login(ctx context.Context, name, password, addr string) (User, e
 	return u, nil
 }
 
+// claim checks that no (kind, key) of a login attempt is throttled and
+// records the attempt as a failure of each, in one transaction: parallel
+// guesses cannot all pass the check before any is recorded. A throttled
+// attempt is *ThrottledError and records nothing. The caller unclaims the
+// attempt when the password is right. Failures that left the window are
+// forgotten on the way.
+func (s *Store) claim(ctx context.Context, now time.Time, keys ...[2]string) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		if s.pg {
+			// Serialize claims (SQLite's BEGIN IMMEDIATE already does);
+			// plain reads of the table are not blocked.
+			if _, err := tx.ExecContext(ctx, "LOCK TABLE login_failures IN SHARE ROW EXCLUSIVE MODE"); err != nil {
+				return dbErr("login throttle", err)
+			}
+		}
+		if _, err := tx.ExecContext(ctx, s.q("DELETE FROM login_failures WHERE at <= ?"), millis(now.Add(-LoginWindow))); err != nil {
+			return dbErr("login throttle", err)
+		}
+		for _, k := range keys {
+			if wait, err := s.throttled(ctx, tx, k[0], k[1], now); err != nil {
+				return err
+			} else if wait > 0 {
+				return &ThrottledError{RetryAfter: wait}
+			}
+		}
+		for _, k := range keys {
+			if _, err := tx.ExecContext(ctx, s.q("INSERT INTO login_failures (kind, key, at) VALUES (?, ?, ?)"),
+				k[0], k[1], millis(now)); err != nil {
+				return dbErr("login throttle", err)
+			}
+		}
+		return nil
+	})
+}
+
+// unclaim removes the failures claim recorded for an attempt that turned out
+// right (one row per key: identical rows are interchangeable).
+func (s *Store) unclaim(ctx context.Context, at time.Time, keys ...[2]string) error {
+	row := map[bool]string{true: "ctid", false: "rowid"}[s.pg]
+	for _, k := range keys {
+		if _, err := s.db.ExecContext(ctx, s.q("DELETE FROM login_failures WHERE "+row+" = (SELECT "+row+
+			" FROM login_failures WHERE kind = ? AND key = ? AND at = ? LIMIT 1)"), k[0], k[1], millis(at)); err != nil {
+			return dbErr("login", err)
+		}
+	}
+	return nil
+}
+
 // throttled returns how long attempts for (kind, key) must wait: zero unless
 // MaxLoginFailures failures lie within LoginWindow.
-func (s *Store) throttled(ctx context.Context, kind, key string, now time.Time) (time.Duration, error) {
+func (s *Store) throttled(ctx context.Context, tx *sql.Tx, kind, key string, now time.Time) (time.Duration, error) {
 	var at int64
-	err := s.db.QueryRowContext(ctx, s.q(
+	err := tx.QueryRowContext(ctx, s.q(
 		"SELECT at FROM login_failures WHERE kind = ? AND key = ? AND at > ? ORDER BY at DESC LIMIT 1 OFFSET ?"),
 		kind, key, millis(now.Add(-LoginWindow)), MaxLoginFailures-1).Scan(&at)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -246,23 +291,6 @@ func (s *Store) throttled(ctx context.Context, kind, key string, now time.Time) 
 		return 0, dbErr("login throttle", err)
 	}
 	return max(time.Second, fromMillis(at).Add(LoginWindow).Sub(now)), nil
-}
-
-// recordFailure notes a failed login for each (kind, key), and forgets
-// failures that left the window.
-func (s *Store) recordFailure(ctx context.Context, now time.Time, keys ...[2]string) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, s.q("DELETE FROM login_failures WHERE at <= ?"), millis(now.Add(-LoginWindow))); err != nil {
-			return dbErr("login failure", err)
-		}
-		for _, k := range keys {
-			if _, err := tx.ExecContext(ctx, s.q("INSERT INTO login_failures (kind, key, at) VALUES (?, ?, ?)"),
-				k[0], k[1], millis(now)); err != nil {
-				return dbErr("login failure", err)
-			}
-		}
-		return nil
-	})
 }
 
 // addrKey is the throttling key of a client address: the IP without port,
@@ -299,10 +327,9 @@ func (s *Store) ChangePassword(ctx context.Context, id int64, old, new string) e
 		return dbErr(fmt.Sprintf("user %d", id), err)
 	}
 	now := s.now()
-	if wait, err := s.throttled(ctx, "user", key, now); err != nil {
+	attempt := [2]string{"user", key}
+	if err := s.claim(ctx, now, attempt); err != nil {
 		return err
-	} else if wait > 0 {
-		return &ThrottledError{RetryAfter: wait}
 	}
 	ok := false
 	if len(old) <= MaxPasswordLen {
@@ -312,10 +339,10 @@ func (s *Store) ChangePassword(ctx context.Context, id int64, old, new string) e
 		}
 	}
 	if !ok {
-		if err := s.recordFailure(ctx, now, [2]string{"user", key}); err != nil {
-			return err
-		}
-		return fmt.Errorf("store: %w", ErrBadCredentials)
+		return fmt.Errorf("store: %w", ErrBadCredentials) // the claimed attempt stays a failure
+	}
+	if err := s.unclaim(ctx, now, attempt); err != nil {
+		return err
 	}
 	return s.setPassword(ctx, id, hash, new)
 }
