@@ -170,7 +170,7 @@ func TestSearchExactIsExact(t *testing.T) {
 func TestRecallHNSWvsFlat(t *testing.T) {
 	n := 10000
 	if raceEnabled {
-		n = 2000
+		n = 1000
 	}
 	// Queries from the same distribution as the data, not in it.
 	all := clustered(n+200, 128, 50, 5)
