@@ -364,33 +364,59 @@ func Open(path string) (*Index, error) {
 	if _, err := f.ReadAt(hb, 0); err != nil {
 		return nil, fmt.Errorf("index: read %s: %w", path, err)
 	}
-	h, err := decodeHeader(hb)
-	if err != nil {
+	// The header and the size first: a foreign file is neither mapped nor
+	// read whole.
+	if err := checkSize(hb, size); err != nil {
 		return nil, bad("%v", err)
-	}
-	want := uint64(headerSize) + h.payloadLen
-	switch {
-	case uint64(size) < want:
-		return nil, bad("truncated: %d bytes, the header says %d", size, want)
-	case uint64(size) > want:
-		return nil, bad("%d bytes, the header says %d (trailing data)", size, want)
-	case want > math.MaxInt:
-		return nil, bad("%d bytes, too large for this platform", want)
 	}
 	data, release, err := mapFile(f, int(size))
 	if err != nil {
 		return nil, fmt.Errorf("index: map %s: %w", path, err)
 	}
+	ix, err := parse(data)
+	if err != nil {
+		release()
+		return nil, bad("%v", err)
+	}
+	ix.release = release
+	return ix, nil
+}
+
+// checkSize decodes the header hb and checks it against the file size.
+func checkSize(hb []byte, size int64) error {
+	h, err := decodeHeader(hb)
+	if err != nil {
+		return err
+	}
+	want := uint64(headerSize) + h.payloadLen
+	switch {
+	case uint64(size) < want:
+		return fmt.Errorf("truncated: %d bytes, the header says %d", size, want)
+	case uint64(size) > want:
+		return fmt.Errorf("%d bytes, the header says %d (trailing data)", size, want)
+	case want > math.MaxInt:
+		return fmt.Errorf("%d bytes, too large for this platform", want)
+	}
+	return nil
+}
+
+// parse checks a whole index file's bytes (8-aligned) and returns the index
+// whose arrays point into them.
+func parse(data []byte) (*Index, error) {
+	if len(data) < headerSize {
+		return nil, fmt.Errorf("%d bytes, shorter than the %d-byte header (truncated)", len(data), headerSize)
+	}
+	if err := checkSize(data[:headerSize], int64(len(data))); err != nil {
+		return nil, err
+	}
+	h, _ := decodeHeader(data[:headerSize])
 	payload := data[headerSize:]
 	if crc32.Checksum(payload, castagnoli) != h.payloadCRC {
-		release()
-		return nil, bad("checksum mismatch (corrupt)")
+		return nil, errors.New("checksum mismatch (corrupt)")
 	}
 	ix := fromPayload(h, payload)
-	ix.release = release
 	if err := ix.validate(); err != nil {
-		ix.Close()
-		return nil, bad("%v", err)
+		return nil, err
 	}
 	ix.init()
 	return ix, nil

@@ -365,13 +365,18 @@ func rewrite(t *testing.T, src, dst string, fix bool, edit func([]byte) []byte) 
 	}
 	b = edit(b)
 	if fix && len(b) >= headerSize {
-		le := binary.LittleEndian
-		le.PutUint32(b[56:], crc32.Checksum(b[headerSize:], castagnoli))
-		le.PutUint32(b[60:], crc32.Checksum(b[:60], castagnoli))
+		fixChecksums(b)
 	}
 	if err := os.WriteFile(dst, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// fixChecksums recomputes both checksums of an index file's bytes.
+func fixChecksums(b []byte) {
+	le := binary.LittleEndian
+	le.PutUint32(b[56:], crc32.Checksum(b[headerSize:], castagnoli))
+	le.PutUint32(b[60:], crc32.Checksum(b[:60], castagnoli))
 }
 
 func TestOpenBadFiles(t *testing.T) {
