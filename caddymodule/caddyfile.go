@@ -324,6 +324,8 @@ func parseDirective(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    request_timeout <duration|seconds>
 //	    default_language <pl|en>
 //	    prompts_dir <dir>
+//	    metrics
+//	    allow_prompt_control
 //	    rag_collection <name>
 //	    not_found [on|off]
 //	    provider_header [on|off]
