@@ -82,16 +82,20 @@ type aEvent struct {
 		StopReason   string  `json:"stop_reason"`
 		StopSequence *string `json:"stop_sequence"`
 	} `json:"delta"`
-	Usage *struct {
-		InputTokens              *int `json:"input_tokens"`
-		OutputTokens             *int `json:"output_tokens"`
-		CacheCreationInputTokens *int `json:"cache_creation_input_tokens"`
-		CacheReadInputTokens     *int `json:"cache_read_input_tokens"`
-	} `json:"usage"`
+	Usage *aUsageDelta `json:"usage"`
 	Error *struct {
 		Type    string `json:"type"`
 		Message string `json:"message"`
 	} `json:"error"`
+}
+
+// aUsageDelta is the usage of a message_delta event: the counts it
+// carries replace the ones so far.
+type aUsageDelta struct {
+	InputTokens              *int `json:"input_tokens"`
+	OutputTokens             *int `json:"output_tokens"`
+	CacheCreationInputTokens *int `json:"cache_creation_input_tokens"`
+	CacheReadInputTokens     *int `json:"cache_read_input_tokens"`
 }
 
 // streamDecoder turns Messages SSE into canonical events.
@@ -146,25 +150,7 @@ func (d *streamDecoder) Frame(data []byte) error {
 	}
 	switch e.Type {
 	case evBlockStart:
-		if e.ContentBlock == nil {
-			return fmt.Errorf("%w: content_block_start without content_block", protocol.ErrUpstream)
-		}
-		if e.Index < 0 || e.Index > len(d.blocks)+1024 {
-			return fmt.Errorf("%w: content block index %d out of range", protocol.ErrUpstream, e.Index)
-		}
-		for len(d.blocks) <= e.Index {
-			d.blocks = append(d.blocks, -1)
-		}
-		switch e.ContentBlock.Type {
-		case "tool_use":
-			d.blocks[e.Index] = d.tools
-			d.Push(protocol.Event{Kind: protocol.EvToolStart, Index: d.tools, ID: e.ContentBlock.ID, Name: e.ContentBlock.Name})
-			d.tools++
-		case "text":
-			if e.ContentBlock.Text != "" {
-				d.Push(protocol.Event{Kind: protocol.EvText, Text: e.ContentBlock.Text})
-			}
-		}
+		return d.blockStart(e)
 	case evBlockDelta:
 		switch e.Delta.Type {
 		case evTextDelta:
@@ -184,20 +170,7 @@ func (d *streamDecoder) Frame(data []byte) error {
 			}
 		}
 	case evMessageDelta:
-		if u := e.Usage; u != nil {
-			if u.InputTokens != nil {
-				d.usage.InputTokens = *u.InputTokens
-			}
-			if u.OutputTokens != nil {
-				d.usage.OutputTokens = *u.OutputTokens
-			}
-			if u.CacheReadInputTokens != nil {
-				d.usage.CacheReadInputTokens = *u.CacheReadInputTokens
-			}
-			if u.CacheCreationInputTokens != nil {
-				d.usage.CacheCreationInputTokens = *u.CacheCreationInputTokens
-			}
-		}
+		d.addUsage(e.Usage)
 		if e.Delta.StopReason != "" {
 			ev := protocol.Event{Kind: protocol.EvStop, Stop: StopFrom(e.Delta.StopReason)}
 			if e.Delta.StopSequence != nil {
@@ -223,6 +196,51 @@ func (d *streamDecoder) Frame(data []byte) error {
 		d.Push(ev)
 	}
 	return nil
+}
+
+// blockStart handles content_block_start: it maps the block's index to
+// the canonical tool index (a tool_use block) and pushes the tool's start,
+// or the text a text block starts with.
+func (d *streamDecoder) blockStart(e *aEvent) error {
+	if e.ContentBlock == nil {
+		return fmt.Errorf("%w: content_block_start without content_block", protocol.ErrUpstream)
+	}
+	if e.Index < 0 || e.Index > len(d.blocks)+1024 {
+		return fmt.Errorf("%w: content block index %d out of range", protocol.ErrUpstream, e.Index)
+	}
+	for len(d.blocks) <= e.Index {
+		d.blocks = append(d.blocks, -1)
+	}
+	switch e.ContentBlock.Type {
+	case "tool_use":
+		d.blocks[e.Index] = d.tools
+		d.Push(protocol.Event{Kind: protocol.EvToolStart, Index: d.tools, ID: e.ContentBlock.ID, Name: e.ContentBlock.Name})
+		d.tools++
+	case "text":
+		if e.ContentBlock.Text != "" {
+			d.Push(protocol.Event{Kind: protocol.EvText, Text: e.ContentBlock.Text})
+		}
+	}
+	return nil
+}
+
+// addUsage takes the counts a message_delta carries (u may be nil).
+func (d *streamDecoder) addUsage(u *aUsageDelta) {
+	if u == nil {
+		return
+	}
+	if u.InputTokens != nil {
+		d.usage.InputTokens = *u.InputTokens
+	}
+	if u.OutputTokens != nil {
+		d.usage.OutputTokens = *u.OutputTokens
+	}
+	if u.CacheReadInputTokens != nil {
+		d.usage.CacheReadInputTokens = *u.CacheReadInputTokens
+	}
+	if u.CacheCreationInputTokens != nil {
+		d.usage.CacheCreationInputTokens = *u.CacheCreationInputTokens
+	}
 }
 
 type blockKind uint8
