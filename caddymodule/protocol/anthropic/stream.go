@@ -365,20 +365,7 @@ func (e *streamEncoder) Write(ev *protocol.Event) error {
 		}
 		e.delta("thinking_delta", "thinking", ev.Text)
 	case protocol.EvToolStart:
-		id := ev.ID
-		if id == "" {
-			id = e.opts.MintID("toolu_")
-		}
-		head := append([]byte(`{"type":"tool_use","id":`), wire.AppendString(nil, id)...)
-		head = append(head, `,"name":`...)
-		head = wire.AppendString(head, ev.Name)
-		head = append(head, ",\"input\":{}}}\n\n"...)
-		e.openBlock(blockTool, string(head))
-		for len(e.tools) <= ev.Index {
-			e.tools = append(e.tools, -1)
-		}
-		e.tools[ev.Index] = e.openIdx
-		e.openTool = ev.Index
+		e.toolStart(ev)
 	case protocol.EvToolArgs:
 		if ev.Text == "" {
 			break
@@ -399,27 +386,52 @@ func (e *streamEncoder) Write(ev *protocol.Event) error {
 	case protocol.EvError:
 		return e.fail(ev.Status, ev.Text)
 	case protocol.EvEnd:
-		e.closeOpen()
-		if e.stop == "" {
-			e.stop = protocol.StopEnd
-		}
-		u := usageOf(e.usage)
-		e.event("message_delta")
-		b := append(e.out.Buf, `{"type":"message_delta","delta":{"stop_reason":"`...)
-		b = append(b, StopReason(e.stop)...)
-		b = append(b, `","stop_sequence":`...)
-		if e.stop == protocol.StopSequence && e.stopSeq != "" {
-			b = wire.AppendString(b, e.stopSeq)
-		} else {
-			b = append(b, "null"...)
-		}
-		b = append(b, `},"usage":{`...)
-		b = appendUsage(b, u)
-		b = append(b, "}}\n\n"...)
-		e.out.Buf = append(b, "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"...)
-		e.out.Done = true
+		e.end()
 	}
 	return e.out.Send()
+}
+
+// toolStart opens a tool_use block (with the call's id, minted when the
+// provider sent none) and maps the canonical tool index to it.
+func (e *streamEncoder) toolStart(ev *protocol.Event) {
+	id := ev.ID
+	if id == "" {
+		id = e.opts.MintID("toolu_")
+	}
+	head := append([]byte(`{"type":"tool_use","id":`), wire.AppendString(nil, id)...)
+	head = append(head, `,"name":`...)
+	head = wire.AppendString(head, ev.Name)
+	head = append(head, ",\"input\":{}}}\n\n"...)
+	e.openBlock(blockTool, string(head))
+	for len(e.tools) <= ev.Index {
+		e.tools = append(e.tools, -1)
+	}
+	e.tools[ev.Index] = e.openIdx
+	e.openTool = ev.Index
+}
+
+// end closes the open block and writes message_delta (stop reason, stop
+// sequence, usage) and message_stop.
+func (e *streamEncoder) end() {
+	e.closeOpen()
+	if e.stop == "" {
+		e.stop = protocol.StopEnd
+	}
+	u := usageOf(e.usage)
+	e.event("message_delta")
+	b := append(e.out.Buf, `{"type":"message_delta","delta":{"stop_reason":"`...)
+	b = append(b, StopReason(e.stop)...)
+	b = append(b, `","stop_sequence":`...)
+	if e.stop == protocol.StopSequence && e.stopSeq != "" {
+		b = wire.AppendString(b, e.stopSeq)
+	} else {
+		b = append(b, "null"...)
+	}
+	b = append(b, `},"usage":{`...)
+	b = appendUsage(b, u)
+	b = append(b, "}}\n\n"...)
+	e.out.Buf = append(b, "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"...)
+	e.out.Done = true
 }
 
 func (e *streamEncoder) fail(status int, msg string) error {
