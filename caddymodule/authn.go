@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"time"
 
@@ -44,7 +45,7 @@ func (h *Handler) provisionAuth(ctx caddy.Context) error {
 	c.Logger = h.logger.Named("auth")
 	if c.Store == auth.StoreRedis {
 		if h.app.redis == nil {
-			return errorString("auth: the redis key store needs LLM_ROUTER_REDIS_HOST (or the redis option)")
+			return errors.New("auth: the redis key store needs LLM_ROUTER_REDIS_HOST (or the redis option)")
 		}
 		c.Redis = h.app.redis
 	}
@@ -75,10 +76,6 @@ func (h *Handler) provisionAuth(ctx caddy.Context) error {
 
 // peekLimit bounds what is read of a refused request's body to find its model.
 const peekLimit = 1 << 20
-
-type errorString string
-
-func (e errorString) Error() string { return string(e) }
 
 // keyGate is the engine's Gate over the handler's API keys and limiter.
 type keyGate struct{ h *Handler }

@@ -81,12 +81,6 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		switch d.Val() {
 		case "models_config":
 			a.ModelsConfig = optionalArg(d)
-		case "connect_timeout":
-			v, err := durationArg(d)
-			if err != nil {
-				return err
-			}
-			a.ConnectTimeout = v
 		case "strategy":
 			if !d.NextArg() {
 				return d.ArgErr()
@@ -112,28 +106,9 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Errf("cooldown_failures: %q is not a positive integer", d.Val())
 			}
 			a.CooldownFailures = n
-		case "queue_timeout", "cooldown", "cooldown_window", "monitor_interval":
-			opt := d.Val()
-			if opt == "cooldown" && d.NextArg() {
-				if d.Val() == "off" {
-					a.Cooldown = -1
-					continue
-				}
-				d.Prev()
-			}
-			v, err := durationArg(d)
-			if err != nil {
+		case "connect_timeout", "external_timeout", "queue_timeout", "cooldown", "cooldown_window", "monitor_interval":
+			if err := a.parseDurationOption(d); err != nil {
 				return err
-			}
-			switch opt {
-			case "queue_timeout":
-				a.QueueTimeout = v
-			case "cooldown":
-				a.Cooldown = v
-			case "cooldown_window":
-				a.CooldownWindow = v
-			default:
-				a.MonitorInterval = v
 			}
 		case "redis":
 			r, err := parseRedis(d)
@@ -149,12 +124,6 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			a.AuditDir = optionalArg(d)
 		case "audit_public_key":
 			a.AuditPublicKey = optionalArg(d)
-		case "external_timeout":
-			v, err := durationArg(d)
-			if err != nil {
-				return err
-			}
-			a.ExternalTimeout = v
 		case "max_response_body":
 			if !d.NextArg() {
 				return d.ArgErr()
@@ -170,31 +139,75 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return err
 			}
 			a.Retries = r
-		case "transport":
-			if !d.NextArg() {
-				return d.ArgErr()
+		case "transport", "provider_transport":
+			if err := a.parseTransportOption(d); err != nil {
+				return err
 			}
-			if err := checkTransport("transport", d.Val()); err != nil {
-				return d.Err(err.Error())
-			}
-			a.Transport = d.Val()
-		case "provider_transport":
-			var id, kind string
-			if !d.Args(&id, &kind) {
-				return d.ArgErr()
-			}
-			if err := checkTransport("provider_transport "+id, kind); err != nil {
-				return d.Err(err.Error())
-			}
-			if a.ProviderTransports == nil {
-				a.ProviderTransports = map[string]string{}
-			}
-			a.ProviderTransports[id] = kind
 		default:
 			return d.Errf("unrecognized llm_router option %q", d.Val())
 		}
 	}
 	a.ModelsConfigHash = modelsConfigHash(a.ModelsConfig)
+	return nil
+}
+
+// parseDurationOption reads a duration option (connect_timeout,
+// external_timeout, queue_timeout, cooldown, cooldown_window,
+// monitor_interval); "cooldown off" turns the passive cool-down off.
+func (a *App) parseDurationOption(d *caddyfile.Dispenser) error {
+	opt := d.Val()
+	if opt == "cooldown" && d.NextArg() {
+		if d.Val() == "off" {
+			a.Cooldown = -1
+			return nil
+		}
+		d.Prev()
+	}
+	v, err := durationArg(d)
+	if err != nil {
+		return err
+	}
+	switch opt {
+	case "connect_timeout":
+		a.ConnectTimeout = v
+	case "external_timeout":
+		a.ExternalTimeout = v
+	case "queue_timeout":
+		a.QueueTimeout = v
+	case "cooldown":
+		a.Cooldown = v
+	case "cooldown_window":
+		a.CooldownWindow = v
+	default:
+		a.MonitorInterval = v
+	}
+	return nil
+}
+
+// parseTransportOption reads the transport option (every provider's) or a
+// provider_transport option (one provider's).
+func (a *App) parseTransportOption(d *caddyfile.Dispenser) error {
+	if d.Val() == "transport" {
+		if !d.NextArg() {
+			return d.ArgErr()
+		}
+		if err := checkTransport("transport", d.Val()); err != nil {
+			return d.Err(err.Error())
+		}
+		a.Transport = d.Val()
+		return nil
+	}
+	var id, kind string
+	if !d.Args(&id, &kind) {
+		return d.ArgErr()
+	}
+	if err := checkTransport("provider_transport "+id, kind); err != nil {
+		return d.Err(err.Error())
+	}
+	if a.ProviderTransports == nil {
+		a.ProviderTransports = map[string]string{}
+	}
+	a.ProviderTransports[id] = kind
 	return nil
 }
 
@@ -324,6 +337,8 @@ func parseDirective(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    request_timeout <duration|seconds>
 //	    default_language <pl|en>
 //	    prompts_dir <dir>
+//	    metrics
+//	    allow_prompt_control
 //	    rag_collection <name>
 //	    not_found [on|off]
 //	    provider_header [on|off]

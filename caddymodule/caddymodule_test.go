@@ -36,6 +36,7 @@ func TestAppCaddyfile(t *testing.T) {
 		cooldown off
 		cooldown_failures 5
 		cooldown_window 2m
+		monitor_interval 7
 		redis 10.0.0.9 {
 			port 6380
 			db 2
@@ -53,6 +54,9 @@ func TestAppCaddyfile(t *testing.T) {
 	}
 	if a.CooldownFailures != 5 || a.CooldownWindow != caddy.Duration(2*time.Minute) {
 		t.Fatalf("passive health: %d failures, window %v", a.CooldownFailures, time.Duration(a.CooldownWindow))
+	}
+	if a.MonitorInterval != caddy.Duration(7*time.Second) {
+		t.Fatalf("monitor_interval = %v, want 7s", time.Duration(a.MonitorInterval))
 	}
 	if len(a.MaskersRaw) != 1 || !strings.Contains(string(a.MaskersRaw[0]), `"masker":"fast_masker"`) || !strings.Contains(string(a.MaskersRaw[0]), "DATE") ||
 		len(a.RequestGuardrailsRaw) != 1 || !strings.Contains(string(a.RequestGuardrailsRaw[0]), "http://guard:5000") ||

@@ -26,7 +26,7 @@ func init() {
 // built-in endpoints) and passes any other request to the next handler.
 type Handler struct {
 	// Prefix of the prefixed endpoints (LLM_ROUTER_EP_PREFIX, default /api).
-	// Use "none" (or an empty value in JSON with PrefixSet) for no prefix.
+	// "none", "/" or an empty value (JSON "prefix": "") mean no prefix.
 	Prefix *string `json:"prefix,omitempty"`
 	// MaxRequestBody is the largest request body accepted, in bytes
 	// (LLM_ROUTER_MAX_REQUEST_BODY_SIZE, default 10 MiB); larger bodies get 413.

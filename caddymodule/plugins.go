@@ -113,65 +113,50 @@ func (a *App) startServicesMonitor(ctx caddy.Context, env plugins.Env, p *plugin
 
 // loadCaddyfilePlugins loads the pipelines configured in the Caddyfile.
 func (a *App) loadCaddyfilePlugins(ctx caddy.Context, p *plugins.Pipeline, svcs *[]plugins.Service) error {
-	load := func(field string) ([]any, error) {
-		mods, err := ctx.LoadModule(a, field)
-		if err != nil {
-			return nil, fmt.Errorf("loading %s: %w", field, err)
-		}
-		list, _ := mods.([]any)
-		for _, m := range list {
-			if s, ok := m.(plugins.Service); ok {
-				*svcs = append(*svcs, s)
-			}
-		}
-		return list, nil
-	}
+	var err error
 	if a.UtilsRaw != nil {
-		mods, err := load("UtilsRaw")
-		if err != nil {
+		if p.Utils, err = loadRawPlugins[plugins.Util](ctx, a, "UtilsRaw", "a utils plugin", p.Utils, svcs); err != nil {
 			return err
-		}
-		for _, m := range mods {
-			u, ok := m.(plugins.Util)
-			if !ok {
-				return fmt.Errorf("%T is not a utils plugin", m)
-			}
-			p.Utils = append(p.Utils, u)
 		}
 	}
 	if a.MaskersRaw != nil {
-		mods, err := load("MaskersRaw")
-		if err != nil {
+		if p.Maskers, err = loadRawPlugins[plugins.Masker](ctx, a, "MaskersRaw", "a masker", p.Maskers, svcs); err != nil {
 			return err
-		}
-		for _, m := range mods {
-			mk, ok := m.(plugins.Masker)
-			if !ok {
-				return fmt.Errorf("%T is not a masker", m)
-			}
-			p.Maskers = append(p.Maskers, mk)
 		}
 	}
-	for _, g := range []struct {
-		field string
-		dst   *[]plugins.Guardrail
-	}{{"RequestGuardrailsRaw", &p.RequestGuardrails}, {"ResponseGuardrailsRaw", &p.ResponseGuardrails}} {
-		if (g.field == "RequestGuardrailsRaw" && a.RequestGuardrailsRaw == nil) || (g.field == "ResponseGuardrailsRaw" && a.ResponseGuardrailsRaw == nil) {
-			continue
-		}
-		mods, err := load(g.field)
-		if err != nil {
+	if a.RequestGuardrailsRaw != nil {
+		if p.RequestGuardrails, err = loadRawPlugins[plugins.Guardrail](ctx, a, "RequestGuardrailsRaw", "a guardrail", p.RequestGuardrails, svcs); err != nil {
 			return err
 		}
-		for _, m := range mods {
-			gr, ok := m.(plugins.Guardrail)
-			if !ok {
-				return fmt.Errorf("%T is not a guardrail", m)
-			}
-			*g.dst = append(*g.dst, gr)
+	}
+	if a.ResponseGuardrailsRaw != nil {
+		if p.ResponseGuardrails, err = loadRawPlugins[plugins.Guardrail](ctx, a, "ResponseGuardrailsRaw", "a guardrail", p.ResponseGuardrails, svcs); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// loadRawPlugins loads the modules of the app's field (one of its *Raw
+// module lists), appends them to out (each must be a T, kind names T in
+// the error when it is not) and those that are services to svcs.
+func loadRawPlugins[T any](ctx caddy.Context, a *App, field, kind string, out []T, svcs *[]plugins.Service) ([]T, error) {
+	mods, err := ctx.LoadModule(a, field)
+	if err != nil {
+		return nil, fmt.Errorf("loading %s: %w", field, err)
+	}
+	list, _ := mods.([]any)
+	for _, m := range list {
+		if s, ok := m.(plugins.Service); ok {
+			*svcs = append(*svcs, s)
+		}
+		t, ok := m.(T)
+		if !ok {
+			return nil, fmt.Errorf("%T is not %s", m, kind)
+		}
+		out = append(out, t)
+	}
+	return out, nil
 }
 
 // useEmbedder hands e to every plugin of p that needs an embedder

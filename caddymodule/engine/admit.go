@@ -32,7 +32,8 @@ func (h *Server) admit(ctx context.Context, rt Route, model string, bodyLen int)
 }
 
 // authorize checks the model against the caller's policy and charges the
-// rate limits; body is used to estimate tokens (4 bytes a token).
+// rate limits with an estimate of the request's tokens from its body
+// length, bodyLen (4 bytes a token).
 func (h *Server) authorize(ctx context.Context, rt Route, model string, bodyLen int) error {
 	info := requestInfo(ctx)
 	if info.key == nil || h.Gate == nil {

@@ -19,8 +19,9 @@ var errBusy = errors.New("the budget of buffered provider answers is spent")
 // to many requests at once costs the router max_response_body plus an
 // allowance per request, not max_response_body per request; large answers
 // that arrive together beyond it are refused (503, Retry-After) rather
-// than risk the router. It belongs to the app (a reload starts a fresh one
-// while the old config's requests finish on theirs).
+// than risk the router. It belongs to the Engine of one loaded
+// configuration (a reload starts a fresh one while the old config's
+// requests finish on theirs).
 type answerBudget struct {
 	used atomic.Int64
 	max  int64

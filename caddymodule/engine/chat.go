@@ -239,7 +239,7 @@ func (h *Server) attempt(w http.ResponseWriter, r *http.Request, rt Route, c *ch
 	defer cancel(nil)
 	if !c.stream {
 		var stop context.CancelFunc
-		ctx, stop = context.WithTimeout(ctx, time.Duration(h.app.ExternalTimeout))
+		ctx, stop = context.WithTimeout(ctx, h.app.externalTimeout)
 		defer stop()
 	}
 	info := requestInfo(r.Context())
@@ -497,7 +497,7 @@ type idleReader struct {
 
 // watchIdle arms the idle timeout (ExternalTimeout) over a provider stream.
 func (h *Server) watchIdle(body io.Reader, cancel context.CancelCauseFunc, flush func() error) *idleReader {
-	idle := time.Duration(h.app.ExternalTimeout)
+	idle := h.app.externalTimeout
 	return &idleReader{r: body, idle: idle, flush: flush, timer: time.AfterFunc(idle, func() { cancel(provider.ErrIdle) })}
 }
 

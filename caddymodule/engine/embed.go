@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/llmrouter/llm-router/caddymodule/config"
+	"github.com/llmrouter/llm-router/caddymodule/jsonscan"
 	"github.com/llmrouter/llm-router/caddymodule/protocol"
 	"github.com/llmrouter/llm-router/caddymodule/protocol/codecs"
 	"github.com/llmrouter/llm-router/caddymodule/protocol/ollama"
@@ -19,24 +20,24 @@ import (
 // Ollama providers, translating between the two shapes both ways.
 func embedEndpoint(codec protocol.EmbedCodec) endpointFunc {
 	return func(h *Server, w http.ResponseWriter, r *http.Request, rt Route) error {
-		body, err := h.readBody(w, r)
-		if err != nil {
-			return err
-		}
-		pr, err := parseChat(body, false)
-		if err != nil {
-			return err
-		}
-		if err := shape.Check(codec.Dialect(), pr.obj); err != nil {
-			return requestError(err)
-		}
-		return h.serveEmbed(w, r, rt, codec, body)
+		return h.embedAs(w, r, rt, func(*jsonscan.Object) protocol.EmbedCodec { return codec })
 	}
 }
 
 // embedAuto picks the dialect of {prefix}/embeddings from the body: Ollama's
 // legacy {"prompt"} or OpenAI's {"input"}.
 func embedAuto(h *Server, w http.ResponseWriter, r *http.Request, rt Route) error {
+	return h.embedAs(w, r, rt, func(obj *jsonscan.Object) protocol.EmbedCodec {
+		if obj.Raw("prompt") != nil && obj.Raw("input") == nil {
+			return ollama.Embeddings{}
+		}
+		return openai.Embeddings{}
+	})
+}
+
+// embedAs reads an embeddings request, checks its shape in the dialect
+// that pick chooses from the body and serves it.
+func (h *Server) embedAs(w http.ResponseWriter, r *http.Request, rt Route, pick func(*jsonscan.Object) protocol.EmbedCodec) error {
 	body, err := h.readBody(w, r)
 	if err != nil {
 		return err
@@ -45,10 +46,7 @@ func embedAuto(h *Server, w http.ResponseWriter, r *http.Request, rt Route) erro
 	if err != nil {
 		return err
 	}
-	var codec protocol.EmbedCodec = openai.Embeddings{}
-	if pr.obj.Raw("prompt") != nil && pr.obj.Raw("input") == nil {
-		codec = ollama.Embeddings{}
-	}
+	codec := pick(pr.obj)
 	if err := shape.Check(codec.Dialect(), pr.obj); err != nil {
 		return requestError(err)
 	}

@@ -141,10 +141,9 @@ type Engine struct {
 	answers    *answerBudget
 	embedder   *Server // serves Embed: failover without a handler
 	logger     *zap.Logger
-	// ExternalTimeout bounds the wait for a provider's answer.
-	ExternalTimeout time.Duration
-	// MaxResponseBody bounds a provider's non-streamed answer.
-	MaxResponseBody int64
+
+	externalTimeout time.Duration // Options.ExternalTimeout
+	maxResponseBody int64         // Options.MaxResponseBody
 }
 
 // New returns the engine of o's parts.
@@ -157,7 +156,7 @@ func New(o Options) *Engine {
 	}
 	e := &Engine{cfg: o.Config, upstreams: o.Upstreams, balancer: o.Balancer, metrics: o.Metrics, pipeline: o.Pipeline,
 		augmenters: augmenters(o.Pipeline), env: o.Env, auditLog: o.Audit, retry: o.Retry, answers: &answerBudget{max: o.MaxResponseBody},
-		ExternalTimeout: o.ExternalTimeout, MaxResponseBody: o.MaxResponseBody, logger: o.Logger}
+		externalTimeout: o.ExternalTimeout, maxResponseBody: o.MaxResponseBody, logger: o.Logger}
 	e.embedder = &Server{app: e, logger: o.Logger}
 	return e
 }

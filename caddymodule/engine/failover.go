@@ -112,7 +112,7 @@ func (h *Server) send(ctx context.Context, up *provider.Upstream, op provider.Op
 // when the retries option lists its class; another 4xx is the client's
 // error in the provider's words.
 func (h *Server) exchange(ctx context.Context, p *config.Provider, model string, op provider.Op, body []byte) ([]byte, attemptResult) {
-	ctx, cancel := context.WithTimeout(ctx, time.Duration(h.app.ExternalTimeout))
+	ctx, cancel := context.WithTimeout(ctx, h.app.externalTimeout)
 	defer cancel()
 	up := h.app.Upstream(p.ID)
 	resp, res := h.send(ctx, up, op, model, body)
@@ -139,7 +139,7 @@ func (h *Server) exchange(ctx context.Context, p *config.Provider, model string,
 // holds the answer's share of that budget until it is released, once the
 // answer is no longer needed.
 func (h *Server) readAnswer(resp *http.Response) ([]byte, grant, error) {
-	limit := h.app.MaxResponseBody
+	limit := h.app.maxResponseBody
 	if resp.StatusCode >= 300 {
 		limit = MaxErrorBody
 	}
@@ -162,7 +162,7 @@ func (h *Server) readFailed(ctx context.Context, up *provider.Upstream, model st
 		// Not the provider's fault, and another provider would need the
 		// same budget: the client retries in a moment.
 		h.logger.Warn("provider answer refused: the budget of buffered answers is spent", zap.String("provider", up.P.ID),
-			zap.String("model", model), zap.Int64("max_response_body", h.app.MaxResponseBody))
+			zap.String("model", model), zap.Int64("max_response_body", h.app.maxResponseBody))
 		return attemptResult{err: &Error{Status: http.StatusServiceUnavailable, RetryAfter: time.Second,
 			Msg: fmt.Sprintf("the router is reading too many large answers at once; retry the request to model '%s' shortly", model)}}
 	}
@@ -184,7 +184,7 @@ func (h *Server) callFailed(ctx context.Context, up *provider.Upstream, model st
 // its status (a 5xx is retried elsewhere).
 func (h *Server) tooLarge(providerID, model string, status int) attemptResult {
 	h.app.metrics.ProviderErrors.WithLabelValues(providerID, "too_large").Inc()
-	what, limit, name := "answer", h.app.MaxResponseBody, "max_response_body"
+	what, limit, name := "answer", h.app.maxResponseBody, "max_response_body"
 	if status >= 300 {
 		what, limit, name = "error answer", MaxErrorBody, "the bound of error answers"
 	}

@@ -82,16 +82,20 @@ type aEvent struct {
 		StopReason   string  `json:"stop_reason"`
 		StopSequence *string `json:"stop_sequence"`
 	} `json:"delta"`
-	Usage *struct {
-		InputTokens              *int `json:"input_tokens"`
-		OutputTokens             *int `json:"output_tokens"`
-		CacheCreationInputTokens *int `json:"cache_creation_input_tokens"`
-		CacheReadInputTokens     *int `json:"cache_read_input_tokens"`
-	} `json:"usage"`
+	Usage *aUsageDelta `json:"usage"`
 	Error *struct {
 		Type    string `json:"type"`
 		Message string `json:"message"`
 	} `json:"error"`
+}
+
+// aUsageDelta is the usage of a message_delta event: the counts it
+// carries replace the ones so far.
+type aUsageDelta struct {
+	InputTokens              *int `json:"input_tokens"`
+	OutputTokens             *int `json:"output_tokens"`
+	CacheCreationInputTokens *int `json:"cache_creation_input_tokens"`
+	CacheReadInputTokens     *int `json:"cache_read_input_tokens"`
 }
 
 // streamDecoder turns Messages SSE into canonical events.
@@ -146,25 +150,7 @@ func (d *streamDecoder) Frame(data []byte) error {
 	}
 	switch e.Type {
 	case evBlockStart:
-		if e.ContentBlock == nil {
-			return fmt.Errorf("%w: content_block_start without content_block", protocol.ErrUpstream)
-		}
-		if e.Index < 0 || e.Index > len(d.blocks)+1024 {
-			return fmt.Errorf("%w: content block index %d out of range", protocol.ErrUpstream, e.Index)
-		}
-		for len(d.blocks) <= e.Index {
-			d.blocks = append(d.blocks, -1)
-		}
-		switch e.ContentBlock.Type {
-		case "tool_use":
-			d.blocks[e.Index] = d.tools
-			d.Push(protocol.Event{Kind: protocol.EvToolStart, Index: d.tools, ID: e.ContentBlock.ID, Name: e.ContentBlock.Name})
-			d.tools++
-		case "text":
-			if e.ContentBlock.Text != "" {
-				d.Push(protocol.Event{Kind: protocol.EvText, Text: e.ContentBlock.Text})
-			}
-		}
+		return d.blockStart(e)
 	case evBlockDelta:
 		switch e.Delta.Type {
 		case evTextDelta:
@@ -184,20 +170,7 @@ func (d *streamDecoder) Frame(data []byte) error {
 			}
 		}
 	case evMessageDelta:
-		if u := e.Usage; u != nil {
-			if u.InputTokens != nil {
-				d.usage.InputTokens = *u.InputTokens
-			}
-			if u.OutputTokens != nil {
-				d.usage.OutputTokens = *u.OutputTokens
-			}
-			if u.CacheReadInputTokens != nil {
-				d.usage.CacheReadInputTokens = *u.CacheReadInputTokens
-			}
-			if u.CacheCreationInputTokens != nil {
-				d.usage.CacheCreationInputTokens = *u.CacheCreationInputTokens
-			}
-		}
+		d.addUsage(e.Usage)
 		if e.Delta.StopReason != "" {
 			ev := protocol.Event{Kind: protocol.EvStop, Stop: StopFrom(e.Delta.StopReason)}
 			if e.Delta.StopSequence != nil {
@@ -223,6 +196,51 @@ func (d *streamDecoder) Frame(data []byte) error {
 		d.Push(ev)
 	}
 	return nil
+}
+
+// blockStart handles content_block_start: it maps the block's index to
+// the canonical tool index (a tool_use block) and pushes the tool's start,
+// or the text a text block starts with.
+func (d *streamDecoder) blockStart(e *aEvent) error {
+	if e.ContentBlock == nil {
+		return fmt.Errorf("%w: content_block_start without content_block", protocol.ErrUpstream)
+	}
+	if e.Index < 0 || e.Index > len(d.blocks)+1024 {
+		return fmt.Errorf("%w: content block index %d out of range", protocol.ErrUpstream, e.Index)
+	}
+	for len(d.blocks) <= e.Index {
+		d.blocks = append(d.blocks, -1)
+	}
+	switch e.ContentBlock.Type {
+	case "tool_use":
+		d.blocks[e.Index] = d.tools
+		d.Push(protocol.Event{Kind: protocol.EvToolStart, Index: d.tools, ID: e.ContentBlock.ID, Name: e.ContentBlock.Name})
+		d.tools++
+	case "text":
+		if e.ContentBlock.Text != "" {
+			d.Push(protocol.Event{Kind: protocol.EvText, Text: e.ContentBlock.Text})
+		}
+	}
+	return nil
+}
+
+// addUsage takes the counts a message_delta carries (u may be nil).
+func (d *streamDecoder) addUsage(u *aUsageDelta) {
+	if u == nil {
+		return
+	}
+	if u.InputTokens != nil {
+		d.usage.InputTokens = *u.InputTokens
+	}
+	if u.OutputTokens != nil {
+		d.usage.OutputTokens = *u.OutputTokens
+	}
+	if u.CacheReadInputTokens != nil {
+		d.usage.CacheReadInputTokens = *u.CacheReadInputTokens
+	}
+	if u.CacheCreationInputTokens != nil {
+		d.usage.CacheCreationInputTokens = *u.CacheCreationInputTokens
+	}
 }
 
 type blockKind uint8
@@ -347,20 +365,7 @@ func (e *streamEncoder) Write(ev *protocol.Event) error {
 		}
 		e.delta("thinking_delta", "thinking", ev.Text)
 	case protocol.EvToolStart:
-		id := ev.ID
-		if id == "" {
-			id = e.opts.MintID("toolu_")
-		}
-		head := append([]byte(`{"type":"tool_use","id":`), wire.AppendString(nil, id)...)
-		head = append(head, `,"name":`...)
-		head = wire.AppendString(head, ev.Name)
-		head = append(head, ",\"input\":{}}}\n\n"...)
-		e.openBlock(blockTool, string(head))
-		for len(e.tools) <= ev.Index {
-			e.tools = append(e.tools, -1)
-		}
-		e.tools[ev.Index] = e.openIdx
-		e.openTool = ev.Index
+		e.toolStart(ev)
 	case protocol.EvToolArgs:
 		if ev.Text == "" {
 			break
@@ -381,27 +386,52 @@ func (e *streamEncoder) Write(ev *protocol.Event) error {
 	case protocol.EvError:
 		return e.fail(ev.Status, ev.Text)
 	case protocol.EvEnd:
-		e.closeOpen()
-		if e.stop == "" {
-			e.stop = protocol.StopEnd
-		}
-		u := usageOf(e.usage)
-		e.event("message_delta")
-		b := append(e.out.Buf, `{"type":"message_delta","delta":{"stop_reason":"`...)
-		b = append(b, StopReason(e.stop)...)
-		b = append(b, `","stop_sequence":`...)
-		if e.stop == protocol.StopSequence && e.stopSeq != "" {
-			b = wire.AppendString(b, e.stopSeq)
-		} else {
-			b = append(b, "null"...)
-		}
-		b = append(b, `},"usage":{`...)
-		b = appendUsage(b, u)
-		b = append(b, "}}\n\n"...)
-		e.out.Buf = append(b, "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"...)
-		e.out.Done = true
+		e.end()
 	}
 	return e.out.Send()
+}
+
+// toolStart opens a tool_use block (with the call's id, minted when the
+// provider sent none) and maps the canonical tool index to it.
+func (e *streamEncoder) toolStart(ev *protocol.Event) {
+	id := ev.ID
+	if id == "" {
+		id = e.opts.MintID("toolu_")
+	}
+	head := append([]byte(`{"type":"tool_use","id":`), wire.AppendString(nil, id)...)
+	head = append(head, `,"name":`...)
+	head = wire.AppendString(head, ev.Name)
+	head = append(head, ",\"input\":{}}}\n\n"...)
+	e.openBlock(blockTool, string(head))
+	for len(e.tools) <= ev.Index {
+		e.tools = append(e.tools, -1)
+	}
+	e.tools[ev.Index] = e.openIdx
+	e.openTool = ev.Index
+}
+
+// end closes the open block and writes message_delta (stop reason, stop
+// sequence, usage) and message_stop.
+func (e *streamEncoder) end() {
+	e.closeOpen()
+	if e.stop == "" {
+		e.stop = protocol.StopEnd
+	}
+	u := usageOf(e.usage)
+	e.event("message_delta")
+	b := append(e.out.Buf, `{"type":"message_delta","delta":{"stop_reason":"`...)
+	b = append(b, StopReason(e.stop)...)
+	b = append(b, `","stop_sequence":`...)
+	if e.stop == protocol.StopSequence && e.stopSeq != "" {
+		b = wire.AppendString(b, e.stopSeq)
+	} else {
+		b = append(b, "null"...)
+	}
+	b = append(b, `},"usage":{`...)
+	b = appendUsage(b, u)
+	b = append(b, "}}\n\n"...)
+	e.out.Buf = append(b, "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"...)
+	e.out.Done = true
 }
 
 func (e *streamEncoder) fail(status int, msg string) error {

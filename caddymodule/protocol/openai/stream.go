@@ -429,26 +429,9 @@ func (e *streamEncoder) Write(ev *protocol.Event) error {
 		e.out.Buf = wire.AppendString(e.out.Buf, ev.Text)
 		e.close("")
 	case protocol.EvToolStart:
-		if e.legacy {
-			break
+		if !e.legacy {
+			e.toolStart(ev)
 		}
-		id := ev.ID
-		if id == "" {
-			id = e.opts.MintID("call_")
-		}
-		for len(e.toolIDs) <= ev.Index {
-			e.toolIDs = append(e.toolIDs, "")
-		}
-		e.toolIDs[ev.Index] = id
-		e.choice()
-		b := append(e.out.Buf, `"tool_calls":[{"index":`...)
-		b = wire.AppendInt(b, ev.Index)
-		b = append(b, `,"id":`...)
-		b = wire.AppendString(b, id)
-		b = append(b, `,"type":"function","function":{"name":`...)
-		b = wire.AppendString(b, ev.Name)
-		e.out.Buf = append(b, `,"arguments":""}}]`...)
-		e.close("")
 	case protocol.EvToolArgs:
 		if e.legacy || ev.Text == "" {
 			break
@@ -472,18 +455,46 @@ func (e *streamEncoder) Write(ev *protocol.Event) error {
 		e.out.Buf = append(e.out.Buf, "\n\n"...)
 		e.out.Done = true
 	case protocol.EvEnd:
-		e.finish("stop")
-		if e.opts.IncludeUsage {
-			b := append(e.out.Buf, e.prefix...)
-			b = append(b, `],"usage":`...)
-			u, _ := json.Marshal(encodeUsage(e.usage))
-			b = append(b, u...)
-			e.out.Buf = append(b, "}\n\n"...)
-		}
-		e.out.Buf = append(e.out.Buf, "data: [DONE]\n\n"...)
-		e.out.Done = true
+		e.end()
 	}
 	return e.out.Send()
+}
+
+// toolStart writes the chunk that opens a tool call, with the call's id
+// (minted when the provider sent none) kept for its index.
+func (e *streamEncoder) toolStart(ev *protocol.Event) {
+	id := ev.ID
+	if id == "" {
+		id = e.opts.MintID("call_")
+	}
+	for len(e.toolIDs) <= ev.Index {
+		e.toolIDs = append(e.toolIDs, "")
+	}
+	e.toolIDs[ev.Index] = id
+	e.choice()
+	b := append(e.out.Buf, `"tool_calls":[{"index":`...)
+	b = wire.AppendInt(b, ev.Index)
+	b = append(b, `,"id":`...)
+	b = wire.AppendString(b, id)
+	b = append(b, `,"type":"function","function":{"name":`...)
+	b = wire.AppendString(b, ev.Name)
+	e.out.Buf = append(b, `,"arguments":""}}]`...)
+	e.close("")
+}
+
+// end writes the stream's last chunks: the finish reason (unless one was
+// written), the usage chunk when the client asked for it, and [DONE].
+func (e *streamEncoder) end() {
+	e.finish("stop")
+	if e.opts.IncludeUsage {
+		b := append(e.out.Buf, e.prefix...)
+		b = append(b, `],"usage":`...)
+		u, _ := json.Marshal(encodeUsage(e.usage))
+		b = append(b, u...)
+		e.out.Buf = append(b, "}\n\n"...)
+	}
+	e.out.Buf = append(e.out.Buf, "data: [DONE]\n\n"...)
+	e.out.Done = true
 }
 
 func (e *streamEncoder) finish(reason string) {
