@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -84,6 +85,10 @@ type Settings struct {
 	Mode       string  // ModePreface or ModeSystem
 	FailOpen   bool    // embedding model down: pass the request unchanged
 	Language   string  // preface language when the request has none ("en")
+	// Collections, when not empty, are the only collections besides
+	// Collection that a request may name; empty allows any under the
+	// persist dir.
+	Collections []string
 }
 
 // Retriever implements plugins.Augmenter over Stores and an Embedder. It is
@@ -122,6 +127,11 @@ func (s *Settings) Validate() error {
 	}
 	if !ValidCollection(s.Collection) {
 		return fmt.Errorf("%s: collection %q: use letters, digits, '_', '.' and '-'", s.Name, s.Collection)
+	}
+	for _, c := range s.Collections {
+		if !ValidCollection(c) {
+			return fmt.Errorf("%s: collections: %q: use letters, digits, '_', '.' and '-'", s.Name, c)
+		}
 	}
 	if s.TopK == 0 {
 		s.TopK = DefaultTopK
@@ -171,7 +181,7 @@ func (r *Retriever) request(raw json.RawMessage) (collection string, topK int, m
 		return "", 0, "", bad("want an object {\"collection\", \"top_k\", \"mode\"}: %v", err)
 	}
 	if o.Collection != nil {
-		if !ValidCollection(*o.Collection) {
+		if !ValidCollection(*o.Collection) || !r.offers(*o.Collection) {
 			return "", 0, "", bad("unknown collection %q", *o.Collection)
 		}
 		collection = *o.Collection
@@ -190,6 +200,12 @@ func (r *Retriever) request(raw json.RawMessage) (collection string, topK int, m
 		mode = *o.Mode
 	}
 	return collection, topK, mode, nil
+}
+
+// offers reports whether a request may name collection name: the default
+// one, or one of Settings.Collections when that list is set.
+func (r *Retriever) offers(name string) bool {
+	return len(r.s.Collections) == 0 || name == r.s.Collection || slices.Contains(r.s.Collections, name)
 }
 
 // Augment implements plugins.Augmenter: it retrieves the chunks nearest to

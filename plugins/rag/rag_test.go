@@ -164,6 +164,19 @@ func TestAugment(t *testing.T) {
 			q:        plugins.Query{Text: "pierogi dough flour", Options: json.RawMessage(`{"collection":"recipes","top_k":1,"mode":"system"}`)},
 			want: &plugins.Augmentation{System: true, Text: "Use the context below if it helps answer the user's question. Context separated with double enter:\n\nPierogi dough needs flour water and salt.",
 				Sources: []string{"pierogi.md#0"}}},
+		{name: "allow-list: a listed collection",
+			settings: Settings{Collection: "handbook", Collections: []string{"recipes"}, TopK: 1, MinScore: 0.3},
+			q:        plugins.Query{Text: "pierogi dough flour", Options: json.RawMessage(`{"collection":"recipes"}`)},
+			want: &plugins.Augmentation{Text: enPreface + "\n\nPierogi dough needs flour water and salt.",
+				Sources: []string{"pierogi.md#0"}}},
+		{name: "allow-list: the default collection",
+			settings: Settings{Collection: "handbook", Collections: []string{"recipes"}, TopK: 1, MinScore: 0.3},
+			q:        plugins.Query{Text: "vacation days", Options: json.RawMessage(`{"collection":"handbook"}`)},
+			want:     &plugins.Augmentation{Text: enPreface + "\n\nEmployees get twenty six vacation days per year.", Sources: []string{"docs/vacation.md#0"}}},
+		{name: "allow-list: an unlisted collection is unknown",
+			settings: Settings{Collection: "handbook", Collections: []string{"faq"}},
+			q:        plugins.Query{Text: "pierogi", Options: json.RawMessage(`{"collection":"recipes"}`)},
+			wantErr:  plugins.ErrInvalidRequest, errHas: `unknown collection "recipes"`},
 		{name: "nothing near enough: unchanged",
 			settings: Settings{Collection: "handbook", MinScore: 0.3},
 			q:        plugins.Query{Text: "quantum chromodynamics lattice"}},
@@ -282,6 +295,7 @@ func TestSettingsValidate(t *testing.T) {
 		{Collection: "c", MinScore: 2},
 		{Collection: "c", Mode: "user"},
 		{Collection: "c", Language: "de"},
+		{Collection: "c", Collections: []string{"ok", "../x"}},
 	}
 	for _, s := range bad {
 		if err := s.Validate(); err == nil {
@@ -343,8 +357,10 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 			mode system
 			language pl
 			fail_open
+			collections recipes faq
 		}`, want: Module{Collection: "handbook", PersistDir: "/var/lib/llm-router/rag", Embedder: "nomic-embed-text", TopK: 4,
-			MinScore: &score, Mode: "system", Language: "pl", FailOpen: true}},
+			MinScore: &score, Mode: "system", Language: "pl", FailOpen: true, Collections: []string{"recipes", "faq"}}},
+		{in: "rag {\n collections\n}", wantErr: true},
 		{in: "rag {\n top_k zero\n}", wantErr: true},
 		{in: "rag {\n top_k 0\n}", wantErr: true},
 		{in: "rag {\n min_score high\n}", wantErr: true},
@@ -409,6 +425,11 @@ func TestProvisionSharesCollections(t *testing.T) {
 	missing := newMod("nope")
 	if err := missing.Provision(ctx); err == nil || !strings.Contains(err.Error(), `no collection "nope"`) {
 		t.Fatalf("missing collection: %v", err)
+	}
+	unlisted := newMod("handbook")
+	unlisted.Collections = []string{"recipes", "nope"}
+	if err := unlisted.Provision(ctx); err == nil || !strings.Contains(err.Error(), `collections: no collection "nope"`) {
+		t.Fatalf("missing listed collection: %v", err)
 	}
 	noDir := newMod("handbook")
 	noDir.PersistDir = filepath.Join(dir, "absent")
