@@ -10,8 +10,10 @@
 // answers, or — with no fallback — the model stays "auto" for the next
 // routing util of the pipeline (simple_semantic_routing, for one).
 //
-// The examples (and each target's description) are embedded once, at the
-// first routed request, and cached on disk under the cache directory in a
+// The examples (and each target's description) are embedded once, at
+// start (Warm, which the module runs in the background as soon as the
+// router hands it its embedder; a routed request that comes first waits
+// for it, and one that finds it failed tries again), and cached on disk under the cache directory in a
 // file named by a hash of the embedding model and the targets: changing
 // either builds a new cache; a cache that cannot be read is rebuilt.
 //
@@ -35,7 +37,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
+	"sync/atomic"
 
 	"github.com/llmrouter/llm-router/plugins"
 )
@@ -61,10 +63,16 @@ type Router struct {
 	failOpen  bool
 	key       string // hash of the model and the targets
 	emb       plugins.Embedder
-	mu        sync.Mutex // guards vecs while they are built
-	vecs      [][]float32
-	owner     []int // target index of each vector
+	ex        atomic.Pointer[exampleSet] // nil until embedded or loaded
+	building  chan struct{}              // held (one slot) while ex is built
 	OnFailure func(err error)
+}
+
+// exampleSet is the example vectors (normalised) and the target index of
+// each.
+type exampleSet struct {
+	vecs  [][]float32
+	owner []int
 }
 
 // New returns a Router for a validated configuration; cacheDir holds the
@@ -74,7 +82,7 @@ func New(name string, cfg *Config, cacheDir string, failOpen bool) (*Router, err
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	r := &Router{name: name, cfg: cfg, cacheDir: cacheDir, failOpen: failOpen}
+	r := &Router{name: name, cfg: cfg, cacheDir: cacheDir, failOpen: failOpen, building: make(chan struct{}, 1)}
 	h := sha256.New()
 	fmt.Fprintf(h, "v%d\x00%s\x00", cacheVersion, cfg.EmbeddingModel)
 	for _, t := range cfg.Targets {
@@ -126,7 +134,7 @@ func (r *Router) loadCache() {
 			return
 		}
 	}
-	r.vecs, r.owner = c.Vectors, c.Owner
+	r.ex.Store(&exampleSet{vecs: c.Vectors, owner: c.Owner})
 }
 
 // writeCache stores the vectors atomically (temp file + rename).
@@ -149,13 +157,28 @@ func (r *Router) writeCache(vecs [][]float32, owner []int) error {
 	return os.Rename(tmp.Name(), r.cacheFile())
 }
 
+// Warm embeds (and caches) the example vectors now, unless they are
+// already there; a request arriving meanwhile waits for it.
+func (r *Router) Warm(ctx context.Context) error {
+	_, _, err := r.examples(ctx)
+	return err
+}
+
 // examples returns the example vectors, embedding (and caching) them on
-// first use.
+// first use; one caller builds them while the others wait (or give up
+// when their ctx ends).
 func (r *Router) examples(ctx context.Context) ([][]float32, []int, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.vecs != nil {
-		return r.vecs, r.owner, nil
+	if ex := r.ex.Load(); ex != nil {
+		return ex.vecs, ex.owner, nil
+	}
+	select {
+	case r.building <- struct{}{}:
+	case <-ctx.Done():
+		return nil, nil, fmt.Errorf("%s: waiting for the example vectors: %w", r.name, ctx.Err())
+	}
+	defer func() { <-r.building }()
+	if ex := r.ex.Load(); ex != nil {
+		return ex.vecs, ex.owner, nil
 	}
 	var texts []string
 	var owner []int
@@ -186,7 +209,7 @@ func (r *Router) examples(ctx context.Context) ([][]float32, []int, error) {
 			r.OnFailure(fmt.Errorf("%s: example cache not written: %w", r.name, err))
 		}
 	}
-	r.vecs, r.owner = vecs, owner
+	r.ex.Store(&exampleSet{vecs: vecs, owner: owner})
 	return vecs, owner, nil
 }
 

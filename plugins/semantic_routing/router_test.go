@@ -8,7 +8,9 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
 	"github.com/llmrouter/llm-router/plugins"
@@ -241,5 +243,78 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 	}
 	if (Biencoder{}).CaddyModule().ID != "llm_router.utils.semantic_biencoder_routing" || (Biencoder{}).CaddyModule().New().(*Biencoder).name != BiencoderName {
 		t.Fatal("biencoder id")
+	}
+}
+
+// blockingEmbedder answers nothing until its caller's context ends.
+type blockingEmbedder struct{ started chan struct{} }
+
+func (b blockingEmbedder) Embed(ctx context.Context, _ string, _ []string) ([][]float32, error) {
+	select {
+	case b.started <- struct{}{}:
+	default:
+	}
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+func provisioned(t *testing.T) *Module {
+	t.Helper()
+	dir := t.TempDir()
+	cfgFile := filepath.Join(dir, "routing.json")
+	if err := os.WriteFile(cfgFile, []byte(testConfig), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+	t.Cleanup(cancel)
+	m := &Module{ConfigFile: cfgFile, CacheDir: filepath.Join(dir, "cache")}
+	if err := m.Provision(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// The examples are embedded when the module gets its embedder, before any
+// request; the first routed request then embeds only its own text.
+func TestModuleEmbedsExamplesAtStart(t *testing.T) {
+	m := provisioned(t)
+	defer m.Cleanup()
+	e := &plugintest.Embedder{Dim: 64, Models: []string{"bow"}}
+	m.UseEmbedder(e)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, texts := e.Calls(); texts == 6 {
+			break
+		}
+		if time.Now().After(deadline) {
+			_, texts := e.Calls()
+			t.Fatalf("examples not embedded at start: %d texts embedded, want 6", texts)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	req := plugins.Request{Model: "auto", Texts: []string{"golang compile error"}}
+	if err := m.Apply(context.Background(), &req); err != nil || req.Model != "coder" {
+		t.Fatalf("%v %q", err, req.Model)
+	}
+	if _, texts := e.Calls(); texts != 7 {
+		t.Fatalf("%d texts embedded, want the 6 examples once and the query", texts)
+	}
+}
+
+// Cleanup stops an embedding of the examples that has not finished, and a
+// request waiting for it gives up when its own context ends.
+func TestModuleCleanupStopsWarm(t *testing.T) {
+	m := provisioned(t)
+	b := blockingEmbedder{started: make(chan struct{}, 1)}
+	m.UseEmbedder(b)
+	<-b.started
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	req := plugins.Request{Model: "auto", Texts: []string{"golang"}}
+	if err := m.Apply(ctx, &req); !errors.Is(err, context.Canceled) {
+		t.Fatalf("waiting request: %v, want its context's end", err)
+	}
+	if err := m.Cleanup(); err != nil {
+		t.Fatal(err)
 	}
 }
