@@ -193,6 +193,19 @@ func TestRAG(t *testing.T) {
 			t.Fatal("the provider was called")
 		}
 	})
+	t.Run("per request: a path, with no question", func(t *testing.T) {
+		before := len(chatPosts(fake.Requests()))
+		_, err := oc.Chat.Completions.New(ctx, openai.ChatCompletionNewParams{Model: "chat-m",
+			Messages: []openai.ChatCompletionMessageParamUnion{openai.SystemMessage("Be brief.")}},
+			option.WithJSONSet("rag", map[string]any{"collection": "../handbook"}))
+		var oe *openai.Error
+		if !errors.As(err, &oe) || oe.StatusCode != 400 || !strings.Contains(oe.Message, `unknown collection "../handbook"`) {
+			t.Fatalf("err = %v", err)
+		}
+		if len(chatPosts(fake.Requests())) != before {
+			t.Fatal("the provider was called")
+		}
+	})
 	t.Run("per route: rag_collection", func(t *testing.T) {
 		r2 := startRouter(t, routerOpts{models: models, directive: "\t\trag_collection recipes\n", env: map[string]string{
 			"LLM_ROUTER_UTILS_PLUGINS_PIPELINE":    "rag",
