@@ -71,15 +71,12 @@ func (h *Server) augmentChat(ctx context.Context, w http.ResponseWriter, c *chat
 			return &Error{Status: http.StatusInternalServerError, Msg: "the request could not be read back"}
 		}
 		c.body, c.obj = body, obj
-		if c.creq != nil {
-			delete(c.creq.Extra, ragMember)
-		}
 	}
 	creq, err := c.decode()
 	if err != nil {
 		return err
 	}
-	delete(creq.Extra, ragMember)
+	delete(creq.Extra, ragMember) // when it was decoded before the member went
 	turn := newestUserTurn(creq)
 	var text string
 	if turn != nil {
