@@ -155,6 +155,35 @@ func TestCache(t *testing.T) {
 	}
 }
 
+// A cache of another dimension than the model now answers (another model
+// under the same name) is rebuilt, not a 503 until someone deletes it.
+func TestCacheOfAnotherDimension(t *testing.T) {
+	dir := t.TempDir()
+	r, _ := testRouter(t, nil, dir, false)
+	if err := r.Warm(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	r2, _ := testRouter(t, nil, dir, false)
+	e := &plugintest.Embedder{Dim: 32, Models: []string{"bow"}}
+	r2.UseEmbedder(e)
+	req := plugins.Request{Model: "auto", Texts: []string{"golang compile error"}}
+	if err := r2.Apply(context.Background(), &req); err != nil || req.Model != "coder" {
+		t.Fatalf("%v %q", err, req.Model)
+	}
+	if _, texts := e.Calls(); texts != 1+6 {
+		t.Fatalf("%d texts embedded, want the query and the 6 examples once", texts)
+	}
+	r3, e3 := testRouter(t, nil, dir, false)
+	e3.Dim = 32
+	req = plugins.Request{Model: "auto", Texts: []string{"golang compile error"}}
+	if err := r3.Apply(context.Background(), &req); err != nil || req.Model != "coder" {
+		t.Fatalf("%v %q", err, req.Model)
+	}
+	if _, texts := e3.Calls(); texts != 1 {
+		t.Fatalf("the rebuilt cache was not kept: %d texts embedded", texts)
+	}
+}
+
 func TestConfig(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "routing.json")
 	if err := os.WriteFile(file, []byte(testConfig), 0o644); err != nil {
