@@ -24,6 +24,7 @@ import (
 	"strings"
 
 	"github.com/llmrouter/llm-router/plugins"
+	"github.com/llmrouter/llm-router/plugins/rag/chunk"
 )
 
 // Modes of adding the retrieved text.
@@ -67,6 +68,9 @@ type Store interface {
 	Model() string
 	// Dim is the collection's vector dimension.
 	Dim() int
+	// ChunkSize is the chunk size (tokens, package chunk) it was indexed
+	// with, 0 if unknown: a query is cut to it before it is embedded.
+	ChunkSize() int
 }
 
 // Stores gives the collections by name. Names are validated by the caller.
@@ -227,7 +231,11 @@ func (r *Retriever) Augment(ctx context.Context, q *plugins.Query) (*plugins.Aug
 	if model == "" {
 		model = st.Model()
 	}
-	vec, err := r.embed(ctx, model, q.Text)
+	// A query longer than the chunks is cut to their size: the embedding
+	// model took texts that long, and may refuse longer ones (a 400 from a
+	// 512-token model would fail the request closed); the original's local
+	// model truncated too.
+	vec, err := r.embed(ctx, model, chunk.Head(q.Text, st.ChunkSize()))
 	if err != nil {
 		if r.s.FailOpen && errors.Is(err, plugins.ErrServiceUnavailable) {
 			if r.OnFailOpen != nil {

@@ -20,17 +20,19 @@ import (
 
 	"github.com/llmrouter/llm-router/plugins"
 	"github.com/llmrouter/llm-router/plugins/plugintest"
+	"github.com/llmrouter/llm-router/plugins/rag/chunk"
 )
 
 const dim = 64
 
 // memStore is a collection in memory, searched exactly.
 type memStore struct {
-	model  string
-	hits   []Hit
-	vecs   [][]float32
-	closed *int
-	mu     *sync.Mutex
+	model     string
+	chunkSize int
+	hits      []Hit
+	vecs      [][]float32
+	closed    *int
+	mu        *sync.Mutex
 }
 
 func newMemStore(model string, docs map[string][]string) *memStore {
@@ -68,8 +70,9 @@ func (s *memStore) Search(vec []float32, k int, minScore float32) ([]Hit, error)
 	}
 	return out, nil
 }
-func (s *memStore) Model() string { return s.model }
-func (s *memStore) Dim() int      { return dim }
+func (s *memStore) Model() string  { return s.model }
+func (s *memStore) Dim() int       { return dim }
+func (s *memStore) ChunkSize() int { return s.chunkSize }
 func (s *memStore) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -233,6 +236,47 @@ func TestAugment(t *testing.T) {
 				t.Fatalf("got  %+v\nwant %+v", got, tt.want)
 			}
 		})
+	}
+}
+
+// textsEmbedder records the texts it embeds.
+type textsEmbedder struct {
+	plugintest.Embedder
+	texts []string
+}
+
+func (e *textsEmbedder) Embed(ctx context.Context, model string, texts []string) ([][]float32, error) {
+	e.texts = append(e.texts, texts...)
+	return e.Embedder.Embed(ctx, model, texts)
+}
+
+// A query longer than the collection's chunks is cut to their size before
+// it is embedded (an embedding model may refuse longer texts); a short one
+// is embedded as it came.
+func TestAugmentCutsLongQuery(t *testing.T) {
+	question := "How many vacation days per year do employees get?"
+	long := question + " " + strings.Repeat("Some pasted text that goes on and on. ", 2000)
+	st := newMemStore("bow", docs["handbook"])
+	st.chunkSize = 20
+	s := Settings{Collection: "handbook", TopK: 1, MinScore: 0.3}
+	if err := s.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	r := NewRetriever(s, mapStores{"handbook": st})
+	e := &textsEmbedder{Embedder: plugintest.Embedder{Dim: dim}}
+	r.UseEmbedder(e)
+	for _, tc := range []struct{ query, embedded string }{
+		{question, question},
+		{long, chunk.Head(long, 20)},
+	} {
+		e.texts = nil
+		a, err := r.Augment(context.Background(), &plugins.Query{Text: tc.query})
+		if err != nil || a == nil || a.Sources[0] != "docs/vacation.md#0" {
+			t.Fatalf("augmentation %+v error %v", a, err)
+		}
+		if len(e.texts) != 1 || e.texts[0] != tc.embedded || chunk.Count(e.texts[0]) > 20 || !strings.HasPrefix(e.texts[0], question) {
+			t.Fatalf("embedded %q, want %q", e.texts, tc.embedded)
+		}
 	}
 }
 
