@@ -13,7 +13,9 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
@@ -492,5 +494,76 @@ func TestLangchainName(t *testing.T) {
 	m := Langchain{}.CaddyModule().New().(*Langchain)
 	if m.name != LangchainName || (Langchain{}).CaddyModule().ID != "llm_router.utils.langchain_rag" || (Module{}).CaddyModule().ID != "llm_router.utils.rag" {
 		t.Fatalf("ids: %+v", m)
+	}
+}
+
+// Opening a collection does not hold up the requests for one already open;
+// concurrent first uses of one collection take one share of it between
+// them, and nothing is opened after Close.
+func TestStoresOpenConcurrently(t *testing.T) {
+	release := make(chan struct{})
+	var once sync.Once
+	unblock := func() { once.Do(func() { close(release) }) }
+	defer unblock()
+	var opening atomic.Int32
+	o := &memOpener{}
+	open := func(dir, name string) (Store, io.Closer, error) {
+		if name == "recipes" {
+			opening.Add(1)
+			<-release
+		}
+		return o.open(dir, name)
+	}
+	p := newPoolStores(caddy.NewUsagePool(), t.TempDir(), open)
+	if _, err := p.Get("handbook"); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := p.Get("recipes")
+			errs <- err
+		}()
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for opening.Load() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("recipes never opened")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	got := make(chan error, 1)
+	go func() {
+		_, err := p.Get("handbook")
+		got <- err
+	}()
+	select {
+	case err := <-got:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		unblock()
+		t.Fatal("the open collection waited for another one's opening")
+	}
+	unblock()
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if o.opens != 2 || *o.stores["recipes"].closed != 1 || *o.stores["handbook"].closed != 1 {
+		t.Fatalf("opens %d, closes recipes %d handbook %d; want 2, 1, 1", o.opens, *o.stores["recipes"].closed, *o.stores["handbook"].closed)
+	}
+	if _, err := p.Get("handbook"); err == nil || o.opens != 2 {
+		t.Fatalf("Get after Close: %v, opens %d", err, o.opens)
 	}
 }
