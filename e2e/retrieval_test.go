@@ -193,6 +193,19 @@ func TestRAG(t *testing.T) {
 			t.Fatal("the provider was called")
 		}
 	})
+	t.Run("per request: a path, with no question", func(t *testing.T) {
+		before := len(chatPosts(fake.Requests()))
+		_, err := oc.Chat.Completions.New(ctx, openai.ChatCompletionNewParams{Model: "chat-m",
+			Messages: []openai.ChatCompletionMessageParamUnion{openai.SystemMessage("Be brief.")}},
+			option.WithJSONSet("rag", map[string]any{"collection": "../handbook"}))
+		var oe *openai.Error
+		if !errors.As(err, &oe) || oe.StatusCode != 400 || !strings.Contains(oe.Message, `unknown collection "../handbook"`) {
+			t.Fatalf("err = %v", err)
+		}
+		if len(chatPosts(fake.Requests())) != before {
+			t.Fatal("the provider was called")
+		}
+	})
 	t.Run("per route: rag_collection", func(t *testing.T) {
 		r2 := startRouter(t, routerOpts{models: models, directive: "\t\trag_collection recipes\n", env: map[string]string{
 			"LLM_ROUTER_UTILS_PLUGINS_PIPELINE":    "rag",
@@ -302,6 +315,15 @@ func TestSemanticRouting(t *testing.T) {
 		"LLM_ROUTER_ROUTING_SEMANTIC_BIENCODER_CONFIG": cfg,
 		"LLM_ROUTER_ROUTING_MODELS":                    "general-m",
 	}})
+	// The examples are embedded at start, before any routed request.
+	eventually(t, 10*time.Second, "the examples embedded at start", func() bool {
+		for _, req := range posts(general.Requests()) {
+			if strings.HasSuffix(req.Path, "/embeddings") && strings.Contains(string(req.Body), "sourdough") {
+				return true
+			}
+		}
+		return false
+	})
 	ctx := context.Background()
 	oc := openai.NewClient(option.WithBaseURL(r.Base()+"/v1/"), option.WithAPIKey("k"), option.WithMaxRetries(0))
 	for _, tc := range []struct {
@@ -326,6 +348,49 @@ func TestSemanticRouting(t *testing.T) {
 	eventually(t, 10*time.Second, "the request log names the target", func() bool {
 		return strings.Contains(r.logs.String(), `"route_reason":"target=code similarity=`)
 	})
+}
+
+// Retrieved text is masked like the user's own: a document's e-mail
+// address never reaches the provider when masking is forced.
+func TestRAGRetrievedTextMasked(t *testing.T) {
+	const mail = "leave.desk@example.com"
+	fake := llmtest.NewOpenAIPlus("kb")
+	defer fake.Close()
+	fake.SetBagOfWords(bowDim)
+	persist, src := t.TempDir(), t.TempDir()
+	if err := os.WriteFile(filepath.Join(src, "leave.md"), []byte("Vacation days are requested by writing to "+mail+" in advance."), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := collection.Index(context.Background(), collection.Options{PersistDir: persist, Name: "handbook", Model: "bow-embed",
+		Chunk: chunk.Options{Size: 50, Overlap: 10}}, &plugintest.Embedder{Dim: bowDim}, []string{src}, nil); err != nil {
+		t.Fatal(err)
+	}
+	models := modelsJSON(map[string][]string{
+		"chat-m":    {prov("pc", fake.URL, "openai", "")},
+		"bow-embed": {prov("pe", fake.URL, "openai", `"is_embedding": true`)},
+	})
+	r := startRouter(t, routerOpts{models: models, env: map[string]string{
+		"LLM_ROUTER_UTILS_PLUGINS_PIPELINE":    "langchain_rag",
+		"LLM_ROUTER_LANGCHAIN_RAG_COLLECTION":  "handbook",
+		"LLM_ROUTER_LANGCHAIN_RAG_PERSIST_DIR": persist,
+		"LLM_ROUTER_LANGCHAIN_RAG_MIN_SCORE":   "0.3",
+		"LLM_ROUTER_FORCE_MASKING":             "1",
+		"LLM_ROUTER_MASKING_STRATEGY_PIPELINE": "fast_masker",
+	}})
+	oc := openai.NewClient(option.WithBaseURL(r.Base()+"/v1/"), option.WithAPIKey("k"), option.WithMaxRetries(0))
+	var resp *http.Response
+	if _, err := oc.Chat.Completions.New(context.Background(), openai.ChatCompletionNewParams{Model: "chat-m",
+		Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("How are vacation days requested?")}},
+		option.WithResponseInto(&resp)); err != nil {
+		t.Fatal(err)
+	}
+	body := lastChat(t, fake)
+	if !strings.HasSuffix(resp.Header.Get("X-LLM-Router-RAG"), "leave.md#0") || !strings.Contains(body, "Vacation days are requested by writing to") {
+		t.Fatalf("nothing retrieved: header %q, provider got %s", resp.Header.Get("X-LLM-Router-RAG"), body)
+	}
+	if strings.Contains(body, mail) {
+		t.Fatalf("the retrieved e-mail address reached the provider unmasked: %s", body)
+	}
 }
 
 // The README's workflow: `llm-router rag index` builds the collection with

@@ -36,7 +36,8 @@ type Query struct {
 	// Model is the model that will answer.
 	Model string
 	// Text is the newest user text (user_last_statement for the built-in
-	// endpoints).
+	// endpoints). It is empty when the request had Options but no text: the
+	// Augmenter then only checks the Options (its answer is not used).
 	Text string
 	// Options is the request's "rag" member, if it had one; the router has
 	// already removed it from the body the provider sees.

@@ -71,22 +71,19 @@ func (h *Server) augmentChat(ctx context.Context, w http.ResponseWriter, c *chat
 			return &Error{Status: http.StatusInternalServerError, Msg: "the request could not be read back"}
 		}
 		c.body, c.obj = body, obj
-		if c.creq != nil {
-			delete(c.creq.Extra, ragMember)
-		}
 	}
 	creq, err := c.decode()
 	if err != nil {
 		return err
 	}
-	delete(creq.Extra, ragMember)
+	delete(creq.Extra, ragMember) // when it was decoded before the member went
 	turn := newestUserTurn(creq)
-	if turn == nil {
-		return nil
+	var text string
+	if turn != nil {
+		text = partsText(turn.Parts)
 	}
-	text := partsText(turn.Parts)
 	if strings.TrimSpace(text) == "" {
-		return nil
+		return h.checkRAGOptions(ctx, c.model, opts)
 	}
 	augs, err := h.augment(ctx, w, &plugins.Query{Model: c.model, Text: text, Options: h.ragOptions(opts)})
 	if err != nil || len(augs) == 0 {
@@ -153,18 +150,18 @@ func (h *Server) augmentTask(ctx context.Context, w http.ResponseWriter, t *buil
 	if err != nil {
 		return nil // Prepare read it; nothing to add to
 	}
+	var opts []byte
+	if raw := obj.Raw(ragMember); raw != nil {
+		opts = append([]byte(nil), raw...)
+	}
 	user, ok, err := obj.String("user_last_statement")
 	if err != nil || !ok || strings.TrimSpace(user) == "" || len(t.Calls) != 1 {
-		return nil
+		return h.checkRAGOptions(ctx, t.Model, opts)
 	}
 	call := t.Calls[0]
 	last := len(call) - 1
 	if last < 0 || call[last].Role != builtin.RoleUser || call[last].Content != user {
-		return nil
-	}
-	var opts []byte
-	if raw := obj.Raw(ragMember); raw != nil {
-		opts = append([]byte(nil), raw...)
+		return h.checkRAGOptions(ctx, t.Model, opts)
 	}
 	augs, err := h.augment(ctx, w, &plugins.Query{Model: t.Model, Text: user, Options: h.ragOptions(opts), Language: t.Language})
 	if err != nil {
@@ -182,6 +179,23 @@ func (h *Server) augmentTask(ctx context.Context, w http.ResponseWriter, t *buil
 		}
 	}
 	t.Calls[0] = call
+	return nil
+}
+
+// checkRAGOptions lets the augmenters refuse a request's "rag" member
+// (raw, nil when it had none) when the request has no text to retrieve
+// for: a query with no Text, whose answer adds nothing, so that a bad
+// member is the client's error whether or not there was a question.
+func (h *Server) checkRAGOptions(ctx context.Context, model string, raw []byte) error {
+	if raw == nil {
+		return nil
+	}
+	q := &plugins.Query{Model: model, Options: h.ragOptions(raw)}
+	for _, a := range h.app.augmenters {
+		if _, err := a.Augment(ctx, q); err != nil {
+			return pluginError(err)
+		}
+	}
 	return nil
 }
 

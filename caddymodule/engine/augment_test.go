@@ -186,6 +186,44 @@ func TestAugmentChatUnchanged(t *testing.T) {
 	}
 }
 
+// A bad "rag" member is the client's 400 even when the request has no
+// text to retrieve for (no user turn, an empty one, a built-in task
+// without user_last_statement); a good one there changes nothing.
+func TestAugmentOptionsWithoutText(t *testing.T) {
+	refused := fmt.Errorf("%w: rag: unknown collection \"../x\"", plugins.ErrInvalidRequest)
+	chats := []string{
+		`{"model":"m","messages":[{"role":"system","content":"S"}],"rag":{"collection":"../x"}}`,
+		`{"model":"m","messages":[{"role":"user","content":"  "}],"rag":{"collection":"../x"}}`,
+	}
+	for _, body := range chats {
+		f := &fakeAugmenter{err: refused}
+		h, _ := augmentServer(t, f)
+		err := h.augmentChat(context.Background(), httptest.NewRecorder(), newCall(t, kindOpenAIChat, body))
+		var ae *Error
+		if !errors.As(err, &ae) || ae.Status != http.StatusBadRequest {
+			t.Errorf("%s: got %v, want a 400", body, err)
+		}
+		if len(f.queries) != 1 || f.queries[0].Text != "" || string(f.queries[0].Options) != `{"collection":"../x"}` {
+			t.Errorf("%s: queries %+v, want one with the options and no text", body, f.queries)
+		}
+		// A good member: nothing added, no error.
+		f.err, f.aug = nil, &plugins.Augmentation{Text: "CTX", Sources: []string{"a.md#0"}}
+		c := newCall(t, kindOpenAIChat, body)
+		w := httptest.NewRecorder()
+		if err := h.augmentChat(context.Background(), w, c); err != nil || c.modified || w.Header().Get(RAGHeader) != "" {
+			t.Errorf("%s: good options: err %v modified %v header %q", body, err, c.modified, w.Header().Get(RAGHeader))
+		}
+	}
+	f := &fakeAugmenter{err: refused}
+	h, _ := augmentServer(t, f)
+	task := &builtin.Task{Model: "m", Calls: [][]builtin.Message{{{Role: builtin.RoleUser, Content: "a"}}}}
+	err := h.augmentTask(context.Background(), httptest.NewRecorder(), task, []byte(`{"texts":["a"],"rag":{"collection":"../x"}}`))
+	var ae *Error
+	if !errors.As(err, &ae) || ae.Status != http.StatusBadRequest {
+		t.Errorf("task: got %v, want a 400", err)
+	}
+}
+
 // A built-in conversation gets the retrieved text after its
 // user_last_statement, or in its system prompt; other tasks are untouched.
 func TestAugmentTask(t *testing.T) {

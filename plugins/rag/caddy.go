@@ -60,6 +60,7 @@ func init() {
 //		mode        preface|system  # how the chunks are added (preface)
 //		language    en|pl           # preface language by default (en)
 //		fail_open                   # embedding model down: request unchanged
+//		collections <name>...       # the only others a request may name
 //	}
 type Module struct {
 	// Collection is the default collection's name.
@@ -79,6 +80,10 @@ type Module struct {
 	Language string `json:"language,omitempty"`
 	// FailOpen passes requests unchanged while the embedding model fails.
 	FailOpen bool `json:"fail_open,omitempty"`
+	// Collections, when set, are the only collections besides Collection
+	// that a request (or a site's rag_collection) may name; each must
+	// exist when the module starts. Empty: any under PersistDir.
+	Collections []string `json:"collections,omitempty"`
 
 	name   string
 	open   Opener // tests replace it
@@ -131,6 +136,15 @@ func (mo *Module) Provision(ctx caddy.Context) error {
 	if s.Embedder != "" && st.Model() != "" && st.Model() != s.Embedder {
 		_ = mo.stores.Close()
 		return fmt.Errorf("%s: collection %q was built with embedding model %q, not %q (embedder)", mo.name, s.Collection, st.Model(), s.Embedder)
+	}
+	for _, name := range s.Collections {
+		if _, err := mo.stores.Get(name); err != nil {
+			_ = mo.stores.Close()
+			if errors.Is(err, plugins.ErrInvalidRequest) {
+				return fmt.Errorf("%s: collections: no collection %q in %s (build it with llm-router rag index)", mo.name, name, dir)
+			}
+			return fmt.Errorf("%s: collections: %w", mo.name, err)
+		}
 	}
 	mo.r = NewRetriever(s, mo.stores)
 	logger := ctx.Logger()
@@ -189,7 +203,7 @@ func (mo *Module) settings(getenv func(string) string) (Settings, string, error)
 	if mo.MinScore != nil {
 		s.MinScore = float32(*mo.MinScore)
 	}
-	s.Mode, s.Language, s.FailOpen = mo.Mode, mo.Language, mo.FailOpen
+	s.Mode, s.Language, s.FailOpen, s.Collections = mo.Mode, mo.Language, mo.FailOpen, mo.Collections
 	dir = caddy.NewReplacer().ReplaceAll(dir, "")
 	if dir == "" {
 		return s, "", fmt.Errorf("%s: no persist_dir: set persist_dir or %s", mo.name, EnvPersistDir)
@@ -269,6 +283,11 @@ func (mo *Module) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.ArgErr()
 			}
 			mo.FailOpen = true
+		case "collections":
+			if len(args) == 0 {
+				return d.ArgErr()
+			}
+			mo.Collections = append(mo.Collections, args...)
 		default:
 			return svcmod.UnknownOption(d, name, opt)
 		}

@@ -38,5 +38,6 @@ func (s store) Search(vec []float32, k int, minScore float32) ([]Hit, error) {
 	return out, nil
 }
 
-func (s store) Model() string { return s.c.Model() }
-func (s store) Dim() int      { return s.c.Dim() }
+func (s store) Model() string  { return s.c.Model() }
+func (s store) Dim() int       { return s.c.Dim() }
+func (s store) ChunkSize() int { return s.c.ChunkSize() }

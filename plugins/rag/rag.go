@@ -19,10 +19,12 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/llmrouter/llm-router/plugins"
+	"github.com/llmrouter/llm-router/plugins/rag/chunk"
 )
 
 // Modes of adding the retrieved text.
@@ -66,6 +68,9 @@ type Store interface {
 	Model() string
 	// Dim is the collection's vector dimension.
 	Dim() int
+	// ChunkSize is the chunk size (tokens, package chunk) it was indexed
+	// with, 0 if unknown: a query is cut to it before it is embedded.
+	ChunkSize() int
 }
 
 // Stores gives the collections by name. Names are validated by the caller.
@@ -84,6 +89,10 @@ type Settings struct {
 	Mode       string  // ModePreface or ModeSystem
 	FailOpen   bool    // embedding model down: pass the request unchanged
 	Language   string  // preface language when the request has none ("en")
+	// Collections, when not empty, are the only collections besides
+	// Collection that a request may name; empty allows any under the
+	// persist dir.
+	Collections []string
 }
 
 // Retriever implements plugins.Augmenter over Stores and an Embedder. It is
@@ -122,6 +131,11 @@ func (s *Settings) Validate() error {
 	}
 	if !ValidCollection(s.Collection) {
 		return fmt.Errorf("%s: collection %q: use letters, digits, '_', '.' and '-'", s.Name, s.Collection)
+	}
+	for _, c := range s.Collections {
+		if !ValidCollection(c) {
+			return fmt.Errorf("%s: collections: %q: use letters, digits, '_', '.' and '-'", s.Name, c)
+		}
 	}
 	if s.TopK == 0 {
 		s.TopK = DefaultTopK
@@ -171,7 +185,7 @@ func (r *Retriever) request(raw json.RawMessage) (collection string, topK int, m
 		return "", 0, "", bad("want an object {\"collection\", \"top_k\", \"mode\"}: %v", err)
 	}
 	if o.Collection != nil {
-		if !ValidCollection(*o.Collection) {
+		if !ValidCollection(*o.Collection) || !r.offers(*o.Collection) {
 			return "", 0, "", bad("unknown collection %q", *o.Collection)
 		}
 		collection = *o.Collection
@@ -190,6 +204,12 @@ func (r *Retriever) request(raw json.RawMessage) (collection string, topK int, m
 		mode = *o.Mode
 	}
 	return collection, topK, mode, nil
+}
+
+// offers reports whether a request may name collection name: the default
+// one, or one of Settings.Collections when that list is set.
+func (r *Retriever) offers(name string) bool {
+	return len(r.s.Collections) == 0 || name == r.s.Collection || slices.Contains(r.s.Collections, name)
 }
 
 // Augment implements plugins.Augmenter: it retrieves the chunks nearest to
@@ -211,7 +231,11 @@ func (r *Retriever) Augment(ctx context.Context, q *plugins.Query) (*plugins.Aug
 	if model == "" {
 		model = st.Model()
 	}
-	vec, err := r.embed(ctx, model, q.Text)
+	// A query longer than the chunks is cut to their size: the embedding
+	// model took texts that long, and may refuse longer ones (a 400 from a
+	// 512-token model would fail the request closed); the original's local
+	// model truncated too.
+	vec, err := r.embed(ctx, model, chunk.Head(q.Text, st.ChunkSize()))
 	if err != nil {
 		if r.s.FailOpen && errors.Is(err, plugins.ErrServiceUnavailable) {
 			if r.OnFailOpen != nil {

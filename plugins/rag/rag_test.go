@@ -13,24 +13,28 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
 	"github.com/llmrouter/llm-router/plugins"
 	"github.com/llmrouter/llm-router/plugins/plugintest"
+	"github.com/llmrouter/llm-router/plugins/rag/chunk"
 )
 
 const dim = 64
 
 // memStore is a collection in memory, searched exactly.
 type memStore struct {
-	model  string
-	hits   []Hit
-	vecs   [][]float32
-	closed *int
-	mu     *sync.Mutex
+	model     string
+	chunkSize int
+	hits      []Hit
+	vecs      [][]float32
+	closed    *int
+	mu        *sync.Mutex
 }
 
 func newMemStore(model string, docs map[string][]string) *memStore {
@@ -68,8 +72,9 @@ func (s *memStore) Search(vec []float32, k int, minScore float32) ([]Hit, error)
 	}
 	return out, nil
 }
-func (s *memStore) Model() string { return s.model }
-func (s *memStore) Dim() int      { return dim }
+func (s *memStore) Model() string  { return s.model }
+func (s *memStore) Dim() int       { return dim }
+func (s *memStore) ChunkSize() int { return s.chunkSize }
 func (s *memStore) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -164,12 +169,29 @@ func TestAugment(t *testing.T) {
 			q:        plugins.Query{Text: "pierogi dough flour", Options: json.RawMessage(`{"collection":"recipes","top_k":1,"mode":"system"}`)},
 			want: &plugins.Augmentation{System: true, Text: "Use the context below if it helps answer the user's question. Context separated with double enter:\n\nPierogi dough needs flour water and salt.",
 				Sources: []string{"pierogi.md#0"}}},
+		{name: "allow-list: a listed collection",
+			settings: Settings{Collection: "handbook", Collections: []string{"recipes"}, TopK: 1, MinScore: 0.3},
+			q:        plugins.Query{Text: "pierogi dough flour", Options: json.RawMessage(`{"collection":"recipes"}`)},
+			want: &plugins.Augmentation{Text: enPreface + "\n\nPierogi dough needs flour water and salt.",
+				Sources: []string{"pierogi.md#0"}}},
+		{name: "allow-list: the default collection",
+			settings: Settings{Collection: "handbook", Collections: []string{"recipes"}, TopK: 1, MinScore: 0.3},
+			q:        plugins.Query{Text: "vacation days", Options: json.RawMessage(`{"collection":"handbook"}`)},
+			want:     &plugins.Augmentation{Text: enPreface + "\n\nEmployees get twenty six vacation days per year.", Sources: []string{"docs/vacation.md#0"}}},
+		{name: "allow-list: an unlisted collection is unknown",
+			settings: Settings{Collection: "handbook", Collections: []string{"faq"}},
+			q:        plugins.Query{Text: "pierogi", Options: json.RawMessage(`{"collection":"recipes"}`)},
+			wantErr:  plugins.ErrInvalidRequest, errHas: `unknown collection "recipes"`},
 		{name: "nothing near enough: unchanged",
 			settings: Settings{Collection: "handbook", MinScore: 0.3},
 			q:        plugins.Query{Text: "quantum chromodynamics lattice"}},
 		{name: "no text: unchanged",
 			settings: Settings{Collection: "handbook"},
 			q:        plugins.Query{Text: "  "}},
+		{name: "no text, bad options: refused",
+			settings: Settings{Collection: "handbook"},
+			q:        plugins.Query{Options: json.RawMessage(`{"collection":"secret"}`)},
+			wantErr:  plugins.ErrInvalidRequest, errHas: `unknown collection "secret"`},
 		{name: "unknown collection",
 			settings: Settings{Collection: "handbook"},
 			q:        plugins.Query{Text: "x", Options: json.RawMessage(`{"collection":"secret"}`)},
@@ -216,6 +238,47 @@ func TestAugment(t *testing.T) {
 				t.Fatalf("got  %+v\nwant %+v", got, tt.want)
 			}
 		})
+	}
+}
+
+// textsEmbedder records the texts it embeds.
+type textsEmbedder struct {
+	plugintest.Embedder
+	texts []string
+}
+
+func (e *textsEmbedder) Embed(ctx context.Context, model string, texts []string) ([][]float32, error) {
+	e.texts = append(e.texts, texts...)
+	return e.Embedder.Embed(ctx, model, texts)
+}
+
+// A query longer than the collection's chunks is cut to their size before
+// it is embedded (an embedding model may refuse longer texts); a short one
+// is embedded as it came.
+func TestAugmentCutsLongQuery(t *testing.T) {
+	question := "How many vacation days per year do employees get?"
+	long := question + " " + strings.Repeat("Some pasted text that goes on and on. ", 2000)
+	st := newMemStore("bow", docs["handbook"])
+	st.chunkSize = 20
+	s := Settings{Collection: "handbook", TopK: 1, MinScore: 0.3}
+	if err := s.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	r := NewRetriever(s, mapStores{"handbook": st})
+	e := &textsEmbedder{Embedder: plugintest.Embedder{Dim: dim}}
+	r.UseEmbedder(e)
+	for _, tc := range []struct{ query, embedded string }{
+		{question, question},
+		{long, chunk.Head(long, 20)},
+	} {
+		e.texts = nil
+		a, err := r.Augment(context.Background(), &plugins.Query{Text: tc.query})
+		if err != nil || a == nil || a.Sources[0] != "docs/vacation.md#0" {
+			t.Fatalf("augmentation %+v error %v", a, err)
+		}
+		if len(e.texts) != 1 || e.texts[0] != tc.embedded || chunk.Count(e.texts[0]) > 20 || !strings.HasPrefix(e.texts[0], question) {
+			t.Fatalf("embedded %q, want %q", e.texts, tc.embedded)
+		}
 	}
 }
 
@@ -278,6 +341,7 @@ func TestSettingsValidate(t *testing.T) {
 		{Collection: "c", MinScore: 2},
 		{Collection: "c", Mode: "user"},
 		{Collection: "c", Language: "de"},
+		{Collection: "c", Collections: []string{"ok", "../x"}},
 	}
 	for _, s := range bad {
 		if err := s.Validate(); err == nil {
@@ -339,8 +403,10 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 			mode system
 			language pl
 			fail_open
+			collections recipes faq
 		}`, want: Module{Collection: "handbook", PersistDir: "/var/lib/llm-router/rag", Embedder: "nomic-embed-text", TopK: 4,
-			MinScore: &score, Mode: "system", Language: "pl", FailOpen: true}},
+			MinScore: &score, Mode: "system", Language: "pl", FailOpen: true, Collections: []string{"recipes", "faq"}}},
+		{in: "rag {\n collections\n}", wantErr: true},
 		{in: "rag {\n top_k zero\n}", wantErr: true},
 		{in: "rag {\n top_k 0\n}", wantErr: true},
 		{in: "rag {\n min_score high\n}", wantErr: true},
@@ -406,6 +472,11 @@ func TestProvisionSharesCollections(t *testing.T) {
 	if err := missing.Provision(ctx); err == nil || !strings.Contains(err.Error(), `no collection "nope"`) {
 		t.Fatalf("missing collection: %v", err)
 	}
+	unlisted := newMod("handbook")
+	unlisted.Collections = []string{"recipes", "nope"}
+	if err := unlisted.Provision(ctx); err == nil || !strings.Contains(err.Error(), `collections: no collection "nope"`) {
+		t.Fatalf("missing listed collection: %v", err)
+	}
 	noDir := newMod("handbook")
 	noDir.PersistDir = filepath.Join(dir, "absent")
 	if err := noDir.Provision(ctx); !errors.Is(err, fs.ErrNotExist) {
@@ -423,5 +494,76 @@ func TestLangchainName(t *testing.T) {
 	m := Langchain{}.CaddyModule().New().(*Langchain)
 	if m.name != LangchainName || (Langchain{}).CaddyModule().ID != "llm_router.utils.langchain_rag" || (Module{}).CaddyModule().ID != "llm_router.utils.rag" {
 		t.Fatalf("ids: %+v", m)
+	}
+}
+
+// Opening a collection does not hold up the requests for one already open;
+// concurrent first uses of one collection take one share of it between
+// them, and nothing is opened after Close.
+func TestStoresOpenConcurrently(t *testing.T) {
+	release := make(chan struct{})
+	var once sync.Once
+	unblock := func() { once.Do(func() { close(release) }) }
+	defer unblock()
+	var opening atomic.Int32
+	o := &memOpener{}
+	open := func(dir, name string) (Store, io.Closer, error) {
+		if name == "recipes" {
+			opening.Add(1)
+			<-release
+		}
+		return o.open(dir, name)
+	}
+	p := newPoolStores(caddy.NewUsagePool(), t.TempDir(), open)
+	if _, err := p.Get("handbook"); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := p.Get("recipes")
+			errs <- err
+		}()
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for opening.Load() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("recipes never opened")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	got := make(chan error, 1)
+	go func() {
+		_, err := p.Get("handbook")
+		got <- err
+	}()
+	select {
+	case err := <-got:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		unblock()
+		t.Fatal("the open collection waited for another one's opening")
+	}
+	unblock()
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if o.opens != 2 || *o.stores["recipes"].closed != 1 || *o.stores["handbook"].closed != 1 {
+		t.Fatalf("opens %d, closes recipes %d handbook %d; want 2, 1, 1", o.opens, *o.stores["recipes"].closed, *o.stores["handbook"].closed)
+	}
+	if _, err := p.Get("handbook"); err == nil || o.opens != 2 {
+		t.Fatalf("Get after Close: %v, opens %d", err, o.opens)
 	}
 }

@@ -35,8 +35,9 @@ type poolStores struct {
 	dir  string
 	open Opener
 
-	mu   sync.Mutex
-	held map[string]Store // collection name → store this instance holds
+	mu     sync.Mutex       // guards held and closed, never held while opening
+	held   map[string]Store // collection name → store this instance holds
+	closed bool             // Close ran: Get opens nothing more
 }
 
 func newPoolStores(pool *caddy.UsagePool, dir string, open Opener) *poolStores {
@@ -45,11 +46,18 @@ func newPoolStores(pool *caddy.UsagePool, dir string, open Opener) *poolStores {
 
 // Get returns the named collection, opening it on first use. A name with
 // no collection under the persist dir is an invalid request naming it.
+// Opening one (reading and checking its files) does not hold up the
+// requests for collections already open.
 func (p *poolStores) Get(name string) (Store, error) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	if s, ok := p.held[name]; ok {
+	s, ok := p.held[name]
+	closed := p.closed
+	p.mu.Unlock()
+	if ok {
 		return s, nil
+	}
+	if closed {
+		return nil, errUnloaded(name)
 	}
 	key := filepath.Join(p.dir, name)
 	v, _, err := p.pool.LoadOrNew(key, func() (caddy.Destructor, error) {
@@ -65,9 +73,23 @@ func (p *poolStores) Get(name string) (Store, error) {
 		}
 		return nil, fmt.Errorf("rag: collection %q: %w", name, err)
 	}
-	s := v.(*opened)
-	p.held[name] = s
-	return s, nil
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if held, ok := p.held[name]; ok || p.closed {
+		// Another request took this instance's share meanwhile, or the
+		// instance is gone: give this one back.
+		_, _ = p.pool.Delete(key)
+		if ok {
+			return held, nil
+		}
+		return nil, errUnloaded(name)
+	}
+	p.held[name] = v.(*opened)
+	return v.(*opened), nil
+}
+
+func errUnloaded(name string) error {
+	return fmt.Errorf("rag: collection %q: the configuration was unloaded", name)
 }
 
 // Close releases the collections this instance opened.
@@ -81,6 +103,7 @@ func (p *poolStores) Close() error {
 		}
 	}
 	p.held = map[string]Store{}
+	p.closed = true
 	return errors.Join(errs...)
 }
 

@@ -66,6 +66,9 @@ type Module struct {
 
 	name string
 	r    *Router
+	// stopWarm ends the embedding of the examples started by UseEmbedder
+	// and waits for it.
+	stopWarm func()
 }
 
 // Biencoder is the same module under the original's name,
@@ -157,8 +160,34 @@ func (mo *Module) Validate() error {
 	return nil
 }
 
-// UseEmbedder implements plugins.EmbedderUser.
-func (mo *Module) UseEmbedder(e plugins.Embedder) { mo.r.UseEmbedder(e) }
+// UseEmbedder implements plugins.EmbedderUser: it starts embedding the
+// examples (unless the cache had them) in a goroutine that Cleanup stops.
+// A failure is logged; the first routed request then tries again.
+func (mo *Module) UseEmbedder(e plugins.Embedder) {
+	mo.r.UseEmbedder(e)
+	if mo.stopWarm != nil {
+		mo.stopWarm()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	mo.stopWarm = func() { cancel(); <-done }
+	go func() {
+		defer close(done)
+		if err := mo.r.Warm(ctx); err != nil && ctx.Err() == nil && mo.r.OnFailure != nil {
+			mo.r.OnFailure(fmt.Errorf("examples not embedded at start (the first routed request tries again): %w", err))
+		}
+	}()
+}
+
+// Cleanup implements caddy.CleanerUpper: it stops the embedding of the
+// examples if it still runs.
+func (mo *Module) Cleanup() error {
+	if mo.stopWarm != nil {
+		mo.stopWarm()
+		mo.stopWarm = nil
+	}
+	return nil
+}
 
 // Apply implements plugins.Util: it replaces r.Model when it is "auto".
 func (mo *Module) Apply(ctx context.Context, r *plugins.Request) error { return mo.r.Apply(ctx, r) }
@@ -226,6 +255,7 @@ func (mo *Module) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 var (
 	_ caddy.Provisioner     = (*Module)(nil)
 	_ caddy.Validator       = (*Module)(nil)
+	_ caddy.CleanerUpper    = (*Module)(nil)
 	_ caddyfile.Unmarshaler = (*Module)(nil)
 	_ plugins.Util          = (*Module)(nil)
 	_ plugins.EmbedderUser  = (*Module)(nil)

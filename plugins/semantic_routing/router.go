@@ -10,10 +10,14 @@
 // answers, or — with no fallback — the model stays "auto" for the next
 // routing util of the pipeline (simple_semantic_routing, for one).
 //
-// The examples (and each target's description) are embedded once, at the
-// first routed request, and cached on disk under the cache directory in a
-// file named by a hash of the embedding model and the targets: changing
-// either builds a new cache; a cache that cannot be read is rebuilt.
+// The examples (and each target's description) are embedded once, at
+// start (Warm, which the module runs in the background as soon as the
+// router hands it its embedder; a routed request that comes first waits
+// for it, and one that finds it failed tries again), and cached on disk
+// under the cache directory in a file named by a hash of the embedding
+// model and the targets: changing either builds a new cache; a cache that
+// cannot be read, or of another dimension than the model now answers, is
+// rebuilt.
 //
 // Differences from the original: an example is embedded whole (not cut
 // into chunk_size windows — examples are prompts, short by nature); a
@@ -35,7 +39,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
+	"sync/atomic"
 
 	"github.com/llmrouter/llm-router/plugins"
 )
@@ -61,10 +65,16 @@ type Router struct {
 	failOpen  bool
 	key       string // hash of the model and the targets
 	emb       plugins.Embedder
-	mu        sync.Mutex // guards vecs while they are built
-	vecs      [][]float32
-	owner     []int // target index of each vector
+	ex        atomic.Pointer[exampleSet] // nil until embedded or loaded
+	building  chan struct{}              // held (one slot) while ex is built
 	OnFailure func(err error)
+}
+
+// exampleSet is the example vectors (normalised) and the target index of
+// each.
+type exampleSet struct {
+	vecs  [][]float32
+	owner []int
 }
 
 // New returns a Router for a validated configuration; cacheDir holds the
@@ -74,7 +84,7 @@ func New(name string, cfg *Config, cacheDir string, failOpen bool) (*Router, err
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	r := &Router{name: name, cfg: cfg, cacheDir: cacheDir, failOpen: failOpen}
+	r := &Router{name: name, cfg: cfg, cacheDir: cacheDir, failOpen: failOpen, building: make(chan struct{}, 1)}
 	h := sha256.New()
 	fmt.Fprintf(h, "v%d\x00%s\x00", cacheVersion, cfg.EmbeddingModel)
 	for _, t := range cfg.Targets {
@@ -126,7 +136,7 @@ func (r *Router) loadCache() {
 			return
 		}
 	}
-	r.vecs, r.owner = c.Vectors, c.Owner
+	r.ex.Store(&exampleSet{vecs: c.Vectors, owner: c.Owner})
 }
 
 // writeCache stores the vectors atomically (temp file + rename).
@@ -149,13 +159,28 @@ func (r *Router) writeCache(vecs [][]float32, owner []int) error {
 	return os.Rename(tmp.Name(), r.cacheFile())
 }
 
+// Warm embeds (and caches) the example vectors now, unless they are
+// already there; a request arriving meanwhile waits for it.
+func (r *Router) Warm(ctx context.Context) error {
+	_, err := r.examples(ctx)
+	return err
+}
+
 // examples returns the example vectors, embedding (and caching) them on
-// first use.
-func (r *Router) examples(ctx context.Context) ([][]float32, []int, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.vecs != nil {
-		return r.vecs, r.owner, nil
+// first use; one caller builds them while the others wait (or give up
+// when their ctx ends).
+func (r *Router) examples(ctx context.Context) (*exampleSet, error) {
+	if ex := r.ex.Load(); ex != nil {
+		return ex, nil
+	}
+	select {
+	case r.building <- struct{}{}:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("%s: waiting for the example vectors: %w", r.name, ctx.Err())
+	}
+	defer func() { <-r.building }()
+	if ex := r.ex.Load(); ex != nil {
+		return ex, nil
 	}
 	var texts []string
 	var owner []int
@@ -170,13 +195,13 @@ func (r *Router) examples(ctx context.Context) ([][]float32, []int, error) {
 		batch := texts[start:min(start+embedBatch, len(texts))]
 		got, err := r.embed(ctx, batch)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		vecs = append(vecs, got...)
 	}
 	for i := range vecs {
 		if len(vecs[i]) != len(vecs[0]) || len(vecs[i]) == 0 {
-			return nil, nil, &plugins.ServiceError{Service: r.name, Kind: "invalid answer",
+			return nil, &plugins.ServiceError{Service: r.name, Kind: "invalid answer",
 				Err: fmt.Errorf("embedding model %q answered vectors of %d and %d dimensions", r.cfg.EmbeddingModel, len(vecs[0]), len(vecs[i]))}
 		}
 		normalise(vecs[i])
@@ -186,8 +211,9 @@ func (r *Router) examples(ctx context.Context) ([][]float32, []int, error) {
 			r.OnFailure(fmt.Errorf("%s: example cache not written: %w", r.name, err))
 		}
 	}
-	r.vecs, r.owner = vecs, owner
-	return vecs, owner, nil
+	ex := &exampleSet{vecs: vecs, owner: owner}
+	r.ex.Store(ex)
+	return ex, nil
 }
 
 // embed calls the embedder; any failure of the model is a ServiceError
@@ -231,7 +257,7 @@ func (d Decision) Reason() string {
 
 // Decide routes one text.
 func (r *Router) Decide(ctx context.Context, text string) (Decision, error) {
-	vecs, owner, err := r.examples(ctx)
+	ex, err := r.examples(ctx)
 	if err != nil {
 		return Decision{}, err
 	}
@@ -239,10 +265,20 @@ func (r *Router) Decide(ctx context.Context, text string) (Decision, error) {
 	if err != nil {
 		return Decision{}, err
 	}
-	if len(q[0]) != len(vecs[0]) {
-		return Decision{}, &plugins.ServiceError{Service: r.name, Kind: "invalid answer",
-			Err: fmt.Errorf("embedding model %q answered %d dimensions; its cached examples have %d", r.cfg.EmbeddingModel, len(q[0]), len(vecs[0]))}
+	if len(q[0]) != len(ex.vecs[0]) {
+		// Another model now answers under the name (the cache is keyed by
+		// the name): embed the examples again, as the original rebuilt its
+		// index on a change of dimension.
+		r.ex.CompareAndSwap(ex, nil)
+		if ex, err = r.examples(ctx); err != nil {
+			return Decision{}, err
+		}
+		if len(q[0]) != len(ex.vecs[0]) {
+			return Decision{}, &plugins.ServiceError{Service: r.name, Kind: "invalid answer",
+				Err: fmt.Errorf("embedding model %q answered %d dimensions; its examples have %d", r.cfg.EmbeddingModel, len(q[0]), len(ex.vecs[0]))}
+		}
 	}
+	vecs, owner := ex.vecs, ex.owner
 	normalise(q[0])
 	sims := make([][]float64, len(r.cfg.Targets))
 	for i, v := range vecs {

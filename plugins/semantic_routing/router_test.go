@@ -8,7 +8,9 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
 	"github.com/llmrouter/llm-router/plugins"
@@ -153,6 +155,35 @@ func TestCache(t *testing.T) {
 	}
 }
 
+// A cache of another dimension than the model now answers (another model
+// under the same name) is rebuilt, not a 503 until someone deletes it.
+func TestCacheOfAnotherDimension(t *testing.T) {
+	dir := t.TempDir()
+	r, _ := testRouter(t, nil, dir, false)
+	if err := r.Warm(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	r2, _ := testRouter(t, nil, dir, false)
+	e := &plugintest.Embedder{Dim: 32, Models: []string{"bow"}}
+	r2.UseEmbedder(e)
+	req := plugins.Request{Model: "auto", Texts: []string{"golang compile error"}}
+	if err := r2.Apply(context.Background(), &req); err != nil || req.Model != "coder" {
+		t.Fatalf("%v %q", err, req.Model)
+	}
+	if _, texts := e.Calls(); texts != 1+6 {
+		t.Fatalf("%d texts embedded, want the query and the 6 examples once", texts)
+	}
+	r3, e3 := testRouter(t, nil, dir, false)
+	e3.Dim = 32
+	req = plugins.Request{Model: "auto", Texts: []string{"golang compile error"}}
+	if err := r3.Apply(context.Background(), &req); err != nil || req.Model != "coder" {
+		t.Fatalf("%v %q", err, req.Model)
+	}
+	if _, texts := e3.Calls(); texts != 1 {
+		t.Fatalf("the rebuilt cache was not kept: %d texts embedded", texts)
+	}
+}
+
 func TestConfig(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "routing.json")
 	if err := os.WriteFile(file, []byte(testConfig), 0o644); err != nil {
@@ -241,5 +272,78 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 	}
 	if (Biencoder{}).CaddyModule().ID != "llm_router.utils.semantic_biencoder_routing" || (Biencoder{}).CaddyModule().New().(*Biencoder).name != BiencoderName {
 		t.Fatal("biencoder id")
+	}
+}
+
+// blockingEmbedder answers nothing until its caller's context ends.
+type blockingEmbedder struct{ started chan struct{} }
+
+func (b blockingEmbedder) Embed(ctx context.Context, _ string, _ []string) ([][]float32, error) {
+	select {
+	case b.started <- struct{}{}:
+	default:
+	}
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+func provisioned(t *testing.T) *Module {
+	t.Helper()
+	dir := t.TempDir()
+	cfgFile := filepath.Join(dir, "routing.json")
+	if err := os.WriteFile(cfgFile, []byte(testConfig), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+	t.Cleanup(cancel)
+	m := &Module{ConfigFile: cfgFile, CacheDir: filepath.Join(dir, "cache")}
+	if err := m.Provision(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// The examples are embedded when the module gets its embedder, before any
+// request; the first routed request then embeds only its own text.
+func TestModuleEmbedsExamplesAtStart(t *testing.T) {
+	m := provisioned(t)
+	defer m.Cleanup()
+	e := &plugintest.Embedder{Dim: 64, Models: []string{"bow"}}
+	m.UseEmbedder(e)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, texts := e.Calls(); texts == 6 {
+			break
+		}
+		if time.Now().After(deadline) {
+			_, texts := e.Calls()
+			t.Fatalf("examples not embedded at start: %d texts embedded, want 6", texts)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	req := plugins.Request{Model: "auto", Texts: []string{"golang compile error"}}
+	if err := m.Apply(context.Background(), &req); err != nil || req.Model != "coder" {
+		t.Fatalf("%v %q", err, req.Model)
+	}
+	if _, texts := e.Calls(); texts != 7 {
+		t.Fatalf("%d texts embedded, want the 6 examples once and the query", texts)
+	}
+}
+
+// Cleanup stops an embedding of the examples that has not finished, and a
+// request waiting for it gives up when its own context ends.
+func TestModuleCleanupStopsWarm(t *testing.T) {
+	m := provisioned(t)
+	b := blockingEmbedder{started: make(chan struct{}, 1)}
+	m.UseEmbedder(b)
+	<-b.started
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	req := plugins.Request{Model: "auto", Texts: []string{"golang"}}
+	if err := m.Apply(ctx, &req); !errors.Is(err, context.Canceled) {
+		t.Fatalf("waiting request: %v, want its context's end", err)
+	}
+	if err := m.Cleanup(); err != nil {
+		t.Fatal(err)
 	}
 }

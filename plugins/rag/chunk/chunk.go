@@ -263,6 +263,30 @@ func Count(text string) int {
 	}
 }
 
+// Head returns text when it has at most size tokens, else the first chunk
+// Split cuts from it with that size (and no overlap): a bound on a text to
+// embed that a model which took the chunks also takes.
+func Head(text string, size int) string {
+	if size <= 0 {
+		size = DefaultSize
+	}
+	s := newScanner(strings.NewReader(text))
+	for n := 0; n <= size; {
+		p, ok := s.next()
+		if !ok {
+			return text
+		}
+		n += p.tokens
+	}
+	var head string
+	errStop := errors.New("first chunk cut")
+	_ = Split(strings.NewReader(text), Options{Size: size}, func(c Chunk) error {
+		head = c.Text
+		return errStop
+	})
+	return head
+}
+
 // Split reads text from r and calls emit with each chunk in order. It stops
 // at the first error of r or emit and returns it. Empty or blank input emits
 // nothing.

@@ -9,6 +9,39 @@ import (
 	"testing"
 )
 
+// Head is the text when it fits, else Split's first chunk of that size.
+func TestHead(t *testing.T) {
+	long := strings.Repeat("One sentence of seven tokens here. ", 100)
+	var first string
+	_ = Split(strings.NewReader(long), Options{Size: 30}, func(c Chunk) error {
+		if c.N == 0 {
+			first = c.Text
+		}
+		return nil
+	})
+	for _, tc := range []struct {
+		text string
+		size int
+		want string
+	}{
+		{"", 30, ""},
+		{"  short  text\n", 30, "  short  text\n"},
+		{long, 30, first},
+		{strings.Repeat("w ", DefaultSize), 0, strings.Repeat("w ", DefaultSize)},
+	} {
+		got := Head(tc.text, tc.size)
+		if got != tc.want {
+			t.Errorf("Head(%.20q…, %d) = %.40q…, want %.40q…", tc.text, tc.size, got, tc.want)
+		}
+		if tc.size > 0 && Count(got) > tc.size {
+			t.Errorf("Head(%.20q…, %d) has %d tokens", tc.text, tc.size, Count(got))
+		}
+	}
+	if got := Head(strings.Repeat("w ", DefaultSize+1), 0); Count(got) > DefaultSize {
+		t.Errorf("size 0: %d tokens, want at most %d", Count(got), DefaultSize)
+	}
+}
+
 func TestCount(t *testing.T) {
 	for _, tc := range []struct {
 		text string

@@ -220,6 +220,10 @@ func (c *Collection) Model() string { return c.man.Model }
 // Dim is the vector dimension.
 func (c *Collection) Dim() int { return c.man.Dim }
 
+// ChunkSize is the chunk size, in tokens (package chunk), the collection
+// was indexed with: texts of that size are known to embed.
+func (c *Collection) ChunkSize() int { return c.man.ChunkSize }
+
 // Len is the number of chunks.
 func (c *Collection) Len() int { return c.man.Total }
 
