@@ -35,7 +35,10 @@ func augmenters(p *plugins.Pipeline) []plugins.Augmenter {
 
 // augment runs the augmenters on query q and returns what they add, in
 // pipeline order. The sources go to the response header and the request log.
-func (h *Server) augment(ctx context.Context, w http.ResponseWriter, q *plugins.Query) ([]*plugins.Augmentation, error) {
+func (h *Server) augment(ctx context.Context, w http.ResponseWriter, q *plugins.Query, anonymize bool) ([]*plugins.Augmentation, error) {
+	if err := h.maskQuery(ctx, anonymize, &q.Text); err != nil {
+		return nil, err
+	}
 	var out []*plugins.Augmentation
 	var sources []string
 	for _, a := range h.app.augmenters {
@@ -85,7 +88,8 @@ func (h *Server) augmentChat(ctx context.Context, w http.ResponseWriter, c *chat
 	if strings.TrimSpace(text) == "" {
 		return h.checkRAGOptions(ctx, c.model, opts)
 	}
-	augs, err := h.augment(ctx, w, &plugins.Query{Model: c.model, Text: text, Options: h.ragOptions(opts)})
+	anonymize, _, _ := c.obj.Bool("anonymize")
+	augs, err := h.augment(ctx, w, &plugins.Query{Model: c.model, Text: text, Options: h.ragOptions(opts)}, anonymize)
 	if err != nil || len(augs) == 0 {
 		return err
 	}
@@ -163,7 +167,8 @@ func (h *Server) augmentTask(ctx context.Context, w http.ResponseWriter, t *buil
 	if last < 0 || call[last].Role != builtin.RoleUser || call[last].Content != user {
 		return h.checkRAGOptions(ctx, t.Model, opts)
 	}
-	augs, err := h.augment(ctx, w, &plugins.Query{Model: t.Model, Text: user, Options: h.ragOptions(opts), Language: t.Language})
+	anonymize, _, _ := obj.Bool("anonymize")
+	augs, err := h.augment(ctx, w, &plugins.Query{Model: t.Model, Text: user, Options: h.ragOptions(opts), Language: t.Language}, anonymize)
 	if err != nil {
 		return err
 	}
@@ -214,4 +219,28 @@ func (h *Server) ragOptions(raw []byte) []byte {
 		return raw
 	}
 	return obj.Set("collection", jsonscan.Quote(h.RAGCollection))
+}
+
+// maskQuery masks, in place, texts a util sends to a model of its own (the
+// embedding model that retrieval and embedding routing ask) when the
+// request is to be masked: every text a model reads is masked, and the
+// request's own texts are masked only later in the pipeline. Nothing is
+// counted or audited here; the request's masking does that.
+func (h *Server) maskQuery(ctx context.Context, anonymize bool, texts ...*string) error {
+	p := h.app.pipeline
+	if p == nil || !p.MaskingEnabled(anonymize) || len(texts) == 0 {
+		return nil
+	}
+	in := make([]string, len(texts))
+	for i, t := range texts {
+		in[i] = *t
+	}
+	masked, _, err := p.Mask(ctx, in)
+	if err != nil {
+		return pluginError(err)
+	}
+	for i, t := range texts {
+		*t = masked[i]
+	}
+	return nil
 }

@@ -329,3 +329,48 @@ func TestRAGOptions(t *testing.T) {
 		t.Errorf("no rag_collection: %s", got)
 	}
 }
+
+// recordingRouter is a routing util that records the texts it was given.
+type recordingRouter struct{ texts []string }
+
+func (r *recordingRouter) Apply(_ context.Context, req *plugins.Request) error {
+	r.texts = append(r.texts, req.Texts...)
+	req.Model = "m"
+	return nil
+}
+
+// The texts a util sends to a model of its own (the retrieval query, the
+// routing texts an embedding router embeds) are masked when the request
+// is: every text a model reads is masked.
+func TestUtilTextsMasked(t *testing.T) {
+	const body = `{"model":%q,"messages":[{"role":"user","content":"mail hr@example.com"}]%s}`
+	for _, tc := range []struct {
+		name      string
+		force     bool
+		anonymize string
+		want      string
+	}{
+		{"forced", true, "", "mail {EMAIL_1}"},
+		{"asked", false, `,"anonymize":true`, "mail {EMAIL_1}"},
+		{"off", false, "", "mail hr@example.com"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := &fakeAugmenter{}
+			r := &recordingRouter{}
+			h, _ := augmentServer(t, f)
+			h.app.pipeline.Utils = []plugins.Util{r, f}
+			h.app.pipeline.Maskers = []plugins.Masker{emailMasker{}}
+			h.app.pipeline.ForceMasking = tc.force
+			c := newCall(t, kindOpenAIChat, fmt.Sprintf(body, "auto", tc.anonymize))
+			if err := h.runPipeline(context.Background(), httptest.NewRecorder(), Route{}, c); err != nil {
+				t.Fatal(err)
+			}
+			if len(r.texts) != 1 || r.texts[0] != tc.want {
+				t.Errorf("routing util saw %q, want %q", r.texts, tc.want)
+			}
+			if len(f.queries) != 1 || f.queries[0].Text != tc.want {
+				t.Errorf("augmenter saw %+v, want query %q", f.queries, tc.want)
+			}
+		})
+	}
+}

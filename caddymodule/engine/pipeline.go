@@ -37,6 +37,14 @@ func (h *Server) runPipeline(ctx context.Context, w http.ResponseWriter, rt Rout
 			return err
 		}
 		req := &plugins.Request{Model: c.model, Texts: texts(creq)}
+		anonymize, _, _ := c.obj.Bool("anonymize")
+		ptrs := make([]*string, len(req.Texts))
+		for i := range req.Texts {
+			ptrs[i] = &req.Texts[i]
+		}
+		if err := h.maskQuery(ctx, anonymize, ptrs...); err != nil { // a routing util may embed them
+			return err
+		}
 		if err := p.Route(ctx, req); err != nil {
 			return pluginError(err)
 		}
