@@ -33,7 +33,7 @@ func hasModule(t *testing.T, id string) bool {
 // token sealed in the database.
 func TestConfigManagerFleet(t *testing.T) {
 	if !hasModule(t, "http.handlers.llm_router_configs") {
-		t.Skip("this build has no Config Manager module (http.handlers.llm_router_configs)")
+		t.Fatal("this build has no Config Manager module (http.handlers.llm_router_configs)")
 	}
 	pg := pgtest.Start(t)
 	dbURL := pg.NewDatabase(t)

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -695,7 +696,7 @@ func testManagerInBrowser(t *testing.T, db string) {
 		} else {
 			resp.Body.Close()
 		}
-		for _, p := range []string{cfgPath + "/activate", cfgPath + "/edit", cfgPath + "/versions/1/restore", cfgPath + "/delete"} {
+		for _, p := range []string{cfgPath + "/edit", cfgPath + "/versions/1/restore", cfgPath + "/delete"} {
 			resp, err := c.PostForm(f.r.Base()+p, url.Values{"revision": {"1"}, "name": {"x"}})
 			if err != nil {
 				t.Fatal(err)
@@ -705,8 +706,52 @@ func testManagerInBrowser(t *testing.T, db string) {
 				t.Errorf("bob POST %s: %d, want 404", p, resp.StatusCode)
 			}
 		}
+		// Activating is for admins, whoever owns the config: what is active
+		// is what every router serves. And bob cannot make the router read
+		// its own files or environment for a host of his choosing.
+		bobPost := func(p string, v url.Values) (int, string) {
+			t.Helper()
+			resp, err := c.PostForm(f.r.Base()+p, v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+			return resp.StatusCode, string(body)
+		}
+		before := f.modelIDs(t)
+		bobDoc := fmt.Sprintf(`{"g": {"bobs-model": {"providers": [{"id": "p", "api_host": %q, "api_type": "vllm"%%s}]}}, "active_models": {"g": ["bobs-model"]}}`, f.fakeB.URL)
+		resp, err := c.PostForm(f.r.Base()+"/manager/configs/import", url.Values{"name": {"bob's"}, "json": {fmt.Sprintf(bobDoc, "")}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		bobCfg := resp.Request.URL.Path
+		if !strings.HasPrefix(bobCfg, "/manager/configs/") {
+			t.Fatalf("bob's import ended at %s", bobCfg)
+		}
+		for _, p := range []string{cfgPath, bobCfg} {
+			if status, body := bobPost(p+"/activate", url.Values{"revision": {"1"}}); status != http.StatusForbidden || !strings.Contains(body, "Only an administrator") {
+				t.Errorf("bob activates %s: %d, want 403", p, status)
+			}
+		}
+		if got := f.modelIDs(t); !slices.Equal(got, before) {
+			t.Errorf("bob's refused activation changed the models: %v, was %v", got, before)
+		}
+		b.open(bobCfg)
+		if b.visible("#activate-button") || !b.visible("#activate-admin-only") {
+			t.Errorf("bob's config page offers to activate")
+		}
+		if status, body := bobPost("/manager/configs/import", url.Values{"name": {"steal"}, "json": {fmt.Sprintf(bobDoc, `, "api_token": "{file./var/lib/llm-router/manager.key}"`)}}); status != http.StatusForbidden ||
+			!strings.Contains(body, "only an administrator may set an api_token") {
+			t.Errorf("bob imports a {file.…} token: %d, want 403", status)
+		}
+		if status, _ := bobPost(bobCfg+"/providers/save", url.Values{"revision": {"1"}, "group": {"g"}, "model": {"bobs-model"}, "index": {"0"},
+			"id": {"p"}, "api_host": {f.fakeB.URL}, "api_type": {"vllm"}, "api_token": {"{env.HOME}"}}); status != http.StatusForbidden {
+			t.Errorf("bob saves an {env.…} token: %d, want 403", status)
+		}
 		// Testing a provider is for admins.
-		resp, err := c.Post(f.r.Base()+cfgPath+"/providers/test", "application/json", strings.NewReader(`{"group":"test_models","model":"m1","index":0}`))
+		resp, err = c.Post(f.r.Base()+cfgPath+"/providers/test", "application/json", strings.NewReader(`{"group":"test_models","model":"m1","index":0}`))
 		if err != nil {
 			t.Fatal(err)
 		}

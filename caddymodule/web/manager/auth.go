@@ -120,7 +120,7 @@ func (h *Handler) routes() *http.ServeMux {
 	mux.HandleFunc("POST "+R+"/configs/{id}/providers/delete", page(h.deleteProvider))
 	mux.HandleFunc("POST "+R+"/configs/{id}/providers/reorder", api(h.reorder))
 	mux.HandleFunc("POST "+R+"/configs/{id}/providers/test", h.auth(false, true)(h.testProvider))
-	mux.HandleFunc("POST "+R+"/configs/{id}/activate", page(h.activate))
+	mux.HandleFunc("POST "+R+"/configs/{id}/activate", admin(h.activate))
 	mux.HandleFunc("POST "+R+"/configs/{id}/delete", page(h.deleteConfig))
 	mux.HandleFunc("GET "+R+"/configs/{id}/versions", page(h.versionsPage))
 	mux.HandleFunc("GET "+R+"/configs/{id}/diff", page(h.diffPage))

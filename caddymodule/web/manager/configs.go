@@ -1,6 +1,7 @@
 package manager
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/llmrouter/llm-router/caddymodule/web/manager/doc"
 	"github.com/llmrouter/llm-router/caddymodule/web/manager/store"
 )
 
@@ -181,10 +183,14 @@ func (h *Handler) importConfig(w http.ResponseWriter, r *http.Request) {
 		data = emptyDoc
 	}
 	v.Text = string(data)
-	sealed, err := h.importDoc(data)
+	sealed, err := h.importDoc(data, v.IsAdmin())
 	if err != nil {
 		v.Error = err.Error()
-		h.render(w, http.StatusBadRequest, "import", v)
+		status := http.StatusBadRequest
+		if _, ok := err.(*secretRefErr); ok {
+			status = http.StatusForbidden
+		}
+		h.render(w, status, "import", v)
 		return
 	}
 	if v.Name == "" {
@@ -373,9 +379,13 @@ func (h *Handler) edit(w http.ResponseWriter, r *http.Request, formFor string, f
 	if name == "" {
 		name = c.Name
 	}
-	sealed, err := d.seal(h.app.key)
+	sealed, err := d.seal(h.app.key, v.IsAdmin())
 	if err != nil {
-		keep(err.Error(), http.StatusBadRequest, c)
+		status := http.StatusBadRequest
+		if _, ok := err.(*secretRefErr); ok {
+			status = http.StatusForbidden
+		}
+		keep(err.Error(), status, c)
 		return
 	}
 	note := strings.TrimSpace(r.PostForm.Get("note"))
@@ -490,9 +500,61 @@ func (h *Handler) restore(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, http.StatusNotFound, "No such version.")
 		return
 	}
+	if err := h.mayRestore(r.Context(), userOf(r), c, n); err != nil {
+		var sr *secretRefErr
+		if !errors.As(err, &sr) {
+			h.dbFail(w, r, err)
+			return
+		}
+		vs, err2 := h.app.st.Versions(r.Context(), userOf(r), c.ID)
+		if err2 != nil {
+			h.dbFail(w, r, err2)
+			return
+		}
+		v := h.view(r)
+		v.Config, v.Versions, v.Error = c, vs, fmt.Sprintf("Version %d was not restored. %s", n, strings.TrimPrefix(sr.Error(), "Not saved: "))
+		h.render(w, http.StatusForbidden, "versions", v)
+		return
+	}
 	if _, err := h.app.st.Restore(r.Context(), userOf(r), c.ID, n, fmt.Sprintf("restored version %d", n)); err != nil {
 		h.dbFail(w, r, err)
 		return
 	}
 	http.Redirect(w, r, fmt.Sprintf("%s/configs/%d/versions?done=restored", Root, c.ID), http.StatusSeeOther)
+}
+
+// mayRestore refuses (*secretRefErr) a non-admin's restore of version n
+// when that version has {env.…} or {file.…} placeholder tokens the current
+// document does not send to the same api_host, unless an administrator
+// wrote that version: placeholders come only from administrators.
+func (h *Handler) mayRestore(ctx context.Context, u store.User, c store.Config, n int64) error {
+	if u.Role == store.RoleAdmin {
+		return nil
+	}
+	ver, err := h.app.st.Version(ctx, u, c.ID, n)
+	if err != nil {
+		return err
+	}
+	vd, err := doc.Parse(ver.Doc)
+	if err != nil {
+		return fmt.Errorf("parsing version %d: %w", n, err)
+	}
+	cd, err := doc.Parse(c.Doc)
+	if err != nil {
+		return fmt.Errorf("parsing the stored document: %w", err)
+	}
+	refs := doc.NewSecretRefs(vd, cd, h.app.key)
+	if len(refs) == 0 {
+		return nil
+	}
+	users, err := h.app.st.Users(ctx)
+	if err != nil {
+		return err
+	}
+	for _, x := range users {
+		if x.Name == ver.Author && x.Role == store.RoleAdmin {
+			return nil
+		}
+	}
+	return secretRefError(refs)
 }

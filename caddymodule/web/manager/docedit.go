@@ -196,7 +196,7 @@ func (h *Handler) reorder(w http.ResponseWriter, r *http.Request) {
 		h.jsonError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	sealed, err := d.seal(h.app.key)
+	sealed, err := d.seal(h.app.key, userOf(r).Role == store.RoleAdmin)
 	if err != nil {
 		h.jsonError(w, http.StatusBadRequest, err.Error())
 		return

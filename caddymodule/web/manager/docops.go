@@ -124,8 +124,9 @@ func providerForm(schema []doc.Field, modelSlug string, p doc.Provider) provider
 }
 
 // importDoc parses an imported document (JSON or HuJSON) and seals its
-// tokens; a syntax error names the line and column.
-func (h *Handler) importDoc(data []byte) ([]byte, error) {
+// tokens; a syntax error names the line and column. Unless admin, a
+// document with an {env.…} or {file.…} placeholder token is refused.
+func (h *Handler) importDoc(data []byte, admin bool) ([]byte, error) {
 	d, err := doc.Parse(data)
 	if err != nil {
 		var se *doc.SyntaxError
@@ -133,6 +134,11 @@ func (h *Handler) importDoc(data []byte) ([]byte, error) {
 			return nil, fmt.Errorf("The document is not valid JSON or HuJSON: line %d, column %d: %s", se.Line, se.Col, se.Msg)
 		}
 		return nil, fmt.Errorf("The document could not be read: %w", err)
+	}
+	if !admin {
+		if err := secretRefError(doc.NewSecretRefs(d, nil, h.app.key)); err != nil {
+			return nil, err
+		}
 	}
 	if err := d.Seal(h.app.key); err != nil {
 		return nil, fmt.Errorf("sealing the tokens: %w", err)
@@ -167,9 +173,19 @@ func (h *Handler) openEdit(stored []byte) (*editDoc, error) {
 }
 
 // seal puts back kept tokens, seals new ones and returns the bytes to save.
-func (e *editDoc) seal(k *doc.Key) ([]byte, error) {
+// Unless admin, a placeholder token added or changed, or sent to another
+// api_host, is refused (errSecretRef): see secretRefError.
+func (e *editDoc) seal(k *doc.Key, admin bool) ([]byte, error) {
 	if err := e.Merge(e.stored); err != nil {
 		return nil, err
+	}
+	if err := e.CheckKeptHosts(e.stored); err != nil {
+		return nil, err
+	}
+	if !admin {
+		if err := secretRefError(doc.NewSecretRefs(e.Document, e.stored, k)); err != nil {
+			return nil, err
+		}
 	}
 	if err := e.Seal(k); err != nil {
 		return nil, fmt.Errorf("sealing the tokens: %w", err)
@@ -179,6 +195,27 @@ func (e *editDoc) seal(k *doc.Key) ([]byte, error) {
 		return nil, doc.ErrTooLarge
 	}
 	return b, nil
+}
+
+// secretRefErr is the refusal of a placeholder token to a non-admin.
+type secretRefErr struct{ msg string }
+
+func (e *secretRefErr) Error() string { return e.msg }
+
+// secretRefError is the refusal shown to a non-admin whose document adds
+// or changes an {env.…} or {file.…} placeholder token, or moves one to
+// another api_host: the router would read its own environment or files
+// and send the value to that host. nil when refs is empty.
+func secretRefError(refs []doc.SecretRef) error {
+	if len(refs) == 0 {
+		return nil
+	}
+	r := refs[0]
+	who := fmt.Sprintf("model %q, provider #%d", r.Model, r.Index)
+	if r.ID != "" {
+		who = fmt.Sprintf("model %q, provider %q", r.Model, r.ID)
+	}
+	return &secretRefErr{msg: "Not saved: " + who + ": only an administrator may set an api_token that holds an {env.…} or {file.…} placeholder, or change the api_host of a provider whose token holds one. Enter the token itself, or ask an administrator."}
 }
 
 // diffLine is a line of the diff view.
@@ -238,11 +275,34 @@ func keepProviderInput(dv *docView, v *view) {
 				return
 			}
 			pv.Kept = true
+			hostChanged := false
 			for fi := range pv.Values {
 				f := &pv.Values[fi]
-				if vals, ok := v.Form[f.Name]; ok && !f.Secret {
-					f.Value = vals[0]
-					f.Set = f.Value != ""
+				vals, ok := v.Form[f.Name]
+				if !ok {
+					continue
+				}
+				if f.Secret {
+					// A placeholder is no secret: it names one. Put it
+					// back as typed, so a refusal keeps the input.
+					if doc.HasSecretPlaceholder(vals[0]) {
+						f.Secret, f.Type, f.Value, f.Set, f.Marker = false, "string", vals[0], true, ""
+					}
+					continue
+				}
+				if f.Name == "api_host" && f.Value != vals[0] {
+					hostChanged = true
+				}
+				f.Value = vals[0]
+				f.Set = f.Value != ""
+			}
+			if hostChanged {
+				// The hidden token is not kept for another host: its
+				// field opens empty, to be typed again.
+				for fi := range pv.Values {
+					if f := &pv.Values[fi]; f.Secret && f.Set {
+						f.Set, f.Marker = false, ""
+					}
 				}
 			}
 		}

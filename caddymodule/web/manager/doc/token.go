@@ -237,7 +237,7 @@ func (d *Document) Merge(stored *Document) error {
 		if !ok || t == "" || t == TokenMarker {
 			return fmt.Errorf("model %q: provider #%d: the hidden token has no stored value to keep; enter the token again", model, i)
 		}
-		if sp.vals["api_host"] != p.vals["api_host"] {
+		if hostOf(sp) != hostOf(p) {
 			return fmt.Errorf("model %q: provider #%d: api_host changed, so the hidden token is not kept; enter the token again", model, i)
 		}
 		p.vals["api_token"] = t
@@ -268,4 +268,104 @@ func (d *Document) storedProvider(group, model, id string, i int) *object {
 		}
 	}
 	return nil
+}
+
+// HasSecretPlaceholder reports whether s holds an {env.NAME} or
+// {file.path} placeholder anywhere in it. The router expands these in an
+// api_token (Caddy's replacer, caddymodule/app.go) and sends the result to
+// the provider's api_host, so they read the router's environment and
+// files.
+func HasSecretPlaceholder(s string) bool {
+	return strings.Contains(s, "{env.") || strings.Contains(s, "{file.")
+}
+
+// SecretRef is a provider whose api_token holds an {env.…} or {file.…}
+// placeholder: what the router would read, and where it would send it.
+type SecretRef struct {
+	Group, Model string
+	Index        int    // the provider's place in its model
+	ID           string // the provider's id
+	Host         string // its api_host
+	Token        string // the api_token in clear, placeholder included
+}
+
+// SecretRefs lists the providers of d whose api_token, in clear, holds an
+// {env.…} or {file.…} placeholder. Sealed tokens are opened with k on a
+// copy (an admin may have sealed "Bearer {env.X}"); one that k cannot open
+// is skipped: the router cannot use it either. A marker is no token.
+func (d *Document) SecretRefs(k *Key) []SecretRef {
+	var out []SecretRef
+	_ = d.tokens(func(group, model string, i int, p *object, tok string) error {
+		if strings.HasPrefix(tok, SealPrefix) {
+			pt, err := k.open(tok)
+			if err != nil {
+				return nil
+			}
+			tok = pt
+		}
+		if !HasSecretPlaceholder(tok) {
+			return nil
+		}
+		id, _ := p.vals["id"].(string)
+		host := hostOf(p)
+		out = append(out, SecretRef{Group: group, Model: model, Index: i, ID: id, Host: host, Token: tok})
+		return nil
+	})
+	return out
+}
+
+// NewSecretRefs returns the placeholder tokens of d that base does not
+// already send to the same place: a placeholder added or changed, or one
+// whose provider's api_host changed. Only an administrator may make such a
+// change. A provider moved, reordered or copied with its token and
+// api_host unchanged is not new: the secret goes where its author chose.
+func NewSecretRefs(d, base *Document, k *Key) []SecretRef {
+	type pair struct{ token, host string }
+	have := map[pair]bool{}
+	if base != nil {
+		for _, r := range base.SecretRefs(k) {
+			have[pair{r.Token, r.Host}] = true
+		}
+	}
+	var out []SecretRef
+	for _, r := range d.SecretRefs(k) {
+		if !have[pair{r.Token, r.Host}] {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// CheckKeptHosts refuses a sealed token of d that stored holds for a
+// provider with another api_host: a form that kept a token (left it
+// sealed, not as TokenMarker) while its api_host changed. As in Merge, the
+// token would go to a host its author never chose.
+func (d *Document) CheckKeptHosts(stored *Document) error {
+	hosts := map[string]string{}
+	_ = stored.tokens(func(_, _ string, _ int, p *object, tok string) error {
+		if strings.HasPrefix(tok, SealPrefix) {
+			hosts[tok] = hostOf(p)
+		}
+		return nil
+	})
+	return d.tokens(func(_, model string, i int, p *object, tok string) error {
+		if h, ok := hosts[tok]; ok && h != hostOf(p) {
+			return fmt.Errorf("model %q: provider #%d: api_host changed, so the hidden token is not kept; enter the token again", model, i)
+		}
+		return nil
+	})
+}
+
+// hostOf is a provider's api_host as text; a value of another type (which
+// the validator refuses) as its JSON, so two never compare equal by luck
+// and a list or object never panics a comparison.
+func hostOf(p *object) string {
+	switch v := p.vals["api_host"].(type) {
+	case string:
+		return v
+	case nil:
+		return ""
+	default:
+		return fmt.Sprintf("%T:%v", v, v)
+	}
 }
