@@ -2,7 +2,12 @@
 // (the original's semantic_biencoder_routing): each routing target has a
 // model and example prompts; a request goes to the target whose examples
 // its newest user text is most similar to, by an embedding model the
-// router itself serves (a models-config model with is_embedding).
+// router itself serves (a models-config model with is_embedding). A user
+// text longer than chunk_size tokens (default 400, as package chunk
+// counts them) is cut to its first chunk_size tokens before it is
+// embedded, as the retrieval plugin cuts its query: embedding servers
+// refuse long input (often past 512 tokens), and a refusal would fail
+// the request.
 //
 // The score of a target is the mean cosine similarity of its top_k most
 // similar examples (top_k 1: its best example). The best target wins when
@@ -17,7 +22,9 @@
 // under the cache directory in a file named by a hash of the embedding
 // model and the targets: changing either builds a new cache; a cache that
 // cannot be read, or of another dimension than the model now answers, is
-// rebuilt.
+// rebuilt. Writing a new cache removes the older caches of this module
+// (examples-<hash>.json) in the same directory: routers with different
+// targets should not share a cache directory.
 //
 // Differences from the original: an example is embedded whole (not cut
 // into chunk_size windows — examples are prompts, short by nature); a
@@ -42,6 +49,7 @@ import (
 	"sync/atomic"
 
 	"github.com/llmrouter/llm-router/plugins"
+	"github.com/llmrouter/llm-router/plugins/rag/chunk"
 )
 
 // Auto is the model name that asks for routing.
@@ -315,7 +323,7 @@ func (r *Router) Apply(ctx context.Context, req *plugins.Request) error {
 	if req.Model != Auto {
 		return nil
 	}
-	text := newest(req.Texts)
+	text := chunk.Head(newest(req.Texts), r.cfg.Settings.ChunkSize)
 	if text == "" {
 		if fb := r.cfg.Settings.FallbackModel; fb != "" {
 			req.Model, req.Reason = fb, "no text: fallback"
