@@ -41,9 +41,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -147,7 +149,8 @@ func (r *Router) loadCache() {
 	r.ex.Store(&exampleSet{vecs: c.Vectors, owner: c.Owner})
 }
 
-// writeCache stores the vectors atomically (temp file + rename).
+// writeCache stores the vectors atomically (temp file + rename), then
+// removes the older caches of this module.
 func (r *Router) writeCache(vecs [][]float32, owner []int) error {
 	if err := os.MkdirAll(r.cacheDir, 0o700); err != nil {
 		return err
@@ -164,7 +167,33 @@ func (r *Router) writeCache(vecs [][]float32, owner []int) error {
 	if err != nil {
 		return err
 	}
-	return os.Rename(tmp.Name(), r.cacheFile())
+	if err := os.Rename(tmp.Name(), r.cacheFile()); err != nil {
+		return err
+	}
+	return r.removeOldCaches()
+}
+
+// cacheName matches the names of the cache files this module writes.
+var cacheName = regexp.MustCompile(`^examples-[0-9a-f]{32}\.json$`)
+
+// removeOldCaches removes this module's cache files other than the
+// current one from the cache directory: those of examples or models no
+// longer configured. Other files are left alone.
+func (r *Router) removeOldCaches() error {
+	entries, err := os.ReadDir(r.cacheDir)
+	if err != nil {
+		return fmt.Errorf("old caches not removed: %w", err)
+	}
+	current := filepath.Base(r.cacheFile())
+	var errs []error
+	for _, e := range entries {
+		if n := e.Name(); n != current && e.Type().IsRegular() && cacheName.MatchString(n) {
+			if err := os.Remove(filepath.Join(r.cacheDir, n)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				errs = append(errs, fmt.Errorf("old cache not removed: %w", err))
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Warm embeds (and caches) the example vectors now, unless they are
@@ -216,7 +245,7 @@ func (r *Router) examples(ctx context.Context) (*exampleSet, error) {
 	}
 	if r.cacheDir != "" {
 		if err := r.writeCache(vecs, owner); err != nil && r.OnFailure != nil {
-			r.OnFailure(fmt.Errorf("%s: example cache not written: %w", r.name, err))
+			r.OnFailure(fmt.Errorf("%s: example cache: %w", r.name, err))
 		}
 	}
 	ex := &exampleSet{vecs: vecs, owner: owner}

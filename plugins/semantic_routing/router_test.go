@@ -408,3 +408,35 @@ func TestLongTextIsCut(t *testing.T) {
 		})
 	}
 }
+
+// Writing a new cache removes the module's caches of older examples or
+// models from the cache directory, and nothing else there.
+func TestNewCacheRemovesOldOnes(t *testing.T) {
+	dir := t.TempDir()
+	r, _ := testRouter(t, nil, dir, false)
+	if err := r.Warm(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	old := r.cacheFile()
+	others := []string{"notes.json", "examples-mine.json", "examples-0123456789abcdef0123456789abcdef.json.bak"}
+	for _, n := range others {
+		if err := os.WriteFile(filepath.Join(dir, n), []byte("{}"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r2, _ := testRouter(t, func(c *Config) { c.Targets[0].Examples = append(c.Targets[0].Examples, "Refactor this golang module") }, dir, false)
+	if err := r2.Warm(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(old); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the cache of the old examples is still there (%v)", err)
+	}
+	if _, err := os.Stat(r2.cacheFile()); err != nil {
+		t.Errorf("the new cache: %v", err)
+	}
+	for _, n := range others {
+		if _, err := os.Stat(filepath.Join(dir, n)); err != nil {
+			t.Errorf("%s, not the module's cache, was removed: %v", n, err)
+		}
+	}
+}
