@@ -53,9 +53,11 @@ type Request struct {
 	// Model is the model the client asked for; a util may replace it (the
 	// semantic router turns "auto" into a concrete model name).
 	Model string
-	// Texts are the user-authored texts of the request, oldest first (the
-	// last one is the newest user turn). Utils read them; changes are not
-	// written back to the request.
+	// Texts are the user-authored texts of the request, one per user
+	// message (its text parts joined by newlines), oldest first: the last
+	// one is the newest user turn. The system prompt, assistant turns and
+	// tool results are not in it. Utils read them; changes are not written
+	// back to the request.
 	Texts []string
 	// Reason is set by a util that chose Model, for the request log
 	// ("target=code similarity=0.83"); never the request's text.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 
@@ -337,6 +338,27 @@ func (r *recordingRouter) Apply(_ context.Context, req *plugins.Request) error {
 	r.texts = append(r.texts, req.Texts...)
 	req.Model = "m"
 	return nil
+}
+
+// A routing util sees the user's texts only, oldest first, so "auto" is
+// routed on what the user asked last, not on the system prompt or the
+// assistant's last answer.
+func TestUtilTextsAreUserTexts(t *testing.T) {
+	r := &recordingRouter{}
+	h, _ := augmentServer(t, &fakeAugmenter{})
+	h.app.pipeline.Utils = []plugins.Util{r}
+	c := newCall(t, kindOpenAIChat, `{"model":"auto","messages":[
+		{"role":"system","content":"You are a helpful cook."},
+		{"role":"user","content":"golang compile error"},
+		{"role":"assistant","content":"Here is a recipe for pierogi."},
+		{"role":"user","content":[{"type":"text","text":"fix it"},{"type":"text","text":"please"}]},
+		{"role":"assistant","content":"Bake the bread."}]}`)
+	if err := h.runPipeline(context.Background(), httptest.NewRecorder(), Route{}, c); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"golang compile error", "fix it\nplease"}; !slices.Equal(r.texts, want) {
+		t.Errorf("routing util saw %q, want the user texts %q", r.texts, want)
+	}
 }
 
 // The texts a util sends to a model of its own (the retrieval query, the

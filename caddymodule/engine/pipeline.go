@@ -36,7 +36,7 @@ func (h *Server) runPipeline(ctx context.Context, w http.ResponseWriter, rt Rout
 		if err != nil {
 			return err
 		}
-		req := &plugins.Request{Model: c.model, Texts: texts(creq)}
+		req := &plugins.Request{Model: c.model, Texts: userTexts(creq)}
 		anonymize, _, _ := c.obj.Bool("anonymize")
 		ptrs := make([]*string, len(req.Texts))
 		for i := range req.Texts {
@@ -214,6 +214,21 @@ func (h *Server) mask(ctx context.Context, rt Route, model string, texts []strin
 		}
 	}
 	return masked, nil
+}
+
+// userTexts returns the text of each user message of creq, oldest first
+// (what plugins.Request.Texts holds): a router routes on what the user
+// asked, not on the system prompt, an assistant turn or a tool result.
+func userTexts(creq *protocol.Request) []string {
+	var out []string
+	for i := range creq.Messages {
+		if m := &creq.Messages[i]; m.Role == protocol.RoleUser {
+			if t := partsText(m.Parts); t != "" {
+				out = append(out, t)
+			}
+		}
+	}
+	return out
 }
 
 func texts(creq *protocol.Request) []string {

@@ -151,6 +151,7 @@ func (mo *Module) Provision(ctx caddy.Context) error {
 	mo.r.OnFailOpen = func(err error) {
 		logger.Warn("embedding model unavailable; request passed without retrieval (fail_open)", zap.Error(err))
 	}
+	mo.r.OnError = func(err error) { logger.Error("retrieval failed", zap.Error(err)) }
 	return nil
 }
 

@@ -104,6 +104,10 @@ type Retriever struct {
 	// OnFailOpen, when set, is told about an embedding failure let through
 	// by FailOpen (for the log).
 	OnFailOpen func(err error)
+	// OnError, when set, is told the full cause of a failure the client
+	// is told less about: a collection that cannot be opened or read, whose
+	// cause names the server's files (for the log).
+	OnError func(err error)
 }
 
 // NewRetriever returns a Retriever; s must be validated (see Validate).
@@ -222,7 +226,10 @@ func (r *Retriever) Augment(ctx context.Context, q *plugins.Query) (*plugins.Aug
 	}
 	st, err := r.stores.Get(name)
 	if err != nil {
-		return nil, err
+		if errors.Is(err, plugins.ErrInvalidRequest) {
+			return nil, err
+		}
+		return nil, r.hide(err, fmt.Errorf("%s: collection %q could not be opened", r.s.Name, name))
 	}
 	if strings.TrimSpace(q.Text) == "" {
 		return nil, nil
@@ -251,12 +258,21 @@ func (r *Retriever) Augment(ctx context.Context, q *plugins.Query) (*plugins.Aug
 	}
 	hits, err := st.Search(vec, topK, r.s.MinScore)
 	if err != nil {
-		return nil, fmt.Errorf("%s: collection %q: %w", r.s.Name, name, err)
+		return nil, r.hide(err, fmt.Errorf("%s: collection %q could not be read", r.s.Name, name))
 	}
 	if len(hits) == 0 {
 		return nil, nil
 	}
 	return build(hits, mode, q.Language, r.s.Language), nil
+}
+
+// hide tells OnError the cause of a failure and returns public, what the
+// client is told: the cause may name files of the server.
+func (r *Retriever) hide(cause, public error) error {
+	if r.OnError != nil {
+		r.OnError(fmt.Errorf("%w: %w", public, cause))
+	}
+	return public
 }
 
 // embed embeds one text; any failure of the embedding model is a

@@ -567,3 +567,30 @@ func TestStoresOpenConcurrently(t *testing.T) {
 		t.Fatalf("Get after Close: %v, opens %d", err, o.opens)
 	}
 }
+
+// brokenStore is a collection whose chunks cannot be read.
+type brokenStore struct{ *memStore }
+
+func (brokenStore) Search([]float32, int, float32) ([]Hit, error) {
+	return nil, errors.New("/srv/rag/handbook/chunks-3.bin: corrupt record of chunk 7")
+}
+
+// A collection that fails mid-search is an error naming the collection,
+// without the server's paths; the log gets them.
+func TestAugmentUnreadableCollection(t *testing.T) {
+	s := Settings{Collection: "handbook"}
+	if err := s.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	r := NewRetriever(s, mapStores{"handbook": brokenStore{newMemStore("bow", docs["handbook"])}})
+	r.UseEmbedder(&plugintest.Embedder{Dim: dim, Models: []string{"bow"}})
+	var logged []error
+	r.OnError = func(err error) { logged = append(logged, err) }
+	_, err := r.Augment(context.Background(), &plugins.Query{Text: "vacation days"})
+	if err == nil || strings.Contains(err.Error(), "/srv/rag") || !strings.Contains(err.Error(), `collection "handbook" could not be read`) {
+		t.Fatalf("client is told %v; want the collection named and no server path", err)
+	}
+	if len(logged) != 1 || !strings.Contains(logged[0].Error(), "/srv/rag/handbook/chunks-3.bin: corrupt record") {
+		t.Fatalf("logged %v; want the cause", logged)
+	}
+}

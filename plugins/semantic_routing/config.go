@@ -9,11 +9,13 @@ import (
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/llmrouter/llm-router/plugins/rag/chunk"
 )
 
 // Environment variables (the original's semantic_biencoder_routing ones;
-// _CHUNK_SIZE and _CHUNK_OVERLAP are accepted and checked but unused: each
-// example is embedded whole, see the package doc).
+// _CHUNK_SIZE bounds the routed text (see the package doc); _CHUNK_OVERLAP
+// is accepted and checked but unused: each example is embedded whole).
 const (
 	EnvPrefix       = "LLM_ROUTER_ROUTING_SEMANTIC_BIENCODER_"
 	EnvConfig       = EnvPrefix + "CONFIG"  // raw JSON (starts with { or [) or a file path
@@ -89,7 +91,7 @@ func ReadConfig(src string) (*Config, error) {
 
 // ApplyEnv applies the environment overrides (getenv is os.Getenv in
 // production): _MODEL, _TARGETS (keeps only the named targets), _PERSIST_DIR,
-// and checks _CHUNK_SIZE and _CHUNK_OVERLAP.
+// _CHUNK_SIZE, and checks _CHUNK_OVERLAP.
 func (c *Config) ApplyEnv(getenv func(string) string) error {
 	env := func(k string) string { return strings.TrimSpace(getenv(k)) }
 	if v := env(EnvModel); v != "" {
@@ -101,8 +103,11 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 	var errs []error
 	for _, k := range []string{EnvChunkSize, EnvChunkOverlap} {
 		if v := env(k); v != "" {
-			if n, err := strconv.Atoi(v); err != nil || n < 0 {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 {
 				errs = append(errs, fmt.Errorf("%s=%q is not a whole number", k, v))
+			} else if k == EnvChunkSize {
+				c.Settings.ChunkSize = n
 			}
 		}
 	}
@@ -137,7 +142,8 @@ func (c *Config) Keep(names []string) error {
 	return nil
 }
 
-// Validate checks the configuration and fills the defaults (top_k 1).
+// Validate checks the configuration and fills the defaults (top_k 1,
+// chunk_size 400).
 func (c *Config) Validate() error {
 	var errs []error
 	if strings.TrimSpace(c.EmbeddingModel) == "" {
@@ -145,6 +151,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Settings.TopK == 0 {
 		c.Settings.TopK = 1
+	}
+	if c.Settings.ChunkSize == 0 {
+		c.Settings.ChunkSize = chunk.DefaultSize
+	}
+	if c.Settings.ChunkSize < 0 {
+		errs = append(errs, fmt.Errorf("semantic routing config: settings.chunk_size %d: want ≥ 1", c.Settings.ChunkSize))
 	}
 	if c.Settings.TopK < 1 {
 		errs = append(errs, fmt.Errorf("semantic routing config: settings.top_k %d: want ≥ 1", c.Settings.TopK))

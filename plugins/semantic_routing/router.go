@@ -2,7 +2,12 @@
 // (the original's semantic_biencoder_routing): each routing target has a
 // model and example prompts; a request goes to the target whose examples
 // its newest user text is most similar to, by an embedding model the
-// router itself serves (a models-config model with is_embedding).
+// router itself serves (a models-config model with is_embedding). A user
+// text longer than chunk_size tokens (default 400, as package chunk
+// counts them) is cut to its first chunk_size tokens before it is
+// embedded, as the retrieval plugin cuts its query: embedding servers
+// refuse long input (often past 512 tokens), and a refusal would fail
+// the request.
 //
 // The score of a target is the mean cosine similarity of its top_k most
 // similar examples (top_k 1: its best example). The best target wins when
@@ -17,7 +22,9 @@
 // under the cache directory in a file named by a hash of the embedding
 // model and the targets: changing either builds a new cache; a cache that
 // cannot be read, or of another dimension than the model now answers, is
-// rebuilt.
+// rebuilt. Writing a new cache removes the older caches of this module
+// (examples-<hash>.json) in the same directory: routers with different
+// targets should not share a cache directory.
 //
 // Differences from the original: an example is embedded whole (not cut
 // into chunk_size windows — examples are prompts, short by nature); a
@@ -34,14 +41,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync/atomic"
 
 	"github.com/llmrouter/llm-router/plugins"
+	"github.com/llmrouter/llm-router/plugins/rag/chunk"
 )
 
 // Auto is the model name that asks for routing.
@@ -139,7 +149,8 @@ func (r *Router) loadCache() {
 	r.ex.Store(&exampleSet{vecs: c.Vectors, owner: c.Owner})
 }
 
-// writeCache stores the vectors atomically (temp file + rename).
+// writeCache stores the vectors atomically (temp file + rename), then
+// removes the older caches of this module.
 func (r *Router) writeCache(vecs [][]float32, owner []int) error {
 	if err := os.MkdirAll(r.cacheDir, 0o700); err != nil {
 		return err
@@ -156,7 +167,33 @@ func (r *Router) writeCache(vecs [][]float32, owner []int) error {
 	if err != nil {
 		return err
 	}
-	return os.Rename(tmp.Name(), r.cacheFile())
+	if err := os.Rename(tmp.Name(), r.cacheFile()); err != nil {
+		return err
+	}
+	return r.removeOldCaches()
+}
+
+// cacheName matches the names of the cache files this module writes.
+var cacheName = regexp.MustCompile(`^examples-[0-9a-f]{32}\.json$`)
+
+// removeOldCaches removes this module's cache files other than the
+// current one from the cache directory: those of examples or models no
+// longer configured. Other files are left alone.
+func (r *Router) removeOldCaches() error {
+	entries, err := os.ReadDir(r.cacheDir)
+	if err != nil {
+		return fmt.Errorf("old caches not removed: %w", err)
+	}
+	current := filepath.Base(r.cacheFile())
+	var errs []error
+	for _, e := range entries {
+		if n := e.Name(); n != current && e.Type().IsRegular() && cacheName.MatchString(n) {
+			if err := os.Remove(filepath.Join(r.cacheDir, n)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				errs = append(errs, fmt.Errorf("old cache not removed: %w", err))
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Warm embeds (and caches) the example vectors now, unless they are
@@ -208,7 +245,7 @@ func (r *Router) examples(ctx context.Context) (*exampleSet, error) {
 	}
 	if r.cacheDir != "" {
 		if err := r.writeCache(vecs, owner); err != nil && r.OnFailure != nil {
-			r.OnFailure(fmt.Errorf("%s: example cache not written: %w", r.name, err))
+			r.OnFailure(fmt.Errorf("%s: example cache: %w", r.name, err))
 		}
 	}
 	ex := &exampleSet{vecs: vecs, owner: owner}
@@ -315,7 +352,7 @@ func (r *Router) Apply(ctx context.Context, req *plugins.Request) error {
 	if req.Model != Auto {
 		return nil
 	}
-	text := newest(req.Texts)
+	text := chunk.Head(newest(req.Texts), r.cfg.Settings.ChunkSize)
 	if text == "" {
 		if fb := r.cfg.Settings.FallbackModel; fb != "" {
 			req.Model, req.Reason = fb, "no text: fallback"

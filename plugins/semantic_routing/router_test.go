@@ -3,6 +3,7 @@ package semrouting
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/llmrouter/llm-router/plugins"
 	"github.com/llmrouter/llm-router/plugins/plugintest"
+	"github.com/llmrouter/llm-router/plugins/rag/chunk"
 )
 
 const testConfig = `{
@@ -345,5 +347,96 @@ func TestModuleCleanupStopsWarm(t *testing.T) {
 	}
 	if err := m.Cleanup(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// shortEmbedder is an embedding server that refuses a text longer than
+// max tokens, as vLLM and TEI refuse input past the model's length.
+type shortEmbedder struct {
+	plugintest.Embedder
+	max int
+}
+
+func (e *shortEmbedder) Embed(ctx context.Context, model string, texts []string) ([][]float32, error) {
+	for _, s := range texts {
+		if n := chunk.Count(s); n > e.max {
+			return nil, fmt.Errorf("status 400: input of %d tokens is longer than %d", n, e.max)
+		}
+	}
+	return e.Embedder.Embed(ctx, model, texts)
+}
+
+// A user text longer than the embedding model takes is cut to chunk_size
+// tokens and routed, not refused (503) because the model refused it.
+func TestLongTextIsCut(t *testing.T) {
+	long := "Please fix this python function, it parses JSON wrong. " + strings.Repeat("The traceback shows a line of the stack. ", 200)
+	for _, tc := range []struct {
+		name   string
+		mutate func(*Config)
+		env    string
+		max    int
+	}{
+		{"chunk_size of the config", nil, "", 256},
+		{"default chunk_size", func(c *Config) { c.Settings.ChunkSize = 0 }, "", chunk.DefaultSize},
+		{"chunk_size of the environment", func(c *Config) { c.Settings.ChunkSize = 0 }, "64", 64},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := ParseConfig([]byte(testConfig))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.mutate != nil {
+				tc.mutate(cfg)
+			}
+			if err := cfg.ApplyEnv(func(k string) string {
+				if k == EnvChunkSize {
+					return tc.env
+				}
+				return ""
+			}); err != nil {
+				t.Fatal(err)
+			}
+			r, err := New(Name, cfg, "", false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.UseEmbedder(&shortEmbedder{Embedder: plugintest.Embedder{Dim: 64, Models: []string{"bow"}}, max: tc.max})
+			req := plugins.Request{Model: "auto", Texts: []string{long}}
+			if err := r.Apply(context.Background(), &req); err != nil || req.Model != "coder" {
+				t.Fatalf("long text: %v, model %q; want coder", err, req.Model)
+			}
+		})
+	}
+}
+
+// Writing a new cache removes the module's caches of older examples or
+// models from the cache directory, and nothing else there.
+func TestNewCacheRemovesOldOnes(t *testing.T) {
+	dir := t.TempDir()
+	r, _ := testRouter(t, nil, dir, false)
+	if err := r.Warm(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	old := r.cacheFile()
+	others := []string{"notes.json", "examples-mine.json", "examples-0123456789abcdef0123456789abcdef.json.bak"}
+	for _, n := range others {
+		if err := os.WriteFile(filepath.Join(dir, n), []byte("{}"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r2, _ := testRouter(t, func(c *Config) { c.Targets[0].Examples = append(c.Targets[0].Examples, "Refactor this golang module") }, dir, false)
+	if err := r2.Warm(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(old); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the cache of the old examples is still there (%v)", err)
+	}
+	if _, err := os.Stat(r2.cacheFile()); err != nil {
+		t.Errorf("the new cache: %v", err)
+	}
+	for _, n := range others {
+		if _, err := os.Stat(filepath.Join(dir, n)); err != nil {
+			t.Errorf("%s, not the module's cache, was removed: %v", n, err)
+		}
 	}
 }
