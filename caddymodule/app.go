@@ -28,6 +28,7 @@ import (
 	"github.com/llmrouter/llm-router/caddymodule/monitor"
 	"github.com/llmrouter/llm-router/caddymodule/provider"
 	"github.com/llmrouter/llm-router/plugins"
+	"github.com/llmrouter/llm-router/plugins/svcmod"
 	"github.com/llmrouter/llm-router/resources"
 )
 
@@ -170,7 +171,10 @@ func (App) CaddyModule() caddy.ModuleInfo {
 // reload and keeps serving the previous config).
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
-	a.vars = env.Read(os.Getenv)
+	// The one reading of the environment per config load: the app's
+	// variables and the plugins it loads (svcmod.Getenv) share it.
+	ctx = svcmod.WithEnviron(ctx, os.Environ())
+	a.vars = env.Read(svcmod.Getenv(ctx))
 	if err := a.loadProviders(a.transport); err != nil {
 		return err
 	}

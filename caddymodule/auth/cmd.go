@@ -16,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 
+	"github.com/llmrouter/llm-router/caddymodule/env"
 	"github.com/llmrouter/llm-router/caddymodule/rdb"
 )
 
@@ -387,15 +388,11 @@ func timeText(t time.Time) string {
 // haClient opens a Sentinel or Cluster client for the CLI; the password,
 // db and TLS come from the router's variables, never from the command line.
 func haClient(sentinels, master, cluster string) (redis.UniversalClient, error) {
-	o := rdb.Options{Sentinels: rdb.ParseAddrs(sentinels), MasterName: master, Cluster: rdb.ParseAddrs(cluster),
-		Password: os.Getenv("LLM_ROUTER_REDIS_PASSWORD")}
-	if v := strings.TrimSpace(os.Getenv("LLM_ROUTER_REDIS_DB")); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			return nil, fmt.Errorf("LLM_ROUTER_REDIS_DB: %q is not a number", v)
-		}
-		o.DB = n
+	r := env.Read(os.Getenv).Redis
+	if r.Err != nil {
+		return nil, r.Err
 	}
-	o.TLS = strings.EqualFold(os.Getenv("LLM_ROUTER_REDIS_TLS"), "true") || os.Getenv("LLM_ROUTER_REDIS_TLS") == "1"
+	o := rdb.Options{Sentinels: rdb.ParseAddrs(sentinels), MasterName: master, Cluster: rdb.ParseAddrs(cluster),
+		Password: r.Password, DB: r.DB, TLS: r.TLS}
 	return o.New()
 }

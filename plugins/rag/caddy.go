@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 
@@ -113,7 +112,7 @@ func (mo *Module) Provision(ctx caddy.Context) error {
 	if mo.name == "" {
 		mo.name = Name
 	}
-	s, dir, err := mo.settings(os.Getenv)
+	s, dir, err := mo.settings(svcmod.Getenv(ctx))
 	if err != nil {
 		return err
 	}

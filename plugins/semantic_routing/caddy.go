@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strconv"
 
@@ -92,7 +91,7 @@ func (mo *Module) Provision(ctx caddy.Context) error {
 	if mo.name == "" {
 		mo.name = Name
 	}
-	cfg, err := mo.config(os.Getenv)
+	cfg, err := mo.config(svcmod.Getenv(ctx))
 	if err != nil {
 		return err
 	}

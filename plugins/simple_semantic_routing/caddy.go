@@ -54,8 +54,8 @@ func (Module) CaddyModule() caddy.ModuleInfo {
 }
 
 // Provision implements caddy.Provisioner.
-func (mo *Module) Provision(caddy.Context) error {
-	cfg, err := mo.config(os.Environ())
+func (mo *Module) Provision(ctx caddy.Context) error {
+	cfg, err := mo.config(svcmod.Environ(ctx))
 	if err != nil {
 		return err
 	}
