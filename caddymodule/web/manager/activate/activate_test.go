@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -106,10 +107,27 @@ http://127.0.0.1:%d {
 	return r
 }
 
+// afterReload sends a request, again when its connection went away before
+// any answer: Caddy reloads onto a new SO_REUSEPORT listener and closes the
+// old one, so the kernel resets a connection still in the old listener's
+// handshake (a known limit of SO_REUSEPORT), and the old server closes its
+// idle keep-alive connections. Neither is a dropped request: none was
+// accepted.
+func afterReload(send func() (*http.Response, error)) (*http.Response, error) {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		resp, err := send()
+		gone := errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.EOF)
+		if err == nil || !gone || time.Now().After(deadline) {
+			return resp, err
+		}
+	}
+}
+
 // listed returns the model ids /v1/models lists.
 func (r *caddyRouter) listed(t *testing.T) []string {
 	t.Helper()
-	resp, err := http.Get(r.base + "/v1/models")
+	resp, err := afterReload(func() (*http.Response, error) { return http.Get(r.base + "/v1/models") })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +157,19 @@ type stream struct {
 func (r *caddyRouter) startStream(t *testing.T, model string) *stream {
 	t.Helper()
 	body := fmt.Sprintf(`{"model": %q, "stream": true, "messages": [{"role": "user", "content": "hi"}]}`, model)
-	resp, err := http.Post(r.base+"/v1/chat/completions", "application/json", strings.NewReader(body))
+	req, err := http.NewRequest(http.MethodPost, r.base+"/v1/chat/completions", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	// A connection of its own: a reload closes the old server's idle
+	// keep-alive connections, and a POST is not retried on one that closed
+	// under it (a client-side race, not the router's).
+	req.Close = true
+	resp, err := afterReload(func() (*http.Response, error) {
+		req.Body = io.NopCloser(strings.NewReader(body))
+		return http.DefaultClient.Do(req)
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
