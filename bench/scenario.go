@@ -450,6 +450,41 @@ func (b *bench) scenario(ctx context.Context, sc scenario) *result {
 	if sc.variant == "redis" {
 		redis0, _ = b.redisCommands()
 	}
+	b.saturate(ctx, sc, res, r, bare, router, path)
+	res.rssBare, _, _ = b.bare.memory()
+	res.rssRouter, res.hwmRouter, _ = r.memory()
+	res.direct = attack(ctx, direct, b.o.conns, 0, b.o.dur/2, false, nil)
+
+	var bareRPS float64
+	for _, s := range res.bare {
+		bareRPS += s.rps()
+	}
+	res.rate = int(bareRPS / float64(len(res.bare)) / 2)
+	if res.rate < 1 {
+		res.skipped = "the bare proxy served nothing: " + res.bare[0].firstErr
+		return res
+	}
+	probeModel := map[bool]string{false: "m-probe", true: "o-probe"}[sc.ollama]
+	b.latency(ctx, sc, res, [3]probePair{
+		{direct, target{b.ups["probe"].URL() + directPath, directBody}},
+		{bare, target{b.bare.url("probe") + path, openaiBody("m-probe", true)}},
+		{router, target{r.url("probe") + routerPath, routerBody(probeModel, true)}},
+	})
+	if sc.variant == "redis" {
+		b.checkRedis(res, redis0)
+	}
+	if b.o.pprof && sc.profile {
+		if err := b.profile(ctx, res, r, router); err != nil {
+			logf("  pprof: %v", err)
+			res.profileTop = "profile failed: " + err.Error()
+		}
+	}
+	return res
+}
+
+// saturate measures the bare proxy and the router (and Caddy's defaults
+// when sc.profile) at full load: a warm-up, then o.rounds rounds each.
+func (b *bench) saturate(ctx context.Context, sc scenario, res *result, r *server, bare, router target, path string) {
 	o := b.o
 	type runner struct {
 		t   target
@@ -476,25 +511,16 @@ func (b *bench) scenario(ctx context.Context, sc scenario) *result {
 			*x.out = append(*x.out, s)
 		}
 	}
-	res.rssBare, _, _ = b.bare.memory()
-	res.rssRouter, res.hwmRouter, _ = r.memory()
-	res.direct = attack(ctx, direct, o.conns, 0, o.dur/2, false, nil)
+}
 
-	var bareRPS float64
-	for _, s := range res.bare {
-		bareRPS += s.rps()
-	}
-	res.rate = int(bareRPS / float64(len(res.bare)) / 2)
-	if res.rate < 1 {
-		res.skipped = "the bare proxy served nothing: " + res.bare[0].firstErr
-		return res
-	}
-	probeModel := map[bool]string{false: "m-probe", true: "o-probe"}[sc.ollama]
-	probes := [3]struct{ load, probe target }{
-		{direct, target{b.ups["probe"].URL() + directPath, directBody}},
-		{bare, target{b.bare.url("probe") + path, openaiBody("m-probe", true)}},
-		{router, target{r.url("probe") + routerPath, routerBody(probeModel, true)}},
-	}
+// probePair is a load target and the stream probe sent alongside it.
+type probePair struct{ load, probe target }
+
+// latency measures the latency of the direct upstream, the bare proxy and
+// the router (probes, in that order) at half load, and, for latency and
+// stream scenarios, at light load with the stream probe alongside.
+func (b *bench) latency(ctx context.Context, sc scenario, res *result, probes [3]probePair) {
+	o := b.o
 	light := sc.latency || sc.stream
 	for i := range o.latRounds {
 		logf("  half load (%d req/s) round %d/%d", res.rate, i+1, o.latRounds)
@@ -508,52 +534,54 @@ func (b *bench) scenario(ctx context.Context, sc scenario) *result {
 			if s.failed > 0 && res.latFail == "" {
 				res.latFail = fmt.Sprintf("%s: %d failed (%s)", p.load.url, s.failed, s.firstErr)
 			}
-			if !light {
-				continue
-			}
-			// Light load, with the stream probe alongside.
-			var wg sync.WaitGroup
-			var st streamStats
-			if sc.stream {
-				pctx, cancel := context.WithTimeout(ctx, o.lightDur)
-				wg.Add(1)
-				go func() { defer wg.Done(); defer cancel(); st = probeStreams(pctx, p.probe, 2) }()
-			}
-			withoutGC(func() { s = attack(ctx, p.load, o.conns, o.lightRate, o.lightDur, true, nil) })
-			wg.Wait()
-			res.light[k] = append(res.light[k], s.lat...)
-			res.lightRound[k] = append(res.lightRound[k], quantiles(slices.Clone(s.lat)))
-			if s.failed > 0 && res.latFail == "" {
-				res.latFail = fmt.Sprintf("%s: %d failed (%s)", p.load.url, s.failed, s.firstErr)
-			}
-			ps := &res.probe[k]
-			ps.n += st.n
-			ps.failed += st.failed
-			ps.ttft = append(ps.ttft, st.ttft...)
-			ps.gaps = append(ps.gaps, st.gaps...)
-			if ps.firstErr == "" {
-				ps.firstErr = st.firstErr
+			if light {
+				b.lightLoad(ctx, sc, res, k, p)
 			}
 		}
 	}
-	if sc.variant == "redis" {
-		redis1, _ := b.redisCommands()
-		res.redisCmds = redis1 - redis0
-		var n int
-		for _, s := range res.router {
-			n += s.ok
-		}
-		if res.redisCmds < int64(n/2) {
-			res.skipped = fmt.Sprintf("the router does not keep balancer state in Redis yet (%d Redis commands for %d requests; LLM_ROUTER_REDIS_HOST/PORT ignored)", res.redisCmds, n)
-		}
+}
+
+// lightLoad measures probe k at light load, with the stream probe
+// alongside when sc.stream.
+func (b *bench) lightLoad(ctx context.Context, sc scenario, res *result, k int, p probePair) {
+	o := b.o
+	var s sample
+	var wg sync.WaitGroup
+	var st streamStats
+	if sc.stream {
+		pctx, cancel := context.WithTimeout(ctx, o.lightDur)
+		wg.Add(1)
+		go func() { defer wg.Done(); defer cancel(); st = probeStreams(pctx, p.probe, 2) }()
 	}
-	if o.pprof && sc.profile {
-		if err := b.profile(ctx, res, r, router); err != nil {
-			logf("  pprof: %v", err)
-			res.profileTop = "profile failed: " + err.Error()
-		}
+	withoutGC(func() { s = attack(ctx, p.load, o.conns, o.lightRate, o.lightDur, true, nil) })
+	wg.Wait()
+	res.light[k] = append(res.light[k], s.lat...)
+	res.lightRound[k] = append(res.lightRound[k], quantiles(slices.Clone(s.lat)))
+	if s.failed > 0 && res.latFail == "" {
+		res.latFail = fmt.Sprintf("%s: %d failed (%s)", p.load.url, s.failed, s.firstErr)
 	}
-	return res
+	ps := &res.probe[k]
+	ps.n += st.n
+	ps.failed += st.failed
+	ps.ttft = append(ps.ttft, st.ttft...)
+	ps.gaps = append(ps.gaps, st.gaps...)
+	if ps.firstErr == "" {
+		ps.firstErr = st.firstErr
+	}
+}
+
+// checkRedis counts the Redis commands of the run (from redis0) and skips
+// the scenario when the router did not keep its state in Redis.
+func (b *bench) checkRedis(res *result, redis0 int64) {
+	redis1, _ := b.redisCommands()
+	res.redisCmds = redis1 - redis0
+	var n int
+	for _, s := range res.router {
+		n += s.ok
+	}
+	if res.redisCmds < int64(n/2) {
+		res.skipped = fmt.Sprintf("the router does not keep balancer state in Redis yet (%d Redis commands for %d requests; LLM_ROUTER_REDIS_HOST/PORT ignored)", res.redisCmds, n)
+	}
 }
 
 // adminGet fetches a path of the server's admin endpoint.

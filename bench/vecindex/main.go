@@ -52,22 +52,13 @@ func logf(format string, a ...any) {
 
 func run(n, dim, clusters, nq, k int, kindName string, m, efc int, efList string, seed int64, dir string) error {
 	runtime.GOMAXPROCS(1)
-	var kind index.Kind
-	switch kindName {
-	case "float32":
-		kind = index.Float32
-	case "int8":
-		kind = index.Int8
-	default:
-		return fmt.Errorf("unknown -kind %q", kindName)
+	kind, err := parseKind(kindName)
+	if err != nil {
+		return err
 	}
-	var efs []int
-	for _, f := range strings.Split(efList, ",") {
-		ef, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || ef < 1 {
-			return fmt.Errorf("bad -ef value %q", f)
-		}
-		efs = append(efs, ef)
+	efs, err := parseEfs(efList)
+	if err != nil {
+		return err
 	}
 	if dir == "" {
 		d, err := os.MkdirTemp("", "vecindex")
@@ -85,61 +76,28 @@ func run(n, dim, clusters, nq, k int, kindName string, m, efc int, efList string
 	for i := range qs {
 		qs[i] = gen.next()
 	}
-
-	// The exact float32 ground truth: a flat index of the same vectors.
 	opts := index.Options{Kind: kind, M: m, EfConstruction: efc, FlatMax: -1, Seed: seed,
 		Progress: func(done, total int) {
 			if done%(16*1024) == 0 || done == total {
 				logf("  %d/%d inserted", done, total)
 			}
 		}}
-	b := index.NewBuilder(dim, opts)
-	var truthB *index.Builder
-	if kind != index.Float32 {
-		truthB = index.NewBuilder(dim, index.Options{FlatMax: n + 1})
-	}
-	for i := range n {
-		v := gen.next()
-		if err := b.Add(uint32(i), v); err != nil {
-			return err
-		}
-		if truthB != nil {
-			if err := truthB.Add(uint32(i), v); err != nil {
-				return err
-			}
-		}
-	}
-	logf("building (M %d, efConstruction %d, %s)", m, efc, kind)
-	t0 := time.Now()
-	built, err := b.Build()
+	rep := &report{n: n, dim: dim, clusters: clusters, nq: nq, k: k, kind: kind, m: m, efc: efc, efList: efList, nEfs: len(efs)}
+	truth, err := buildAndWrite(gen, opts, n, dim, path, rep)
 	if err != nil {
 		return err
 	}
-	buildTime := time.Since(t0)
-	logf("built in %v", buildTime.Round(time.Millisecond))
-	t0 = time.Now()
-	if err := built.WriteFile(path); err != nil {
-		return err
-	}
-	writeTime := time.Since(t0)
-	var truth *index.Index
-	if truthB != nil {
-		if truth, err = truthB.Build(); err != nil {
-			return err
-		}
-	}
-	built = nil
 	runtime.GC()
 	var before runtime.MemStats
 	runtime.ReadMemStats(&before)
 
-	t0 = time.Now()
+	t0 := time.Now()
 	ix, err := index.Open(path)
 	if err != nil {
 		return err
 	}
 	defer ix.Close()
-	openTime := time.Since(t0)
+	rep.openTime = time.Since(t0)
 	if truth == nil {
 		truth = ix
 	}
@@ -147,31 +105,147 @@ func run(n, dim, clusters, nq, k int, kindName string, m, efc int, efList string
 	if err != nil {
 		return err
 	}
+	rep.fileSize = st.Size()
 
 	logf("exact search of %d queries", nq)
-	exact := make([][]index.Result, nq)
 	runtime.LockOSThread() // so that the thread's CPU time is the queries'
 	defer runtime.UnlockOSThread()
-	_, haveCPU := threadCPU()
-	flatLat := make([]time.Duration, nq)
-	flatCPU := make([]time.Duration, nq)
+	_, rep.haveCPU = threadCPU()
+	exact := exactSearch(truth, qs, k, rep)
+	rep.rows = searchEfs(ix, qs, exact, efs, k)
+	var after runtime.MemStats
+	runtime.ReadMemStats(&after)
+	rep.heapGrowth = float64(after.HeapInuse) - float64(before.HeapInuse)
+
+	if err := rebuildUpdate(ix, opts, gen, qs, rep); err != nil {
+		return err
+	}
+	rep.ixBytes = ix.Bytes()
+	rep.print()
+	return nil
+}
+
+// parseKind is the vector kind of -kind.
+func parseKind(name string) (index.Kind, error) {
+	switch name {
+	case "float32":
+		return index.Float32, nil
+	case "int8":
+		return index.Int8, nil
+	default:
+		return 0, fmt.Errorf("unknown -kind %q", name)
+	}
+}
+
+// parseEfs is the efSearch values of -ef (comma-separated, each ≥ 1).
+func parseEfs(list string) ([]int, error) {
+	var efs []int
+	for _, f := range strings.Split(list, ",") {
+		ef, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || ef < 1 {
+			return nil, fmt.Errorf("bad -ef value %q", f)
+		}
+		efs = append(efs, ef)
+	}
+	return efs, nil
+}
+
+// report is what a run measured, printed as Markdown.
+type report struct {
+	n, dim, clusters, nq, k int
+	kind                    index.Kind
+	m, efc                  int
+	efList                  string
+	nEfs                    int
+
+	buildTime, writeTime, openTime time.Duration
+	fileSize                       int64
+	ixBytes                        int64
+	heapGrowth                     float64 // bytes of heap in use after open and the searches
+
+	haveCPU          bool // thread CPU time is measured
+	flatLat, flatCPU []time.Duration
+	rows             []efRow
+
+	upd         int // vectors removed and added by the update
+	rebuildTime time.Duration
+	rhit, rall  int // results of the rebuilt index found by the exact search, of all
+	uq          int // queries of the rebuilt index
+}
+
+// efRow is the measure of one efSearch value.
+type efRow struct {
+	ef           int
+	p50, p99     time.Duration
+	cpu50, cpu99 time.Duration
+	mean         time.Duration
+	recall, min  float64
+}
+
+// buildAndWrite adds n generated vectors to an index built with opts and
+// writes it to path. It returns the exact (flat float32) index of the same
+// vectors when opts.Kind is not float32, else nil.
+func buildAndWrite(gen *generator, opts index.Options, n, dim int, path string, rep *report) (*index.Index, error) {
+	// The exact float32 ground truth: a flat index of the same vectors.
+	b := index.NewBuilder(dim, opts)
+	var truthB *index.Builder
+	if opts.Kind != index.Float32 {
+		truthB = index.NewBuilder(dim, index.Options{FlatMax: n + 1})
+	}
+	for i := range n {
+		v := gen.next()
+		if err := b.Add(uint32(i), v); err != nil {
+			return nil, err
+		}
+		if truthB != nil {
+			if err := truthB.Add(uint32(i), v); err != nil {
+				return nil, err
+			}
+		}
+	}
+	logf("building (M %d, efConstruction %d, %s)", opts.M, opts.EfConstruction, opts.Kind)
+	t0 := time.Now()
+	built, err := b.Build()
+	if err != nil {
+		return nil, err
+	}
+	rep.buildTime = time.Since(t0)
+	logf("built in %v", rep.buildTime.Round(time.Millisecond))
+	t0 = time.Now()
+	if err := built.WriteFile(path); err != nil {
+		return nil, err
+	}
+	rep.writeTime = time.Since(t0)
+	if truthB == nil {
+		return nil, nil
+	}
+	return truthB.Build()
+}
+
+// exactSearch runs the exact search of every query, timing each (wall and
+// thread CPU, sorted into rep), and returns the results.
+func exactSearch(truth *index.Index, qs [][]float32, k int, rep *report) [][]index.Result {
+	exact := make([][]index.Result, len(qs))
+	rep.flatLat = make([]time.Duration, len(qs))
+	rep.flatCPU = make([]time.Duration, len(qs))
 	for i, q := range qs {
 		c0, _ := threadCPU()
 		t := time.Now()
 		exact[i] = truth.SearchExact(q, k)
-		flatLat[i] = time.Since(t)
+		rep.flatLat[i] = time.Since(t)
 		c1, _ := threadCPU()
-		flatCPU[i] = c1 - c0
+		rep.flatCPU[i] = c1 - c0
 	}
+	slices.Sort(rep.flatLat)
+	slices.Sort(rep.flatCPU)
+	return exact
+}
 
-	type row struct {
-		ef           int
-		p50, p99     time.Duration
-		cpu50, cpu99 time.Duration
-		mean         time.Duration
-		recall, min  float64
-	}
-	var rows []row
+// searchEfs times the HNSW search of every query at each efSearch value,
+// after a warm-up, and measures its recall against exact.
+func searchEfs(ix *index.Index, qs [][]float32, exact [][]index.Result, efs []int, k int) []efRow {
+	nq := len(qs)
+	var rows []efRow
 	for _, ef := range efs {
 		for _, q := range qs[:min(100, nq)] { // warm-up
 			ix.SearchEf(q, k, ef)
@@ -194,20 +268,24 @@ func run(n, dim, clusters, nq, k int, kindName string, m, efc int, efList string
 		}
 		slices.Sort(lat)
 		slices.Sort(cpu)
-		r := row{ef: ef, p50: pct(lat, 50), p99: pct(lat, 99), cpu50: pct(cpu, 50), cpu99: pct(cpu, 99),
+		r := efRow{ef: ef, p50: pct(lat, 50), p99: pct(lat, 99), cpu50: pct(cpu, 50), cpu99: pct(cpu, 99),
 			mean: sum / time.Duration(nq), recall: float64(hit) / float64(nq*k), min: worst}
 		rows = append(rows, r)
 		logf("ef %d: p50 %v p99 %v (CPU %v %v) recall@%d %.4f", ef, r.p50, r.p99, r.cpu50, r.cpu99, k, r.recall)
 	}
-	var after runtime.MemStats
-	runtime.ReadMemStats(&after)
+	return rows
+}
 
-	// An update of 1%: the first 1% of the ids removed, as many new vectors
-	// added, rebuilt from the opened index (the graph is reused).
+// rebuildUpdate times an update of 1%: the first 1% of the ids removed, as
+// many new vectors added, rebuilt from the opened index (the graph is
+// reused); and measures the recall of the result.
+func rebuildUpdate(ix *index.Index, opts index.Options, gen *generator, qs [][]float32, rep *report) error {
+	n, k := rep.n, rep.k
 	upd := max(1, n/100)
+	rep.upd = upd
 	logf("rebuilding after removing %d and adding %d vectors", upd, upd)
-	t0 = time.Now()
-	ub := index.NewBuilder(dim, opts)
+	t0 := time.Now()
+	ub := index.NewBuilder(rep.dim, opts)
 	if err := ub.AddFrom(ix, func(id uint32) bool { return id >= uint32(upd) }); err != nil {
 		return err
 	}
@@ -222,55 +300,53 @@ func run(n, dim, clusters, nq, k int, kindName string, m, efc int, efList string
 	if err != nil {
 		return err
 	}
-	rebuildTime := time.Since(t0) - genTime
-	uq := qs[:min(200, nq)]
-	var rgot, rexact [][]index.Result
+	rep.rebuildTime = time.Since(t0) - genTime
+	uq := qs[:min(200, len(qs))]
+	rep.uq = len(uq)
 	for _, q := range uq {
-		rgot = append(rgot, rebuilt.Search(q, k))
-		rexact = append(rexact, rebuilt.SearchExact(q, k))
+		got, want := rebuilt.Search(q, k), rebuilt.SearchExact(q, k)
+		rep.rhit += overlap(got, want)
+		rep.rall += len(want)
 	}
-	rhit, rall := 0, 0
-	for i := range rgot {
-		rhit += overlap(rgot[i], rexact[i])
-		rall += len(rexact[i])
-	}
-	rebuilt = nil
-	slices.Sort(flatLat)
-	slices.Sort(flatCPU)
+	return nil
+}
+
+// print writes the report in Markdown on stdout.
+func (rep *report) print() {
+	n, dim, kind, m, efc, k, nq := rep.n, rep.dim, rep.kind, rep.m, rep.efc, rep.k, rep.nq
+	flatLat, flatCPU := rep.flatLat, rep.flatCPU
 	perVecOf := flatLat
-	if haveCPU {
+	if rep.haveCPU {
 		perVecOf = flatCPU
 	}
-
 	raw := float64(n) * float64(dim) * 4
 	perVec := float64(pct(perVecOf, 50)) / float64(n)
 	fmt.Printf("### %d × %d, %s, M %d, efConstruction %d\n\n", n, dim, kind, m, efc)
 	fmt.Printf("`go run ./bench/vecindex -n %d -dim %d -kind %s -m %d -efc %d -ef %s`; %d clusters, %d held-out queries from the same distribution, top %d, GOMAXPROCS=1 (%s/%s, %d CPUs).\n\n",
-		n, dim, kind, m, efc, efList, clusters, nq, k, runtime.GOOS, runtime.GOARCH, runtime.NumCPU())
+		n, dim, kind, m, efc, rep.efList, rep.clusters, nq, k, runtime.GOOS, runtime.GOARCH, runtime.NumCPU())
 	fmt.Printf("- build: %v (one goroutine); write: %v; open (mmap + checksum + structure check): %v\n",
-		buildTime.Round(100*time.Millisecond), writeTime.Round(time.Millisecond), openTime.Round(time.Millisecond))
+		rep.buildTime.Round(100*time.Millisecond), rep.writeTime.Round(time.Millisecond), rep.openTime.Round(time.Millisecond))
 	fmt.Printf("- update of %d%%: %d vectors removed and %d added, rebuilt from the opened index (AddFrom + Build, graph reused): %v; recall@%d of the result at the default efSearch: %.4f (%d queries)\n",
-		100*upd/n, upd, upd, rebuildTime.Round(10*time.Millisecond), k, float64(rhit)/float64(rall), len(uq))
+		100*rep.upd/n, rep.upd, rep.upd, rep.rebuildTime.Round(10*time.Millisecond), k, float64(rep.rhit)/float64(rep.rall), rep.uq)
 	fmt.Printf("- size: file %s, index data %s = **%.3f×** the raw float32 vectors (%s); Go heap after open and %d searches: %+.1f MiB\n",
-		mib(float64(st.Size())), mib(float64(ix.Bytes())), float64(ix.Bytes())/raw, mib(raw), nq*(len(efs)+1),
-		(float64(after.HeapInuse)-float64(before.HeapInuse))/(1<<20))
+		mib(float64(rep.fileSize)), mib(float64(rep.ixBytes)), float64(rep.ixBytes)/raw, mib(raw), nq*(rep.nEfs+1),
+		rep.heapGrowth/(1<<20))
 	fmt.Printf("- flat (exact) search: p50 %v, p99 %v; thread CPU p50 %v, p99 %v (%.2f ns per vector: a flat scan stays under 5 ms up to about %d vectors of %d dimensions)\n\n",
 		pct(flatLat, 50).Round(time.Microsecond), pct(flatLat, 99).Round(time.Microsecond),
 		pct(flatCPU, 50).Round(time.Microsecond), pct(flatCPU, 99).Round(time.Microsecond), perVec, int(5e6/perVec), dim)
-	cpuCols := func(r row) string {
-		if !haveCPU {
+	cpuCols := func(r efRow) string {
+		if !rep.haveCPU {
 			return "n/a | n/a"
 		}
 		return fmt.Sprintf("%v | %v", r.cpu50.Round(time.Microsecond), r.cpu99.Round(time.Microsecond))
 	}
 	fmt.Printf("| efSearch | p50 | p99 | mean | thread CPU p50 | thread CPU p99 | recall@%d vs flat | worst query |\n", k)
 	fmt.Printf("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
-	for _, r := range rows {
+	for _, r := range rep.rows {
 		fmt.Printf("| %d | %v | %v | %v | %s | %.4f | %.1f |\n", r.ef, r.p50.Round(time.Microsecond), r.p99.Round(time.Microsecond),
 			r.mean.Round(time.Microsecond), cpuCols(r), r.recall, r.min)
 	}
 	fmt.Println()
-	return nil
 }
 
 func mib(b float64) string { return fmt.Sprintf("%.1f MiB", b/(1<<20)) }

@@ -167,69 +167,15 @@ func (m *memStore) acquire(_ context.Context, r *request) (int, error) {
 	if len(ok) == 0 {
 		return -1, ErrNoProvider
 	}
-	pick := -1
+	var pick int
 	switch r.kind {
 	case Balanced:
-		served := m.served[r.model]
-		if served == nil {
-			served = map[string]uint64{}
-			m.served[r.model] = served
-		}
-		bestF, bestS := 0, uint64(0)
-		for _, i := range ok {
-			id := r.cands[i].ID
-			f, s := m.live(id, now), served[id]
-			if pick < 0 || f < bestF || (f == bestF && s < bestS) {
-				pick, bestF, bestS = i, f, s
-			}
-		}
-		served[r.cands[pick].ID]++
+		pick = m.pickBalanced(r, ok, now)
 	case Weighted, DynamicWeighted:
-		cur := m.swrr[r.model]
-		if cur == nil {
-			cur = map[string]int64{}
-			m.swrr[r.model] = cur
-		}
-		var total, best int64
-		for _, i := range ok {
-			id := r.cands[i].ID
-			c := cur[id] + r.weights[i]
-			cur[id] = c
-			total += r.weights[i]
-			if pick < 0 || c > best {
-				pick, best = i, c
-			}
-		}
-		cur[r.cands[pick].ID] = best - total
+		pick = m.pickWeighted(r, ok)
 	default: // exclusive kinds
-		last := m.last[r.model]
-		bestT := 0
-		for _, i := range ok {
-			c := r.cands[i]
-			if m.live(c.ID, now) > 0 {
-				continue
-			}
-			t := 0
-			if r.kind == FirstAvailableOptim {
-				t = tier(c.Host, last, m.warm[c.Host], r.model, m.busyOther(c.Host, r.model, now))
-			}
-			if pick < 0 || t < bestT {
-				pick, bestT = i, t
-			}
-		}
-		if pick < 0 {
+		if pick = m.pickFree(r, ok, now); pick < 0 {
 			return -1, errBusy
-		}
-		if r.kind == FirstAvailableOptim {
-			h := r.cands[pick].Host
-			m.last[r.model] = h
-			m.warm[h] = r.model
-			hl := m.hosts[h]
-			if hl == nil {
-				hl = map[string]hostLease{}
-				m.hosts[h] = hl
-			}
-			hl[r.token] = hostLease{model: r.model, exp: now.Add(r.ttl)}
 		}
 	}
 	id := r.cands[pick].ID
@@ -240,6 +186,87 @@ func (m *memStore) acquire(_ context.Context, r *request) (int, error) {
 	}
 	f[r.token] = now.Add(r.ttl)
 	return pick, nil
+}
+
+// pickBalanced picks, of the candidates ok (indexes in r.cands), the one
+// with the fewest requests in flight, then the least served for r.model,
+// and counts it served. m.mu is held.
+func (m *memStore) pickBalanced(r *request, ok []int, now time.Time) int {
+	served := m.served[r.model]
+	if served == nil {
+		served = map[string]uint64{}
+		m.served[r.model] = served
+	}
+	pick := -1
+	bestF, bestS := 0, uint64(0)
+	for _, i := range ok {
+		id := r.cands[i].ID
+		f, s := m.live(id, now), served[id]
+		if pick < 0 || f < bestF || (f == bestF && s < bestS) {
+			pick, bestF, bestS = i, f, s
+		}
+	}
+	served[r.cands[pick].ID]++
+	return pick
+}
+
+// pickWeighted picks, of the candidates ok, by smooth weighted round robin
+// over r.weights for r.model. m.mu is held.
+func (m *memStore) pickWeighted(r *request, ok []int) int {
+	cur := m.swrr[r.model]
+	if cur == nil {
+		cur = map[string]int64{}
+		m.swrr[r.model] = cur
+	}
+	pick := -1
+	var total, best int64
+	for _, i := range ok {
+		id := r.cands[i].ID
+		c := cur[id] + r.weights[i]
+		cur[id] = c
+		total += r.weights[i]
+		if pick < 0 || c > best {
+			pick, best = i, c
+		}
+	}
+	cur[r.cands[pick].ID] = best - total
+	return pick
+}
+
+// pickFree picks, for the exclusive kinds, the first of the candidates ok
+// with no request in flight (for FirstAvailableOptim, the one of the best
+// host tier, and its host is then leased to r.model); -1 when all are busy.
+// m.mu is held.
+func (m *memStore) pickFree(r *request, ok []int, now time.Time) int {
+	pick := -1
+	last := m.last[r.model]
+	bestT := 0
+	for _, i := range ok {
+		c := r.cands[i]
+		if m.live(c.ID, now) > 0 {
+			continue
+		}
+		t := 0
+		if r.kind == FirstAvailableOptim {
+			t = tier(c.Host, last, m.warm[c.Host], r.model, m.busyOther(c.Host, r.model, now))
+		}
+		if pick < 0 || t < bestT {
+			pick, bestT = i, t
+		}
+	}
+	if pick < 0 || r.kind != FirstAvailableOptim {
+		return pick
+	}
+	h := r.cands[pick].Host
+	m.last[r.model] = h
+	m.warm[h] = r.model
+	hl := m.hosts[h]
+	if hl == nil {
+		hl = map[string]hostLease{}
+		m.hosts[h] = hl
+	}
+	hl[r.token] = hostLease{model: r.model, exp: now.Add(r.ttl)}
+	return pick
 }
 
 func (m *memStore) release(_ context.Context, l *Lease, h health) error {

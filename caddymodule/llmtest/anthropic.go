@@ -73,34 +73,8 @@ func (s *Anthropic) serve(w http.ResponseWriter, r *http.Request) {
 		writeAnthropicError(w, http.StatusNotFound, "not_found_error", "Not Found")
 		return
 	}
-	var req struct {
-		Model     string            `json:"model"`
-		MaxTokens *int              `json:"max_tokens"`
-		Messages  []json.RawMessage `json:"messages"`
-		System    json.RawMessage   `json:"system"`
-		Stream    bool              `json:"stream"`
-		Tools     []json.RawMessage `json:"tools"`
-		Thinking  *struct {
-			Type string `json:"type"`
-		} `json:"thinking"`
-	}
-	if err := json.Unmarshal(body, &req); err != nil {
-		writeAnthropicError(w, http.StatusBadRequest, "invalid_request_error", "There was an issue with the JSON body of your request.")
-		return
-	}
-	switch {
-	case req.Model == "":
-		writeAnthropicError(w, http.StatusBadRequest, "invalid_request_error", "model: Field required")
-		return
-	case req.MaxTokens == nil:
-		writeAnthropicError(w, http.StatusBadRequest, "invalid_request_error", "max_tokens: Field required")
-		return
-	case len(req.Messages) == 0:
-		writeAnthropicError(w, http.StatusBadRequest, "invalid_request_error", "messages: Field required")
-		return
-	}
-	if msg, bad := anthropicDanglingTool(req.Messages); bad {
-		writeAnthropicError(w, http.StatusBadRequest, "invalid_request_error", msg)
+	req, ok := decodeAnthropic(w, body)
+	if !ok {
 		return
 	}
 	switch st.fault {
@@ -123,17 +97,91 @@ func (s *Anthropic) serve(w http.ResponseWriter, r *http.Request) {
 		writeAnthropicError(w, http.StatusNotFound, "not_found_error", "model: "+req.Model)
 		return
 	}
+	a := s.answer(req, st, cacheRead, cacheWrite)
+	if !req.Stream {
+		s.writeMessage(w, r, st, a)
+		return
+	}
+	s.stream(w, r, st, a)
+}
 
+// anthropicEvents returns a function that writes one SSE event of type typ
+// (set in data) and flushes it.
+func anthropicEvents(w http.ResponseWriter) func(typ string, data map[string]any) {
+	fl := http.NewResponseController(w)
+	return func(typ string, data map[string]any) {
+		data["type"] = typ
+		b, _ := json.Marshal(data)
+		fmt.Fprintf(w, "event: %s\ndata: %s\n\n", typ, b)
+		fl.Flush()
+	}
+}
+
+// anthropicRequest is the part of a Messages request the fake reads.
+type anthropicRequest struct {
+	Model     string            `json:"model"`
+	MaxTokens *int              `json:"max_tokens"`
+	Messages  []json.RawMessage `json:"messages"`
+	System    json.RawMessage   `json:"system"`
+	Stream    bool              `json:"stream"`
+	Tools     []json.RawMessage `json:"tools"`
+	Thinking  *struct {
+		Type string `json:"type"`
+	} `json:"thinking"`
+}
+
+// decodeAnthropic decodes and checks a Messages request as the real API
+// does; false: it answered with the error.
+func decodeAnthropic(w http.ResponseWriter, body []byte) (*anthropicRequest, bool) {
+	var req anthropicRequest
+	if err := json.Unmarshal(body, &req); err != nil {
+		writeAnthropicError(w, http.StatusBadRequest, "invalid_request_error", "There was an issue with the JSON body of your request.")
+		return nil, false
+	}
+	switch {
+	case req.Model == "":
+		writeAnthropicError(w, http.StatusBadRequest, "invalid_request_error", "model: Field required")
+		return nil, false
+	case req.MaxTokens == nil:
+		writeAnthropicError(w, http.StatusBadRequest, "invalid_request_error", "max_tokens: Field required")
+		return nil, false
+	case len(req.Messages) == 0:
+		writeAnthropicError(w, http.StatusBadRequest, "invalid_request_error", "messages: Field required")
+		return nil, false
+	}
+	if msg, bad := anthropicDanglingTool(req.Messages); bad {
+		writeAnthropicError(w, http.StatusBadRequest, "invalid_request_error", msg)
+		return nil, false
+	}
+	return &req, true
+}
+
+// anthropicSignature is the signature of the fake's thinking blocks.
+const anthropicSignature = "EqQBCgIYAhIM1gbcDa9GJwZA2b3hGgxBdjrkzLoky3dl1pkiMOYds"
+
+// anthropicAnswer is the fake's answer to one request, before it is
+// written as a message or a stream.
+type anthropicAnswer struct {
+	parts    []string         // the text, in stream deltas
+	reason   string           // stop_reason
+	uses     []map[string]any // tool_use blocks
+	thinking string
+	out      int // output_tokens
+	// message is the message object with content.
+	message func(content []any, stop any, output int) map[string]any
+}
+
+// answer is what the fake answers to req: the reply cut at max_tokens, or
+// the tool calls when the request has tools.
+func (s *Anthropic) answer(req *anthropicRequest, st settings, cacheRead, cacheWrite int) anthropicAnswer {
 	prompt := words(req.System)
 	for _, m := range req.Messages {
 		prompt += words(m)
 	}
-	parts := split(st.reply, st.tokens)
-	reason := "end_turn"
-	if *req.MaxTokens > 0 && *req.MaxTokens < len(parts) {
-		parts, reason = parts[:*req.MaxTokens], "max_tokens"
+	a := anthropicAnswer{parts: split(st.reply, st.tokens), reason: "end_turn"}
+	if *req.MaxTokens > 0 && *req.MaxTokens < len(a.parts) {
+		a.parts, a.reason = a.parts[:*req.MaxTokens], "max_tokens"
 	}
-	var uses []map[string]any
 	if len(req.Tools) > 0 {
 		for i, tc := range st.tools {
 			id := tc.ID
@@ -144,69 +192,67 @@ func (s *Anthropic) serve(w http.ResponseWriter, r *http.Request) {
 			if args == nil {
 				args = map[string]any{}
 			}
-			uses = append(uses, map[string]any{"type": "tool_use", "id": id, "name": tc.Name, "input": args})
-			parts, reason = nil, "tool_use"
+			a.uses = append(a.uses, map[string]any{"type": "tool_use", "id": id, "name": tc.Name, "input": args})
+			a.parts, a.reason = nil, "tool_use"
 		}
 	}
-	thinking := ""
 	if req.Thinking != nil && (req.Thinking.Type == "enabled" || req.Thinking.Type == "adaptive") {
-		thinking = st.thinking
+		a.thinking = st.thinking
 	}
-	const signature = "EqQBCgIYAhIM1gbcDa9GJwZA2b3hGgxBdjrkzLoky3dl1pkiMOYds"
-	out := max(len(parts), 1)
+	a.out = max(len(a.parts), 1)
 	id := fmt.Sprintf("msg_01%s%d", s.Name, time.Now().UnixNano())
 	usage := func(output int) map[string]any {
 		return map[string]any{"input_tokens": prompt, "output_tokens": output, "cache_creation_input_tokens": cacheWrite,
 			"cache_read_input_tokens": cacheRead, "service_tier": "standard"}
 	}
-	message := func(content []any, stop any, output int) map[string]any {
+	a.message = func(content []any, stop any, output int) map[string]any {
 		return map[string]any{"id": id, "type": "message", "role": "assistant", "model": req.Model, "content": content,
 			"stop_reason": stop, "stop_sequence": nil, "usage": usage(output)}
 	}
+	return a
+}
 
-	if !req.Stream {
-		if !sleep(r, st.delay) {
-			s.noteCanceled()
-			return
-		}
-		content := []any{}
-		if thinking != "" {
-			content = append(content, map[string]any{"type": "thinking", "thinking": thinking, "signature": signature})
-		}
-		for _, u := range uses {
-			content = append(content, u)
-		}
-		if len(uses) == 0 {
-			content = append(content, map[string]any{"type": "text", "text": strings.Join(parts, "")})
-		}
-		b, _ := json.Marshal(message(content, reason, out))
-		w.Header().Set("Content-Type", "application/json")
-		if st.fault == CutMidStream {
-			cut(w, b[:len(b)/2], len(b))
-			return
-		}
-		w.Write(b)
+// writeMessage answers a request without stream: one JSON message.
+func (s *Anthropic) writeMessage(w http.ResponseWriter, r *http.Request, st settings, a anthropicAnswer) {
+	if !sleep(r, st.delay) {
+		s.noteCanceled()
 		return
 	}
+	content := []any{}
+	if a.thinking != "" {
+		content = append(content, map[string]any{"type": "thinking", "thinking": a.thinking, "signature": anthropicSignature})
+	}
+	for _, u := range a.uses {
+		content = append(content, u)
+	}
+	if len(a.uses) == 0 {
+		content = append(content, map[string]any{"type": "text", "text": strings.Join(a.parts, "")})
+	}
+	b, _ := json.Marshal(a.message(content, a.reason, a.out))
+	w.Header().Set("Content-Type", "application/json")
+	if st.fault == CutMidStream {
+		cut(w, b[:len(b)/2], len(b))
+		return
+	}
+	w.Write(b)
+}
 
+// stream answers a streaming request: the SSE events of the real API
+// (thinking, tool_use or text blocks), with the stream faults.
+func (s *Anthropic) stream(w http.ResponseWriter, r *http.Request, st settings, a anthropicAnswer) {
 	w.Header().Set("Content-Type", "text/event-stream; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-cache")
 	w.WriteHeader(http.StatusOK)
-	fl := http.NewResponseController(w)
-	event := func(typ string, data map[string]any) {
-		data["type"] = typ
-		b, _ := json.Marshal(data)
-		fmt.Fprintf(w, "event: %s\ndata: %s\n\n", typ, b)
-		fl.Flush()
-	}
-	event("message_start", map[string]any{"message": message([]any{}, nil, 1)})
+	event := anthropicEvents(w)
+	uses, parts := a.uses, a.parts
+	event("message_start", map[string]any{"message": a.message([]any{}, nil, 1)})
 	first := 0 // index of the first block after thinking
-	if thinking != "" {
+	if a.thinking != "" {
 		event("content_block_start", map[string]any{"index": 0, "content_block": map[string]any{"type": "thinking", "thinking": ""}})
-		for _, t := range split(thinking, 2) {
+		for _, t := range split(a.thinking, 2) {
 			event("content_block_delta", map[string]any{"index": 0, "delta": map[string]any{"type": "thinking_delta", "thinking": t}})
 		}
-		event("content_block_delta", map[string]any{"index": 0, "delta": map[string]any{"type": "signature_delta", "signature": signature}})
+		event("content_block_delta", map[string]any{"index": 0, "delta": map[string]any{"type": "signature_delta", "signature": anthropicSignature}})
 		event("content_block_stop", map[string]any{"index": 0})
 		first = 1
 	}
@@ -218,8 +264,7 @@ func (s *Anthropic) serve(w http.ResponseWriter, r *http.Request) {
 			event("ping", map[string]any{})
 		}
 		args, _ := json.Marshal(u["input"])
-		half := len(args) / 2
-		half = runeStart(args, half)
+		half := runeStart(args, len(args)/2)
 		for i, frag := range []string{"", string(args[:half]), string(args[half:])} {
 			if st.fault == CutMidStream && i == 2 {
 				panic(http.ErrAbortHandler)
@@ -264,8 +309,8 @@ func (s *Anthropic) serve(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	event("content_block_stop", map[string]any{"index": last})
-	event("message_delta", map[string]any{"delta": map[string]any{"stop_reason": reason, "stop_sequence": nil},
-		"usage": map[string]any{"output_tokens": out}})
+	event("message_delta", map[string]any{"delta": map[string]any{"stop_reason": a.reason, "stop_sequence": nil},
+		"usage": map[string]any{"output_tokens": a.out}})
 	event("message_stop", map[string]any{})
 }
 

@@ -467,7 +467,7 @@ type shape struct {
 
 // answer writes a chat or generate reply, streamed (NDJSON) or not.
 func (s *Ollama) answer(w http.ResponseWriter, r *http.Request, req ollamaReq, st settings, prompt int, sh shape) {
-	field, content, toolLine, tool, think, extra := sh.field, sh.content, sh.toolLine, sh.tool, sh.think, sh.extra
+	field, content, tool, extra := sh.field, sh.content, sh.tool, sh.extra
 	parts := split(st.reply, st.tokens)
 	reason := "stop"
 	if n := req.Options.NumPredict; n != nil && *n > 0 && *n < len(parts) {
@@ -496,30 +496,52 @@ func (s *Ollama) answer(w http.ResponseWriter, r *http.Request, req ollamaReq, s
 		}
 		return l
 	}
+	a := ollamaAnswer{parts: parts, base: base, final: final}
 	if req.Stream != nil && !*req.Stream {
-		if !sleep(r, st.delay) {
-			s.noteCanceled()
-			return
-		}
-		l := final(strings.Join(parts, ""))
-		if tool {
-			for k, v := range toolLine() {
-				l[k] = v
-			}
-		}
-		if think != nil {
-			m, _ := l["message"].(map[string]any)
-			m["thinking"] = st.thinking
-		}
-		out, _ := json.Marshal(l)
-		w.Header().Set("Content-Type", "application/json; charset=utf-8")
-		if st.fault == CutMidStream {
-			cut(w, out[:len(out)/2], len(out))
-			return
-		}
-		w.Write(out)
+		s.writeOllama(w, r, st, sh, a)
 		return
 	}
+	s.streamOllama(w, r, st, sh, a)
+}
+
+// ollamaAnswer is the fake's answer to one request, before it is written
+// whole or as NDJSON lines.
+type ollamaAnswer struct {
+	parts []string          // the reply, one line each when streamed
+	base  func() line       // a line with model and created_at
+	final func(string) line // the last line (done, counts), with text
+}
+
+// writeOllama answers a request with stream false: one JSON object.
+func (s *Ollama) writeOllama(w http.ResponseWriter, r *http.Request, st settings, sh shape, a ollamaAnswer) {
+	if !sleep(r, st.delay) {
+		s.noteCanceled()
+		return
+	}
+	l := a.final(strings.Join(a.parts, ""))
+	if sh.tool {
+		for k, v := range sh.toolLine() {
+			l[k] = v
+		}
+	}
+	if sh.think != nil {
+		m, _ := l["message"].(map[string]any)
+		m["thinking"] = st.thinking
+	}
+	out, _ := json.Marshal(l)
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	if st.fault == CutMidStream {
+		cut(w, out[:len(out)/2], len(out))
+		return
+	}
+	w.Write(out)
+}
+
+// streamOllama answers a streaming request: NDJSON lines (thinking, the
+// tool call, the text), then the final line, with the stream faults.
+func (s *Ollama) streamOllama(w http.ResponseWriter, r *http.Request, st settings, sh shape, a ollamaAnswer) {
+	field, content, toolLine, tool, think := sh.field, sh.content, sh.toolLine, sh.tool, sh.think
+	parts, base := a.parts, a.base
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.WriteHeader(http.StatusOK)
 	fl := http.NewResponseController(w)
@@ -576,7 +598,7 @@ func (s *Ollama) answer(w http.ResponseWriter, r *http.Request, req ollamaReq, s
 			return
 		}
 	}
-	emit(final(""))
+	emit(a.final(""))
 }
 
 func (s *Ollama) embed(w http.ResponseWriter, r *http.Request, body []byte, st settings) {

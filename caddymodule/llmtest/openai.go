@@ -199,15 +199,98 @@ func RefusedURL() string {
 
 func (s *OpenAI) serve(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
+	st, done := s.admit(r, body)
+	defer done()
+
+	switch {
+	case r.Method == http.MethodGet && r.URL.Path == "/health":
+		if st.fault == Fail500 || st.fault == Hang {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+		return
+	case r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/models"):
+		s.listModels(w, st.models)
+		return
+	case r.Method != http.MethodPost || !strings.HasSuffix(r.URL.Path, "/chat/completions"):
+		writeOpenAIError(w, http.StatusNotFound, "invalid_request_error", "", "Unknown request URL: "+r.Method+" "+r.URL.Path)
+		return
+	}
+
+	var req openAIChatRequest
+	if err := json.Unmarshal(body, &req); err != nil {
+		writeOpenAIError(w, http.StatusBadRequest, "invalid_request_error", "", "We could not parse the JSON body of your request.")
+		return
+	}
+	if s.serveFault(w, r, st.fault) {
+		return
+	}
+	if req.Model == "" || len(req.Messages) == 0 {
+		writeOpenAIError(w, http.StatusBadRequest, "invalid_request_error", "messages", "'messages' and 'model' are required.")
+		return
+	}
+	if param, msg, bad := openAIDanglingTool(req.Messages); bad {
+		writeOpenAIError(w, http.StatusBadRequest, "invalid_request_error", param, msg)
+		return
+	}
+	c := openAIChat{req: &req, id: fmt.Sprintf("chatcmpl-%s-%d", s.Name, time.Now().UnixNano()), created: time.Now().Unix()}
+	for _, m := range req.Messages {
+		c.prompt += len(strings.Fields(string(m)))
+	}
+	reply := st.reply
+	if st.echo != nil {
+		var last struct {
+			Content string `json:"content"`
+		}
+		_ = json.Unmarshal(req.Messages[len(req.Messages)-1], &last)
+		reply = *st.echo + last.Content
+	}
+	c.parts = split(reply, st.tokens)
+	if !req.Stream {
+		if !sleep(r, st.delay) {
+			return
+		}
+		out, _ := json.Marshal(map[string]any{
+			"id": c.id, "object": "chat.completion", "created": c.created, "model": req.Model,
+			"choices": []any{map[string]any{"index": 0, "message": map[string]any{"role": "assistant", "content": reply},
+				"logprobs": nil, "finish_reason": "stop"}},
+			"usage": c.usage(),
+		})
+		w.Header().Set("Content-Type", "application/json")
+		if st.fault == CutMidStream {
+			cut(w, out[:len(out)/2], len(out))
+			return
+		}
+		w.Write(out)
+		return
+	}
+	s.streamChat(w, r, st, c, done)
+}
+
+// openAISettings is what the fake is set to answer, read under its lock.
+type openAISettings struct {
+	reply  string
+	tokens int
+	delay  time.Duration
+	fault  Fault
+	models []string
+	gate   chan struct{}
+	echo   *string
+}
+
+// admit records the request, takes the settings (a Fail500 every failN
+// chats) and counts a POST in flight until done is called (once is enough;
+// more are no-ops).
+func (s *OpenAI) admit(r *http.Request, body []byte) (st openAISettings, done func()) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.requests = append(s.requests, Request{Method: r.Method, Path: r.URL.Path, Header: r.Header.Clone(), Body: body})
-	reply, tokens, delay, fault, models, gate, echo := s.reply, s.tokens, s.delay, s.fault, s.models, s.gate, s.echo
+	st = openAISettings{reply: s.reply, tokens: s.tokens, delay: s.delay, fault: s.fault, models: s.models, gate: s.gate, echo: s.echo}
 	if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/chat/completions") && s.failN > 0 {
-		if s.chats++; s.chats%s.failN == 0 && fault == NoFault {
-			fault = Fail500
+		if s.chats++; s.chats%s.failN == 0 && st.fault == NoFault {
+			st.fault = Fail500
 		}
 	}
-	done := func() {}
+	done = func() {}
 	if r.Method == http.MethodPost {
 		s.inflight++
 		s.peak = max(s.peak, s.inflight)
@@ -219,102 +302,60 @@ func (s *OpenAI) serve(w http.ResponseWriter, r *http.Request) {
 				s.mu.Unlock()
 			})
 		}
-		defer done()
 	}
-	s.mu.Unlock()
+	return st, done
+}
 
-	switch {
-	case r.Method == http.MethodGet && r.URL.Path == "/health":
-		if fault == Fail500 || fault == Hang {
-			w.WriteHeader(http.StatusServiceUnavailable)
-		}
-		return
-	case r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/models"):
-		s.listModels(w, models)
-		return
-	case r.Method != http.MethodPost || !strings.HasSuffix(r.URL.Path, "/chat/completions"):
-		writeOpenAIError(w, http.StatusNotFound, "invalid_request_error", "", "Unknown request URL: "+r.Method+" "+r.URL.Path)
-		return
-	}
+// openAIChatRequest is the part of a chat completion request the fake
+// reads.
+type openAIChatRequest struct {
+	Model         string `json:"model"`
+	Stream        bool   `json:"stream"`
+	StreamOptions *struct {
+		IncludeUsage bool `json:"include_usage"`
+	} `json:"stream_options"`
+	Messages []json.RawMessage `json:"messages"`
+}
 
-	var req struct {
-		Model         string `json:"model"`
-		Stream        bool   `json:"stream"`
-		StreamOptions *struct {
-			IncludeUsage bool `json:"include_usage"`
-		} `json:"stream_options"`
-		Messages []json.RawMessage `json:"messages"`
-	}
-	if err := json.Unmarshal(body, &req); err != nil {
-		writeOpenAIError(w, http.StatusBadRequest, "invalid_request_error", "", "We could not parse the JSON body of your request.")
-		return
-	}
-	if s.serveFault(w, r, fault) {
-		return
-	}
-	if req.Model == "" || len(req.Messages) == 0 {
-		writeOpenAIError(w, http.StatusBadRequest, "invalid_request_error", "messages", "'messages' and 'model' are required.")
-		return
-	}
-	if param, msg, bad := openAIDanglingTool(req.Messages); bad {
-		writeOpenAIError(w, http.StatusBadRequest, "invalid_request_error", param, msg)
-		return
-	}
-	prompt := 0
-	for _, m := range req.Messages {
-		prompt += len(strings.Fields(string(m)))
-	}
-	if echo != nil {
-		var last struct {
-			Content string `json:"content"`
-		}
-		_ = json.Unmarshal(req.Messages[len(req.Messages)-1], &last)
-		reply = *echo + last.Content
-	}
-	parts := split(reply, tokens)
-	id := fmt.Sprintf("chatcmpl-%s-%d", s.Name, time.Now().UnixNano())
-	created := time.Now().Unix()
-	if !req.Stream {
-		if !sleep(r, delay) {
-			return
-		}
-		out, _ := json.Marshal(map[string]any{
-			"id": id, "object": "chat.completion", "created": created, "model": req.Model,
-			"choices": []any{map[string]any{"index": 0, "message": map[string]any{"role": "assistant", "content": reply},
-				"logprobs": nil, "finish_reason": "stop"}},
-			"usage": map[string]any{"prompt_tokens": prompt, "completion_tokens": len(parts), "total_tokens": prompt + len(parts)},
-		})
-		w.Header().Set("Content-Type", "application/json")
-		if fault == CutMidStream {
-			cut(w, out[:len(out)/2], len(out))
-			return
-		}
-		w.Write(out)
-		return
-	}
+// openAIChat is one chat completion the fake answers.
+type openAIChat struct {
+	req     *openAIChatRequest
+	id      string
+	created int64
+	prompt  int      // prompt tokens
+	parts   []string // the reply, one delta each
+}
+
+func (c openAIChat) usage() map[string]any {
+	return map[string]any{"prompt_tokens": c.prompt, "completion_tokens": len(c.parts), "total_tokens": c.prompt + len(c.parts)}
+}
+
+// streamChat answers a streaming chat completion: chunks, the usage chunk
+// when asked, [DONE]; done is called before [DONE] leaves.
+func (s *OpenAI) streamChat(w http.ResponseWriter, r *http.Request, st openAISettings, c openAIChat, done func()) {
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-cache")
 	w.WriteHeader(http.StatusOK)
 	fl := http.NewResponseController(w)
 	chunk := func(delta map[string]any, finish any) {
-		b, _ := json.Marshal(map[string]any{"id": id, "object": "chat.completion.chunk", "created": created, "model": req.Model,
+		b, _ := json.Marshal(map[string]any{"id": c.id, "object": "chat.completion.chunk", "created": c.created, "model": c.req.Model,
 			"choices": []any{map[string]any{"index": 0, "delta": delta, "logprobs": nil, "finish_reason": finish}}})
 		fmt.Fprintf(w, "data: %s\n\n", b)
 		fl.Flush()
 	}
 	chunk(map[string]any{"role": "assistant", "content": ""}, nil)
-	for i, p := range parts {
-		if fault == CutMidStream && i == len(parts)/2 {
+	for i, p := range c.parts {
+		if st.fault == CutMidStream && i == len(c.parts)/2 {
 			panic(http.ErrAbortHandler) // drops the connection without a clean end
 		}
-		if !sleep(r, delay) {
+		if !sleep(r, st.delay) {
 			s.noteCanceled()
 			return
 		}
 		chunk(map[string]any{"content": p}, nil)
-		if i == 0 && gate != nil {
+		if i == 0 && st.gate != nil {
 			select {
-			case <-gate:
+			case <-st.gate:
 			case <-r.Context().Done():
 				s.noteCanceled()
 				return
@@ -322,9 +363,9 @@ func (s *OpenAI) serve(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	chunk(map[string]any{}, "stop")
-	if req.StreamOptions != nil && req.StreamOptions.IncludeUsage {
-		b, _ := json.Marshal(map[string]any{"id": id, "object": "chat.completion.chunk", "created": created, "model": req.Model,
-			"choices": []any{}, "usage": map[string]any{"prompt_tokens": prompt, "completion_tokens": len(parts), "total_tokens": prompt + len(parts)}})
+	if c.req.StreamOptions != nil && c.req.StreamOptions.IncludeUsage {
+		b, _ := json.Marshal(map[string]any{"id": c.id, "object": "chat.completion.chunk", "created": c.created, "model": c.req.Model,
+			"choices": []any{}, "usage": c.usage()})
 		fmt.Fprintf(w, "data: %s\n\n", b)
 	}
 	// The answer is complete once [DONE] leaves: stop counting the request

@@ -50,16 +50,7 @@ func (s *OpenAIPlus) serve(w http.ResponseWriter, r *http.Request) {
 	tools, fault, delay, bow := s.tools, s.fault, s.delay, s.bow
 	s.mu.Unlock()
 	embeddings := r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/embeddings")
-	var req struct {
-		Model         string            `json:"model"`
-		Stream        bool              `json:"stream"`
-		Tools         []json.RawMessage `json:"tools"`
-		Messages      []json.RawMessage `json:"messages"`
-		Input         json.RawMessage   `json:"input"`
-		StreamOptions *struct {
-			IncludeUsage bool `json:"include_usage"`
-		} `json:"stream_options"`
-	}
+	var req plusRequest
 	toolCall := r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/chat/completions") && len(tools) > 0
 	if embeddings && fault != NoFault && fault != CutMidStream { // an answer's fault, as on chat
 		s.mu.Lock()
@@ -88,6 +79,25 @@ func (s *OpenAIPlus) serve(w http.ResponseWriter, r *http.Request) {
 		writeOpenAIError(w, http.StatusBadRequest, "invalid_request_error", param, msg)
 		return
 	}
+	s.answerToolCalls(w, &req, tools)
+}
+
+// plusRequest is the part of a chat completion or embeddings request the
+// fake reads.
+type plusRequest struct {
+	Model         string            `json:"model"`
+	Stream        bool              `json:"stream"`
+	Tools         []json.RawMessage `json:"tools"`
+	Messages      []json.RawMessage `json:"messages"`
+	Input         json.RawMessage   `json:"input"`
+	StreamOptions *struct {
+		IncludeUsage bool `json:"include_usage"`
+	} `json:"stream_options"`
+}
+
+// answerToolCalls answers a chat completion with the tool calls set, as a
+// JSON completion or as a stream whose arguments come in two fragments.
+func (s *OpenAIPlus) answerToolCalls(w http.ResponseWriter, req *plusRequest, tools []ToolCall) {
 	prompt := 0
 	for _, m := range req.Messages {
 		prompt += words(m)

@@ -269,107 +269,7 @@ each answer's "class", or the feature name when "exists" is true) and
 on the same sample.
 `,
 		Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			c.SilenceUsage = true
-			f := c.Flags()
-			dir, _ := f.GetString("dataset-dir")
-			extra, _ := f.GetStringArray("dataset-path")
-			promptsDir, _ := f.GetString("prompts-dir")
-			outDir, _ := f.GetString("output-dir")
-			model, _ := f.GetString("model-name")
-			temp, _ := f.GetFloat64("temperature")
-			batchSize, _ := f.GetInt("batch-save-size")
-			dry, _ := f.GetBool("dry-run")
-			nSample, _ := f.GetInt("n-sample")
-			textCol, _ := f.GetString("text-column-name")
-			fieldCol, _ := f.GetString("field-column-name")
-			seed, _ := f.GetUint64("seed")
-			idField, _ := f.GetString("id-field")
-			noXLSX, _ := f.GetBool("no-xlsx")
-			paths := append([]string(nil), extra...)
-			if dir != "" {
-				found, err := filepath.Glob(filepath.Join(dir, "*.jsonl"))
-				if err != nil {
-					return err
-				}
-				sort.Strings(found)
-				paths = append(paths, found...)
-			}
-			if len(paths) == 0 {
-				return fmt.Errorf("no dataset: give --dataset-dir with *.jsonl files or --dataset-path")
-			}
-			srcs, err := sources(paths, "", idField)
-			if err != nil {
-				return err
-			}
-			features, err := LoadFeatures(promptsDir)
-			if err != nil {
-				return err
-			}
-			w := c.ErrOrStderr()
-			if dry {
-				for _, s := range srcs {
-					n := s.Count()
-					if nSample > 0 {
-						probe := &Classifier{FieldColumn: fieldCol}
-						keep, err := Sample(s, nSample, seed, probe.field)
-						if err != nil {
-							return err
-						}
-						n = len(keep)
-					}
-					fmt.Fprintf(c.OutOrStdout(), "%s: %d records to classify × %d features = %d requests\n", s.Path, n, len(features), n*len(features))
-				}
-				return nil
-			}
-			if err := os.MkdirAll(outDir, 0o755); err != nil {
-				return err
-			}
-			cl, err := newClient(c)
-			if err != nil {
-				return err
-			}
-			ctx, cancel := signalContext(c)
-			defer cancel()
-			var partial error
-			for _, s := range srcs {
-				name := filepath.Base(stem(s.Path))
-				task := &Classifier{Client: cl, Model: model, Temperature: temp, Features: features,
-					TextField: textCol, FieldColumn: fieldCol, Dataset: name}
-				records := chain([]Source{s})
-				total := 0
-				if nSample > 0 {
-					keep, err := Sample(s, nSample, seed, task.field)
-					if err != nil {
-						return err
-					}
-					records, total = filter(records, keep), len(keep)
-				} else {
-					total = s.Count()
-				}
-				o := runOptions(c, "classify "+name)
-				o.BatchSize, o.Total = batchSize, total
-				o.Output = filepath.Join(outDir, name+".jsonl")
-				sum, err := Run(ctx, records, task, o)
-				if err := interrupted(w, sum, err, o.Output); err != nil {
-					return err
-				}
-				if err := WriteCleanLabels(o.Output, filepath.Join(outDir, name+"_clean_labels.jsonl")); err != nil {
-					return err
-				}
-				if !noXLSX {
-					if err := WriteXLSX(o.Output, filepath.Join(outDir, name+".xlsx"), features); err != nil {
-						return err
-					}
-				}
-				fmt.Fprintf(w, "%s → %s\n", o.Label, o.Output)
-				sum.Print(w)
-				if err := sum.Err(); err != nil {
-					partial = err
-				}
-			}
-			return partial
-		},
+		RunE: runClassifier,
 	}
 	routerFlags(c)
 	f := c.Flags()
@@ -391,6 +291,129 @@ on the same sample.
 	return c
 }
 
+// runClassifier runs genai-classifier: every dataset in turn.
+func runClassifier(c *cobra.Command, _ []string) error {
+	c.SilenceUsage = true
+	f := c.Flags()
+	dir, _ := f.GetString("dataset-dir")
+	extra, _ := f.GetStringArray("dataset-path")
+	promptsDir, _ := f.GetString("prompts-dir")
+	outDir, _ := f.GetString("output-dir")
+	model, _ := f.GetString("model-name")
+	temp, _ := f.GetFloat64("temperature")
+	batchSize, _ := f.GetInt("batch-save-size")
+	dry, _ := f.GetBool("dry-run")
+	nSample, _ := f.GetInt("n-sample")
+	textCol, _ := f.GetString("text-column-name")
+	fieldCol, _ := f.GetString("field-column-name")
+	seed, _ := f.GetUint64("seed")
+	idField, _ := f.GetString("id-field")
+	noXLSX, _ := f.GetBool("no-xlsx")
+	paths, err := datasetPaths(dir, extra)
+	if err != nil {
+		return err
+	}
+	srcs, err := sources(paths, "", idField)
+	if err != nil {
+		return err
+	}
+	features, err := LoadFeatures(promptsDir)
+	if err != nil {
+		return err
+	}
+	w := c.ErrOrStderr()
+	if dry {
+		for _, s := range srcs {
+			probe := &Classifier{FieldColumn: fieldCol}
+			_, n, err := sampled(s, nSample, seed, probe.field)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(c.OutOrStdout(), "%s: %d records to classify × %d features = %d requests\n", s.Path, n, len(features), n*len(features))
+		}
+		return nil
+	}
+	if err := os.MkdirAll(outDir, 0o755); err != nil {
+		return err
+	}
+	cl, err := newClient(c)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := signalContext(c)
+	defer cancel()
+	var partial error
+	for _, s := range srcs {
+		name := filepath.Base(stem(s.Path))
+		task := &Classifier{Client: cl, Model: model, Temperature: temp, Features: features,
+			TextField: textCol, FieldColumn: fieldCol, Dataset: name}
+		records, total, err := sampled(s, nSample, seed, task.field)
+		if err != nil {
+			return err
+		}
+		o := runOptions(c, "classify "+name)
+		o.BatchSize, o.Total = batchSize, total
+		o.Output = filepath.Join(outDir, name+".jsonl")
+		sum, err := Run(ctx, records, task, o)
+		if err := interrupted(w, sum, err, o.Output); err != nil {
+			return err
+		}
+		if err := writeLabels(o.Output, filepath.Join(outDir, name), features, noXLSX); err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "%s → %s\n", o.Label, o.Output)
+		sum.Print(w)
+		if err := sum.Err(); err != nil {
+			partial = err
+		}
+	}
+	return partial
+}
+
+// datasetPaths is the dataset files: extra, then dir's *.jsonl in name
+// order.
+func datasetPaths(dir string, extra []string) ([]string, error) {
+	paths := append([]string(nil), extra...)
+	if dir != "" {
+		found, err := filepath.Glob(filepath.Join(dir, "*.jsonl"))
+		if err != nil {
+			return nil, err
+		}
+		sort.Strings(found)
+		paths = append(paths, found...)
+	}
+	if len(paths) == 0 {
+		return nil, fmt.Errorf("no dataset: give --dataset-dir with *.jsonl files or --dataset-path")
+	}
+	return paths, nil
+}
+
+// sampled is the records of s to classify and their number: n drawn per
+// field with seed, or all of them when n ≤ 0.
+func sampled(s Source, n int, seed uint64, field func(Record) string) (func(func(Record, error) bool), int, error) {
+	records := chain([]Source{s})
+	if n <= 0 {
+		return records, s.Count(), nil
+	}
+	keep, err := Sample(s, n, seed, field)
+	if err != nil {
+		return nil, 0, err
+	}
+	return filter(records, keep), len(keep), nil
+}
+
+// writeLabels writes, from a classifier's output, base+"_clean_labels.jsonl"
+// and, unless noXLSX, base+".xlsx".
+func writeLabels(output, base string, features []Feature, noXLSX bool) error {
+	if err := WriteCleanLabels(output, base+"_clean_labels.jsonl"); err != nil {
+		return err
+	}
+	if noXLSX {
+		return nil
+	}
+	return WriteXLSX(output, base+".xlsx", features)
+}
+
 func augmentCommand() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "genai-data-augmentation --dataset-path FILE --prompt-file FILE --labels a,b [flags]",
@@ -405,96 +428,7 @@ are filled in. Output lines: {"id": "<label>#<n>", "<text column>": …,
 "<label column>": …, "examples": [ids of the examples shown]}.
 `,
 		Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			c.SilenceUsage = true
-			f := c.Flags()
-			path, _ := f.GetString("dataset-path")
-			typ, _ := f.GetString("dataset-type")
-			promptFile, _ := f.GetString("prompt-file")
-			labelsFlag, _ := f.GetString("labels")
-			nSamples, _ := f.GetInt("n-samples")
-			nExamples, _ := f.GetInt("n-examples")
-			poolSize, _ := f.GetInt("samples-as-examples")
-			model, _ := f.GetString("model-name")
-			temp, _ := f.GetFloat64("temperature")
-			batchSize, _ := f.GetInt("batch-save-size")
-			dry, _ := f.GetBool("dry-run")
-			output, _ := f.GetString("output")
-			outDir, _ := f.GetString("output-dir")
-			textCol, _ := f.GetString("text-column-name")
-			labelCol, _ := f.GetString("label-column-name")
-			seed, _ := f.GetUint64("seed")
-			idField, _ := f.GetString("id-field")
-			var labels []string
-			for _, l := range strings.Split(labelsFlag, ",") {
-				if l = strings.TrimSpace(l); l != "" {
-					labels = append(labels, l)
-				}
-			}
-			if len(labels) == 0 {
-				return fmt.Errorf("--labels is required (comma-separated)")
-			}
-			srcs, err := sources([]string{path}, typ, idField)
-			if err != nil {
-				return err
-			}
-			prompt, err := readSmall(promptFile, 1<<20)
-			if err != nil {
-				return fmt.Errorf("--prompt-file: %w", err)
-			}
-			for r, err := range srcs[0].Records() {
-				var le *LineError
-				if errors.As(err, &le) {
-					continue
-				}
-				if err != nil {
-					return err
-				}
-				for _, col := range []string{textCol, labelCol} {
-					if _, ok := r.Fields[col]; !ok {
-						return fmt.Errorf("%s:%d: column %q not in the record (its fields: %s; use --text-column-name / --label-column-name)",
-							r.File, r.Line, col, strings.Join(r.Names(), ", "))
-					}
-				}
-				break
-			}
-			pools, err := Pools(srcs[0], textCol, labelCol, labels, max(poolSize, nExamples), seed)
-			if err != nil {
-				return err
-			}
-			if dry {
-				for _, l := range labels {
-					fmt.Fprintf(c.OutOrStdout(), "label %s: %d examples in the pool, %d samples to write\n", l, len(pools[l]), nSamples)
-				}
-				return nil
-			}
-			if output == "" {
-				if outDir == "" {
-					outDir = filepath.Dir(path)
-				}
-				output = filepath.Join(outDir, filepath.Base(stem(path))+".augmented.jsonl")
-			}
-			if err := os.MkdirAll(filepath.Dir(output), 0o755); err != nil {
-				return err
-			}
-			cl, err := newClient(c)
-			if err != nil {
-				return err
-			}
-			ctx, cancel := signalContext(c)
-			defer cancel()
-			task := &Augmenter{Client: cl, Model: model, Temperature: temp, Prompt: strings.TrimSpace(string(prompt)),
-				Pools: pools, NExamples: nExamples, Seed: seed, TextCol: textCol, LabelCol: labelCol}
-			o := runOptions(c, "augment")
-			o.BatchSize, o.Total, o.Output = batchSize, len(labels)*nSamples, output
-			sum, err := Run(ctx, Units(labels, nSamples), task, o)
-			if err := interrupted(c.ErrOrStderr(), sum, err, o.Output); err != nil {
-				return err
-			}
-			fmt.Fprintf(c.ErrOrStderr(), "%s → %s\n", o.Label, o.Output)
-			sum.Print(c.ErrOrStderr())
-			return sum.Err()
-		},
+		RunE: runAugment,
 	}
 	routerFlags(c)
 	f := c.Flags()
@@ -518,6 +452,114 @@ are filled in. Output lines: {"id": "<label>#<n>", "<text column>": …,
 	_ = c.MarkFlagRequired("prompt-file")
 	_ = c.MarkFlagRequired("labels")
 	return c
+}
+
+// runAugment runs genai-data-augmentation.
+func runAugment(c *cobra.Command, _ []string) error {
+	c.SilenceUsage = true
+	f := c.Flags()
+	path, _ := f.GetString("dataset-path")
+	typ, _ := f.GetString("dataset-type")
+	promptFile, _ := f.GetString("prompt-file")
+	labelsFlag, _ := f.GetString("labels")
+	nSamples, _ := f.GetInt("n-samples")
+	nExamples, _ := f.GetInt("n-examples")
+	poolSize, _ := f.GetInt("samples-as-examples")
+	model, _ := f.GetString("model-name")
+	temp, _ := f.GetFloat64("temperature")
+	batchSize, _ := f.GetInt("batch-save-size")
+	dry, _ := f.GetBool("dry-run")
+	output, _ := f.GetString("output")
+	outDir, _ := f.GetString("output-dir")
+	textCol, _ := f.GetString("text-column-name")
+	labelCol, _ := f.GetString("label-column-name")
+	seed, _ := f.GetUint64("seed")
+	idField, _ := f.GetString("id-field")
+	labels := splitLabels(labelsFlag)
+	if len(labels) == 0 {
+		return fmt.Errorf("--labels is required (comma-separated)")
+	}
+	srcs, err := sources([]string{path}, typ, idField)
+	if err != nil {
+		return err
+	}
+	prompt, err := readSmall(promptFile, 1<<20)
+	if err != nil {
+		return fmt.Errorf("--prompt-file: %w", err)
+	}
+	if err := checkColumns(srcs[0], textCol, labelCol); err != nil {
+		return err
+	}
+	pools, err := Pools(srcs[0], textCol, labelCol, labels, max(poolSize, nExamples), seed)
+	if err != nil {
+		return err
+	}
+	if dry {
+		for _, l := range labels {
+			fmt.Fprintf(c.OutOrStdout(), "label %s: %d examples in the pool, %d samples to write\n", l, len(pools[l]), nSamples)
+		}
+		return nil
+	}
+	if output == "" {
+		if outDir == "" {
+			outDir = filepath.Dir(path)
+		}
+		output = filepath.Join(outDir, filepath.Base(stem(path))+".augmented.jsonl")
+	}
+	if err := os.MkdirAll(filepath.Dir(output), 0o755); err != nil {
+		return err
+	}
+	cl, err := newClient(c)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := signalContext(c)
+	defer cancel()
+	task := &Augmenter{Client: cl, Model: model, Temperature: temp, Prompt: strings.TrimSpace(string(prompt)),
+		Pools: pools, NExamples: nExamples, Seed: seed, TextCol: textCol, LabelCol: labelCol}
+	o := runOptions(c, "augment")
+	o.BatchSize, o.Total, o.Output = batchSize, len(labels)*nSamples, output
+	sum, err := Run(ctx, Units(labels, nSamples), task, o)
+	if err := interrupted(c.ErrOrStderr(), sum, err, o.Output); err != nil {
+		return err
+	}
+	fmt.Fprintf(c.ErrOrStderr(), "%s → %s\n", o.Label, o.Output)
+	sum.Print(c.ErrOrStderr())
+	return sum.Err()
+}
+
+// splitLabels is the comma-separated labels of --labels, trimmed, without
+// empty ones.
+func splitLabels(s string) []string {
+	var labels []string
+	for _, l := range strings.Split(s, ",") {
+		if l = strings.TrimSpace(l); l != "" {
+			labels = append(labels, l)
+		}
+	}
+	return labels
+}
+
+// checkColumns checks that the first readable record of src has the text
+// and label columns.
+func checkColumns(src Source, textCol, labelCol string) error {
+	for r, err := range src.Records() {
+		var le *LineError
+		if errors.As(err, &le) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		for _, col := range []string{textCol, labelCol} {
+			if _, ok := r.Fields[col]; !ok {
+				return fmt.Errorf("%s:%d: column %q not in the record (its fields: %s; use --text-column-name / --label-column-name)",
+					r.File, r.Line, col, strings.Join(r.Names(), ", "))
+			}
+		}
+		break
+	}
+	return nil
 }
 
 // interrupted turns a run's error into the command's: after SIGINT or

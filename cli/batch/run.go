@@ -112,15 +112,7 @@ var ErrCheck = errors.New("nothing was sent")
 // o.Output as results arrive.
 func Run(ctx context.Context, records iter.Seq2[Record, error], task Task, o Options) (Summary, error) {
 	start := time.Now()
-	if o.Workers <= 0 {
-		o.Workers = 1
-	}
-	if o.BatchSize <= 0 {
-		o.BatchSize = 8
-	}
-	if o.Failed == "" {
-		o.Failed = strings.TrimSuffix(o.Output, ".jsonl") + ".failed.jsonl"
-	}
+	o = o.withDefaults()
 	sum := Summary{Reasons: map[string]int{}, FailedFile: o.Failed}
 	done, err := LoadDone(o.Output)
 	if err != nil {
@@ -145,131 +137,25 @@ func Run(ctx context.Context, records iter.Seq2[Record, error], task Task, o Opt
 	prog := newProgress(o)
 	defer prog.close()
 
-	// results carries finished batches and reader-side failures to the
-	// writer (this goroutine); jobs carries batches to the workers.
-	results := make(chan []Result, o.Workers)
-	jobs := make(chan []Record, o.Workers)
-	var fatal error
-	var checked bool
-	var readerErr error
+	rn := &runner{ctx: ctx, cancel: cancel, task: task, o: o, done: done, prog: prog,
+		out: out, failed: failed, sum: &sum,
+		results: make(chan []Result, o.Workers), jobs: make(chan []Record, o.Workers),
+		first: make(chan error, 1)}
 	var wg sync.WaitGroup
 	for range o.Workers {
 		wg.Go(func() {
-			for b := range jobs {
-				results <- task.Process(ctx, b)
+			for b := range rn.jobs {
+				rn.results <- task.Process(ctx, b)
 			}
 		})
 	}
-	// The first record is checked here, before any request.
-	first := make(chan error, 1)
 	var readWG sync.WaitGroup
-	readWG.Go(func() {
-		defer close(jobs)
-		seen := map[string]int{}
-		var batch []Record
-		send := func(rs []Result) bool {
-			select {
-			case results <- rs:
-				return true
-			case <-ctx.Done():
-				return false
-			}
-		}
-		for {
-			r, err, ok := next()
-			if !ok {
-				break
-			}
-			var le *LineError
-			switch {
-			case errors.As(err, &le):
-				if !send([]Result{{Rec: r, Err: le}}) {
-					return
-				}
-				continue
-			case err != nil:
-				readerErr = err
-				if !checked {
-					first <- err
-					checked = true
-				}
-				return
-			}
-			cerr := task.Check(r)
-			if !checked {
-				checked = true
-				if cerr != nil {
-					first <- fmt.Errorf("%s:%d: %w (%w)", r.File, r.Line, cerr, ErrCheck)
-					return
-				}
-				first <- nil
-			}
-			if at, dup := seen[r.ID]; dup {
-				cerr = fmt.Errorf("duplicate id %q (first at line %d)", r.ID, at)
-			} else {
-				seen[r.ID] = r.Line
-				if done[r.ID] {
-					prog.skip()
-					continue
-				}
-			}
-			if cerr != nil {
-				if !send([]Result{{Rec: r, Err: cerr}}) {
-					return
-				}
-				continue
-			}
-			batch = append(batch, r)
-			if len(batch) == o.BatchSize {
-				select {
-				case jobs <- batch:
-				case <-ctx.Done():
-					return
-				}
-				batch = nil
-			}
-		}
-		if !checked {
-			first <- nil
-			checked = true
-		}
-		if len(batch) > 0 {
-			select {
-			case jobs <- batch:
-			case <-ctx.Done():
-			}
-		}
-	})
-	handle := func(rs []Result) {
-		for _, r := range rs {
-			if err := write(out, failed, r); err != nil && fatal == nil {
-				fatal = err
-				cancel()
-			}
-			var le *LineError
-			switch {
-			case errors.As(r.Err, &le):
-				sum.Malformed++
-				prog.fail()
-				prog.println("unreadable input: " + le.Error())
-			case r.Err != nil:
-				sum.Failed++
-				sum.Reasons[reason(r.Err)]++
-				prog.fail()
-				if o.Verbose {
-					prog.println(fmt.Sprintf("failed: %s (%s:%d): %v", r.Rec.ID, r.Rec.File, r.Rec.Line, r.Err))
-				}
-			default:
-				sum.Done++
-				prog.done()
-			}
-		}
-	}
+	readWG.Go(func() { rn.read(next) })
 	// Unreadable lines before the first good record are handled while
 	// waiting for its check.
 	for waiting := true; waiting; {
 		select {
-		case err := <-first:
+		case err := <-rn.first:
 			if err != nil {
 				cancel()
 				readWG.Wait()
@@ -277,31 +163,187 @@ func Run(ctx context.Context, records iter.Seq2[Record, error], task Task, o Opt
 				return sum, err
 			}
 			waiting = false
-		case rs := <-results:
-			handle(rs)
+		case rs := <-rn.results:
+			rn.handle(rs)
 		}
 	}
 	go func() {
 		readWG.Wait()
 		wg.Wait()
-		close(results)
+		close(rn.results)
 	}()
-	for rs := range results {
-		handle(rs)
+	for rs := range rn.results {
+		rn.handle(rs)
 	}
 	sum.Skipped = prog.skipped()
 	sum.Elapsed = time.Since(start)
 	prog.close()
-	if fatal != nil {
-		return sum, fatal
+	if rn.fatal != nil {
+		return sum, rn.fatal
 	}
-	if readerErr != nil {
-		return sum, readerErr
+	if rn.readErr != nil {
+		return sum, rn.readErr
 	}
 	if err := ctx.Err(); err != nil {
 		return sum, err
 	}
 	return sum, nil
+}
+
+// withDefaults fills in the defaults of the options left zero.
+func (o Options) withDefaults() Options {
+	if o.Workers <= 0 {
+		o.Workers = 1
+	}
+	if o.BatchSize <= 0 {
+		o.BatchSize = 8
+	}
+	if o.Failed == "" {
+		o.Failed = strings.TrimSuffix(o.Output, ".jsonl") + ".failed.jsonl"
+	}
+	return o
+}
+
+// runner is the state of one Run: a reader goroutine (read) checks records
+// and sends batches on jobs to the workers; the workers' results, and the
+// reader's rejects, come back on results to the writer (handle, in Run's
+// goroutine).
+type runner struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	task   Task
+	o      Options
+	done   map[string]bool // ids already in the output
+	prog   *progress
+
+	results chan []Result
+	jobs    chan []Record
+	// first carries the check of the first record, before any request.
+	first chan error
+	// readErr (set by read) is the error that stopped reading the input.
+	readErr error
+
+	// Written by handle only.
+	out, failed *os.File
+	sum         *Summary
+	fatal       error
+}
+
+// read pulls the records, checks them and sends them in batches to the
+// workers; records already done are skipped, rejected ones are sent as
+// results. It closes jobs when it returns.
+func (rn *runner) read(next func() (Record, error, bool)) {
+	defer close(rn.jobs)
+	seen := map[string]int{}
+	var batch []Record
+	checked := false
+	for {
+		r, err, ok := next()
+		if !ok {
+			break
+		}
+		var le *LineError
+		switch {
+		case errors.As(err, &le):
+			if !rn.send([]Result{{Rec: r, Err: le}}) {
+				return
+			}
+			continue
+		case err != nil:
+			rn.readErr = err
+			if !checked {
+				rn.first <- err
+				checked = true
+			}
+			return
+		}
+		cerr := rn.task.Check(r)
+		if !checked {
+			checked = true
+			if cerr != nil {
+				rn.first <- fmt.Errorf("%s:%d: %w (%w)", r.File, r.Line, cerr, ErrCheck)
+				return
+			}
+			rn.first <- nil
+		}
+		if at, dup := seen[r.ID]; dup {
+			cerr = fmt.Errorf("duplicate id %q (first at line %d)", r.ID, at)
+		} else {
+			seen[r.ID] = r.Line
+			if rn.done[r.ID] {
+				rn.prog.skip()
+				continue
+			}
+		}
+		if cerr != nil {
+			if !rn.send([]Result{{Rec: r, Err: cerr}}) {
+				return
+			}
+			continue
+		}
+		batch = append(batch, r)
+		if len(batch) == rn.o.BatchSize {
+			if !rn.queue(batch) {
+				return
+			}
+			batch = nil
+		}
+	}
+	if !checked {
+		rn.first <- nil
+	}
+	if len(batch) > 0 {
+		rn.queue(batch)
+	}
+}
+
+// send passes results from the reader to the writer; false: the run is
+// cancelled.
+func (rn *runner) send(rs []Result) bool {
+	select {
+	case rn.results <- rs:
+		return true
+	case <-rn.ctx.Done():
+		return false
+	}
+}
+
+// queue passes a batch to the workers; false: the run is cancelled.
+func (rn *runner) queue(batch []Record) bool {
+	select {
+	case rn.jobs <- batch:
+		return true
+	case <-rn.ctx.Done():
+		return false
+	}
+}
+
+// handle writes results to the output or the failed-records file and
+// counts them; a write error cancels the run.
+func (rn *runner) handle(rs []Result) {
+	for _, r := range rs {
+		if err := write(rn.out, rn.failed, r); err != nil && rn.fatal == nil {
+			rn.fatal = err
+			rn.cancel()
+		}
+		var le *LineError
+		switch {
+		case errors.As(r.Err, &le):
+			rn.sum.Malformed++
+			rn.prog.fail()
+			rn.prog.println("unreadable input: " + le.Error())
+		case r.Err != nil:
+			rn.sum.Failed++
+			rn.sum.Reasons[reason(r.Err)]++
+			rn.prog.fail()
+			if rn.o.Verbose {
+				rn.prog.println(fmt.Sprintf("failed: %s (%s:%d): %v", r.Rec.ID, r.Rec.File, r.Rec.Line, r.Err))
+			}
+		default:
+			rn.sum.Done++
+			rn.prog.done()
+		}
+	}
 }
 
 // reason is the failure message used to group failures in the summary.

@@ -233,7 +233,14 @@ func (sc *scanner) letterStart(p int) int {
 		}
 		return -1
 	}
-	f := src[p] | 0x20
+	return sc.letterRules(p, a, hasDigit)
+}
+
+// letterRules tries, in order of priority, the rules that may start at a
+// word start with an ASCII letter at p, the alphanumeric run ending at a.
+func (sc *scanner) letterRules(p, a int, hasDigit bool) int {
+	on := &sc.m.on
+	f := sc.src[p] | 0x20
 	if on[rURL] && (f == 'h' || f == 'w') {
 		if e := sc.url(p); e > 0 {
 			return e
@@ -271,6 +278,14 @@ func (sc *scanner) letterStart(p int) int {
 		// transaction references can start here.
 		return sc.tokenRules(p, a)
 	}
+	return sc.codeRules(p, a)
+}
+
+// codeRules tries the rules of codes mixing letters and digits (VIN, IBAN,
+// car plate, passport, ID card, MAC, SSL serial, tokens, social handles,
+// EU VAT) at p, the alphanumeric run ending at a.
+func (sc *scanner) codeRules(p, a int) int {
+	on := &sc.m.on
 	if on[rVIN] {
 		if e := sc.vin(p, a); e > 0 {
 			return e
@@ -389,6 +404,14 @@ func (sc *scanner) digitStart(p int) int {
 			return -1
 		}
 	}
+	return sc.numberRules(p, l, ws, wsw)
+}
+
+// numberRules tries, in order of priority, the rules that may start with
+// the run of l digits at p; ws: p is a word start, wsw: it is one once
+// markdown markers (_ and *) before it are skipped.
+func (sc *scanner) numberRules(p, l int, ws, wsw bool) int {
+	on := &sc.m.on
 	if ws && on[rIP] {
 		if e := sc.ipv4(p); e > 0 {
 			return e
@@ -452,6 +475,14 @@ func (sc *scanner) digitStart(p int) int {
 	if !ws {
 		return -1
 	}
+	return sc.wordNumberRules(p, l)
+}
+
+// wordNumberRules tries the rules that only a word start may begin with
+// the run of l digits at p: KRS, SSN, health insurance, phone, MAC, card,
+// SSL serial, JWT, SIM.
+func (sc *scanner) wordNumberRules(p, l int) int {
+	on := &sc.m.on
 	if on[rKRS] && (l == 3 || l == 6 || l == 8 || l == 10) {
 		var buf [16]byte
 		if e, _ := sc.groups(p, "\x03\x03\x02\x02", " -", buf[:0]); e > 0 && !sc.wordAt(e) {

@@ -109,42 +109,17 @@ type Summary struct {
 func Index(ctx context.Context, o Options, e plugins.Embedder, paths []string, progress func(Progress)) (Summary, error) {
 	start := time.Now()
 	var sum Summary
-	if err := CheckName(o.Name); err != nil {
+	o, err := o.withDefaults()
+	if err != nil {
 		return sum, err
-	}
-	if o.Model == "" {
-		return sum, errors.New("no embedding model given")
-	}
-	if err := o.Chunk.Validate(); err != nil {
-		return sum, err
-	}
-	if o.Chunk.Size > MaxChunkSize {
-		return sum, fmt.Errorf("chunk size %d: at most %d", o.Chunk.Size, MaxChunkSize)
-	}
-	if o.Chunk.Size == 0 {
-		o.Chunk.Size = chunk.DefaultSize
-	}
-	if o.Batch <= 0 {
-		o.Batch = DefaultBatch
-	}
-	if o.Workers <= 0 {
-		o.Workers = DefaultWorkers
 	}
 	warn := o.Warn
 	if warn == nil {
 		warn = func(string) {}
 	}
-	found, skips, err := docs.Walk(paths, o.Exts)
+	found, err := walk(paths, o.Exts, warn, &sum)
 	if err != nil {
 		return sum, err
-	}
-	sum.Skipped = skips
-	for _, s := range skips {
-		warn("skipped " + s.String())
-	}
-	if len(found) == 0 {
-		return sum, fmt.Errorf("%w: none found in %s with extensions %s", ErrNoDocuments,
-			strings.Join(paths, ", "), strings.Join(docs.NormExts(o.Exts), " "))
 	}
 
 	dir := filepath.Join(o.PersistDir, o.Name)
@@ -162,60 +137,13 @@ func Index(ctx context.Context, o Options, e plugins.Embedder, paths []string, p
 		b.wait()
 	}()
 	reuse := old != nil && old.compatible(o, warn)
-	oldDocs := map[string]docInfo{}
-	if old != nil {
-		for _, d := range old.man.Documents {
-			oldDocs[d.Path] = d
-		}
-	}
 	if reuse {
 		b.nextID = old.man.NextID
 	}
-
-	// Hash every document; sort them into unchanged and to embed.
-	type plan struct {
-		doc     docs.Doc
-		hash    string
-		updated bool
-	}
-	var keep []docInfo
-	var todo []plan
 	var p Progress
-	for _, d := range found {
-		if err := ctx.Err(); err != nil {
-			return sum, err
-		}
-		h, err := hashFile(d.File)
-		if err != nil {
-			sum.Skipped = append(sum.Skipped, docs.Skip{Path: d.Path, Reason: err.Error()})
-			warn("skipped " + d.Path + ": " + err.Error())
-			continue
-		}
-		od, seen := oldDocs[d.Path]
-		if reuse && seen && od.SHA256 == h {
-			keep = append(keep, od)
-			if od.Skipped != "" {
-				sum.Skipped = append(sum.Skipped, docs.Skip{Path: d.Path, Reason: od.Skipped})
-				warn("skipped " + d.Path + ": " + od.Skipped)
-			}
-			continue
-		}
-		if seen {
-			sum.Updated++
-		} else {
-			sum.Added++
-		}
-		todo = append(todo, plan{d, h, seen})
-		p.Docs++
-		p.Bytes += d.Size
-	}
-	for _, d := range keep {
-		if d.Skipped == "" {
-			sum.Unchanged++
-		}
-	}
-	if old != nil {
-		sum.Removed = len(old.man.Documents) - len(keep) - sum.Updated
+	keep, todo, err := b.triage(ctx, found, old, reuse, &sum, &p)
+	if err != nil {
+		return sum, err
 	}
 	if reuse && len(todo) == 0 && sum.Removed == 0 {
 		sum.Chunks, sum.Dim, sum.Elapsed = old.man.Total, old.man.Dim, time.Since(start)
@@ -229,73 +157,214 @@ func Index(ctx context.Context, o Options, e plugins.Embedder, paths []string, p
 		gen = old.man.Generation + 1
 	}
 	_, statErr := os.Stat(dir)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return sum, err
-	}
-	b.jr, err = openJournal(dir, journalHeader{Model: o.Model, Kind: o.Kind.String(), ChunkSize: o.Chunk.Size, ChunkOverlap: o.Chunk.Overlap})
-	if err != nil {
-		return sum, err
-	}
-	b.indexName = "index-" + strconv.Itoa(gen) + ".bin"
-	b.chunksName = "chunks-" + strconv.Itoa(gen) + ".bin"
-	// Files of a generation that never got committed (a crash) are in the way.
-	os.Remove(filepath.Join(dir, b.indexName))
-	os.Remove(filepath.Join(dir, b.chunksName+".tmp"))
-	b.cw, err = newChunkWriter(filepath.Join(dir, b.chunksName+".tmp"))
-	if err != nil {
+	if err := b.open(gen); err != nil {
 		return sum, err
 	}
 	committed := false
 	defer func() {
 		if !committed {
-			b.jr.close() // kept: the next run resumes from it
-			b.cw.abort()
-			os.Remove(filepath.Join(dir, b.indexName))
-			if statErr != nil {
-				os.Remove(dir) // made by this run (removed only if empty)
-			}
+			b.abort(statErr != nil)
 		}
 	}()
+	if err := b.copyUnchanged(old, keep); err != nil {
+		return sum, err
+	}
+	if err := b.embedAll(ctx, todo, &sum, &p); err != nil {
+		return sum, err
+	}
+	if b.builder == nil || b.builder.Len() == 0 {
+		return sum, fmt.Errorf("%w: the %d files found have no text", ErrNoDocuments, len(found))
+	}
+	total, err := b.commit(gen)
+	if err != nil {
+		return sum, err
+	}
+	committed = true
+	sum.Chunks, sum.Dim, sum.Written, sum.Elapsed = total, b.dim, true, time.Since(start)
+	sum.Resumed = b.resumed
+	return sum, nil
+}
 
-	// Unchanged documents: copy their records and vectors.
-	if len(keep) > 0 {
-		b.dim = old.man.Dim
-		b.builder = index.NewBuilder(b.dim, b.indexOptions())
-		kept := map[uint32]bool{}
-		for _, d := range keep {
-			for id := d.FirstID; id < d.FirstID+uint32(d.Chunks); id++ {
-				raw, err := old.chunks.raw(id)
-				if err != nil {
-					return sum, err
-				}
-				if err := b.cw.add(id, raw); err != nil {
-					return sum, err
-				}
-				kept[id] = true
-			}
-			b.docs = append(b.docs, d)
-		}
-		if err := b.builder.AddFrom(old.ix, func(id uint32) bool { return kept[id] }); err != nil {
-			return sum, fmt.Errorf("copying the unchanged vectors: %w", err)
+// withDefaults checks o and fills in the defaults of the fields left zero.
+func (o Options) withDefaults() (Options, error) {
+	if err := CheckName(o.Name); err != nil {
+		return o, err
+	}
+	if o.Model == "" {
+		return o, errors.New("no embedding model given")
+	}
+	if err := o.Chunk.Validate(); err != nil {
+		return o, err
+	}
+	if o.Chunk.Size > MaxChunkSize {
+		return o, fmt.Errorf("chunk size %d: at most %d", o.Chunk.Size, MaxChunkSize)
+	}
+	if o.Chunk.Size == 0 {
+		o.Chunk.Size = chunk.DefaultSize
+	}
+	if o.Batch <= 0 {
+		o.Batch = DefaultBatch
+	}
+	if o.Workers <= 0 {
+		o.Workers = DefaultWorkers
+	}
+	return o, nil
+}
+
+// walk finds the documents under paths, recording in sum (and warning of)
+// the files it leaves out; finding none is ErrNoDocuments.
+func walk(paths, exts []string, warn func(string), sum *Summary) ([]docs.Doc, error) {
+	found, skips, err := docs.Walk(paths, exts)
+	if err != nil {
+		return nil, err
+	}
+	sum.Skipped = skips
+	for _, s := range skips {
+		warn("skipped " + s.String())
+	}
+	if len(found) == 0 {
+		return nil, fmt.Errorf("%w: none found in %s with extensions %s", ErrNoDocuments,
+			strings.Join(paths, ", "), strings.Join(docs.NormExts(exts), " "))
+	}
+	return found, nil
+}
+
+// toEmbed is a document to split and embed: new, or changed (updated).
+type toEmbed struct {
+	doc     docs.Doc
+	hash    string
+	updated bool
+}
+
+// triage hashes every document found and sorts them into those the old
+// collection keeps (when reuse) and those to embed; it counts them in sum,
+// and the documents to embed and their bytes in p.
+func (b *build) triage(ctx context.Context, found []docs.Doc, old *Collection, reuse bool, sum *Summary, p *Progress) (keep []docInfo, todo []toEmbed, err error) {
+	oldDocs := map[string]docInfo{}
+	if old != nil {
+		for _, d := range old.man.Documents {
+			oldDocs[d.Path] = d
 		}
 	}
+	for _, d := range found {
+		if err := ctx.Err(); err != nil {
+			return nil, nil, err
+		}
+		h, err := hashFile(d.File)
+		if err != nil {
+			sum.Skipped = append(sum.Skipped, docs.Skip{Path: d.Path, Reason: err.Error()})
+			b.warn("skipped " + d.Path + ": " + err.Error())
+			continue
+		}
+		od, seen := oldDocs[d.Path]
+		if reuse && seen && od.SHA256 == h {
+			keep = append(keep, od)
+			if od.Skipped != "" {
+				sum.Skipped = append(sum.Skipped, docs.Skip{Path: d.Path, Reason: od.Skipped})
+				b.warn("skipped " + d.Path + ": " + od.Skipped)
+			}
+			continue
+		}
+		if seen {
+			sum.Updated++
+		} else {
+			sum.Added++
+		}
+		todo = append(todo, toEmbed{d, h, seen})
+		p.Docs++
+		p.Bytes += d.Size
+	}
+	for _, d := range keep {
+		if d.Skipped == "" {
+			sum.Unchanged++
+		}
+	}
+	if old != nil {
+		sum.Removed = len(old.man.Documents) - len(keep) - sum.Updated
+	}
+	return keep, todo, nil
+}
 
-	// New and changed documents: split, embed, add.
+// open starts generation gen: the directory, the journal and the chunk
+// writer. Until commit, abort undoes it.
+func (b *build) open(gen int) error {
+	if err := os.MkdirAll(b.dir, 0o755); err != nil {
+		return err
+	}
+	o := b.o
+	var err error
+	b.jr, err = openJournal(b.dir, journalHeader{Model: o.Model, Kind: o.Kind.String(), ChunkSize: o.Chunk.Size, ChunkOverlap: o.Chunk.Overlap})
+	if err != nil {
+		return err
+	}
+	b.indexName = "index-" + strconv.Itoa(gen) + ".bin"
+	b.chunksName = "chunks-" + strconv.Itoa(gen) + ".bin"
+	// Files of a generation that never got committed (a crash) are in the way.
+	os.Remove(filepath.Join(b.dir, b.indexName))
+	os.Remove(filepath.Join(b.dir, b.chunksName+".tmp"))
+	b.cw, err = newChunkWriter(filepath.Join(b.dir, b.chunksName+".tmp"))
+	return err
+}
+
+// abort drops the files of a generation that was not committed, keeping the
+// journal (the next run resumes from it); madeDir: the run made the
+// collection's directory, removed if empty.
+func (b *build) abort(madeDir bool) {
+	b.jr.close()
+	b.cw.abort()
+	os.Remove(filepath.Join(b.dir, b.indexName))
+	if madeDir {
+		os.Remove(b.dir)
+	}
+}
+
+// copyUnchanged copies the chunk records and vectors of the documents kept
+// from the old collection.
+func (b *build) copyUnchanged(old *Collection, keep []docInfo) error {
+	if len(keep) == 0 {
+		return nil
+	}
+	b.dim = old.man.Dim
+	b.builder = index.NewBuilder(b.dim, b.indexOptions())
+	kept := map[uint32]bool{}
+	for _, d := range keep {
+		for id := d.FirstID; id < d.FirstID+uint32(d.Chunks); id++ {
+			raw, err := old.chunks.raw(id)
+			if err != nil {
+				return err
+			}
+			if err := b.cw.add(id, raw); err != nil {
+				return err
+			}
+			kept[id] = true
+		}
+		b.docs = append(b.docs, d)
+	}
+	if err := b.builder.AddFrom(old.ix, func(id uint32) bool { return kept[id] }); err != nil {
+		return fmt.Errorf("copying the unchanged vectors: %w", err)
+	}
+	return nil
+}
+
+// embedAll splits, embeds and adds the new and changed documents (taking
+// from the journal those a failed run finished), and waits for the last
+// batches. A binary document is remembered as skipped.
+func (b *build) embedAll(ctx context.Context, todo []toEmbed, sum *Summary, p *Progress) error {
 	for _, t := range todo {
 		p.Doc = t.doc.Path
 		var n int
 		var err error
 		if refs, ok := b.jr.complete[journalKey(t.doc.Path, t.hash)]; ok {
-			n, err = b.resume(ctx, t.doc, t.hash, refs, &p)
+			n, err = b.resume(ctx, t.doc, t.hash, refs, p)
 		} else {
-			n, err = b.document(ctx, t.doc, t.hash, &p)
+			n, err = b.document(ctx, t.doc, t.hash, p)
 		}
 		if errors.Is(err, docs.ErrBinary) {
 			// Remembered as skipped, so that the next run does not read it again.
 			why := docs.ErrBinary.Error()
 			b.docs = append(b.docs, docInfo{Path: t.doc.Path, SHA256: t.hash, Size: t.doc.Size, Skipped: why})
 			sum.Skipped = append(sum.Skipped, docs.Skip{Path: t.doc.Path, Reason: why})
-			warn("skipped " + t.doc.Path + ": " + why)
+			b.warn("skipped " + t.doc.Path + ": " + why)
 			if t.updated {
 				sum.Updated--
 				sum.Removed++
@@ -303,52 +372,50 @@ func Index(ctx context.Context, o Options, e plugins.Embedder, paths []string, p
 				sum.Added--
 			}
 		} else if err != nil {
-			return sum, err
+			return err
 		}
 		sum.Embedded += n
 		p.Done++
-		if progress != nil {
-			progress(p)
+		if b.progress != nil {
+			b.progress(*p)
 		}
 	}
-	if err := b.drain(ctx, &p); err != nil {
-		return sum, err
-	}
-	if b.builder == nil || b.builder.Len() == 0 {
-		return sum, fmt.Errorf("%w: the %d files found have no text", ErrNoDocuments, len(found))
-	}
+	return b.drain(ctx, p)
+}
 
-	// Write the new generation, then commit it with the manifest.
+// commit writes generation gen (index, chunks) and commits it with the
+// manifest, then drops the journal and the files of older generations. It
+// returns the collection's number of chunks.
+func (b *build) commit(gen int) (int, error) {
+	dir := b.dir
 	ix, err := b.builder.Build()
 	if err != nil {
-		return sum, fmt.Errorf("building the index: %w", err)
+		return 0, fmt.Errorf("building the index: %w", err)
 	}
 	if err := ix.WriteFile(filepath.Join(dir, b.indexName)); err != nil {
-		return sum, err
+		return 0, err
 	}
 	total := ix.Len()
 	ix.Close()
 	if err := b.cw.finish(); err != nil {
-		return sum, err
+		return 0, err
 	}
 	if err := os.Rename(filepath.Join(dir, b.chunksName+".tmp"), filepath.Join(dir, b.chunksName)); err != nil {
-		return sum, err
+		return 0, err
 	}
 	slices.SortFunc(b.docs, func(x, y docInfo) int { return strings.Compare(x.Path, y.Path) })
+	o := b.o
 	m := &manifest{Format: FormatVersion, Model: o.Model, Dim: b.dim, Kind: o.Kind.String(),
 		ChunkSize: o.Chunk.Size, ChunkOverlap: o.Chunk.Overlap, Generation: gen,
 		Index: b.indexName, Chunks: b.chunksName, NextID: b.nextID, Total: total,
 		Updated: time.Now().UTC(), Documents: b.docs}
 	if err := writeManifest(dir, m); err != nil {
 		os.Remove(filepath.Join(dir, b.chunksName))
-		return sum, err
+		return 0, err
 	}
-	committed = true
 	b.jr.remove()
 	removeStale(dir, m)
-	sum.Chunks, sum.Dim, sum.Written, sum.Elapsed = total, b.dim, true, time.Since(start)
-	sum.Resumed = b.resumed
-	return sum, nil
+	return total, nil
 }
 
 // build is the state of one index run.

@@ -268,47 +268,8 @@ func (ix *Index) WriteFile(path string) (err error) {
 		return err
 	}
 	crc := crc32.New(castagnoli)
-	w := io.MultiWriter(bw, crc)
-	at := uint64(0)
-	var zero [8]byte
-	section := func(off uint64, b []byte) error {
-		if off < at || off-at > 8 {
-			return fmt.Errorf("internal error: section at %d after %d", off, at)
-		}
-		if _, err := w.Write(zero[:off-at]); err != nil {
-			return err
-		}
-		_, err := w.Write(b)
-		at = off + uint64(len(b))
+	if err := writeSections(io.MultiWriter(bw, crc), ix.sections(lay)); err != nil {
 		return err
-	}
-	type part struct {
-		off uint64
-		b   []byte
-	}
-	parts := []part{
-		{lay.ids, asBytes(ix.ids)},
-		{lay.sortedIDs, asBytes(ix.sortedIDs)},
-		{lay.sortedPos, asBytes(ix.sortedPos)},
-	}
-	if ix.kind == Int8 {
-		parts = append(parts, part{lay.vecs, bytesOf(ix.i8)}, part{lay.scales, asBytes(ix.scales)})
-	} else {
-		parts = append(parts, part{lay.vecs, asBytes(ix.f32)})
-	}
-	if ix.graph {
-		parts = append(parts, []part{
-			{lay.levels, ix.levels},
-			{lay.upperOff, asBytes(ix.upperOff)},
-			{lay.layer0, asBytes(ix.layer0)},
-			{lay.upper, asBytes(ix.upper)},
-		}...)
-	}
-	parts = append(parts, part{lay.total, nil})
-	for _, p := range parts {
-		if err := section(p.off, p.b); err != nil {
-			return err
-		}
 	}
 	if err := bw.Flush(); err != nil {
 		return err
@@ -317,6 +278,63 @@ func (ix *Index) WriteFile(path string) (err error) {
 	if _, err := f.WriteAt(h.encode(), 0); err != nil {
 		return err
 	}
+	return install(f, path)
+}
+
+// section is one array of the payload and its offset in the layout.
+type section struct {
+	off uint64
+	b   []byte
+}
+
+// sections lists the payload's arrays in file order, ending with an empty
+// one at the payload's end (for the padding before it).
+func (ix *Index) sections(lay layout) []section {
+	parts := []section{
+		{lay.ids, asBytes(ix.ids)},
+		{lay.sortedIDs, asBytes(ix.sortedIDs)},
+		{lay.sortedPos, asBytes(ix.sortedPos)},
+	}
+	if ix.kind == Int8 {
+		parts = append(parts, section{lay.vecs, bytesOf(ix.i8)}, section{lay.scales, asBytes(ix.scales)})
+	} else {
+		parts = append(parts, section{lay.vecs, asBytes(ix.f32)})
+	}
+	if ix.graph {
+		parts = append(parts, []section{
+			{lay.levels, ix.levels},
+			{lay.upperOff, asBytes(ix.upperOff)},
+			{lay.layer0, asBytes(ix.layer0)},
+			{lay.upper, asBytes(ix.upper)},
+		}...)
+	}
+	return append(parts, section{lay.total, nil})
+}
+
+// writeSections writes parts to w, each at its offset: the gap before one
+// (alignment, at most 8 bytes) is written as zeros.
+func writeSections(w io.Writer, parts []section) error {
+	at := uint64(0)
+	var zero [8]byte
+	for _, p := range parts {
+		if p.off < at || p.off-at > 8 {
+			return fmt.Errorf("internal error: section at %d after %d", p.off, at)
+		}
+		if _, err := w.Write(zero[:p.off-at]); err != nil {
+			return err
+		}
+		_, err := w.Write(p.b)
+		at = p.off + uint64(len(p.b))
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// install makes the written temporary file f durable and renames it to
+// path.
+func install(f *os.File, path string) error {
 	if err := f.Chmod(0o644); err != nil {
 		return err
 	}
