@@ -268,6 +268,15 @@ func (a *Applier) reload(ctx context.Context, path, hash string) error {
 // writeFile replaces path atomically: a temp file beside it, fsync, rename,
 // fsync of the directory.
 func writeFile(path string, data []byte) error {
+	// An operator's symlink (models-config.json → a file kept elsewhere)
+	// stays a symlink: the file it points to is replaced.
+	if fi, err := os.Lstat(path); err == nil && fi.Mode()&os.ModeSymlink != 0 {
+		target, err := filepath.EvalSymlinks(path)
+		if err != nil {
+			return fmt.Errorf("activate: %s is a symlink that does not resolve: %w", path, err)
+		}
+		path = target
+	}
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return fmt.Errorf("activate: %w", err)
